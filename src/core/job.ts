@@ -1,0 +1,250 @@
+/**
+ * The job model: spec, states and records. External input (gRPC, CLI flags)
+ * is parsed into these types once, at the edge, by {@link parseJobSpec}.
+ * @module
+ */
+import { InvalidArgumentError } from "./errors.ts";
+
+/** Lifecycle states (DESIGN.md section 3). */
+export type JobState =
+  | "QUEUED"
+  | "SCHEDULED"
+  | "RUNNING"
+  | "SUCCEEDED"
+  | "FAILED"
+  | "CANCELLED"
+  | "EXPIRED"
+  | "RESUMING";
+
+/** Every state, in lifecycle order. */
+export const JOB_STATES: readonly JobState[] = [
+  "QUEUED",
+  "SCHEDULED",
+  "RUNNING",
+  "SUCCEEDED",
+  "FAILED",
+  "CANCELLED",
+  "EXPIRED",
+  "RESUMING",
+];
+
+/** States a job never leaves. */
+export const TERMINAL_STATES: ReadonlySet<JobState> = new Set<JobState>([
+  "SUCCEEDED",
+  "FAILED",
+  "CANCELLED",
+  "EXPIRED",
+]);
+
+/** True when `state` is final. */
+export function isTerminal(state: JobState): boolean {
+  return TERMINAL_STATES.has(state);
+}
+
+/** Allowed transitions; anything else is a bug and is refused by the store. */
+export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
+  QUEUED: ["SCHEDULED", "CANCELLED", "FAILED"],
+  SCHEDULED: ["RUNNING", "SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "RESUMING", "QUEUED"],
+  RUNNING: ["SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED", "RESUMING"],
+  RESUMING: ["SCHEDULED", "FAILED", "CANCELLED", "QUEUED"],
+  SUCCEEDED: [],
+  FAILED: [],
+  CANCELLED: [],
+  EXPIRED: [],
+};
+
+/** A validated job specification. */
+export interface JobSpec {
+  /** Image reference as the user gave it (default filled in by the orchestrator). */
+  image: string;
+  /** argv; empty only when `function` is set. */
+  command: string[];
+  /** Pickled Python call, or empty. */
+  function: Uint8Array;
+  /** Extra environment for the container. */
+  env: Record<string, string>;
+  /** Fraction of one device's memory, 0 < f <= 1. */
+  gpuMemory: number;
+  /** Partition lifetime in seconds. */
+  duration: number;
+  /** Devices wanted (>= 1). */
+  gpuCount: number;
+  /** Swarm placement constraints. */
+  constraints: string[];
+  /** Resume on infrastructure failure. */
+  resume: boolean;
+  /** Attempts in total (>= 1). */
+  maxAttempts: number;
+  /** S3 prefix for checkpoints ("" = default). */
+  s3Prefix: string;
+  /** Submitting user ("anonymous" when not given). */
+  user: string;
+  /** Display name ("" when not given). */
+  name: string;
+  /** Working directory inside the container ("" = image default). */
+  workdir: string;
+}
+
+/** One stored job. */
+export interface JobRecord {
+  /** Job id (`j-` + 12 hex chars). */
+  id: string;
+  /** Monotonic submission number: FIFO order. */
+  seq: number;
+  spec: JobSpec;
+  state: JobState;
+  /** Process exit code once known. */
+  exitCode: number | null;
+  /** Why the job is in its state. */
+  reason: string;
+  /** Epoch ms. */
+  createdAt: number;
+  startedAt: number | null;
+  finishedAt: number | null;
+  attempts: number;
+  nodeId: string;
+  serviceId: string;
+  /** Highest stored log sequence number. */
+  logSeq: number;
+  /** Secret the job's container presents to the Runtime service. */
+  token: string;
+  bundleBytes: number;
+  hasResult: boolean;
+}
+
+/** Raw spec as it arrives from the wire (proto-loader object, camel-cased keys). */
+export interface RawJobSpec {
+  image?: string;
+  command?: string[];
+  function?: Uint8Array | null;
+  env?: Record<string, string>;
+  gpuMemory?: number;
+  duration?: number;
+  gpuCount?: number;
+  constraints?: string[];
+  retry?: { resume?: boolean; maxAttempts?: number } | null;
+  checkpoint?: { s3Prefix?: string } | null;
+  user?: string;
+  name?: string;
+  workdir?: string;
+}
+
+/** Limits applied while parsing a spec. */
+export interface SpecLimits {
+  /** Used when the spec names no image. */
+  defaultImage: string;
+  /** Longest allowed duration in seconds. */
+  maxDuration: number;
+  /** Default attempts when the spec says 0. */
+  defaultMaxAttempts: number;
+}
+
+const CONSTRAINT_RE = /^[A-Za-z0-9_.\-]+\s*(==|!=)\s*[A-Za-z0-9_.\-:/]+$/;
+const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const USER_RE = /^[A-Za-z0-9_.@\-]{1,64}$/;
+
+/**
+ * Validates a wire spec and fills defaults. Throws {@link InvalidArgumentError}
+ * naming the first bad field.
+ * @example
+ * parseJobSpec({ command: ["echo", "hi"], gpuMemory: 0.5, duration: 60 }, limits);
+ */
+export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
+  const command = raw.command ?? [];
+  const fn = raw.function ?? new Uint8Array();
+  if (command.length === 0 && fn.length === 0) {
+    throw new InvalidArgumentError("spec.command", "must not be empty");
+  }
+  if (command.some((a) => typeof a !== "string" || a.includes("\0"))) {
+    throw new InvalidArgumentError("spec.command", "arguments must be strings without NUL bytes");
+  }
+  if (command.length > 0 && command[0] === "") {
+    throw new InvalidArgumentError("spec.command", "program name must not be empty");
+  }
+  const gpuMemory = raw.gpuMemory ?? 0;
+  if (!Number.isFinite(gpuMemory) || gpuMemory <= 0 || gpuMemory > 1) {
+    throw new InvalidArgumentError(
+      "spec.gpu_memory",
+      `must be a fraction in (0, 1], got ${gpuMemory}`,
+    );
+  }
+  const duration = raw.duration ?? 0;
+  if (!Number.isFinite(duration) || duration <= 0) {
+    throw new InvalidArgumentError("spec.duration", `must be > 0 seconds, got ${duration}`);
+  }
+  if (duration > limits.maxDuration) {
+    throw new InvalidArgumentError(
+      "spec.duration",
+      `must be at most ${limits.maxDuration} seconds, got ${duration}`,
+    );
+  }
+  const gpuCount = raw.gpuCount || 1;
+  if (!Number.isInteger(gpuCount) || gpuCount < 1 || gpuCount > 64) {
+    throw new InvalidArgumentError("spec.gpu_count", `must be 1..64, got ${gpuCount}`);
+  }
+  const image = (raw.image ?? "").trim() || limits.defaultImage;
+  if (/\s/.test(image) || image.length > 255) {
+    throw new InvalidArgumentError("spec.image", `not a valid image reference: ${image}`);
+  }
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw.env ?? {})) {
+    if (!ENV_KEY_RE.test(k)) {
+      throw new InvalidArgumentError("spec.env", `not a valid variable name: ${k}`);
+    }
+    if (k.startsWith("CUMULUS_")) {
+      throw new InvalidArgumentError("spec.env", `${k}: the CUMULUS_ prefix is reserved`);
+    }
+    env[k] = String(v);
+  }
+  const constraints = raw.constraints ?? [];
+  for (const c of constraints) {
+    if (!CONSTRAINT_RE.test(c)) {
+      throw new InvalidArgumentError(
+        "spec.constraints",
+        `expected "key==value" or "key!=value", got ${JSON.stringify(c)}`,
+      );
+    }
+  }
+  const user = (raw.user ?? "").trim() || "anonymous";
+  if (!USER_RE.test(user)) {
+    throw new InvalidArgumentError("spec.user", `not a valid user name: ${user}`);
+  }
+  const maxAttempts = raw.retry?.maxAttempts || limits.defaultMaxAttempts;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
+    throw new InvalidArgumentError("spec.retry.max_attempts", `must be 1..100, got ${maxAttempts}`);
+  }
+  const name = raw.name ?? "";
+  if (name.length > 128) {
+    throw new InvalidArgumentError("spec.name", "must be at most 128 characters");
+  }
+  const workdir = raw.workdir ?? "";
+  if (workdir !== "" && !workdir.startsWith("/")) {
+    throw new InvalidArgumentError("spec.workdir", "must be an absolute path");
+  }
+  return {
+    image,
+    command: [...command],
+    function: fn,
+    env,
+    gpuMemory,
+    duration,
+    gpuCount,
+    constraints: [...constraints],
+    resume: raw.retry?.resume ?? false,
+    maxAttempts,
+    s3Prefix: raw.checkpoint?.s3Prefix ?? "",
+    user,
+    name,
+    workdir,
+  };
+}
+
+/** A stored log line. */
+export interface LogLine {
+  /** 1-based, gap-free per job. */
+  seq: number;
+  stream: "stdout" | "stderr";
+  /** Epoch ms when the worker saw the line. */
+  timeMs: number;
+  text: string;
+}

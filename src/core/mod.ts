@@ -1,0 +1,6 @@
+/**
+ * Core domain types and errors shared by every Cumulus component.
+ * @module
+ */
+export * from "./errors.ts";
+export * from "./job.ts";
