@@ -1,0 +1,284 @@
+/**
+ * Orchestrator configuration: `config.yaml` (path from ORCHESTRATOR_CONFIG,
+ * default ./config.yaml) overlaid by environment variables, validated once at
+ * start. An invalid value fails fast with the key and the reason.
+ * @module
+ */
+import { parse as parseYaml } from "yaml";
+
+/** A config key has a bad value or the file cannot be parsed. */
+export class ConfigError extends Error {
+  /** Stable code for callers that branch on errors. */
+  readonly code = "INVALID_CONFIG";
+  /** The offending key (YAML name), or "" for the file as a whole. */
+  readonly key: string;
+  /** Creates the error; the message names the key. */
+  constructor(key: string, message: string) {
+    super(key ? `config key "${key}": ${message}` : message);
+    this.name = "ConfigError";
+    this.key = key;
+  }
+}
+
+/** The validated orchestrator configuration. */
+export interface Config {
+  /** gRPC port (ORCHESTRATOR_PORT); 0 picks a free port. */
+  port: number;
+  /** Address the gRPC server binds to. */
+  listenHost: string;
+  /** Port of the HTTP /metrics endpoint; 0 picks a free port, -1 disables it. */
+  metricsPort: number;
+  /** Docker Engine API of the Swarm manager: a unix socket path, tcp://host:port or ssh://user@host. */
+  swarmManager: string;
+  /** Private key the orchestrator uses to reach worker agents. */
+  sshKeyPath: string;
+  /** Jobs running (SCHEDULED or RUNNING) at the same time. */
+  maxConcurrentJobs: number;
+  /** Directory for the SQLite store, logs, bundles and results. */
+  dataDir: string;
+  /** Image used when a spec names none. */
+  defaultImage: string;
+  /** Largest accepted job bundle in bytes. */
+  maxBundleBytes: number;
+  /** Largest accepted result in bytes. */
+  maxResultBytes: number;
+  /** Longest allowed job duration in seconds. */
+  maxDuration: number;
+  /** Jobs waiting in the queue before SubmitJob answers RESOURCE_EXHAUSTED. */
+  maxQueuedJobs: number;
+  /** Address job containers use to reach the orchestrator (host:port); "" = 127.0.0.1:<port>. */
+  advertiseAddress: string;
+  /** Seconds Swarm waits after SIGTERM before SIGKILL when a job is stopped. */
+  stopGracePeriod: number;
+  /** Milliseconds between task-state polls of a running job. */
+  pollIntervalMs: number;
+}
+
+/** Defaults for every key. */
+export const DEFAULT_CONFIG: Readonly<Config> = {
+  port: 50051,
+  listenHost: "127.0.0.1",
+  metricsPort: 9464,
+  swarmManager: "/var/run/docker.sock",
+  sshKeyPath: "",
+  maxConcurrentJobs: 5,
+  dataDir: "./cumulus-data",
+  defaultImage: "cumulus-job:latest",
+  maxBundleBytes: 100 * 1024 * 1024,
+  maxResultBytes: 512 * 1024 * 1024,
+  maxDuration: 7 * 24 * 3600,
+  maxQueuedJobs: 10_000,
+  advertiseAddress: "",
+  stopGracePeriod: 10,
+  pollIntervalMs: 200,
+};
+
+interface KeySpec {
+  /** YAML key. */
+  yaml: string;
+  /** Environment variable that overrides it. */
+  env: string;
+  kind: "int" | "string" | "number";
+  min?: number;
+  max?: number;
+  /** Human description, used by docs. */
+  doc: string;
+}
+
+/** Every key: its YAML name, its environment variable, its type and meaning. */
+export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
+  port: {
+    yaml: "port",
+    env: "ORCHESTRATOR_PORT",
+    kind: "int",
+    min: 0,
+    max: 65535,
+    doc: "gRPC port",
+  },
+  listenHost: {
+    yaml: "listen_host",
+    env: "ORCHESTRATOR_LISTEN_HOST",
+    kind: "string",
+    doc: "address the gRPC server binds to",
+  },
+  metricsPort: {
+    yaml: "metrics_port",
+    env: "ORCHESTRATOR_METRICS_PORT",
+    kind: "int",
+    min: -1,
+    max: 65535,
+    doc: "HTTP /metrics port (-1 disables)",
+  },
+  swarmManager: {
+    yaml: "swarm_manager",
+    env: "SWARM_MANAGER",
+    kind: "string",
+    doc: "Docker API of the Swarm manager: socket path, tcp://host:port or ssh://user@host",
+  },
+  sshKeyPath: {
+    yaml: "ssh_key_path",
+    env: "SSH_KEY_PATH",
+    kind: "string",
+    doc: "private key for worker agents",
+  },
+  maxConcurrentJobs: {
+    yaml: "max_concurrent_jobs",
+    env: "MAX_CONCURRENT_JOBS",
+    kind: "int",
+    min: 1,
+    max: 100_000,
+    doc: "jobs running at once",
+  },
+  dataDir: {
+    yaml: "data_dir",
+    env: "CUMULUS_DATA_DIR",
+    kind: "string",
+    doc: "store, logs, bundles, results",
+  },
+  defaultImage: {
+    yaml: "default_image",
+    env: "CUMULUS_JOB_IMAGE",
+    kind: "string",
+    doc: "image used when a job names none",
+  },
+  maxBundleBytes: {
+    yaml: "max_bundle_bytes",
+    env: "CUMULUS_MAX_BUNDLE_BYTES",
+    kind: "int",
+    min: 1,
+    doc: "largest job bundle",
+  },
+  maxResultBytes: {
+    yaml: "max_result_bytes",
+    env: "CUMULUS_MAX_RESULT_BYTES",
+    kind: "int",
+    min: 1,
+    doc: "largest job result",
+  },
+  maxDuration: {
+    yaml: "max_duration",
+    env: "CUMULUS_MAX_DURATION",
+    kind: "number",
+    min: 1,
+    doc: "longest job duration (s)",
+  },
+  maxQueuedJobs: {
+    yaml: "max_queued_jobs",
+    env: "CUMULUS_MAX_QUEUED_JOBS",
+    kind: "int",
+    min: 1,
+    doc: "queue length limit",
+  },
+  advertiseAddress: {
+    yaml: "advertise_address",
+    env: "CUMULUS_ADVERTISE_ADDRESS",
+    kind: "string",
+    doc: "host:port job containers dial",
+  },
+  stopGracePeriod: {
+    yaml: "stop_grace_period",
+    env: "CUMULUS_STOP_GRACE_PERIOD",
+    kind: "number",
+    min: 0,
+    max: 3600,
+    doc: "seconds between SIGTERM and SIGKILL",
+  },
+  pollIntervalMs: {
+    yaml: "poll_interval_ms",
+    env: "CUMULUS_POLL_INTERVAL_MS",
+    kind: "int",
+    min: 10,
+    max: 60_000,
+    doc: "task-state poll interval",
+  },
+};
+
+function coerce(key: string, spec: KeySpec, value: unknown): number | string {
+  if (spec.kind === "string") {
+    if (typeof value !== "string" && typeof value !== "number") {
+      throw new ConfigError(key, `expected a string, got ${JSON.stringify(value)}`);
+    }
+    return String(value);
+  }
+  const n = typeof value === "number" ? value : typeof value === "string" && value.trim() !== ""
+    ? Number(value)
+    : NaN;
+  if (!Number.isFinite(n)) {
+    throw new ConfigError(key, `expected a number, got ${JSON.stringify(value)}`);
+  }
+  if (spec.kind === "int" && !Number.isInteger(n)) {
+    throw new ConfigError(key, `expected an integer, got ${n}`);
+  }
+  if (spec.min !== undefined && n < spec.min) {
+    throw new ConfigError(key, `must be >= ${spec.min}, got ${n}`);
+  }
+  if (spec.max !== undefined && n > spec.max) {
+    throw new ConfigError(key, `must be <= ${spec.max}, got ${n}`);
+  }
+  return n;
+}
+
+/** Where configuration comes from; tests pass their own. */
+export interface ConfigSources {
+  /** YAML text of the config file, or null when there is none. */
+  yamlText: string | null;
+  /** Environment variables. */
+  env: Record<string, string | undefined>;
+}
+
+/**
+ * Builds a Config from YAML text and environment variables (the environment
+ * wins). Unknown YAML keys are refused so typos do not pass silently.
+ * @example
+ * const cfg = parseConfig({ yamlText: "max_concurrent_jobs: 2", env: {} });
+ */
+export function parseConfig(sources: ConfigSources): Config {
+  let doc: Record<string, unknown> = {};
+  if (sources.yamlText !== null && sources.yamlText.trim() !== "") {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(sources.yamlText, { merge: true });
+    } catch (err) {
+      throw new ConfigError("", `config file is not valid YAML: ${(err as Error).message}`);
+    }
+    if (parsed !== null && (typeof parsed !== "object" || Array.isArray(parsed))) {
+      throw new ConfigError("", "config file must be a mapping of keys to values");
+    }
+    doc = (parsed ?? {}) as Record<string, unknown>;
+  }
+  const known = new Set(Object.values(CONFIG_KEYS).map((k) => k.yaml));
+  for (const key of Object.keys(doc)) {
+    if (!known.has(key)) throw new ConfigError(key, "unknown key");
+  }
+  const out: Record<string, unknown> = { ...DEFAULT_CONFIG };
+  for (const [field, spec] of Object.entries(CONFIG_KEYS)) {
+    if (doc[spec.yaml] !== undefined && doc[spec.yaml] !== null) {
+      out[field] = coerce(spec.yaml, spec, doc[spec.yaml]);
+    }
+    const fromEnv = sources.env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== "") {
+      out[field] = coerce(spec.env, spec, fromEnv);
+    }
+  }
+  return out as unknown as Config;
+}
+
+/**
+ * Reads ORCHESTRATOR_CONFIG (default ./config.yaml; a missing default file is
+ * fine, a missing explicit file is an error) and the process environment.
+ */
+export async function loadConfig(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): Promise<Config> {
+  const explicit = env.ORCHESTRATOR_CONFIG;
+  const path = explicit || "./config.yaml";
+  let yamlText: string | null = null;
+  try {
+    yamlText = await Deno.readTextFile(path);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound) || explicit) {
+      throw new ConfigError("ORCHESTRATOR_CONFIG", `cannot read ${path}: ${(err as Error).message}`);
+    }
+  }
+  return parseConfig({ yamlText, env });
+}

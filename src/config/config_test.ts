@@ -1,0 +1,57 @@
+import assert from "node:assert/strict";
+import { ConfigError, DEFAULT_CONFIG, loadConfig, parseConfig } from "./mod.ts";
+
+Deno.test("defaults apply when there is no file and no environment", () => {
+  const cfg = parseConfig({ yamlText: null, env: {} });
+  assert.equal(cfg.port, 50051);
+  assert.equal(cfg.maxConcurrentJobs, 5);
+  assert.deepEqual(cfg, { ...DEFAULT_CONFIG });
+});
+
+Deno.test("environment overrides the YAML file", () => {
+  const cfg = parseConfig({
+    yamlText: "port: 6000\nmax_concurrent_jobs: 3\nswarm_manager: /tmp/a.sock\n",
+    env: { MAX_CONCURRENT_JOBS: "2", SWARM_MANAGER: "tcp://127.0.0.1:2375" },
+  });
+  assert.equal(cfg.port, 6000);
+  assert.equal(cfg.maxConcurrentJobs, 2);
+  assert.equal(cfg.swarmManager, "tcp://127.0.0.1:2375");
+});
+
+const bad: Array<[string, string | null, Record<string, string>, string]> = [
+  ["non-numeric env", null, { ORCHESTRATOR_PORT: "abc" }, "ORCHESTRATOR_PORT"],
+  ["port out of range", "port: 70000", {}, "port"],
+  ["zero concurrency", null, { MAX_CONCURRENT_JOBS: "0" }, "MAX_CONCURRENT_JOBS"],
+  ["fractional int", "max_concurrent_jobs: 1.5", {}, "max_concurrent_jobs"],
+  ["unknown key", "max_concurent_jobs: 2", {}, "max_concurent_jobs"],
+  ["not a mapping", "- a\n- b", {}, ""],
+  ["broken yaml", "port: [1", {}, ""],
+];
+for (const [name, yamlText, env, key] of bad) {
+  Deno.test(`invalid config fails naming the key: ${name}`, () => {
+    assert.throws(() => parseConfig({ yamlText, env }), (err: unknown) => {
+      assert.ok(err instanceof ConfigError);
+      assert.equal(err.key, key);
+      if (key) assert.match(err.message, new RegExp(key));
+      return true;
+    });
+  });
+}
+
+Deno.test("an explicit ORCHESTRATOR_CONFIG that does not exist is an error", async () => {
+  await assert.rejects(
+    loadConfig({ ORCHESTRATOR_CONFIG: "/nonexistent/cumulus.yaml" }),
+    (err: unknown) => err instanceof ConfigError && err.key === "ORCHESTRATOR_CONFIG",
+  );
+});
+
+Deno.test("loadConfig reads the named file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/c.yaml`, "max_concurrent_jobs: 7\n");
+    const cfg = await loadConfig({ ORCHESTRATOR_CONFIG: `${dir}/c.yaml` });
+    assert.equal(cfg.maxConcurrentJobs, 7);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

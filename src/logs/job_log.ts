@@ -1,0 +1,268 @@
+/**
+ * One job's log: an append-only file of numbered lines plus an in-memory tail
+ * for live watchers. Sequence numbers are gap-free from 1 and derived from the
+ * order Docker delivers frames in, so a line re-read after an orchestrator
+ * crash gets the same number again and resuming clients see it exactly once.
+ *
+ * File format, one record per line:
+ * `seq \t o|e \t timeMs \t dockerTimestamp \t text \n`.
+ * @module
+ */
+import type { LogLine } from "../core/mod.ts";
+
+/** A line as it comes from the worker, before it has a sequence number. */
+export interface IncomingLine {
+  stream: "stdout" | "stderr";
+  /** Docker's RFC 3339 nano timestamp, kept to align re-read frames. */
+  dockerTs: string;
+  timeMs: number;
+  text: string;
+}
+
+/** The last stored line, used to align a re-opened Docker log stream. */
+export interface LastLine {
+  seq: number;
+  stream: "stdout" | "stderr";
+  dockerTs: string;
+  text: string;
+}
+
+const RECENT_MAX = 200_000;
+const FLUSH_BYTES = 1 << 20;
+const FLUSH_MS = 5;
+const encoder = new TextEncoder();
+
+function parseRecord(rec: string): (LogLine & { dockerTs: string }) | null {
+  const a = rec.indexOf("\t");
+  const b = rec.indexOf("\t", a + 1);
+  const c = rec.indexOf("\t", b + 1);
+  const d = rec.indexOf("\t", c + 1);
+  if (a < 0 || b < 0 || c < 0 || d < 0) return null;
+  return {
+    seq: Number(rec.slice(0, a)),
+    stream: rec.slice(a + 1, b) === "e" ? "stderr" : "stdout",
+    timeMs: Number(rec.slice(b + 1, c)),
+    dockerTs: rec.slice(c + 1, d),
+    text: rec.slice(d + 1),
+  };
+}
+
+/** Append-only numbered log of one job with fan-out to waiting readers. */
+export class JobLog {
+  /** Path of the log file. */
+  readonly path: string;
+  #file: Deno.FsFile | null = null;
+  #lastSeq = 0;
+  #last: LastLine | null = null;
+  #recent: LogLine[] = [];
+  #recentBase = 1;
+  #pending: string[] = [];
+  #pendingBytes = 0;
+  #flushTimer: ReturnType<typeof setTimeout> | null = null;
+  #waiters = new Set<() => void>();
+  #complete = false;
+
+  private constructor(path: string) {
+    this.path = path;
+  }
+
+  /**
+   * Opens the log at `path`, creating it when missing. A torn last record (a
+   * crash in the middle of a write) is cut off.
+   */
+  static async open(path: string): Promise<JobLog> {
+    const log = new JobLog(path);
+    await log.#recover();
+    log.#recentBase = log.#lastSeq + 1;
+    return log;
+  }
+
+  async #recover(): Promise<void> {
+    let size = 0;
+    try {
+      size = (await Deno.stat(this.path)).size;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      return;
+    }
+    if (size === 0) return;
+    const f = await Deno.open(this.path, { read: true, write: true });
+    try {
+      // Read backwards until a complete record is found.
+      let window = 64 * 1024;
+      for (;;) {
+        const start = Math.max(0, size - window);
+        const buf = new Uint8Array(size - start);
+        await f.seek(start, Deno.SeekMode.Start);
+        let off = 0;
+        while (off < buf.length) {
+          const n = await f.read(buf.subarray(off));
+          if (n === null) break;
+          off += n;
+        }
+        const text = new TextDecoder().decode(buf);
+        const end = text.lastIndexOf("\n");
+        if (end < 0 && start > 0) {
+          window *= 4;
+          continue;
+        }
+        const validBytes = start + encoder.encode(text.slice(0, end + 1)).length;
+        if (validBytes !== size) await f.truncate(validBytes);
+        const body = text.slice(0, end);
+        const prevNl = body.lastIndexOf("\n");
+        if (prevNl < 0 && start > 0) {
+          window *= 4;
+          continue;
+        }
+        const rec = parseRecord(body.slice(prevNl + 1));
+        if (rec) {
+          this.#lastSeq = rec.seq;
+          this.#last = {
+            seq: rec.seq,
+            stream: rec.stream,
+            dockerTs: rec.dockerTs,
+            text: rec.text,
+          };
+        }
+        return;
+      }
+    } finally {
+      f.close();
+    }
+  }
+
+  /** Highest stored sequence number (0 when empty). */
+  get lastSeq(): number {
+    return this.#lastSeq;
+  }
+
+  /** The last stored line, or null when the log is empty. */
+  get last(): LastLine | null {
+    return this.#last;
+  }
+
+  /** True once {@link markComplete} was called: no more lines will come. */
+  get complete(): boolean {
+    return this.#complete;
+  }
+
+  /** Appends one line, numbering it, and wakes waiting readers. */
+  append(line: IncomingLine): number {
+    const seq = ++this.#lastSeq;
+    const text = line.text.includes("\n") ? line.text.replaceAll("\n", " ") : line.text;
+    const rec = `${seq}\t${line.stream === "stderr" ? "e" : "o"}\t${line.timeMs}\t${line.dockerTs}\t${text}\n`;
+    this.#pending.push(rec);
+    this.#pendingBytes += rec.length;
+    this.#recent.push({ seq, stream: line.stream, timeMs: line.timeMs, text });
+    if (this.#recent.length > RECENT_MAX) {
+      const drop = this.#recent.length - RECENT_MAX / 2;
+      this.#recent.splice(0, drop);
+      this.#recentBase += drop;
+    }
+    this.#last = { seq, stream: line.stream, dockerTs: line.dockerTs, text };
+    if (this.#pendingBytes >= FLUSH_BYTES) this.flushSync();
+    else if (this.#flushTimer === null) {
+      this.#flushTimer = setTimeout(() => this.flushSync(), FLUSH_MS);
+    }
+    this.#wake();
+    return seq;
+  }
+
+  /** Writes pending records to disk now. */
+  flushSync(): void {
+    if (this.#flushTimer !== null) {
+      clearTimeout(this.#flushTimer);
+      this.#flushTimer = null;
+    }
+    if (this.#pending.length === 0) return;
+    if (!this.#file) {
+      this.#file = Deno.openSync(this.path, { append: true, create: true });
+    }
+    const bytes = encoder.encode(this.#pending.join(""));
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    let off = 0;
+    while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
+  }
+
+  /** Declares that no more lines will be appended; readers finish. */
+  markComplete(): void {
+    this.flushSync();
+    this.#complete = true;
+    this.#file?.close();
+    this.#file = null;
+    this.#wake();
+  }
+
+  /** Flushes and releases the file without declaring the log complete. */
+  close(): void {
+    this.flushSync();
+    this.#file?.close();
+    this.#file = null;
+    this.#wake();
+  }
+
+  #wake(): void {
+    if (this.#waiters.size === 0) return;
+    const ws = [...this.#waiters];
+    this.#waiters.clear();
+    for (const w of ws) w();
+  }
+
+  /** Resolves when a line after `afterSeq` exists, the log completes, or `signal` aborts. */
+  waitForMore(afterSeq: number, signal?: AbortSignal): Promise<void> {
+    if (this.#lastSeq > afterSeq || this.#complete || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        this.#waiters.delete(done);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      };
+      this.#waiters.add(done);
+      signal?.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Up to `max` lines with seq > `afterSeq`, from memory or from the file. */
+  async read(afterSeq: number, max: number): Promise<LogLine[]> {
+    if (afterSeq >= this.#lastSeq) return [];
+    if (afterSeq + 1 >= this.#recentBase) {
+      const start = afterSeq + 1 - this.#recentBase;
+      return this.#recent.slice(start, start + max);
+    }
+    this.flushSync();
+    return await this.#readFile(afterSeq, max);
+  }
+
+  async #readFile(afterSeq: number, max: number): Promise<LogLine[]> {
+    const out: LogLine[] = [];
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(this.path, { read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return out;
+      throw err;
+    }
+    try {
+      const decoder = new TextDecoder();
+      const buf = new Uint8Array(1 << 20);
+      let carry = "";
+      for (;;) {
+        const n = await f.read(buf);
+        if (n === null) break;
+        const chunk = carry + decoder.decode(buf.subarray(0, n), { stream: true });
+        const lines = chunk.split("\n");
+        carry = lines.pop() ?? "";
+        for (const l of lines) {
+          const rec = parseRecord(l);
+          if (!rec || rec.seq <= afterSeq) continue;
+          out.push({ seq: rec.seq, stream: rec.stream, timeMs: rec.timeMs, text: rec.text });
+          if (out.length >= max) return out;
+        }
+      }
+      return out;
+    } finally {
+      f.close();
+    }
+  }
+}

@@ -1,0 +1,80 @@
+import assert from "node:assert/strict";
+import { JobLog } from "./mod.ts";
+
+function line(i: number, stream: "stdout" | "stderr" = "stdout") {
+  return { stream, dockerTs: `2026-01-01T00:00:00.${i}Z`, timeMs: i, text: `line ${i}\twith tab` };
+}
+
+Deno.test("lines get gap-free sequence numbers and read back in order", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = await JobLog.open(`${dir}/a.log`);
+    for (let i = 1; i <= 10; i++) assert.equal(log.append(line(i, i % 2 ? "stdout" : "stderr")), i);
+    const got = await log.read(3, 4);
+    assert.deepEqual(got.map((l) => l.seq), [4, 5, 6, 7]);
+    assert.equal(got[0].text, "line 4\twith tab");
+    assert.equal(got[0].stream, "stderr");
+    log.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reopened log continues numbering and serves old lines from disk", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = await JobLog.open(`${dir}/a.log`);
+    for (let i = 1; i <= 5; i++) a.append(line(i));
+    a.close();
+    const b = await JobLog.open(`${dir}/a.log`);
+    assert.equal(b.lastSeq, 5);
+    assert.equal(b.last?.dockerTs, "2026-01-01T00:00:00.5Z");
+    assert.equal(b.append(line(6)), 6);
+    assert.deepEqual((await b.read(0, 100)).map((l) => l.seq), [1, 2, 3, 4, 5, 6]);
+    b.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a torn last record from a crash is cut off on open", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = await JobLog.open(`${dir}/a.log`);
+    for (let i = 1; i <= 3; i++) a.append(line(i));
+    a.close();
+    await Deno.writeTextFile(`${dir}/a.log`, "4\to\t4\tts\tpartial", { append: true });
+    const b = await JobLog.open(`${dir}/a.log`);
+    assert.equal(b.lastSeq, 3);
+    assert.equal(b.append(line(4)), 4);
+    assert.deepEqual((await b.read(0, 10)).map((l) => l.text), [
+      "line 1\twith tab",
+      "line 2\twith tab",
+      "line 3\twith tab",
+      "line 4\twith tab",
+    ]);
+    b.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("waitForMore wakes on append and on completion", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = await JobLog.open(`${dir}/a.log`);
+    let woke = false;
+    const p = log.waitForMore(0).then(() => woke = true);
+    await new Promise((r) => setTimeout(r, 10));
+    assert.equal(woke, false);
+    log.append(line(1));
+    await p;
+    assert.equal(woke, true);
+    const q = log.waitForMore(1);
+    log.markComplete();
+    await q;
+    assert.equal(log.complete, true);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

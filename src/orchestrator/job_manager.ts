@@ -1,0 +1,390 @@
+/**
+ * The job state machine and queue: submission, scheduling within
+ * MAX_CONCURRENT_JOBS (fair share between users), cancellation, watching,
+ * and reconciliation with Swarm after a restart. Every transition is written
+ * to the store before it is acted on.
+ * @module
+ */
+import {
+  FailedPreconditionError,
+  InvalidArgumentError,
+  isTerminal,
+  type JobRecord,
+  type JobSpec,
+  type JobState,
+  type LogLine,
+  ResourceExhaustedError,
+  UnavailableError,
+} from "../core/mod.ts";
+import type { LogHub } from "../logs/mod.ts";
+import { pickJobs } from "../scheduler/mod.ts";
+import type { JobStore, ListQuery } from "../store/mod.ts";
+import type { SwarmClient } from "../swarm/mod.ts";
+import { JobRunner } from "./runner.ts";
+import { INSTANCE_LABEL, JOB_LABEL, serviceName } from "./service_spec.ts";
+
+/** Everything the manager uses, injected. */
+export interface ManagerDeps {
+  store: JobStore;
+  logs: LogHub;
+  swarm: SwarmClient;
+  maxConcurrentJobs: number;
+  maxQueuedJobs: number;
+  /** host:port job containers dial. */
+  orchestratorAddress: string;
+  stopGracePeriodS: number;
+  pollIntervalMs: number;
+  /** This orchestrator's instance id: its services carry it, reconcile touches only those. */
+  instanceId: string;
+  /** Directory of stored bundles (`<id>.tar.gz`). */
+  bundleDir: string;
+  now: () => number;
+  log: (msg: string) => void;
+}
+
+/** One WatchJob event: new lines and/or the job after a state change. */
+export interface WatchEvent {
+  lines: LogLine[];
+  job?: JobRecord;
+}
+
+/** Options of {@link JobManager.watch}. */
+export interface WatchOptions {
+  afterSeq: number;
+  noLogs: boolean;
+  noFollow: boolean;
+  signal: AbortSignal;
+}
+
+const ACTIVE: JobState[] = ["SCHEDULED", "RUNNING", "RESUMING"];
+const WATCH_BATCH = 2000;
+
+function randomHex(bytes: number): string {
+  const b = crypto.getRandomValues(new Uint8Array(bytes));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** Owns job records, runners and the queue. */
+export class JobManager {
+  #d: ManagerDeps;
+  #runners = new Map<string, JobRunner>();
+  #waiters = new Map<string, Set<() => void>>();
+  #scheduling: Promise<void> | null = null;
+  #busy = false;
+  #again = false;
+  #closed = false;
+  #retryTimer: ReturnType<typeof setTimeout> | null = null;
+  /** Highest number of runners alive at once (for tests and metrics). */
+  peakActive = 0;
+
+  /** Creates the manager; call {@link reconcile} before serving. */
+  constructor(deps: ManagerDeps) {
+    this.#d = deps;
+  }
+
+  /** Jobs currently holding a slot (their service may still be shutting down). */
+  get activeCount(): number {
+    return this.#runners.size;
+  }
+
+  /** Active jobs per Swarm node id. */
+  activeByNode(): Map<string, number> {
+    const out = new Map<string, number>();
+    for (const id of this.#runners.keys()) {
+      const node = this.#d.store.get(id)?.nodeId ?? "";
+      if (node) out.set(node, (out.get(node) ?? 0) + 1);
+    }
+    return out;
+  }
+
+  #notify(jobId: string): void {
+    const ws = this.#waiters.get(jobId);
+    if (!ws) return;
+    this.#waiters.delete(jobId);
+    for (const w of ws) w();
+  }
+
+  #waitChange(jobId: string, signal: AbortSignal): Promise<void> {
+    return new Promise((resolve) => {
+      if (signal.aborted) return resolve();
+      let set = this.#waiters.get(jobId);
+      if (!set) {
+        set = new Set();
+        this.#waiters.set(jobId, set);
+      }
+      const done = () => {
+        this.#waiters.get(jobId)?.delete(done);
+        signal.removeEventListener("abort", done);
+        resolve();
+      };
+      set.add(done);
+      signal.addEventListener("abort", done, { once: true });
+    });
+  }
+
+  /** Verifies the image exists on the manager (so a typo fails at submit). */
+  async checkImage(spec: JobSpec): Promise<void> {
+    const id = await this.#d.swarm.resolveImage(spec.image);
+    if (!id) {
+      throw new InvalidArgumentError(
+        "spec.image",
+        `image "${spec.image}" not found on the Swarm manager (build or load it there first)`,
+      );
+    }
+  }
+
+  /**
+   * Records a new QUEUED job. `bundlePath` is a fully received upload that is
+   * moved into the bundle store; the record is written only after that, in
+   * one statement, so a failed upload leaves no half-made job.
+   */
+  async submit(spec: JobSpec, bundle: { path: string; bytes: number } | null): Promise<JobRecord> {
+    if (this.#closed) throw new UnavailableError("orchestrator is shutting down");
+    const queued = this.#d.store.countByState().QUEUED ?? 0;
+    if (queued >= this.#d.maxQueuedJobs) {
+      throw new ResourceExhaustedError(`queue is full (${queued} jobs waiting)`);
+    }
+    const id = `j-${randomHex(6)}`;
+    if (bundle) await Deno.rename(bundle.path, `${this.#d.bundleDir}/${id}.tar.gz`);
+    const job = this.#d.store.insert({
+      id,
+      spec,
+      token: randomHex(24),
+      bundleBytes: bundle?.bytes ?? 0,
+      createdAt: this.#d.now(),
+    });
+    this.#d.log(`job ${id}: queued (user ${spec.user})`);
+    this.schedule();
+    return job;
+  }
+
+  /** The job with its current log sequence number; throws NotFoundError. */
+  async get(id: string): Promise<JobRecord> {
+    const job = this.#d.store.mustGet(id);
+    const log = await this.#d.logs.get(id);
+    return { ...job, logSeq: log.lastSeq };
+  }
+
+  /** A page of jobs, newest first. */
+  list(q: ListQuery): JobRecord[] {
+    return this.#d.store.list(q);
+  }
+
+  /** Starts as many queued jobs as free slots allow. Safe to call often. */
+  schedule(): void {
+    if (this.#closed) return;
+    if (this.#busy) {
+      this.#again = true;
+      return;
+    }
+    this.#busy = true;
+    this.#scheduling = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#scheduleOnce();
+        } while (this.#again && !this.#closed);
+      } catch (err) {
+        this.#d.log(`scheduler: ${(err as Error).message}; retrying in 1 s`);
+        this.#retryTimer ??= setTimeout(() => {
+          this.#retryTimer = null;
+          this.schedule();
+        }, 1000);
+      } finally {
+        this.#busy = false;
+      }
+    })();
+  }
+
+  async #scheduleOnce(): Promise<void> {
+    const free = this.#d.maxConcurrentJobs - this.#runners.size;
+    if (free <= 0) return;
+    const queued = this.#d.store.inStates(["QUEUED"]);
+    if (queued.length === 0) return;
+    const byUser = new Map<string, number>();
+    for (const id of this.#runners.keys()) {
+      const u = this.#d.store.get(id)?.spec.user ?? "";
+      byUser.set(u, (byUser.get(u) ?? 0) + 1);
+    }
+    const picks = pickJobs(
+      queued.map((j) => ({ id: j.id, user: j.spec.user, seq: j.seq })),
+      byUser,
+      free,
+    );
+    for (const id of picks) {
+      if (this.#closed) return;
+      const job = this.#d.store.get(id);
+      if (!job || job.state !== "QUEUED") continue;
+      const imageId = await this.#d.swarm.resolveImage(job.spec.image);
+      if (!imageId) {
+        this.#tryTransition(id, ["QUEUED"], "FAILED", {
+          reason: `image "${job.spec.image}" not found on the Swarm manager`,
+        });
+        continue;
+      }
+      if (!this.#tryTransition(id, ["QUEUED"], "SCHEDULED", { attempts: job.attempts + 1 })) {
+        continue;
+      }
+      this.#startRunner(id, imageId);
+    }
+  }
+
+  #tryTransition(
+    id: string,
+    from: JobState[],
+    to: JobState,
+    patch: Parameters<JobStore["transition"]>[3],
+  ): boolean {
+    try {
+      this.#d.store.transition(id, from, to, patch, this.#d.now());
+      this.#notify(id);
+      return true;
+    } catch (err) {
+      if (err instanceof FailedPreconditionError) return false;
+      throw err;
+    }
+  }
+
+  #startRunner(id: string, imageId: string | null): void {
+    const runner = new JobRunner(id, {
+      store: this.#d.store,
+      logs: this.#d.logs,
+      swarm: this.#d.swarm,
+      orchestratorAddress: this.#d.orchestratorAddress,
+      instanceId: this.#d.instanceId,
+      stopGracePeriodS: this.#d.stopGracePeriodS,
+      pollIntervalMs: this.#d.pollIntervalMs,
+      now: this.#d.now,
+      onChange: (jobId) => this.#notify(jobId),
+      log: this.#d.log,
+    });
+    this.#runners.set(id, runner);
+    this.peakActive = Math.max(this.peakActive, this.#runners.size);
+    runner.start(imageId);
+    runner.done.then(() => {
+      if (this.#runners.get(id) === runner) this.#runners.delete(id);
+      this.#notify(id);
+      this.schedule();
+    });
+  }
+
+  /**
+   * Cancels a job: CANCELLED is recorded first, then its service is removed.
+   * Throws FailedPreconditionError when the job already ended.
+   */
+  async cancel(id: string): Promise<JobRecord> {
+    const job = this.#d.store.mustGet(id);
+    if (isTerminal(job.state)) {
+      throw new FailedPreconditionError(`job ${id} already ended (${job.state})`);
+    }
+    const from: JobState[] = job.state === "QUEUED" ? ["QUEUED"] : ACTIVE;
+    try {
+      this.#d.store.transition(id, from, "CANCELLED", { reason: "cancelled by user" });
+    } catch (err) {
+      if (err instanceof FailedPreconditionError) {
+        const now = this.#d.store.mustGet(id);
+        throw new FailedPreconditionError(`job ${id} already ended (${now.state})`);
+      }
+      throw err;
+    }
+    this.#notify(id);
+    const runner = this.#runners.get(id);
+    if (runner) await runner.cancel();
+    else if (job.state !== "QUEUED") await this.#d.swarm.removeService(serviceName(id));
+    this.#d.log(`job ${id}: cancelled`);
+    return await this.get(id);
+  }
+
+  /**
+   * Streams a job's events: the job first, then log lines after
+   * `afterSeq` and state changes, ending once the job has ended and every
+   * line was delivered (or after the backlog with `noFollow`).
+   */
+  async *watch(id: string, opts: WatchOptions): AsyncGenerator<WatchEvent> {
+    let job = await this.get(id);
+    const log = await this.#d.logs.get(id);
+    yield { lines: [], job };
+    let cursor = opts.afterSeq;
+    let lastState = job.state;
+    while (!opts.signal.aborted) {
+      if (!opts.noLogs) {
+        const lines = await log.read(cursor, WATCH_BATCH);
+        if (lines.length > 0) {
+          cursor = lines[lines.length - 1].seq;
+          yield { lines };
+          continue;
+        }
+      }
+      const now = this.#d.store.mustGet(id);
+      const finished = isTerminal(now.state) && !this.#runners.has(id);
+      if (now.state !== lastState || finished) {
+        job = { ...now, logSeq: log.lastSeq };
+        if (now.state !== lastState) {
+          lastState = now.state;
+          yield { lines: [], job };
+        }
+      }
+      if (finished) {
+        // The runner may have appended between the read and the check.
+        if (!opts.noLogs && log.lastSeq > cursor) continue;
+        return;
+      }
+      if (opts.noFollow) return;
+      // A complete log has nothing more to wait for: only a job change (its
+      // runner letting go) can move us on. Waiting on it too would spin.
+      const waits = [this.#waitChange(id, opts.signal)];
+      if (!opts.noLogs && !log.complete) waits.push(log.waitForMore(cursor, opts.signal));
+      await Promise.race(waits);
+    }
+  }
+
+  /**
+   * Brings the store and Swarm back in line after a start: re-attaches jobs
+   * whose service exists, recreates services of jobs that were SCHEDULED but
+   * never got one, fails jobs whose service vanished, removes orphan services.
+   */
+  async reconcile(): Promise<{ attached: number; failed: number; removed: number }> {
+    const services = (await this.#d.swarm.listServices(JOB_LABEL))
+      .filter((s) => s.labels[INSTANCE_LABEL] === this.#d.instanceId);
+    const byJob = new Map(services.map((s) => [s.labels[JOB_LABEL], s]));
+    let attached = 0, failed = 0, removed = 0;
+    for (const job of this.#d.store.inStates(ACTIVE)) {
+      const svc = byJob.get(job.id);
+      if (svc) {
+        if (job.serviceId !== svc.id) this.#d.store.update(job.id, { serviceId: svc.id });
+        this.#startRunner(job.id, null);
+        attached++;
+      } else if (job.state === "SCHEDULED" || job.state === "RESUMING") {
+        this.#d.store.update(job.id, { serviceId: "" });
+        this.#startRunner(job.id, await this.#d.swarm.resolveImage(job.spec.image));
+        attached++;
+      } else {
+        this.#tryTransition(job.id, ACTIVE, "FAILED", {
+          reason: "service vanished while the orchestrator was down",
+        });
+        (await this.#d.logs.get(job.id)).markComplete();
+        failed++;
+      }
+    }
+    for (const svc of services) {
+      const id = svc.labels[JOB_LABEL];
+      if (this.#runners.has(id)) continue;
+      await this.#d.swarm.removeService(svc.id);
+      removed++;
+    }
+    this.#d.log(
+      `reconcile: ${attached} job(s) re-attached, ${failed} failed, ${removed} orphan service(s) removed`,
+    );
+    this.schedule();
+    return { attached, failed, removed };
+  }
+
+  /** Stops scheduling and detaches every runner; services keep running. */
+  async shutdown(): Promise<void> {
+    this.#closed = true;
+    if (this.#retryTimer) clearTimeout(this.#retryTimer);
+    await this.#scheduling;
+    await Promise.all([...this.#runners.values()].map((r) => r.detach()));
+    for (const id of [...this.#waiters.keys()]) this.#notify(id);
+  }
+}

@@ -1,0 +1,54 @@
+/**
+ * Prometheus text-format metrics: jobs by state, queue length, active jobs,
+ * RPC counts and latencies.
+ * @module
+ */
+import { JOB_STATES, type JobState } from "../core/mod.ts";
+
+/** Collects RPC observations and renders the /metrics page. */
+export class Metrics {
+  #rpc = new Map<string, { count: number; sumMs: number }>();
+  #codes = new Map<string, number>();
+
+  /** Records one finished RPC. */
+  observe(method: string, code: string, ms: number): void {
+    const r = this.#rpc.get(method) ?? { count: 0, sumMs: 0 };
+    r.count++;
+    r.sumMs += ms;
+    this.#rpc.set(method, r);
+    const k = `${method}\u0000${code}`;
+    this.#codes.set(k, (this.#codes.get(k) ?? 0) + 1);
+  }
+
+  /** Renders the exposition text. */
+  render(jobs: Partial<Record<JobState, number>>, active: number): string {
+    const out: string[] = [
+      "# HELP cumulus_jobs Jobs in the store by state.",
+      "# TYPE cumulus_jobs gauge",
+    ];
+    for (const s of JOB_STATES) out.push(`cumulus_jobs{state="${s}"} ${jobs[s] ?? 0}`);
+    out.push(
+      "# HELP cumulus_queue_length Jobs waiting for a slot.",
+      "# TYPE cumulus_queue_length gauge",
+      `cumulus_queue_length ${jobs.QUEUED ?? 0}`,
+      "# HELP cumulus_active_jobs Jobs holding a slot.",
+      "# TYPE cumulus_active_jobs gauge",
+      `cumulus_active_jobs ${active}`,
+      "# HELP cumulus_rpc_total RPCs handled by method and status.",
+      "# TYPE cumulus_rpc_total counter",
+    );
+    for (const [k, n] of this.#codes) {
+      const [m, c] = k.split("\u0000");
+      out.push(`cumulus_rpc_total{method="${m}",code="${c}"} ${n}`);
+    }
+    out.push(
+      "# HELP cumulus_rpc_latency_ms RPC latency in milliseconds.",
+      "# TYPE cumulus_rpc_latency_ms summary",
+    );
+    for (const [m, r] of this.#rpc) {
+      out.push(`cumulus_rpc_latency_ms_sum{method="${m}"} ${r.sumMs.toFixed(3)}`);
+      out.push(`cumulus_rpc_latency_ms_count{method="${m}"} ${r.count}`);
+    }
+    return out.join("\n") + "\n";
+  }
+}

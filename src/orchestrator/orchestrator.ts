@@ -1,0 +1,173 @@
+/**
+ * Starts the orchestrator: data directories, job store, Swarm connection,
+ * reconciliation, the gRPC server and the /metrics endpoint.
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Config } from "../config/mod.ts";
+import { LogHub } from "../logs/mod.ts";
+import { loadCumulusProto } from "../rpc/mod.ts";
+import { JobStore } from "../store/mod.ts";
+import { connectDocker, SwarmClient } from "../swarm/mod.ts";
+import { JobManager } from "./job_manager.ts";
+import { Metrics } from "./metrics.ts";
+import { cumulusHandlers, runtimeHandlers } from "./server.ts";
+
+/** A running orchestrator. */
+export interface OrchestratorHandle {
+  /** Bound gRPC port. */
+  port: number;
+  /** Bound /metrics port, or -1 when disabled. */
+  metricsPort: number;
+  /** The job manager (tests inspect it). */
+  manager: JobManager;
+  /** The Swarm client in use. */
+  swarm: SwarmClient;
+  /** Stops accepting calls, detaches from jobs (they keep running), flushes and closes the store. */
+  stop(): Promise<void>;
+}
+
+/** Optional overrides for tests. */
+export interface StartOptions {
+  /** Diagnostic logger (default: stderr with a timestamp). */
+  log?: (msg: string) => void;
+  now?: () => number;
+}
+
+/** Reads this data dir's instance id, creating it on first start. */
+async function loadInstanceId(path: string): Promise<string> {
+  try {
+    const id = (await Deno.readTextFile(path)).trim();
+    if (/^[0-9a-f]{16}$/.test(id)) return id;
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+  }
+  const id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  await Deno.writeTextFile(path, id + "\n");
+  return id;
+}
+
+function defaultLog(msg: string): void {
+  console.error(`${new Date().toISOString()} orchestrator: ${msg}`);
+}
+
+/**
+ * Starts an orchestrator for `config`. Fails fast when the Swarm manager does
+ * not answer or the port is taken.
+ * @example
+ * const orch = await startOrchestrator(await loadConfig());
+ * Deno.addSignalListener("SIGTERM", () => orch.stop());
+ */
+export async function startOrchestrator(
+  config: Config,
+  opts: StartOptions = {},
+): Promise<OrchestratorHandle> {
+  const log = opts.log ?? defaultLog;
+  const now = opts.now ?? Date.now;
+  const dirs = {
+    logs: `${config.dataDir}/logs`,
+    bundles: `${config.dataDir}/bundles`,
+    results: `${config.dataDir}/results`,
+    tmp: `${config.dataDir}/tmp`,
+  };
+  for (const dir of Object.values(dirs)) await Deno.mkdir(dir, { recursive: true });
+  for await (const e of Deno.readDir(dirs.tmp)) {
+    await Deno.remove(`${dirs.tmp}/${e.name}`, { recursive: true }).catch(() => {});
+  }
+  const instanceId = await loadInstanceId(`${config.dataDir}/instance-id`);
+  const swarm = new SwarmClient(connectDocker(config.swarmManager));
+  await swarm.ping();
+  const store = JobStore.open(`${config.dataDir}/jobs.db`);
+  const logs = new LogHub(dirs.logs);
+  const metrics = new Metrics();
+
+  const server = new grpc.Server({
+    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    "grpc.keepalive_permit_without_calls": 1,
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      `${config.listenHost}:${config.port}`,
+      grpc.ServerCredentials.createInsecure(),
+      (err, p) => (err ? reject(err) : resolve(p)),
+    );
+  });
+  const advertise = config.advertiseAddress || `127.0.0.1:${port}`;
+  const manager = new JobManager({
+    store,
+    logs,
+    swarm,
+    maxConcurrentJobs: config.maxConcurrentJobs,
+    maxQueuedJobs: config.maxQueuedJobs,
+    orchestratorAddress: advertise,
+    instanceId,
+    stopGracePeriodS: config.stopGracePeriod,
+    pollIntervalMs: config.pollIntervalMs,
+    bundleDir: dirs.bundles,
+    now,
+    log,
+  });
+  const deps = {
+    manager,
+    store,
+    swarm,
+    limits: {
+      defaultImage: config.defaultImage,
+      maxDuration: config.maxDuration,
+      defaultMaxAttempts: 1,
+    },
+    maxBundleBytes: config.maxBundleBytes,
+    maxResultBytes: config.maxResultBytes,
+    tmpDir: dirs.tmp,
+    bundleDir: dirs.bundles,
+    resultDir: dirs.results,
+    log,
+    observe: (m: string, c: string, ms: number) => metrics.observe(m, c, ms),
+  };
+  const proto = loadCumulusProto();
+  server.addService(proto.Cumulus.service, cumulusHandlers(deps));
+  server.addService(proto.Runtime.service, runtimeHandlers(deps));
+  await manager.reconcile();
+
+  let metricsServer: Deno.HttpServer | null = null;
+  let metricsPort = -1;
+  if (config.metricsPort >= 0) {
+    metricsServer = Deno.serve(
+      { hostname: config.listenHost, port: config.metricsPort, onListen: () => {} },
+      (req) => {
+        if (new URL(req.url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
+        return new Response(metrics.render(store.countByState(), manager.activeCount), {
+          headers: { "content-type": "text/plain; version=0.0.4" },
+        });
+      },
+    );
+    metricsPort = (metricsServer.addr as Deno.NetAddr).port;
+  }
+  log(`listening on ${config.listenHost}:${port} (jobs dial ${advertise}), data in ${config.dataDir}`);
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      log("shutting down: no new calls, detaching from running jobs");
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(t);
+          resolve();
+        });
+        // Watch streams never end on their own; end them after in-flight unary calls.
+        setTimeout(() => server.forceShutdown(), 200);
+      });
+      await manager.shutdown();
+      await logs.closeAll();
+      await metricsServer?.shutdown();
+      store.close();
+      log("stopped");
+    })();
+    return stopping;
+  };
+  return { port, metricsPort, manager, swarm, stop };
+}

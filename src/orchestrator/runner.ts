@@ -1,0 +1,288 @@
+/**
+ * Drives one started job: creates its Swarm service, relays its log into the
+ * job log, follows its task to the end, records the outcome and removes the
+ * service. Also used to re-attach to a job after an orchestrator restart.
+ * @module
+ */
+import { CumulusError, isTerminal, type JobRecord, type JobState } from "../core/mod.ts";
+import type { JobLog, LogHub } from "../logs/mod.ts";
+import type { JobStore } from "../store/mod.ts";
+import type { DockerFrame, SwarmClient, TaskInfo } from "../swarm/mod.ts";
+import { Aligner } from "./align.ts";
+import { buildServiceRequest, serviceName } from "./service_spec.ts";
+
+/** What a runner needs from the orchestrator. */
+export interface RunnerDeps {
+  store: JobStore;
+  logs: LogHub;
+  swarm: SwarmClient;
+  /** host:port job containers dial. */
+  orchestratorAddress: string;
+  /** Owning orchestrator instance id (service label). */
+  instanceId: string;
+  stopGracePeriodS: number;
+  pollIntervalMs: number;
+  now: () => number;
+  /** Called after every state change of the job. */
+  onChange: (jobId: string) => void;
+  /** Diagnostic log (never given secrets). */
+  log: (msg: string) => void;
+}
+
+/** Outcome derived from a terminal Swarm task. */
+export interface TaskOutcome {
+  state: JobState;
+  exitCode: number | null;
+  reason: string;
+}
+
+/** Maps a terminal task to the job's final state. */
+export function outcomeOf(task: TaskInfo): TaskOutcome {
+  if (task.state === "complete") return { state: "SUCCEEDED", exitCode: 0, reason: "" };
+  if (task.state === "failed") {
+    if (task.exitCode !== null && task.exitCode !== 0) {
+      return { state: "FAILED", exitCode: task.exitCode, reason: `exited with code ${task.exitCode}` };
+    }
+    return { state: "FAILED", exitCode: task.exitCode, reason: task.err || "task failed" };
+  }
+  if (task.state === "rejected") {
+    return { state: "FAILED", exitCode: null, reason: `rejected by Swarm: ${task.err || task.message}` };
+  }
+  return {
+    state: "FAILED",
+    exitCode: null,
+    reason: `task ${task.state} by Swarm (node drained or lost)${task.err ? ": " + task.err : ""}`,
+  };
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener("abort", done);
+      resolve();
+    }
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+/** One job's driver; {@link start} returns at once, {@link done} settles at the end. */
+export class JobRunner {
+  /** The job id. */
+  readonly jobId: string;
+  #deps: RunnerDeps;
+  #stop = new AbortController();
+  #cancelled = false;
+  #detached = false;
+  #done: Promise<void> | null = null;
+
+  /** Creates a runner for a job already SCHEDULED (or RUNNING, when re-attaching). */
+  constructor(jobId: string, deps: RunnerDeps) {
+    this.jobId = jobId;
+    this.#deps = deps;
+  }
+
+  /** Starts the runner's loop. */
+  start(imageId: string | null): void {
+    this.#done = this.#run(imageId).catch((err) => {
+      this.#deps.log(`job ${this.jobId}: runner failed: ${(err as Error).message}`);
+    });
+  }
+
+  /** Settles when the runner has finished (service removed) or detached. */
+  get done(): Promise<void> {
+    return this.#done ?? Promise.resolve();
+  }
+
+  /** Job was marked CANCELLED in the store: stop following and remove the service. */
+  cancel(): Promise<void> {
+    this.#cancelled = true;
+    this.#stop.abort();
+    return this.done;
+  }
+
+  /** Orchestrator shutdown: stop watching but leave the service running. */
+  detach(): Promise<void> {
+    this.#detached = true;
+    this.#stop.abort();
+    return this.done;
+  }
+
+  async #run(imageId: string | null): Promise<void> {
+    const d = this.#deps;
+    let job = d.store.mustGet(this.jobId);
+    const log = await d.logs.get(this.jobId);
+    let serviceId = job.serviceId;
+    if (!serviceId) {
+      try {
+        const existing = await d.swarm.findService(serviceName(job.id));
+        if (existing) serviceId = existing.id;
+        else if (imageId) {
+          const req = buildServiceRequest(job, {
+            imageId,
+            orchestratorAddress: d.orchestratorAddress,
+            instanceId: d.instanceId,
+            stopGracePeriodS: d.stopGracePeriodS,
+            now: d.now(),
+          });
+          serviceId = await d.swarm.createService(req);
+        } else {
+          throw new CumulusError("FAILED_PRECONDITION", `image ${job.spec.image} not found`);
+        }
+        job = d.store.update(job.id, { serviceId });
+      } catch (err) {
+        if (this.#stop.signal.aborted) return await this.#finish(log, "", null);
+        const msg = err instanceof CumulusError ? err.message : String(err);
+        this.#setFinal({ state: "FAILED", exitCode: null, reason: `could not start: ${msg}` });
+        log.markComplete();
+        return;
+      }
+    }
+
+    const follow = this.#follow(serviceId, log);
+    let outcome: TaskOutcome | null = null;
+    while (!this.#stop.signal.aborted) {
+      let task: TaskInfo | null = null;
+      try {
+        task = await d.swarm.serviceTask(serviceId);
+      } catch (err) {
+        d.log(`job ${job.id}: task poll failed: ${(err as Error).message}`);
+      }
+      if (task && task.state === "running" && job.state === "SCHEDULED") {
+        job = this.#transition(["SCHEDULED"], "RUNNING", {
+          startedAt: d.now(),
+          nodeId: task.nodeId,
+        }) ?? job;
+      }
+      if (task && task.nodeId && task.nodeId !== job.nodeId && !isTerminal(job.state)) {
+        job = d.store.update(job.id, { nodeId: task.nodeId });
+      }
+      if (task && (task.state === "complete" || task.state === "failed" ||
+        task.state === "rejected" || task.state === "shutdown" || task.state === "orphaned" ||
+        task.state === "remove")) {
+        outcome = outcomeOf(task);
+        break;
+      }
+      if (!task && !(await d.swarm.findService(serviceId).catch(() => ({ id: serviceId })))) {
+        outcome = { state: "FAILED", exitCode: null, reason: "service removed outside Cumulus" };
+        break;
+      }
+      await sleep(d.pollIntervalMs, this.#stop.signal);
+    }
+    this.#followAbort.abort();
+    await follow;
+    await this.#finish(log, serviceId, outcome);
+  }
+
+  #followAbort = new AbortController();
+
+  async #follow(serviceId: string, log: JobLog): Promise<void> {
+    const last = log.last;
+    const lastMs = last ? await this.#lastTimeMs(log) : 0;
+    const aligner = new Aligner(last, lastMs);
+    // Re-read a little before the stored tail so it can be found again.
+    const sinceSec = lastMs > 0 ? Math.max(1, Math.floor(lastMs / 1000) - 1) : undefined;
+    try {
+      for await (const frames of this.#deps.swarm.followLogs(serviceId, {
+        sinceSec,
+        signal: this.#followAbort.signal,
+      })) {
+        this.#append(log, aligner.feed(frames));
+      }
+    } catch (err) {
+      this.#deps.log(`job ${this.jobId}: log follow ended: ${(err as Error).message}`);
+    }
+  }
+
+  async #lastTimeMs(log: JobLog): Promise<number> {
+    const lines = await log.read(log.lastSeq - 1, 1);
+    return lines[0]?.timeMs ?? 0;
+  }
+
+  #firstLineMs: number | null = null;
+
+  #append(log: JobLog, frames: DockerFrame[]): void {
+    if (frames.length > 0 && this.#firstLineMs === null) this.#firstLineMs = frames[0].timeMs;
+    for (const f of frames) {
+      log.append({ stream: f.stream, dockerTs: f.ts, timeMs: f.timeMs, text: f.text });
+    }
+  }
+
+  /** Reads what the follow stream had not delivered yet, from the log's tail. */
+  async #drain(serviceId: string, log: JobLog, budgetMs: number): Promise<void> {
+    const deadline = this.#deps.now() + budgetMs;
+    let tail = 1000;
+    for (;;) {
+      let frames: DockerFrame[];
+      try {
+        frames = await this.#deps.swarm.readLogs(serviceId, log.last ? tail : undefined);
+      } catch (err) {
+        this.#deps.log(`job ${this.jobId}: log drain failed: ${(err as Error).message}`);
+        return;
+      }
+      const aligner = new Aligner(log.last, 0);
+      const fresh = aligner.feed(frames);
+      if (aligner.matched) {
+        this.#append(log, fresh);
+        return;
+      }
+      if (frames.length < tail || this.#deps.now() > deadline) {
+        // The stored tail is not in Docker's log: appending could duplicate.
+        if (log.last) this.#deps.log(`job ${this.jobId}: drain could not align; kept stored log`);
+        else this.#append(log, frames);
+        return;
+      }
+      tail *= 8;
+    }
+  }
+
+  async #finish(log: JobLog, serviceId: string, outcome: TaskOutcome | null): Promise<void> {
+    const d = this.#deps;
+    if (this.#detached && !this.#cancelled) {
+      log.close();
+      return;
+    }
+    if (serviceId) await this.#drain(serviceId, log, this.#cancelled ? 500 : 10_000);
+    log.markComplete();
+    if (outcome && !this.#cancelled) this.#setFinal(outcome);
+    if (serviceId) {
+      try {
+        await d.swarm.removeService(serviceId);
+      } catch (err) {
+        d.log(`job ${this.jobId}: service remove failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  #setFinal(outcome: TaskOutcome): void {
+    // A short job can end between two polls and never be seen running: its
+    // first log line (or its end) is then the best start time there is.
+    const job = this.#deps.store.get(this.jobId);
+    const startedAt = job?.startedAt ?? (outcome.exitCode !== null
+      ? Math.min(this.#firstLineMs ?? this.#deps.now(), this.#deps.now())
+      : null);
+    this.#transition(["SCHEDULED", "RUNNING", "RESUMING"], outcome.state, {
+      exitCode: outcome.exitCode,
+      reason: outcome.reason,
+      startedAt,
+    });
+  }
+
+  #transition(
+    from: JobState[],
+    to: JobState,
+    patch: Parameters<JobStore["transition"]>[3],
+  ): JobRecord | null {
+    try {
+      const job = this.#deps.store.transition(this.jobId, from, to, patch, this.#deps.now());
+      this.#deps.onChange(this.jobId);
+      return job;
+    } catch (err) {
+      // Another actor (a cancel) moved the job first; its state stands.
+      this.#deps.log(`job ${this.jobId}: ${(err as Error).message}`);
+      return null;
+    }
+  }
+}

@@ -1,0 +1,464 @@
+/**
+ * gRPC handlers of the `Cumulus` (clients) and `Runtime` (job containers)
+ * services. Handlers parse wire messages at the edge, call the job manager,
+ * and map every error through `src/rpc`; nothing thrown here can take the
+ * process down.
+ * @module
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { once } from "node:events";
+import { timingSafeEqual } from "node:crypto";
+import {
+  CumulusError,
+  InvalidArgumentError,
+  JOB_STATES,
+  type JobSpec,
+  type JobState,
+  NotFoundError,
+  parseJobSpec,
+  type RawJobSpec,
+  ResourceExhaustedError,
+  type SpecLimits,
+  UnauthenticatedError,
+} from "../core/mod.ts";
+import { jobToWire, lineToWire, toRpcError } from "../rpc/mod.ts";
+import type { JobStore } from "../store/mod.ts";
+import type { SwarmClient } from "../swarm/mod.ts";
+import type { JobManager } from "./job_manager.ts";
+
+/** What the handlers need. */
+export interface HandlerDeps {
+  manager: JobManager;
+  store: JobStore;
+  swarm: SwarmClient;
+  limits: SpecLimits;
+  maxBundleBytes: number;
+  maxResultBytes: number;
+  /** Data directories. */
+  tmpDir: string;
+  bundleDir: string;
+  resultDir: string;
+  log: (msg: string) => void;
+  /** Counts RPCs and their latencies (for /metrics). */
+  observe: (method: string, code: string, ms: number) => void;
+}
+
+const CHUNK = 64 * 1024;
+const TOKEN_KEY = "x-cumulus-job-token";
+
+type Unary<Req, Res> = (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;
+
+function errCode(err: unknown): string {
+  return err instanceof CumulusError ? err.code : "INTERNAL";
+}
+
+function report(d: HandlerDeps, method: string, err: unknown): grpc.ServiceError {
+  if (!(err instanceof CumulusError)) {
+    d.log(`${method}: unexpected error: ${(err as Error)?.stack ?? err}`);
+  }
+  return toRpcError(err) as unknown as grpc.ServiceError;
+}
+
+function unary<Req, Res>(d: HandlerDeps, method: string, fn: Unary<Req, Res>) {
+  return (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
+    const t0 = performance.now();
+    fn(call.request, call).then(
+      (res) => {
+        d.observe(method, "OK", performance.now() - t0);
+        cb(null, res);
+      },
+      (err) => {
+        d.observe(method, errCode(err), performance.now() - t0);
+        cb(report(d, method, err));
+      },
+    );
+  };
+}
+
+function requireId(id: unknown, field = "job_id"): string {
+  if (typeof id !== "string" || id === "") throw new InvalidArgumentError(field, "is required");
+  if (!/^j-[0-9a-f]{12}$/.test(id)) throw new NotFoundError(`job ${id} not found`);
+  return id;
+}
+
+async function writeWithBackpressure(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  msg: unknown,
+  signal: AbortSignal,
+): Promise<void> {
+  if (call.write(msg)) return;
+  if (signal.aborted) return;
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  signal.addEventListener("abort", stop, { once: true });
+  try {
+    await once(call as unknown as NodeJS.EventEmitter, "drain", { signal: ac.signal });
+  } catch {
+    // Aborted: the client went away.
+  } finally {
+    signal.removeEventListener("abort", stop);
+  }
+}
+
+function sendStreamError(call: grpc.ServerWritableStream<unknown, unknown>, err: grpc.ServiceError) {
+  call.emit("error", err);
+}
+
+async function streamFile(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  path: string,
+  first: Record<string, unknown>,
+  signal: AbortSignal,
+): Promise<void> {
+  const f = await Deno.open(path, { read: true });
+  try {
+    const total = (await f.stat()).size;
+    let sentFirst = false;
+    const buf = new Uint8Array(CHUNK);
+    for (;;) {
+      if (signal.aborted) return;
+      const n = await f.read(buf);
+      if (n === null) break;
+      const data = buf.slice(0, n);
+      await writeWithBackpressure(
+        call,
+        sentFirst ? { data } : { ...first, data, totalBytes: total },
+        signal,
+      );
+      sentFirst = true;
+    }
+    if (!sentFirst) call.write({ ...first, data: new Uint8Array(), totalBytes: 0 });
+  } finally {
+    f.close();
+  }
+}
+
+/** Handlers of `cumulus.v1.Cumulus`. */
+export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementation {
+  return {
+    SubmitJob: submitHandler(d),
+    GetJob: unary(d, "GetJob", async (req: { jobId: string }) => {
+      return jobToWire(await d.manager.get(requireId(req.jobId)));
+    }),
+    ListJobs: unary(
+      d,
+      "ListJobs",
+      (req: { states: string[]; user: string; pageSize: number; pageToken: string }) => {
+        const states = (req.states ?? []).filter((s) => s !== "JOB_STATE_UNSPECIFIED");
+        for (const s of states) {
+          if (!JOB_STATES.includes(s as JobState)) {
+            throw new InvalidArgumentError("states", `unknown state ${s}`);
+          }
+        }
+        const limit = Math.min(req.pageSize || 100, 1000);
+        let beforeSeq = 0;
+        if (req.pageToken) {
+          beforeSeq = Number(req.pageToken);
+          if (!Number.isInteger(beforeSeq) || beforeSeq <= 0) {
+            throw new InvalidArgumentError("page_token", "not a token from a previous page");
+          }
+        }
+        const jobs = d.manager.list({
+          states: states as JobState[],
+          user: req.user || undefined,
+          limit,
+          beforeSeq,
+        });
+        const next = jobs.length === limit ? String(jobs[jobs.length - 1].seq) : "";
+        return Promise.resolve({ jobs: jobs.map((j) => jobToWire(j)), nextPageToken: next });
+      },
+    ),
+    WatchJob: watchHandler(d),
+    CancelJob: unary(d, "CancelJob", async (req: { jobId: string }) => {
+      return { job: jobToWire(await d.manager.cancel(requireId(req.jobId))) };
+    }),
+    GetResult: getResultHandler(d),
+    ListWorkers: unary(d, "ListWorkers", async () => {
+      const nodes = await d.swarm.listNodes();
+      const active = d.manager.activeByNode();
+      return {
+        workers: nodes.map((n) => ({
+          nodeId: n.id,
+          hostname: n.hostname,
+          state: n.state,
+          availability: n.availability,
+          role: n.role,
+          labels: n.labels,
+          address: n.address,
+          runningJobs: active.get(n.id) ?? 0,
+        })),
+      };
+    }),
+    ListPartitions: unary(d, "ListPartitions", () => {
+      return Promise.reject(
+        new CumulusError(
+          "FAILED_PRECONDITION",
+          "no worker agents are registered with this orchestrator, so there are no GPU partitions",
+        ),
+      );
+    }),
+  };
+}
+
+function submitHandler(d: HandlerDeps) {
+  return (
+    call: grpc.ServerReadableStream<Record<string, unknown>, unknown>,
+    cb: grpc.sendUnaryData<unknown>,
+  ) => {
+    const t0 = performance.now();
+    let spec: JobSpec | null = null;
+    let imageCheck: Promise<void> | null = null;
+    let done = false;
+    let bytes = 0;
+    let tmpPath = "";
+    let tmp: Deno.FsFile | null = null;
+    const cleanup = () => {
+      try {
+        tmp?.close();
+      } catch { /* already closed */ }
+      tmp = null;
+      if (tmpPath) Deno.remove(tmpPath).catch(() => {});
+    };
+    const fail = (err: unknown) => {
+      if (done) return;
+      done = true;
+      cleanup();
+      d.observe("SubmitJob", errCode(err), performance.now() - t0);
+      cb(report(d, "SubmitJob", err));
+    };
+    call.on("data", (msg: Record<string, unknown>) => {
+      if (done) return;
+      try {
+        if (!spec) {
+          if (msg.payload !== "spec" || !msg.spec) {
+            throw new InvalidArgumentError("spec", "the first message must carry the job spec");
+          }
+          spec = parseJobSpec(msg.spec as RawJobSpec, d.limits);
+          imageCheck = d.manager.checkImage(spec);
+          imageCheck.catch(fail);
+          return;
+        }
+        if (msg.payload !== "chunk") {
+          throw new InvalidArgumentError("spec", "sent twice; only bundle chunks may follow it");
+        }
+        const chunk = msg.chunk as Uint8Array;
+        bytes += chunk.length;
+        if (bytes > d.maxBundleBytes) {
+          throw new ResourceExhaustedError(
+            `bundle exceeds the limit of ${d.maxBundleBytes} bytes (max_bundle_bytes)`,
+          );
+        }
+        if (!tmp) {
+          tmpPath = `${d.tmpDir}/upload-${crypto.randomUUID()}.tar.gz`;
+          tmp = Deno.openSync(tmpPath, { write: true, createNew: true });
+        }
+        let off = 0;
+        while (off < chunk.length) off += tmp.writeSync(chunk.subarray(off));
+      } catch (err) {
+        fail(err);
+      }
+    });
+    call.on("end", async () => {
+      if (done) return;
+      try {
+        if (!spec) throw new InvalidArgumentError("spec", "missing: the stream carried no spec");
+        tmp?.close();
+        tmp = null;
+        await imageCheck;
+        if (done) return;
+        const job = await d.manager.submit(spec, tmpPath ? { path: tmpPath, bytes } : null);
+        tmpPath = "";
+        done = true;
+        d.observe("SubmitJob", "OK", performance.now() - t0);
+        cb(null, { jobId: job.id, job: jobToWire(job) });
+      } catch (err) {
+        fail(err);
+      }
+    });
+    call.on("error", () => {
+      // Client went away mid-upload: nothing was recorded, drop the partial file.
+      done = true;
+      cleanup();
+    });
+    call.on("cancelled", () => {
+      done = true;
+      cleanup();
+    });
+  };
+}
+
+function watchHandler(d: HandlerDeps) {
+  return async (
+    call: grpc.ServerWritableStream<
+      { jobId: string; afterSeq: number; noLogs: boolean; noFollow: boolean },
+      unknown
+    >,
+  ) => {
+    const ac = new AbortController();
+    call.on("cancelled", () => ac.abort());
+    call.on("close", () => ac.abort());
+    const req = call.request;
+    try {
+      const id = requireId(req.jobId);
+      for await (
+        const ev of d.manager.watch(id, {
+          afterSeq: Math.max(0, Number(req.afterSeq) || 0),
+          noLogs: !!req.noLogs,
+          noFollow: !!req.noFollow,
+          signal: ac.signal,
+        })
+      ) {
+        if (ac.signal.aborted) break;
+        await writeWithBackpressure(
+          call as grpc.ServerWritableStream<unknown, unknown>,
+          { lines: ev.lines.map(lineToWire), job: ev.job ? jobToWire(ev.job) : null },
+          ac.signal,
+        );
+      }
+      if (!ac.signal.aborted) call.end();
+    } catch (err) {
+      if (!ac.signal.aborted) {
+        sendStreamError(call as grpc.ServerWritableStream<unknown, unknown>, report(d, "WatchJob", err));
+      }
+    }
+  };
+}
+
+function getResultHandler(d: HandlerDeps) {
+  return async (call: grpc.ServerWritableStream<{ jobId: string }, unknown>) => {
+    const ac = new AbortController();
+    call.on("cancelled", () => ac.abort());
+    try {
+      const id = requireId(call.request.jobId);
+      const job = d.store.mustGet(id);
+      if (!job.hasResult) throw new NotFoundError(`job ${id} has no result (state ${job.state})`);
+      const meta = JSON.parse(await Deno.readTextFile(`${d.resultDir}/${id}.json`));
+      await streamFile(
+        call as grpc.ServerWritableStream<unknown, unknown>,
+        `${d.resultDir}/${id}.bin`,
+        { kind: meta.kind },
+        ac.signal,
+      );
+      if (!ac.signal.aborted) call.end();
+    } catch (err) {
+      if (!ac.signal.aborted) {
+        sendStreamError(call as grpc.ServerWritableStream<unknown, unknown>, report(d, "GetResult", err));
+      }
+    }
+  };
+}
+
+function authenticate(d: HandlerDeps, call: { metadata: grpc.Metadata }, jobId: string) {
+  const id = requireId(jobId);
+  const job = d.store.get(id);
+  const given = String(call.metadata.get(TOKEN_KEY)[0] ?? "");
+  const enc = new TextEncoder();
+  const ok = job !== null && given.length === job.token.length &&
+    timingSafeEqual(enc.encode(given), enc.encode(job.token));
+  if (!ok) throw new UnauthenticatedError(`invalid job token for ${id}`);
+  return job!;
+}
+
+/** Handlers of `cumulus.v1.Runtime` (called from job containers). */
+export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementation {
+  return {
+    FetchBundle: async (call: grpc.ServerWritableStream<{ jobId: string }, unknown>) => {
+      const ac = new AbortController();
+      call.on("cancelled", () => ac.abort());
+      try {
+        const job = authenticate(d, call, call.request.jobId);
+        if (job.bundleBytes === 0) throw new NotFoundError(`job ${job.id} has no bundle`);
+        await streamFile(
+          call as grpc.ServerWritableStream<unknown, unknown>,
+          `${d.bundleDir}/${job.id}.tar.gz`,
+          {},
+          ac.signal,
+        );
+        if (!ac.signal.aborted) call.end();
+      } catch (err) {
+        if (!ac.signal.aborted) {
+          sendStreamError(call as grpc.ServerWritableStream<unknown, unknown>, report(d, "FetchBundle", err));
+        }
+      }
+    },
+    ReportResult: reportResultHandler(d),
+    Heartbeat: unary(d, "Heartbeat", (req: { jobId: string }, call) => {
+      const job = authenticate(d, call, req.jobId);
+      return Promise.resolve({ stop: job.state === "CANCELLED" });
+    }),
+    ReportCheckpoint: unary(d, "ReportCheckpoint", (req: { jobId: string }, call) => {
+      authenticate(d, call, req.jobId);
+      return Promise.reject(
+        new CumulusError("FAILED_PRECONDITION", "checkpoint reporting is not enabled on this orchestrator"),
+      );
+    }),
+  };
+}
+
+function reportResultHandler(d: HandlerDeps) {
+  return (
+    call: grpc.ServerReadableStream<Record<string, unknown>, unknown>,
+    cb: grpc.sendUnaryData<unknown>,
+  ) => {
+    let jobId = "";
+    let kind = "";
+    let bytes = 0;
+    let done = false;
+    let tmpPath = "";
+    let tmp: Deno.FsFile | null = null;
+    const fail = (err: unknown) => {
+      if (done) return;
+      done = true;
+      try {
+        tmp?.close();
+      } catch { /* closed */ }
+      if (tmpPath) Deno.remove(tmpPath).catch(() => {});
+      cb(report(d, "ReportResult", err));
+    };
+    call.on("data", (msg: Record<string, unknown>) => {
+      if (done) return;
+      try {
+        if (!jobId) {
+          const h = msg.header as { jobId: string; kind: string } | undefined;
+          if (msg.payload !== "header" || !h) {
+            throw new InvalidArgumentError("header", "the first message must be the header");
+          }
+          authenticate(d, call, h.jobId);
+          jobId = h.jobId;
+          kind = h.kind || "pickle";
+          tmpPath = `${d.tmpDir}/result-${crypto.randomUUID()}`;
+          tmp = Deno.openSync(tmpPath, { write: true, createNew: true });
+          return;
+        }
+        const chunk = msg.chunk as Uint8Array;
+        bytes += chunk.length;
+        if (bytes > d.maxResultBytes) {
+          throw new ResourceExhaustedError(
+            `result exceeds the limit of ${d.maxResultBytes} bytes (max_result_bytes)`,
+          );
+        }
+        let off = 0;
+        while (off < chunk.length) off += tmp!.writeSync(chunk.subarray(off));
+      } catch (err) {
+        fail(err);
+      }
+    });
+    call.on("end", async () => {
+      if (done) return;
+      try {
+        if (!jobId) throw new InvalidArgumentError("header", "missing");
+        tmp?.close();
+        tmp = null;
+        await Deno.writeTextFile(`${d.resultDir}/${jobId}.json`, JSON.stringify({ kind, bytes }));
+        await Deno.rename(tmpPath, `${d.resultDir}/${jobId}.bin`);
+        tmpPath = "";
+        d.store.update(jobId, { hasResult: true });
+        done = true;
+        cb(null, {});
+      } catch (err) {
+        fail(err);
+      }
+    });
+    call.on("error", () => fail(new CumulusError("CANCELLED", "client went away")));
+  };
+}

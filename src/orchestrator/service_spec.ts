@@ -1,0 +1,67 @@
+/**
+ * Business rules that turn a job into a Swarm service request.
+ * @module
+ */
+import type { JobRecord } from "../core/mod.ts";
+import type { ServiceRequest } from "../swarm/mod.ts";
+
+/** Label every Cumulus job service carries; its value is the job id. */
+export const JOB_LABEL = "cumulus.job";
+
+/** Label naming the orchestrator instance that owns a service. */
+export const INSTANCE_LABEL = "cumulus.orchestrator";
+
+/** The Swarm service name of a job (unique, so a retried create finds the first). */
+export function serviceName(jobId: string): string {
+  return `cumulus-${jobId}`;
+}
+
+/** Where and how the job's container reaches the orchestrator. */
+export interface ServiceContext {
+  /** Image id resolved on the manager (skips registry pulls). */
+  imageId: string;
+  /** Owning orchestrator instance id. */
+  instanceId: string;
+  /** host:port of the orchestrator's gRPC server as seen from the worker. */
+  orchestratorAddress: string;
+  stopGracePeriodS: number;
+  /** Epoch ms. */
+  now: number;
+}
+
+/**
+ * Builds the service: the user's argv (wrapped by the Python runtime when a
+ * bundle or a function must be fetched first), the job's env plus the
+ * CUMULUS_* variables, labels and placement constraints.
+ */
+export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): ServiceRequest {
+  const s = job.spec;
+  let command = s.command;
+  if (s.function.length > 0 && s.command.length === 0) {
+    command = ["python3", "-m", "cumulus.runtime", "--function"];
+  } else if (job.bundleBytes > 0) {
+    command = ["python3", "-m", "cumulus.runtime", "--", ...s.command];
+  }
+  const env: Record<string, string> = {
+    ...s.env,
+    CUMULUS_JOB_ID: job.id,
+    CUMULUS_JOB_TOKEN: job.token,
+    CUMULUS_ORCHESTRATOR_URL: ctx.orchestratorAddress,
+    CUMULUS_GPU_MEMORY: String(s.gpuMemory),
+    CUMULUS_GPU_COUNT: String(s.gpuCount),
+    CUMULUS_DURATION: String(s.duration),
+    CUMULUS_DEADLINE_MS: String(ctx.now + s.duration * 1000),
+    CUMULUS_ATTEMPT: String(job.attempts),
+    PYTHONUNBUFFERED: s.env.PYTHONUNBUFFERED ?? "1",
+  };
+  return {
+    name: serviceName(job.id),
+    image: ctx.imageId,
+    command,
+    env,
+    labels: { [JOB_LABEL]: job.id, [INSTANCE_LABEL]: ctx.instanceId, "cumulus.user": s.user },
+    constraints: s.constraints,
+    stopGracePeriodS: ctx.stopGracePeriodS,
+    workdir: s.workdir || undefined,
+  };
+}

@@ -1,0 +1,39 @@
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "../core/mod.ts";
+import { loadCumulusProto, toRpcError } from "./mod.ts";
+
+const cases: Array<[string, unknown, grpc.status, RegExp]> = [
+  [
+    "invalid argument",
+    new InvalidArgumentError("spec.gpu_memory", "bad"),
+    grpc.status.INVALID_ARGUMENT,
+    /^spec\.gpu_memory: bad$/,
+  ],
+  ["not found", new NotFoundError("job j-1 not found"), grpc.status.NOT_FOUND, /j-1/],
+  ["exhausted", new ResourceExhaustedError("too big"), grpc.status.RESOURCE_EXHAUSTED, /too big/],
+  ["foreign error hides its text", new Error("secret=xyz"), grpc.status.INTERNAL, /^internal error/],
+];
+for (const [name, err, code, msg] of cases) {
+  Deno.test(`toRpcError maps ${name}`, () => {
+    const e = toRpcError(err);
+    assert.equal(e.code, code);
+    assert.match(e.details, msg);
+    assert.ok(!e.details.includes("secret"));
+  });
+}
+
+Deno.test("proto loads both services with their methods", () => {
+  const p = loadCumulusProto();
+  assert.deepEqual(Object.keys(p.Cumulus.service).sort(), [
+    "CancelJob",
+    "GetJob",
+    "GetResult",
+    "ListJobs",
+    "ListPartitions",
+    "ListWorkers",
+    "SubmitJob",
+    "WatchJob",
+  ]);
+  assert.ok(p.Runtime.service.FetchBundle.responseStream);
+});

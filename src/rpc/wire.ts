@@ -1,0 +1,78 @@
+/**
+ * Conversions between stored records and proto-loader message objects.
+ * @module
+ */
+import type { JobRecord, JobState, LogLine } from "../core/mod.ts";
+
+/** proto `Job` as a plain object (proto-loader camelCase). */
+export interface WireJob {
+  id: string;
+  spec: Record<string, unknown>;
+  state: JobState;
+  hasExitCode: boolean;
+  exitCode: number;
+  reason: string;
+  createdAtMs: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+  attempts: number;
+  nodeId: string;
+  serviceId: string;
+  logSeq: number;
+  hasResult: boolean;
+  bundleBytes: number;
+}
+
+/** proto `LogLine` as a plain object. */
+export interface WireLogLine {
+  seq: number;
+  stream: "STDOUT" | "STDERR";
+  timeMs: number;
+  text: string;
+}
+
+/** Converts a stored job to its wire form (the job token never leaves). */
+export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
+  const s = job.spec;
+  return {
+    id: job.id,
+    spec: {
+      image: s.image,
+      command: s.command,
+      function: s.function,
+      env: s.env,
+      gpuMemory: s.gpuMemory,
+      duration: s.duration,
+      gpuCount: s.gpuCount,
+      constraints: s.constraints,
+      retry: { resume: s.resume, maxAttempts: s.maxAttempts },
+      checkpoint: { s3Prefix: s.s3Prefix },
+      user: s.user,
+      name: s.name,
+      workdir: s.workdir,
+    },
+    state: job.state,
+    hasExitCode: job.exitCode !== null,
+    exitCode: job.exitCode ?? 0,
+    reason: job.reason,
+    createdAtMs: job.createdAt,
+    startedAtMs: job.startedAt ?? 0,
+    finishedAtMs: job.finishedAt ?? 0,
+    attempts: job.attempts,
+    nodeId: job.nodeId,
+    serviceId: job.serviceId,
+    logSeq,
+    hasResult: job.hasResult,
+    bundleBytes: job.bundleBytes,
+  };
+}
+
+/** Converts a stored log line to its wire form. */
+export function lineToWire(line: LogLine): WireLogLine {
+  return {
+    seq: line.seq,
+    stream: line.stream === "stderr" ? "STDERR" : "STDOUT",
+    timeMs: line.timeMs,
+    text: line.text,
+  };
+}

@@ -1,0 +1,5 @@
+/**
+ * Pure scheduling policy (no I/O).
+ * @module
+ */
+export { pickJobs, type QueuedJob } from "./queue.ts";

@@ -1,0 +1,294 @@
+/**
+ * SQLite job store (node:sqlite, WAL). The only code that writes SQL. Every
+ * state change is a compare-and-set on the current state, so two actors can
+ * never both move a job, and illegal transitions are refused.
+ * @module
+ */
+import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import {
+  FailedPreconditionError,
+  isTerminal,
+  type JobRecord,
+  type JobSpec,
+  type JobState,
+  NotFoundError,
+  TRANSITIONS,
+} from "../core/mod.ts";
+
+/** Fields that may change together with a transition or on their own. */
+export interface JobPatch {
+  exitCode?: number | null;
+  reason?: string;
+  startedAt?: number | null;
+  finishedAt?: number | null;
+  attempts?: number;
+  nodeId?: string;
+  serviceId?: string;
+  hasResult?: boolean;
+}
+
+/** Filters and paging for {@link JobStore.list}. */
+export interface ListQuery {
+  /** Only these states (empty = any). */
+  states?: JobState[];
+  /** Only this user. */
+  user?: string;
+  /** Page size. */
+  limit: number;
+  /** Return jobs submitted before this seq (newest first paging); 0 = from the newest. */
+  beforeSeq?: number;
+}
+
+/** A new job as {@link JobStore.insert} takes it. */
+export interface NewJob {
+  id: string;
+  spec: JobSpec;
+  token: string;
+  bundleBytes: number;
+  createdAt: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS jobs (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  user TEXT NOT NULL,
+  spec TEXT NOT NULL,
+  function BLOB,
+  state TEXT NOT NULL,
+  exit_code INTEGER,
+  reason TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  started_at INTEGER,
+  finished_at INTEGER,
+  attempts INTEGER NOT NULL DEFAULT 0,
+  node_id TEXT NOT NULL DEFAULT '',
+  service_id TEXT NOT NULL DEFAULT '',
+  token TEXT NOT NULL,
+  bundle_bytes INTEGER NOT NULL DEFAULT 0,
+  has_result INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs(state);
+CREATE INDEX IF NOT EXISTS jobs_user ON jobs(user);
+CREATE TABLE IF NOT EXISTS job_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  job_id TEXT NOT NULL,
+  at INTEGER NOT NULL,
+  from_state TEXT NOT NULL,
+  to_state TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);
+`;
+
+type Row = Record<string, SQLInputValue>;
+
+const PATCH_COLUMNS: Record<keyof JobPatch, string> = {
+  exitCode: "exit_code",
+  reason: "reason",
+  startedAt: "started_at",
+  finishedAt: "finished_at",
+  attempts: "attempts",
+  nodeId: "node_id",
+  serviceId: "service_id",
+  hasResult: "has_result",
+};
+
+function rowToJob(row: Row): JobRecord {
+  const spec = JSON.parse(String(row.spec)) as Omit<JobSpec, "function">;
+  const fn = row.function instanceof Uint8Array ? row.function : new Uint8Array();
+  return {
+    id: String(row.id),
+    seq: Number(row.seq),
+    spec: { ...spec, function: fn },
+    state: String(row.state) as JobState,
+    exitCode: row.exit_code === null ? null : Number(row.exit_code),
+    reason: String(row.reason),
+    createdAt: Number(row.created_at),
+    startedAt: row.started_at === null ? null : Number(row.started_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+    attempts: Number(row.attempts),
+    nodeId: String(row.node_id),
+    serviceId: String(row.service_id),
+    logSeq: 0,
+    token: String(row.token),
+    bundleBytes: Number(row.bundle_bytes),
+    hasResult: Number(row.has_result) === 1,
+  };
+}
+
+function patchValue(key: keyof JobPatch, value: unknown): SQLInputValue {
+  if (key === "hasResult") return value ? 1 : 0;
+  return (value ?? null) as SQLInputValue;
+}
+
+/** Persistent job records and their transition history. */
+export class JobStore {
+  #db: DatabaseSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Opens (creating when needed) the store at `path` (":memory:" for tests). */
+  static open(path: string): JobStore {
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
+    db.exec(SCHEMA);
+    return new JobStore(db);
+  }
+
+  /** Closes the database. */
+  close(): void {
+    this.#db.close();
+  }
+
+  /** Inserts a QUEUED job; the whole record is written in one statement. */
+  insert(job: NewJob): JobRecord {
+    const { function: fn, ...rest } = job.spec;
+    this.#db.prepare(
+      `INSERT INTO jobs (id, user, spec, function, state, created_at, token, bundle_bytes)
+       VALUES (?, ?, ?, ?, 'QUEUED', ?, ?, ?)`,
+    ).run(
+      job.id,
+      job.spec.user,
+      JSON.stringify(rest),
+      fn.length > 0 ? fn : null,
+      job.createdAt,
+      job.token,
+      job.bundleBytes,
+    );
+    return this.mustGet(job.id);
+  }
+
+  /** The job with `id`, or null. */
+  get(id: string): JobRecord | null {
+    const row = this.#db.prepare("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+    return row ? rowToJob(row) : null;
+  }
+
+  /** The job with `id`; throws NotFoundError. */
+  mustGet(id: string): JobRecord {
+    const job = this.get(id);
+    if (!job) throw new NotFoundError(`job ${id} not found`);
+    return job;
+  }
+
+  /**
+   * Moves a job from one of `from` to `to` and applies `patch`, atomically.
+   * Throws FailedPreconditionError when the job is in another state or the
+   * transition is not allowed.
+   */
+  transition(
+    id: string,
+    from: JobState | readonly JobState[],
+    to: JobState,
+    patch: JobPatch = {},
+    now = Date.now(),
+  ): JobRecord {
+    const froms = typeof from === "string" ? [from] : from;
+    const sets = ["state = ?"];
+    const values: SQLInputValue[] = [to];
+    if (isTerminal(to) && patch.finishedAt === undefined) patch = { ...patch, finishedAt: now };
+    for (const [k, v] of Object.entries(patch)) {
+      const key = k as keyof JobPatch;
+      sets.push(`${PATCH_COLUMNS[key]} = ?`);
+      values.push(patchValue(key, v));
+    }
+    const placeholders = froms.map(() => "?").join(", ");
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const before = this.#db.prepare("SELECT state FROM jobs WHERE id = ?").get(id) as
+        | Row
+        | undefined;
+      if (!before) throw new NotFoundError(`job ${id} not found`);
+      const current = String(before.state) as JobState;
+      if (froms.includes(current) && !TRANSITIONS[current].includes(to)) {
+        throw new FailedPreconditionError(`illegal transition ${current} -> ${to}`);
+      }
+      const res = this.#db.prepare(
+        `UPDATE jobs SET ${sets.join(", ")} WHERE id = ? AND state IN (${placeholders})`,
+      ).run(...values, id, ...froms);
+      if (Number(res.changes) !== 1) {
+        throw new FailedPreconditionError(
+          `job ${id} is ${before.state}, expected ${froms.join(" or ")}`,
+        );
+      }
+      this.#db.prepare(
+        "INSERT INTO job_events (job_id, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
+      ).run(id, now, String(before.state), to, patch.reason ?? "");
+      this.#db.exec("COMMIT");
+    } catch (err) {
+      this.#db.exec("ROLLBACK");
+      throw err;
+    }
+    return this.mustGet(id);
+  }
+
+  /** Updates fields that are not the state. */
+  update(id: string, patch: JobPatch): JobRecord {
+    const entries = Object.entries(patch);
+    if (entries.length > 0) {
+      const sets = entries.map(([k]) => `${PATCH_COLUMNS[k as keyof JobPatch]} = ?`);
+      const values = entries.map(([k, v]) => patchValue(k as keyof JobPatch, v));
+      const res = this.#db.prepare(`UPDATE jobs SET ${sets.join(", ")} WHERE id = ?`).run(
+        ...values,
+        id,
+      );
+      if (Number(res.changes) !== 1) throw new NotFoundError(`job ${id} not found`);
+    }
+    return this.mustGet(id);
+  }
+
+  /** Jobs newest first, filtered, one page at a time. */
+  list(q: ListQuery): JobRecord[] {
+    const where: string[] = [];
+    const values: SQLInputValue[] = [];
+    if (q.states && q.states.length > 0) {
+      where.push(`state IN (${q.states.map(() => "?").join(", ")})`);
+      values.push(...q.states);
+    }
+    if (q.user) {
+      where.push("user = ?");
+      values.push(q.user);
+    }
+    if (q.beforeSeq && q.beforeSeq > 0) {
+      where.push("seq < ?");
+      values.push(q.beforeSeq);
+    }
+    const sql = `SELECT * FROM jobs ${where.length ? "WHERE " + where.join(" AND ") : ""}
+      ORDER BY seq DESC LIMIT ?`;
+    const rows = this.#db.prepare(sql).all(...values, q.limit) as Row[];
+    return rows.map(rowToJob);
+  }
+
+  /** Jobs in any of `states`, oldest first (queue order). */
+  inStates(states: readonly JobState[]): JobRecord[] {
+    const rows = this.#db.prepare(
+      `SELECT * FROM jobs WHERE state IN (${states.map(() => "?").join(", ")}) ORDER BY seq ASC`,
+    ).all(...states) as Row[];
+    return rows.map(rowToJob);
+  }
+
+  /** Number of jobs per state. */
+  countByState(): Partial<Record<JobState, number>> {
+    const rows = this.#db.prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+      .all() as Row[];
+    const out: Partial<Record<JobState, number>> = {};
+    for (const r of rows) out[String(r.state) as JobState] = Number(r.n);
+    return out;
+  }
+
+  /** Transition history of one job, oldest first. */
+  events(id: string): Array<{ at: number; from: JobState; to: JobState; reason: string }> {
+    const rows = this.#db.prepare(
+      "SELECT at, from_state, to_state, reason FROM job_events WHERE job_id = ? ORDER BY id",
+    ).all(id) as Row[];
+    return rows.map((r) => ({
+      at: Number(r.at),
+      from: String(r.from_state) as JobState,
+      to: String(r.to_state) as JobState,
+      reason: String(r.reason),
+    }));
+  }
+}

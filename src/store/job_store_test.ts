@@ -1,0 +1,92 @@
+import assert from "node:assert/strict";
+import { FailedPreconditionError, type JobSpec, NotFoundError } from "../core/mod.ts";
+import { JobStore } from "./mod.ts";
+
+function spec(user = "alice"): JobSpec {
+  return {
+    image: "img",
+    command: ["echo", "hi"],
+    function: new Uint8Array([1, 2, 3]),
+    env: { A: "1" },
+    gpuMemory: 0.5,
+    duration: 60,
+    gpuCount: 1,
+    constraints: [],
+    resume: false,
+    maxAttempts: 1,
+    s3Prefix: "",
+    user,
+    name: "n",
+    workdir: "",
+  };
+}
+
+Deno.test("insert then get round-trips the whole record", () => {
+  const store = JobStore.open(":memory:");
+  const job = store.insert({ id: "j-1", spec: spec(), token: "t", bundleBytes: 10, createdAt: 5 });
+  assert.equal(job.state, "QUEUED");
+  assert.deepEqual(store.get("j-1")?.spec, spec());
+  assert.equal(store.get("j-1")?.bundleBytes, 10);
+  assert.equal(store.get("nope"), null);
+  store.close();
+});
+
+Deno.test("transitions are compare-and-set and recorded as events", () => {
+  const store = JobStore.open(":memory:");
+  store.insert({ id: "j-1", spec: spec(), token: "t", bundleBytes: 0, createdAt: 1 });
+  store.transition("j-1", "QUEUED", "SCHEDULED", { serviceId: "s1" }, 2);
+  assert.throws(() => store.transition("j-1", "QUEUED", "SCHEDULED"), FailedPreconditionError);
+  const done = store.transition("j-1", ["SCHEDULED", "RUNNING"], "FAILED", { exitCode: 3 }, 9);
+  assert.equal(done.exitCode, 3);
+  assert.equal(done.finishedAt, 9);
+  assert.deepEqual(store.events("j-1").map((e) => e.to), ["SCHEDULED", "FAILED"]);
+  store.close();
+});
+
+Deno.test("illegal transitions are refused and leave the record untouched", () => {
+  const store = JobStore.open(":memory:");
+  store.insert({ id: "j-1", spec: spec(), token: "t", bundleBytes: 0, createdAt: 1 });
+  store.transition("j-1", "QUEUED", "CANCELLED");
+  assert.throws(() => store.transition("j-1", "CANCELLED", "RUNNING"), FailedPreconditionError);
+  assert.equal(store.get("j-1")?.state, "CANCELLED");
+  assert.throws(() => store.transition("nope", "QUEUED", "SCHEDULED"), NotFoundError);
+  store.close();
+});
+
+Deno.test("list filters by state and user and pages newest first", () => {
+  const store = JobStore.open(":memory:");
+  for (let i = 0; i < 5; i++) {
+    store.insert({
+      id: `j-${i}`,
+      spec: spec(i % 2 ? "bob" : "alice"),
+      token: "t",
+      bundleBytes: 0,
+      createdAt: i,
+    });
+  }
+  store.transition("j-4", "QUEUED", "CANCELLED");
+  assert.deepEqual(store.list({ limit: 2 }).map((j) => j.id), ["j-4", "j-3"]);
+  const page2 = store.list({ limit: 2, beforeSeq: store.get("j-3")!.seq });
+  assert.deepEqual(page2.map((j) => j.id), ["j-2", "j-1"]);
+  assert.deepEqual(store.list({ limit: 10, user: "bob" }).map((j) => j.id), ["j-3", "j-1"]);
+  assert.deepEqual(store.list({ limit: 10, states: ["CANCELLED"] }).map((j) => j.id), ["j-4"]);
+  assert.deepEqual(store.inStates(["QUEUED"]).map((j) => j.id), ["j-0", "j-1", "j-2", "j-3"]);
+  assert.equal(store.countByState().QUEUED, 4);
+  store.close();
+});
+
+Deno.test("records survive reopening the database file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    let store = JobStore.open(`${dir}/jobs.db`);
+    store.insert({ id: "j-1", spec: spec(), token: "tok", bundleBytes: 0, createdAt: 1 });
+    store.transition("j-1", "QUEUED", "SCHEDULED");
+    store.close();
+    store = JobStore.open(`${dir}/jobs.db`);
+    assert.equal(store.get("j-1")?.state, "SCHEDULED");
+    assert.equal(store.get("j-1")?.token, "tok");
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,0 +1,5 @@
+/**
+ * Persistent job store (SQLite through node:sqlite).
+ * @module
+ */
+export { type JobPatch, JobStore, type ListQuery, type NewJob } from "./job_store.ts";

@@ -1,0 +1,14 @@
+/**
+ * Docker Engine API access for the Swarm manager (dockerode).
+ * @module
+ */
+export { connectDocker } from "./docker.ts";
+export { decodeAll, type DockerFrame, FrameDecoder, parseDockerTime } from "./frames.ts";
+export {
+  type NodeInfo,
+  type ServiceInfo,
+  type ServiceRequest,
+  SwarmClient,
+  TERMINAL_TASK_STATES,
+  type TaskInfo,
+} from "./swarm_client.ts";

@@ -1,0 +1,287 @@
+/**
+ * Everything Cumulus asks of the Docker Engine API of the Swarm manager:
+ * images, services, tasks, logs and nodes. Knows nothing about jobs.
+ * @module
+ */
+import type Docker from "dockerode";
+import { UnavailableError } from "../core/mod.ts";
+import { decodeAll, type DockerFrame, FrameDecoder } from "./frames.ts";
+
+/** A service to create: one container, run once, on the host network. */
+export interface ServiceRequest {
+  name: string;
+  /** Image reference; pass an image id (sha256:…) to skip registry pulls. */
+  image: string;
+  command: string[];
+  env: Record<string, string>;
+  labels: Record<string, string>;
+  /** Swarm placement constraints ("node.id==…", "node.labels.x==y"). */
+  constraints: string[];
+  /** Seconds between SIGTERM and SIGKILL when the task is stopped. */
+  stopGracePeriodS: number;
+  workdir?: string;
+  /** Container user (uid[:gid]); "" keeps the image's. */
+  user?: string;
+}
+
+/** The state of a service's (single) task. */
+export interface TaskInfo {
+  id: string;
+  /** Swarm task state: new … running, complete, failed, shutdown, rejected, orphaned, remove. */
+  state: string;
+  /** Process exit code when the container exited. */
+  exitCode: number | null;
+  /** Swarm's error text (rejections, start failures). */
+  err: string;
+  message: string;
+  nodeId: string;
+  containerId: string;
+}
+
+/** A service Cumulus created, as listed back. */
+export interface ServiceInfo {
+  id: string;
+  name: string;
+  labels: Record<string, string>;
+}
+
+/** A Swarm node. */
+export interface NodeInfo {
+  id: string;
+  hostname: string;
+  state: string;
+  availability: string;
+  role: string;
+  labels: Record<string, string>;
+  address: string;
+}
+
+/** Task states after which the task never runs again. */
+export const TERMINAL_TASK_STATES: ReadonlySet<string> = new Set([
+  "complete",
+  "failed",
+  "shutdown",
+  "rejected",
+  "orphaned",
+  "remove",
+]);
+
+function statusCode(err: unknown): number {
+  return (err as { statusCode?: number })?.statusCode ?? 0;
+}
+
+function wrap(what: string, err: unknown): UnavailableError {
+  const msg = (err as Error)?.message ?? String(err);
+  return new UnavailableError(`docker ${what} failed: ${msg.split("\n")[0]}`, { cause: err });
+}
+
+/** Typed access to the Swarm manager's Docker API. */
+export class SwarmClient {
+  /** The underlying dockerode client (for benchmarks and tests). */
+  readonly docker: Docker;
+
+  /** Wraps a dockerode client. */
+  constructor(docker: Docker) {
+    this.docker = docker;
+  }
+
+  /** Checks the engine answers and is a Swarm manager; throws UnavailableError. */
+  async ping(): Promise<void> {
+    let info: { Swarm?: { LocalNodeState?: string; ControlAvailable?: boolean } };
+    try {
+      info = await this.docker.info();
+    } catch (err) {
+      throw wrap("info", err);
+    }
+    if (info.Swarm?.LocalNodeState !== "active" || !info.Swarm?.ControlAvailable) {
+      throw new UnavailableError(
+        "the Docker engine is not a Swarm manager (run `docker swarm init`)",
+      );
+    }
+  }
+
+  /** The local image id for `ref`, or null when the manager has no such image. */
+  async resolveImage(ref: string): Promise<string | null> {
+    try {
+      const info = await this.docker.getImage(ref).inspect();
+      return info.Id;
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw wrap("image inspect", err);
+    }
+  }
+
+  /**
+   * Creates the service, or returns the id of the existing one with the same
+   * name (so a retried create after a crash does not make two).
+   */
+  async createService(req: ServiceRequest): Promise<string> {
+    const spec = {
+      Name: req.name,
+      Labels: req.labels,
+      TaskTemplate: {
+        ContainerSpec: {
+          Image: req.image,
+          Command: req.command,
+          Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
+          Labels: req.labels,
+          StopGracePeriod: Math.round(req.stopGracePeriodS * 1e9),
+          ...(req.workdir ? { Dir: req.workdir } : {}),
+          ...(req.user ? { User: req.user } : {}),
+        },
+        RestartPolicy: { Condition: "none", MaxAttempts: 0 },
+        Placement: { Constraints: req.constraints },
+        Networks: [{ Target: "host" }],
+      },
+      Mode: { Replicated: { Replicas: 1 } },
+    };
+    try {
+      // deno-lint-ignore no-explicit-any
+      const svc = await this.docker.createService(spec as any);
+      return svc.id as string;
+    } catch (err) {
+      if (statusCode(err) === 409) {
+        const existing = await this.findService(req.name);
+        if (existing) return existing.id;
+      }
+      throw wrap("service create", err);
+    }
+  }
+
+  /** The service with this name or id, or null. */
+  async findService(nameOrId: string): Promise<ServiceInfo | null> {
+    try {
+      const s = await this.docker.getService(nameOrId).inspect();
+      return { id: s.ID, name: s.Spec?.Name ?? "", labels: s.Spec?.Labels ?? {} };
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw wrap("service inspect", err);
+    }
+  }
+
+  /** Services carrying label `key` (any value). */
+  async listServices(labelKey: string): Promise<ServiceInfo[]> {
+    try {
+      const list = await this.docker.listServices({ filters: { label: [labelKey] } });
+      return list.map((s) => ({
+        id: s.ID ?? "",
+        name: s.Spec?.Name ?? "",
+        labels: s.Spec?.Labels ?? {},
+      }));
+    } catch (err) {
+      throw wrap("service list", err);
+    }
+  }
+
+  /** Removes a service; a missing one is not an error. Returns true when it existed. */
+  async removeService(id: string): Promise<boolean> {
+    try {
+      await this.docker.getService(id).remove();
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw wrap("service remove", err);
+    }
+  }
+
+  /** The newest task of a service, or null when Swarm has not made one yet. */
+  async serviceTask(serviceId: string): Promise<TaskInfo | null> {
+    let tasks: Docker.Task[];
+    try {
+      tasks = await this.docker.listTasks({ filters: { service: [serviceId] } });
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw wrap("task list", err);
+    }
+    if (tasks.length === 0) return null;
+    // deno-lint-ignore no-explicit-any
+    const t = tasks.sort((a: any, b: any) => String(b.CreatedAt).localeCompare(a.CreatedAt))[0] as any;
+    const cs = t.Status?.ContainerStatus ?? {};
+    return {
+      id: t.ID,
+      state: t.Status?.State ?? "",
+      exitCode: typeof cs.ExitCode === "number" && TERMINAL_TASK_STATES.has(t.Status?.State)
+        ? cs.ExitCode
+        : null,
+      err: t.Status?.Err ?? "",
+      message: t.Status?.Message ?? "",
+      nodeId: t.NodeID ?? "",
+      containerId: cs.ContainerID ?? "",
+    };
+  }
+
+  /**
+   * Follows a service's log from `sinceSec` (Unix seconds, fractional) and
+   * yields decoded frames in batches until `signal` aborts. Docker keeps the
+   * stream open after the task ends; the caller decides when to stop.
+   */
+  async *followLogs(
+    serviceId: string,
+    opts: { sinceSec?: number; signal: AbortSignal },
+  ): AsyncGenerator<DockerFrame[]> {
+    let stream: NodeJS.ReadableStream & { destroy?: () => void };
+    try {
+      stream = await this.docker.getService(serviceId).logs({
+        follow: true,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        ...(opts.sinceSec ? { since: opts.sinceSec } : {}),
+        // deno-lint-ignore no-explicit-any
+      } as any) as any;
+    } catch (err) {
+      throw wrap("service logs", err);
+    }
+    const onAbort = () => stream.destroy?.();
+    if (opts.signal.aborted) onAbort();
+    opts.signal.addEventListener("abort", onAbort, { once: true });
+    const dec = new FrameDecoder();
+    try {
+      for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+        const frames = dec.push(chunk);
+        if (frames.length) yield frames;
+      }
+    } catch (err) {
+      if (!opts.signal.aborted) throw wrap("service logs", err);
+    } finally {
+      opts.signal.removeEventListener("abort", onAbort);
+      stream.destroy?.();
+    }
+  }
+
+  /** Reads the last `tail` lines of a service's log (all lines when omitted). */
+  async readLogs(serviceId: string, tail?: number): Promise<DockerFrame[]> {
+    try {
+      const buf = await this.docker.getService(serviceId).logs({
+        follow: false,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail: tail === undefined ? "all" : String(tail),
+        // deno-lint-ignore no-explicit-any
+      } as any) as unknown as Uint8Array;
+      return decodeAll(buf);
+    } catch (err) {
+      throw wrap("service logs", err);
+    }
+  }
+
+  /** Swarm nodes. */
+  async listNodes(): Promise<NodeInfo[]> {
+    try {
+      const nodes = await this.docker.listNodes();
+      // deno-lint-ignore no-explicit-any
+      return nodes.map((n: any) => ({
+        id: n.ID,
+        hostname: n.Description?.Hostname ?? "",
+        state: n.Status?.State ?? "unknown",
+        availability: n.Spec?.Availability ?? "",
+        role: n.Spec?.Role ?? "",
+        labels: n.Spec?.Labels ?? {},
+        address: n.Status?.Addr ?? "",
+      }));
+    } catch (err) {
+      throw wrap("node list", err);
+    }
+  }
+}
