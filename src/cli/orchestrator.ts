@@ -1,11 +1,79 @@
 /**
- * `cumulus orchestrator`: placeholder until the orchestrator lands (the lead
- * replaces this file).
+ * `cumulus orchestrator`: runs the orchestrator in the foreground until
+ * SIGTERM or SIGINT, then stops accepting calls, flushes and exits 0.
  * @module
  */
+import { parseArgs } from "node:util";
+import { CONFIG_KEYS, ConfigError, loadConfig } from "../config/mod.ts";
+import { CumulusError } from "../core/mod.ts";
+import { startOrchestrator } from "../orchestrator/mod.ts";
 
-/** Runs the orchestrator; not implemented yet. */
-export function orchestratorCommand(_argv: string[]): Promise<number> {
-  console.error("cumulus: orchestrator: not implemented");
-  return Promise.resolve(1);
+/** Help text of `cumulus orchestrator`. */
+export const ORCHESTRATOR_HELP = `Usage: cumulus orchestrator [--config FILE] [--port N] [--data-dir DIR]
+
+Runs the Cumulus orchestrator (gRPC API, job store, scheduler, log relay)
+in the foreground. SIGTERM or SIGINT stops it cleanly: new calls are refused,
+pending writes are flushed, running jobs keep running and are re-attached on
+the next start.
+
+Options:
+  --config FILE     config file (default: $ORCHESTRATOR_CONFIG or ./config.yaml)
+  --port N          gRPC port (overrides ORCHESTRATOR_PORT / port)
+  --data-dir DIR    data directory (overrides CUMULUS_DATA_DIR / data_dir)
+  -h, --help        show this help
+
+Configuration keys (YAML key / environment variable / meaning):
+${
+  Object.values(CONFIG_KEYS).map((k) => `  ${k.yaml.padEnd(20)} ${k.env.padEnd(27)} ${k.doc}`)
+    .join("\n")
+}
+`;
+
+/** Runs the subcommand; resolves with the process exit code. */
+export async function orchestratorCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        config: { type: "string" },
+        port: { type: "string" },
+        "data-dir": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    console.error(`cumulus: ${(err as Error).message}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(ORCHESTRATOR_HELP);
+    return 0;
+  }
+  const env = Deno.env.toObject();
+  if (values.config) env.ORCHESTRATOR_CONFIG = values.config;
+  if (values.port) env.ORCHESTRATOR_PORT = values.port;
+  if (values["data-dir"]) env.CUMULUS_DATA_DIR = values["data-dir"];
+  let orch;
+  try {
+    orch = await startOrchestrator(await loadConfig(env));
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof CumulusError) {
+      console.error(`cumulus: ${err.message}`);
+      return 1;
+    }
+    console.error(`cumulus: could not start the orchestrator: ${(err as Error).message}`);
+    return 1;
+  }
+  const { promise, resolve } = Promise.withResolvers<void>();
+  const onSignal = () => resolve();
+  Deno.addSignalListener("SIGTERM", onSignal);
+  Deno.addSignalListener("SIGINT", onSignal);
+  await promise;
+  Deno.removeSignalListener("SIGTERM", onSignal);
+  Deno.removeSignalListener("SIGINT", onSignal);
+  await orch.stop();
+  return 0;
 }
