@@ -71,7 +71,9 @@ Deno.test({
     let polling = true;
     try {
       const ids: string[] = [];
-      for (let i = 0; i < 6; i++) ids.push(await c.submit(spec(["sh", "-c", `echo job ${i}; sleep 0.5`])));
+      for (let i = 0; i < 6; i++) {
+        ids.push(await c.submit(spec(["sh", "-c", `echo job ${i}; sleep 0.5`])));
+      }
       const mine = new Set(ids);
       const poller = (async () => {
         while (polling) {
@@ -107,7 +109,13 @@ Deno.test({
     const c = new TestClient(stack.url);
     const n = 2000;
     try {
-      const id = await c.submit(spec(["sh", "-c", `sleep 1; i=1; while [ $i -le ${n} ]; do echo "line $i"; i=$((i+1)); done`]));
+      const id = await c.submit(
+        spec([
+          "sh",
+          "-c",
+          `sleep 1; i=1; while [ $i -le ${n} ]; do echo "line $i"; i=$((i+1)); done`,
+        ]),
+      );
       const watchers = await Promise.all(
         Array.from({ length: 50 }, () => new TestClient(stack.url)),
       );

@@ -64,14 +64,20 @@ Deno.test({
       const big = new Uint8Array(300 * 1024);
       await assert.rejects(
         c.submit(spec(["true"]), big),
-        (e: grpc.ServiceError) => e.code === grpc.status.RESOURCE_EXHAUSTED && /limit/.test(e.details),
+        (e: grpc.ServiceError) =>
+          e.code === grpc.status.RESOURCE_EXHAUSTED && /limit/.test(e.details),
       );
       assert.equal(await jobCount(c), 0);
-      await waitFor("tmp cleaned", async () => {
-        const names = [];
-        for await (const e of Deno.readDir(`${s.dataDir}/tmp`)) names.push(e.name);
-        return names;
-      }, (n) => n.length === 0, 5000);
+      await waitFor(
+        "tmp cleaned",
+        async () => {
+          const names = [];
+          for await (const e of Deno.readDir(`${s.dataDir}/tmp`)) names.push(e.name);
+          return names;
+        },
+        (n) => n.length === 0,
+        5000,
+      );
       // A bundle within the limit is accepted.
       const id = await c.submit(spec(["true"]), new Uint8Array(10 * 1024));
       assert.equal((await c.getJob(id)).state.length > 0, true);
@@ -85,13 +91,17 @@ Deno.test({
   fn: () =>
     withStack(async (_s, c) => {
       for (const id of ["j-000000000000", "nonsense", "../../etc/passwd"]) {
-        await assert.rejects(c.getJob(id), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
-        await assert.rejects(c.cancel(id), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
-        await assert.rejects(c.watchAll(id), (e: grpc.ServiceError) => e.code === grpc.status.NOT_FOUND);
+        await assert.rejects(c.getJob(id), (e: grpc.ServiceError) =>
+          e.code === grpc.status.NOT_FOUND);
+        await assert.rejects(c.cancel(id), (e: grpc.ServiceError) =>
+          e.code === grpc.status.NOT_FOUND);
+        await assert.rejects(c.watchAll(id), (e: grpc.ServiceError) =>
+          e.code === grpc.status.NOT_FOUND);
       }
       await assert.rejects(
         c.getJob(""),
-        (e: grpc.ServiceError) => e.code === grpc.status.INVALID_ARGUMENT && /job_id/.test(e.details),
+        (e: grpc.ServiceError) =>
+          e.code === grpc.status.INVALID_ARGUMENT && /job_id/.test(e.details),
       );
     }),
 });
@@ -142,11 +152,16 @@ Deno.test({
       await new Promise((r) => setTimeout(r, 300));
       call.cancel();
       client.close();
-      await waitFor("tmp cleaned", async () => {
-        const names = [];
-        for await (const e of Deno.readDir(`${s.dataDir}/tmp`)) names.push(e.name);
-        return names;
-      }, (n) => n.length === 0, 5000);
+      await waitFor(
+        "tmp cleaned",
+        async () => {
+          const names = [];
+          for await (const e of Deno.readDir(`${s.dataDir}/tmp`)) names.push(e.name);
+          return names;
+        },
+        (n) => n.length === 0,
+        5000,
+      );
       assert.equal(await jobCount(c), 0);
       const id = await c.submit(spec(["true"]));
       assert.equal((await c.watchAll(id)).job.state, "SUCCEEDED");

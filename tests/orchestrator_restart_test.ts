@@ -19,7 +19,11 @@ Deno.test({
     const n = 60;
     try {
       const id = await c.submit(
-        spec(["sh", "-c", `i=1; while [ $i -le ${n} ]; do echo "n=$i"; i=$((i+1)); sleep 0.1; done`]),
+        spec([
+          "sh",
+          "-c",
+          `i=1; while [ $i -le ${n} ]; do echo "n=$i"; i=$((i+1)); sleep 0.1; done`,
+        ]),
       );
       let seen = 0;
       const watching = c.watchAll(id, { reconnect: true, onLine: () => seen++ });

@@ -200,7 +200,9 @@ function coerce(key: string, spec: KeySpec, value: unknown): number | string {
     }
     return String(value);
   }
-  const n = typeof value === "number" ? value : typeof value === "string" && value.trim() !== ""
+  const n = typeof value === "number"
+    ? value
+    : typeof value === "string" && value.trim() !== ""
     ? Number(value)
     : NaN;
   if (!Number.isFinite(n)) {
@@ -277,7 +279,10 @@ export async function loadConfig(
     yamlText = await Deno.readTextFile(path);
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound) || explicit) {
-      throw new ConfigError("ORCHESTRATOR_CONFIG", `cannot read ${path}: ${(err as Error).message}`);
+      throw new ConfigError(
+        "ORCHESTRATOR_CONFIG",
+        `cannot read ${path}: ${(err as Error).message}`,
+      );
     }
   }
   return parseConfig({ yamlText, env });

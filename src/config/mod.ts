@@ -3,8 +3,8 @@
  * @module
  */
 export {
-  CONFIG_KEYS,
   type Config,
+  CONFIG_KEYS,
   ConfigError,
   type ConfigSources,
   DEFAULT_CONFIG,

@@ -150,7 +150,9 @@ export class JobLog {
   append(line: IncomingLine): number {
     const seq = ++this.#lastSeq;
     const text = line.text.includes("\n") ? line.text.replaceAll("\n", " ") : line.text;
-    const rec = `${seq}\t${line.stream === "stderr" ? "e" : "o"}\t${line.timeMs}\t${line.dockerTs}\t${text}\n`;
+    const rec = `${seq}\t${
+      line.stream === "stderr" ? "e" : "o"
+    }\t${line.timeMs}\t${line.dockerTs}\t${text}\n`;
     this.#pending.push(rec);
     this.#pendingBytes += rec.length;
     this.#recent.push({ seq, stream: line.stream, timeMs: line.timeMs, text });

@@ -42,7 +42,10 @@ async function loadInstanceId(path: string): Promise<string> {
   } catch (err) {
     if (!(err instanceof Deno.errors.NotFound)) throw err;
   }
-  const id = Array.from(crypto.getRandomValues(new Uint8Array(8)), (b) => b.toString(16).padStart(2, "0")).join("");
+  const id = Array.from(
+    crypto.getRandomValues(new Uint8Array(8)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
   await Deno.writeTextFile(path, id + "\n");
   return id;
 }
@@ -135,7 +138,9 @@ export async function startOrchestrator(
     metricsServer = Deno.serve(
       { hostname: config.listenHost, port: config.metricsPort, onListen: () => {} },
       (req) => {
-        if (new URL(req.url).pathname !== "/metrics") return new Response("not found\n", { status: 404 });
+        if (new URL(req.url).pathname !== "/metrics") {
+          return new Response("not found\n", { status: 404 });
+        }
         return new Response(metrics.render(store.countByState(), manager.activeCount), {
           headers: { "content-type": "text/plain; version=0.0.4" },
         });
@@ -143,7 +148,9 @@ export async function startOrchestrator(
     );
     metricsPort = (metricsServer.addr as Deno.NetAddr).port;
   }
-  log(`listening on ${config.listenHost}:${port} (jobs dial ${advertise}), data in ${config.dataDir}`);
+  log(
+    `listening on ${config.listenHost}:${port} (jobs dial ${advertise}), data in ${config.dataDir}`,
+  );
 
   let stopping: Promise<void> | null = null;
   const stop = () => {

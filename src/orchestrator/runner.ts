@@ -41,12 +41,20 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
   if (task.state === "complete") return { state: "SUCCEEDED", exitCode: 0, reason: "" };
   if (task.state === "failed") {
     if (task.exitCode !== null && task.exitCode !== 0) {
-      return { state: "FAILED", exitCode: task.exitCode, reason: `exited with code ${task.exitCode}` };
+      return {
+        state: "FAILED",
+        exitCode: task.exitCode,
+        reason: `exited with code ${task.exitCode}`,
+      };
     }
     return { state: "FAILED", exitCode: task.exitCode, reason: task.err || "task failed" };
   }
   if (task.state === "rejected") {
-    return { state: "FAILED", exitCode: null, reason: `rejected by Swarm: ${task.err || task.message}` };
+    return {
+      state: "FAILED",
+      exitCode: null,
+      reason: `rejected by Swarm: ${task.err || task.message}`,
+    };
   }
   return {
     state: "FAILED",
@@ -159,9 +167,11 @@ export class JobRunner {
       if (task && task.nodeId && task.nodeId !== job.nodeId && !isTerminal(job.state)) {
         job = d.store.update(job.id, { nodeId: task.nodeId });
       }
-      if (task && (task.state === "complete" || task.state === "failed" ||
-        task.state === "rejected" || task.state === "shutdown" || task.state === "orphaned" ||
-        task.state === "remove")) {
+      if (
+        task && (task.state === "complete" || task.state === "failed" ||
+          task.state === "rejected" || task.state === "shutdown" || task.state === "orphaned" ||
+          task.state === "remove")
+      ) {
         outcome = outcomeOf(task);
         break;
       }
@@ -185,10 +195,12 @@ export class JobRunner {
     // Re-read a little before the stored tail so it can be found again.
     const sinceSec = lastMs > 0 ? Math.max(1, Math.floor(lastMs / 1000) - 1) : undefined;
     try {
-      for await (const frames of this.#deps.swarm.followLogs(serviceId, {
-        sinceSec,
-        signal: this.#followAbort.signal,
-      })) {
+      for await (
+        const frames of this.#deps.swarm.followLogs(serviceId, {
+          sinceSec,
+          signal: this.#followAbort.signal,
+        })
+      ) {
         this.#append(log, aligner.feed(frames));
       }
     } catch (err) {
@@ -260,9 +272,10 @@ export class JobRunner {
     // A short job can end between two polls and never be seen running: its
     // first log line (or its end) is then the best start time there is.
     const job = this.#deps.store.get(this.jobId);
-    const startedAt = job?.startedAt ?? (outcome.exitCode !== null
-      ? Math.min(this.#firstLineMs ?? this.#deps.now(), this.#deps.now())
-      : null);
+    const startedAt = job?.startedAt ??
+      (outcome.exitCode !== null
+        ? Math.min(this.#firstLineMs ?? this.#deps.now(), this.#deps.now())
+        : null);
     this.#transition(["SCHEDULED", "RUNNING", "RESUMING"], outcome.state, {
       exitCode: outcome.exitCode,
       reason: outcome.reason,

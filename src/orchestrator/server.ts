@@ -100,7 +100,10 @@ async function writeWithBackpressure(
   }
 }
 
-function sendStreamError(call: grpc.ServerWritableStream<unknown, unknown>, err: grpc.ServiceError) {
+function sendStreamError(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  err: grpc.ServiceError,
+) {
   call.emit("error", err);
 }
 
@@ -318,7 +321,10 @@ function watchHandler(d: HandlerDeps) {
       if (!ac.signal.aborted) call.end();
     } catch (err) {
       if (!ac.signal.aborted) {
-        sendStreamError(call as grpc.ServerWritableStream<unknown, unknown>, report(d, "WatchJob", err));
+        sendStreamError(
+          call as grpc.ServerWritableStream<unknown, unknown>,
+          report(d, "WatchJob", err),
+        );
       }
     }
   };
@@ -342,7 +348,10 @@ function getResultHandler(d: HandlerDeps) {
       if (!ac.signal.aborted) call.end();
     } catch (err) {
       if (!ac.signal.aborted) {
-        sendStreamError(call as grpc.ServerWritableStream<unknown, unknown>, report(d, "GetResult", err));
+        sendStreamError(
+          call as grpc.ServerWritableStream<unknown, unknown>,
+          report(d, "GetResult", err),
+        );
       }
     }
   };
@@ -377,7 +386,10 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
         if (!ac.signal.aborted) call.end();
       } catch (err) {
         if (!ac.signal.aborted) {
-          sendStreamError(call as grpc.ServerWritableStream<unknown, unknown>, report(d, "FetchBundle", err));
+          sendStreamError(
+            call as grpc.ServerWritableStream<unknown, unknown>,
+            report(d, "FetchBundle", err),
+          );
         }
       }
     },
@@ -389,7 +401,10 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
     ReportCheckpoint: unary(d, "ReportCheckpoint", (req: { jobId: string }, call) => {
       authenticate(d, call, req.jobId);
       return Promise.reject(
-        new CumulusError("FAILED_PRECONDITION", "checkpoint reporting is not enabled on this orchestrator"),
+        new CumulusError(
+          "FAILED_PRECONDITION",
+          "checkpoint reporting is not enabled on this orchestrator",
+        ),
       );
     }),
   };

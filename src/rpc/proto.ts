@@ -20,7 +20,9 @@ export const PROTO_OPTIONS: protoLoader.Options = {
 };
 
 /** Path of the wire contract inside the repository (or the compiled bundle). */
-export const PROTO_PATH: string = fileURLToPath(new URL("../../proto/cumulus.proto", import.meta.url));
+export const PROTO_PATH: string = fileURLToPath(
+  new URL("../../proto/cumulus.proto", import.meta.url),
+);
 
 /** The loaded `cumulus.v1` services. */
 export interface CumulusProto {

@@ -12,7 +12,12 @@ const cases: Array<[string, unknown, grpc.status, RegExp]> = [
   ],
   ["not found", new NotFoundError("job j-1 not found"), grpc.status.NOT_FOUND, /j-1/],
   ["exhausted", new ResourceExhaustedError("too big"), grpc.status.RESOURCE_EXHAUSTED, /too big/],
-  ["foreign error hides its text", new Error("secret=xyz"), grpc.status.INTERNAL, /^internal error/],
+  [
+    "foreign error hides its text",
+    new Error("secret=xyz"),
+    grpc.status.INTERNAL,
+    /^internal error/,
+  ],
 ];
 for (const [name, err, code, msg] of cases) {
   Deno.test(`toRpcError maps ${name}`, () => {

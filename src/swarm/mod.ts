@@ -9,6 +9,6 @@ export {
   type ServiceInfo,
   type ServiceRequest,
   SwarmClient,
-  TERMINAL_TASK_STATES,
   type TaskInfo,
+  TERMINAL_TASK_STATES,
 } from "./swarm_client.ts";

@@ -194,13 +194,24 @@ export class SwarmClient {
       throw wrap("task list", err);
     }
     if (tasks.length === 0) return null;
-    // deno-lint-ignore no-explicit-any
-    const t = tasks.sort((a: any, b: any) => String(b.CreatedAt).localeCompare(a.CreatedAt))[0] as any;
+    type RawTask = {
+      ID: string;
+      CreatedAt?: string;
+      NodeID?: string;
+      Status?: {
+        State?: string;
+        Err?: string;
+        Message?: string;
+        ContainerStatus?: { ExitCode?: number; ContainerID?: string };
+      };
+    };
+    const raw = tasks as unknown as RawTask[];
+    const t = raw.sort((a, b) => String(b.CreatedAt).localeCompare(String(a.CreatedAt)))[0];
     const cs = t.Status?.ContainerStatus ?? {};
     return {
       id: t.ID,
       state: t.Status?.State ?? "",
-      exitCode: typeof cs.ExitCode === "number" && TERMINAL_TASK_STATES.has(t.Status?.State)
+      exitCode: typeof cs.ExitCode === "number" && TERMINAL_TASK_STATES.has(t.Status?.State ?? "")
         ? cs.ExitCode
         : null,
       err: t.Status?.Err ?? "",

@@ -1,0 +1,60 @@
+/**
+ * `deno task bench`: runs every benchmark section and writes
+ * docs/BENCHMARKS.md. Each section measures Cumulus against a baseline in
+ * the same run. Sections: spine (orchestrator), chronos (if built), and the
+ * recorded real-GPU run (docs/gpu_run.md, produced on the GPU machine).
+ * @module
+ */
+import { runSpineBench } from "./spine_bench.ts";
+
+async function optionalSection(name: string, fn: () => Promise<string>): Promise<string> {
+  try {
+    return await fn();
+  } catch (err) {
+    return `## ${name}\n\nNot measured in this run: ${(err as Error).message}\n`;
+  }
+}
+
+const sections: string[] = [];
+const only = Deno.args[0];
+if (!only || only === "spine") sections.push(await runSpineBench());
+if (!only || only === "chronos") {
+  sections.push(
+    await optionalSection("Chronos", async () => {
+      const mod = await import("./chronos_bench.ts");
+      return await mod.runChronosBench();
+    }),
+  );
+}
+let gpu = "";
+try {
+  gpu = await Deno.readTextFile(new URL("../docs/gpu_run.md", import.meta.url));
+} catch {
+  // No GPU run recorded yet.
+}
+const header = [
+  "# Benchmarks",
+  "",
+  `Written by \`deno task bench\` on ${new Date().toISOString()} (git ${await gitRev()}).`,
+  "Every figure is a ratio against a baseline measured in the same run on the same machine.",
+  "",
+].join("\n");
+const body = [header, ...sections, gpu].filter((s) => s).join("\n");
+const out = new URL("../docs/BENCHMARKS.md", import.meta.url);
+if (only) {
+  console.log(body);
+} else {
+  await Deno.writeTextFile(out, body);
+  console.log(`wrote ${out.pathname}`);
+}
+Deno.exit(0);
+
+async function gitRev(): Promise<string> {
+  try {
+    const { stdout } = await new Deno.Command("git", { args: ["rev-parse", "--short", "HEAD"] })
+      .output();
+    return new TextDecoder().decode(stdout).trim();
+  } catch {
+    return "unknown";
+  }
+}

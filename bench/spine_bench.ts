@@ -1,0 +1,253 @@
+// deno-lint-ignore-file no-explicit-any -- dockerode types lack service log options
+/**
+ * Spine benchmarks, each against a baseline measured in the same run:
+ * - submit → first log line through Cumulus vs a raw dockerode
+ *   `service create` → first log line of the same image (alternating runs);
+ * - log relay: a job printing >= 100 MB, received by a WatchJob client, vs a
+ *   raw grpc-js server stream of the same bytes in this process; plus the raw
+ *   Docker service-log read of the same job for context.
+ *
+ * Run alone: `deno run -A bench/spine_bench.ts` (prints the Markdown section).
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { loadCumulusProto } from "../src/rpc/mod.ts";
+import { FrameDecoder } from "../src/swarm/mod.ts";
+import { spec, TestClient } from "../tests/helpers/client.ts";
+import { JOB_IMAGE, startStack } from "../tests/helpers/stack.ts";
+import { fmt, quantile } from "./stats.ts";
+
+const FIRST_LOG_RUNS = Number(Deno.env.get("BENCH_FIRST_LOG_RUNS") ?? 20);
+const RELAY_LINES = Number(Deno.env.get("BENCH_RELAY_LINES") ?? 1_000_000);
+const LINE = "x".repeat(100);
+
+async function cumulusFirstLog(c: TestClient): Promise<number> {
+  const t0 = performance.now();
+  const id = await c.submit(spec(["sh", "-c", "echo first"]));
+  let first = 0;
+  await new Promise<void>((resolve, reject) => {
+    const call = c.raw.WatchJob({ jobId: id });
+    call.on("data", (ev: { lines: unknown[] }) => {
+      if (!first && ev.lines.length > 0) first = performance.now();
+    });
+    call.on("error", reject);
+    call.on("end", resolve);
+  });
+  return first - t0;
+}
+
+async function rawFirstLog(docker: import("dockerode"), imageId: string): Promise<number> {
+  const t0 = performance.now();
+  const svc = await docker.createService({
+    Name: `bench-raw-${crypto.randomUUID().slice(0, 8)}`,
+    Labels: { "cumulus.bench": "1" },
+    TaskTemplate: {
+      ContainerSpec: { Image: imageId, Command: ["sh", "-c", "echo first"] },
+      RestartPolicy: { Condition: "none" },
+      Networks: [{ Target: "host" }],
+    },
+  } as any);
+  const stream: any = await svc.logs(
+    { follow: true, stdout: true, stderr: true, timestamps: true } as any,
+  );
+  const dec = new FrameDecoder();
+  const first = await new Promise<number>((resolve) => {
+    stream.on("data", (d: Uint8Array) => {
+      if (dec.push(d).length > 0) resolve(performance.now());
+    });
+  });
+  stream.destroy();
+  await svc.remove();
+  return first - t0;
+}
+
+/** Throughput of a raw grpc-js server stream carrying `lines` lines in batches. */
+async function rawGrpcStream(lines: number): Promise<{ mbps: number; bytes: number }> {
+  const { Cumulus } = loadCumulusProto();
+  const server = new grpc.Server();
+  const batch = 2000;
+  server.addService(Cumulus.service, {
+    WatchJob: async (call: grpc.ServerWritableStream<unknown, unknown>) => {
+      let seq = 0;
+      while (seq < lines) {
+        const n = Math.min(batch, lines - seq);
+        const msg = {
+          lines: Array.from({ length: n }, () => ({
+            seq: ++seq,
+            stream: "STDOUT",
+            timeMs: Date.now(),
+            text: LINE,
+          })),
+        };
+        if (!call.write(msg)) await new Promise((r) => call.once("drain", r));
+      }
+      call.end();
+    },
+  });
+  const port = await new Promise<number>((res, rej) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (e, p) => e ? rej(e) : res(p),
+    )
+  );
+  const client = new Cumulus(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as
+    & Record<string, CallableFunction>
+    & grpc.Client;
+  let bytes = 0;
+  let t0 = 0;
+  const t1 = await new Promise<number>((resolve, reject) => {
+    const call = client.WatchJob({ jobId: "x" });
+    call.on("data", (ev: { lines: Array<{ text: string }> }) => {
+      if (!t0) t0 = performance.now();
+      for (const l of ev.lines) bytes += l.text.length + 1;
+    });
+    call.on("error", reject);
+    call.on("end", () => resolve(performance.now()));
+  });
+  client.close();
+  server.forceShutdown();
+  return { mbps: bytes / 1e6 / ((t1 - t0) / 1000), bytes };
+}
+
+/** Runs the spine benchmarks and returns a Markdown section. */
+export async function runSpineBench(): Promise<string> {
+  const stack = await startStack({ maxConcurrentJobs: 5 });
+  const c = new TestClient(stack.url);
+  const docker = stack.orch.swarm.docker;
+  const imageId = (await stack.orch.swarm.resolveImage(JOB_IMAGE))!;
+  try {
+    // Warm up both paths once (image layers, page cache).
+    await cumulusFirstLog(c);
+    await rawFirstLog(docker, imageId);
+    const ours: number[] = [];
+    const raw: number[] = [];
+    for (let i = 0; i < FIRST_LOG_RUNS; i++) {
+      raw.push(await rawFirstLog(docker, imageId));
+      ours.push(await cumulusFirstLog(c));
+      console.error(
+        `first-log ${i + 1}/${FIRST_LOG_RUNS}: raw ${fmt(raw[i], 0)} ms, cumulus ${
+          fmt(ours[i], 0)
+        } ms`,
+      );
+    }
+
+    // Log relay: a job printing RELAY_LINES lines of 100 chars (+ newline).
+    const cmd = ["sh", "-c", `yes ${LINE} | head -n ${RELAY_LINES}`];
+    const id = await c.submit(spec(cmd));
+    let bytes = 0;
+    let count = 0;
+    let t0 = 0;
+    const tEnd = await new Promise<number>((resolve, reject) => {
+      const call = c.raw.WatchJob({ jobId: id });
+      call.on("data", (ev: { lines: Array<{ text: string }> }) => {
+        if (!t0 && ev.lines.length) t0 = performance.now();
+        for (const l of ev.lines) bytes += l.text.length + 1;
+        count += ev.lines.length;
+      });
+      call.on("error", reject);
+      call.on("end", () => resolve(performance.now()));
+    });
+    const ourMbps = bytes / 1e6 / ((tEnd - t0) / 1000);
+    console.error(`relay: ${count} lines, ${fmt(bytes / 1e6)} MB at ${fmt(ourMbps)} MB/s`);
+
+    // Replay of the same stored log to a new watcher (relay without Docker).
+    let rbytes = 0;
+    let r0 = 0;
+    const r1 = await new Promise<number>((resolve, reject) => {
+      const call = c.raw.WatchJob({ jobId: id });
+      call.on("data", (ev: { lines: Array<{ text: string }> }) => {
+        if (!r0 && ev.lines.length) r0 = performance.now();
+        for (const l of ev.lines) rbytes += l.text.length + 1;
+      });
+      call.on("error", reject);
+      call.on("end", () => resolve(performance.now()));
+    });
+    const replayMbps = rbytes / 1e6 / ((r1 - r0) / 1000);
+
+    // Docker's own service-log pipeline for a job of the same size (ceiling).
+    const svc = await docker.createService({
+      Name: `bench-raw-${crypto.randomUUID().slice(0, 8)}`,
+      TaskTemplate: {
+        ContainerSpec: { Image: imageId, Command: cmd },
+        RestartPolicy: { Condition: "none" },
+        Networks: [{ Target: "host" }],
+      },
+    } as any);
+    const stream: any = await svc.logs(
+      { follow: true, stdout: true, stderr: true, timestamps: true } as any,
+    );
+    const dec = new FrameDecoder();
+    let dbytes = 0, dlines = 0, d0 = 0;
+    const d1 = await new Promise<number>((resolve) => {
+      stream.on("data", (d: Uint8Array) => {
+        const fr = dec.push(d);
+        if (!d0 && fr.length) d0 = performance.now();
+        for (const f of fr) dbytes += f.text.length + 1;
+        dlines += fr.length;
+        if (dlines >= RELAY_LINES) resolve(performance.now());
+      });
+    });
+    stream.destroy();
+    await svc.remove();
+    const dockerMbps = dbytes / 1e6 / ((d1 - d0) / 1000);
+
+    const rawStream = await rawGrpcStream(RELAY_LINES);
+    console.error(
+      `raw grpc stream: ${fmt(rawStream.mbps)} MB/s; docker logs: ${fmt(dockerMbps)} MB/s`,
+    );
+
+    const p50o = quantile(ours, 0.5), p95o = quantile(ours, 0.95);
+    const p50r = quantile(raw, 0.5), p95r = quantile(raw, 0.95);
+    return [
+      "## Spine: submit → first log line, log relay",
+      "",
+      "Command: `deno task bench` (this section alone: `deno run -A bench/spine_bench.ts`).",
+      `Image: \`${JOB_IMAGE}\` referenced by id, local Swarm (1 node), host network; machine: ${navigator.hardwareConcurrency} cores.`,
+      "",
+      `### Submit → first log line (${FIRST_LOG_RUNS} jobs each, alternating)`,
+      "",
+      "| path | p50 ms | p95 ms |",
+      "|---|---|---|",
+      `| raw dockerode \`service create\` → first log frame | ${fmt(p50r)} | ${fmt(p95r)} |`,
+      `| Cumulus \`SubmitJob\` → first line on \`WatchJob\` | ${fmt(p50o)} | ${fmt(p95o)} |`,
+      `| **ratio (Cumulus / raw)** | **${fmt(p50o / p50r, 2)}** | **${fmt(p95o / p95r, 2)}** |`,
+      "",
+      "Target: ratio at most 1.25.",
+      "",
+      `### Log relay throughput (${fmt(bytes / 1e6)} MB, ${count} lines of ${
+        LINE.length + 1
+      } bytes)`,
+      "",
+      "| path | MB/s |",
+      "|---|---|",
+      `| raw grpc-js server stream of the same lines, same process (baseline) | ${
+        fmt(rawStream.mbps)
+      } |`,
+      `| Cumulus live relay: job prints → Docker service logs → store → \`WatchJob\` | ${
+        fmt(ourMbps)
+      } |`,
+      `| Cumulus replay of the stored log to a new \`WatchJob\` client | ${fmt(replayMbps)} |`,
+      `| Docker service-log follow of the same job, raw dockerode, no Cumulus (context) | ${
+        fmt(dockerMbps)
+      } |`,
+      "",
+      `Ratio live relay / raw grpc-js stream: **${
+        fmt(ourMbps / rawStream.mbps, 2)
+      }**; replay / raw: **${
+        fmt(replayMbps / rawStream.mbps, 2)
+      }**; live relay / raw Docker log follow: **${
+        fmt(ourMbps / dockerMbps, 2)
+      }**. Target: at least 0.7 against the raw grpc-js stream.`,
+      "",
+    ].join("\n");
+  } finally {
+    c.close();
+    await stack.stop();
+  }
+}
+
+if (import.meta.main) {
+  console.log(await runSpineBench());
+  Deno.exit(0);
+}
