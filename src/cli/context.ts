@@ -1,0 +1,75 @@
+/**
+ * What every subcommand receives: I/O, global flags and a lazily created
+ * client (so usage errors never open a connection).
+ * @module
+ */
+import { CumulusClient, DEFAULT_ORCHESTRATOR_URL } from "../sdk/mod.ts";
+import { boolFlag, type FlagSpec, parseArgs, type ParsedArgs, stringFlag } from "./args.ts";
+import { COMMAND_HELP } from "./help.ts";
+import type { CliIO } from "./io.ts";
+
+/** Flags every client command accepts, before or after its name. */
+export const GLOBAL_FLAGS: readonly FlagSpec[] = [
+  { name: "url", type: "string" },
+  { name: "json", type: "boolean" },
+  { name: "help", short: "h", type: "boolean" },
+];
+
+/** The environment of one command run. */
+export interface CommandContext {
+  /** Injected I/O. */
+  io: CliIO;
+  /** --url given before the command name, if any. */
+  url: string | undefined;
+  /** --json given before the command name. */
+  json: boolean;
+}
+
+/** A subcommand: parses its own argv and returns the exit code. */
+export type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
+
+/**
+ * The client for a command: --url after the command wins over --url before
+ * it, then CUMULUS_ORCHESTRATOR_URL (read through the injected env), then
+ * the SDK default.
+ */
+export function clientFor(ctx: CommandContext, url: string | undefined): CumulusClient {
+  const chosen = url ?? ctx.url ?? nonEmpty(ctx.io.env("CUMULUS_ORCHESTRATOR_URL"));
+  return new CumulusClient(chosen ?? DEFAULT_ORCHESTRATOR_URL);
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v && v.trim() !== "" ? v : undefined;
+}
+
+/** A subcommand's parsed argv with the global flags resolved. */
+export interface CommandArgs extends ParsedArgs {
+  /** --json before or after the command name. */
+  json: boolean;
+  /** --url after the command name (see {@link clientFor}). */
+  url: string | undefined;
+  /** --help / -h was given: the command printed its usage and must return 0. */
+  help: boolean;
+}
+
+/**
+ * Parses a subcommand's argv (its flags plus the global ones) and prints
+ * its usage text when --help is given.
+ */
+export async function parseCommandArgs(
+  name: string,
+  argv: readonly string[],
+  flags: readonly FlagSpec[],
+  ctx: CommandContext,
+  options: { stopAtPositional?: boolean } = {},
+): Promise<CommandArgs> {
+  const parsed = parseArgs(argv, [...GLOBAL_FLAGS, ...flags], { ...options, command: name });
+  const help = boolFlag(parsed.flags, "help");
+  if (help) await ctx.io.stdout.write(COMMAND_HELP[name] + "\n");
+  return {
+    ...parsed,
+    json: ctx.json || boolFlag(parsed.flags, "json"),
+    url: stringFlag(parsed.flags, "url"),
+    help,
+  };
+}

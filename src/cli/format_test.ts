@@ -1,0 +1,112 @@
+import assert from "node:assert/strict";
+import type { JobRecord } from "../sdk/mod.ts";
+import {
+  displayCommand,
+  formatAge,
+  formatDuration,
+  formatJobs,
+  formatTable,
+  jobJson,
+  truncate,
+} from "./format.ts";
+
+Deno.test("formatTable aligns columns with three spaces and no trailing blanks", () => {
+  const out = formatTable(["ID", "STATE", "EXIT"], [
+    ["j-1", "RUNNING", "-"],
+    ["j-222222", "FAILED", "3"],
+  ]);
+  assert.equal(
+    out,
+    "ID         STATE     EXIT\n" +
+      "j-1        RUNNING   -\n" +
+      "j-222222   FAILED    3\n",
+  );
+});
+
+Deno.test("formatTable counts code points, not UTF-16 units", () => {
+  const out = formatTable(["NAME", "X"], [["🚀", "a"], ["bb", "b"]]);
+  assert.equal(out, "NAME   X\n🚀      a\nbb     b\n");
+});
+
+const ages: Array<[number, string]> = [
+  [0, "0s"],
+  [59_999, "59s"],
+  [60_000, "1m"],
+  [3_599_000, "59m"],
+  [3_600_000, "1h"],
+  [47 * 3_600_000, "47h"],
+  [48 * 3_600_000, "2d"],
+  [-5, "0s"],
+];
+for (const [ms, want] of ages) {
+  Deno.test(`formatAge(${ms}) = ${want}`, () => assert.equal(formatAge(ms), want));
+}
+
+const durations: Array<[number, string]> = [
+  [0, "0.0s"],
+  [420, "0.4s"],
+  [9_949, "9.9s"],
+  [12_000, "12s"],
+  [185_000, "3m05s"],
+  [7_620_000, "2h07m"],
+];
+for (const [ms, want] of durations) {
+  Deno.test(`formatDuration(${ms}) = ${want}`, () => assert.equal(formatDuration(ms), want));
+}
+
+Deno.test("truncate and displayCommand", () => {
+  assert.equal(truncate("abcdef", 4), "abc…");
+  assert.equal(truncate("abc", 4), "abc");
+  assert.equal(displayCommand(["sh", "-c", "echo hi; exit 3"]), 'sh -c "echo hi; exit 3"');
+});
+
+function job(over: Partial<JobRecord>): JobRecord {
+  return {
+    id: "j-0123456789ab",
+    spec: {
+      image: "img",
+      command: ["sh", "-c", "echo hello; exit 3"],
+      function: new Uint8Array([1, 2, 3]),
+      env: {},
+      gpuMemory: 0.25,
+      duration: 3600,
+      gpuCount: 1,
+      constraints: [],
+      retry: { resume: false, maxAttempts: 1 },
+      checkpoint: { s3Prefix: "" },
+      user: "ada",
+      name: "",
+      workdir: "",
+    },
+    state: "FAILED",
+    exitCode: 3,
+    reason: "",
+    createdAtMs: 1_000,
+    startedAtMs: 2_000,
+    finishedAtMs: 14_000,
+    attempts: 1,
+    nodeId: "n1",
+    serviceId: "s1",
+    logSeq: 1,
+    hasResult: false,
+    bundleBytes: 0,
+    ...over,
+  };
+}
+
+Deno.test("formatJobs shows state, exit code, user, age and duration", () => {
+  const out = formatJobs([
+    job({}),
+    job({ id: "j-ffffffffffff", state: "QUEUED", exitCode: null, startedAtMs: null }),
+  ], 61_000);
+  const lines = out.trimEnd().split("\n");
+  assert.match(lines[0], /^ID\s+NAME\s+STATE\s+EXIT\s+USER\s+AGE\s+DURATION\s+COMMAND$/);
+  assert.match(lines[1], /^j-0123456789ab\s+-\s+FAILED\s+3\s+ada\s+1m\s+12s\s+sh -c "echo/);
+  assert.match(lines[2], /^j-ffffffffffff\s+-\s+QUEUED\s+-\s+ada\s+1m\s+-\s+sh/);
+});
+
+Deno.test("jobJson encodes the pickled function as base64", () => {
+  const j = jobJson(job({})) as { spec: { function: string }; exitCode: number };
+  assert.equal(j.spec.function, "AQID");
+  assert.equal(JSON.parse(JSON.stringify(j)).exitCode, 3);
+});

@@ -1,0 +1,148 @@
+/**
+ * Usage texts of `cumulus` and each subcommand (printed by --help / -h).
+ * @module
+ */
+
+const GLOBAL = `Global flags (accepted by every client command, before or after it):
+  --url ADDR    orchestrator address, host:port or grpc://host:port
+                (default: $CUMULUS_ORCHESTRATOR_URL, else 127.0.0.1:50051)
+  --json        machine-readable output on stdout
+  -h, --help    show help`;
+
+/** Usage text of each subcommand, by name. */
+export const COMMAND_HELP: Readonly<Record<string, string>> = {
+  run: `Usage: cumulus run [flags] [--] CMD [ARG...]
+
+Packs the current directory, submits it as a job that runs CMD (argv, no
+shell: use sh -c '...' for one), streams the job's stdout to stdout and its
+stderr to stderr, and exits with the job's exit code.
+
+Flags:
+  --image IMAGE            container image (default: the orchestrator's default image)
+  --gpu-memory FRACTION    fraction of one GPU's memory, 0 < F <= 1 (default 0.25)
+  --duration DURATION      partition lifetime: seconds or 90s, 10m, 2h, 1h30m (default 3600)
+  --env KEY=VALUE          environment variable for the job; --env KEY copies the
+                           local value (repeatable)
+  --name NAME              display name of the job
+  --user USER              submitting user for fair share
+                           (default: $CUMULUS_USER, else $USER, else "anonymous")
+  --constraint EXPR        Swarm placement constraint, e.g. node.labels.gpu==h100
+                           (repeatable)
+  --workdir DIR            working directory inside the container (absolute)
+  --no-bundle              send no files (the image must hold the code)
+  --max-bundle-size SIZE   largest compressed bundle, e.g. 500K, 100M, 1G (default 100M)
+  --detach                 print the job id once submitted and exit 0
+  --progress               show progress on stderr even when it is not a terminal
+
+The bundle honours .gitignore and .cumulusignore files (also in subdirectories;
+.cumulusignore may re-include with !pattern); .git is never sent.
+Ctrl-C once cancels the job (and waits for it to end); twice stops waiting.
+
+Exit status: the job's exit code; 130 if the job was cancelled, 124 if it
+expired, 1 if it failed without an exit code or on any other error, 2 on a
+usage error.
+With --json, stdout carries only the final job record as JSON (the job's
+stdout goes to stderr with its stderr); with --detach --json, the submitted
+job record.
+
+Examples:
+  cumulus run -- python3 train.py --epochs 10
+  cumulus run --gpu-memory 0.5 --duration 2h --env SEED=1 -- sh -c 'echo $SEED'
+  cumulus run --detach --name nightly -- ./nightly.sh
+
+${GLOBAL}`,
+
+  jobs: `Usage: cumulus jobs [flags]
+
+Lists jobs, newest first.
+
+Flags:
+  --state STATE    only jobs in this state (repeatable or comma-separated):
+                   QUEUED, SCHEDULED, RUNNING, SUCCEEDED, FAILED, CANCELLED,
+                   EXPIRED, RESUMING (any case)
+  --user USER      only jobs of this user
+  --limit N        at most N jobs (default 100)
+  --all            every job (all pages; overrides --limit)
+
+Columns: ID, NAME, STATE, EXIT (exit code), USER, AGE (since submission),
+DURATION (run time), COMMAND. With --json: a JSON array of job records.
+
+Examples:
+  cumulus jobs --state running,queued
+  cumulus jobs --all --json
+
+${GLOBAL}`,
+
+  logs: `Usage: cumulus logs [flags] JOB
+
+Prints a job's output: its stdout lines to stdout, its stderr lines to stderr.
+
+Flags:
+  -f, --follow     keep printing new lines until the job ends (reconnects by
+                   itself if the orchestrator restarts; no line is lost or repeated)
+  --after N        start after line number N (lines are numbered from 1)
+
+With --json: one JSON object per line: {"seq", "stream", "timeMs", "text"}.
+
+Examples:
+  cumulus logs -f j-0123456789ab
+  cumulus logs --after 100 --json j-0123456789ab
+
+${GLOBAL}`,
+
+  kill: `Usage: cumulus kill JOB [JOB...]
+
+Cancels jobs: removes their containers and marks them CANCELLED. Prints each
+job's new state (with --json, a JSON array of job records). Exits 1 if any
+job could not be cancelled (unknown, or already finished).
+
+${GLOBAL}`,
+
+  workers: `Usage: cumulus workers
+
+Lists the Swarm nodes that can run jobs.
+
+Columns: ID, HOSTNAME, STATE, AVAILABILITY, ROLE, JOBS (running Cumulus
+jobs), ADDRESS, LABELS. With --json: a JSON array of workers.
+
+${GLOBAL}`,
+
+  version: `Usage: cumulus version
+
+Prints the CLI version (with --json: {"version", "deno", "v8", "typescript"}).
+
+${GLOBAL}`,
+
+  orchestrator: `Usage: cumulus orchestrator [flags]
+
+Runs the orchestrator (the gRPC control point). Its flags and configuration
+are described by 'cumulus orchestrator --help'.`,
+
+  agent: `Usage: cumulus agent SUBCOMMAND [flags]
+
+Runs the worker agent (partition commands, expiry daemon). Its subcommands are
+described by 'cumulus agent --help'.`,
+};
+
+/** Top-level usage text. */
+export const MAIN_HELP = `Usage: cumulus COMMAND [flags]
+
+Cumulus sends code to remote GPU machines as Docker Swarm services.
+
+Commands:
+  run            run a command on a worker with the current directory's files
+  jobs           list jobs
+  logs           print (and follow) a job's output
+  kill           cancel jobs
+  workers        list worker nodes
+  version        print the version
+  orchestrator   run the orchestrator server
+  agent          run the worker agent
+  help [COMMAND] show help
+
+Exit status: 0 on success, 1 on an error (the message is one line on stderr,
+"cumulus: ..."), 2 on a usage error; 'cumulus run' exits with the job's code.
+
+${GLOBAL}
+
+Run 'cumulus COMMAND --help' for a command's flags.`;

@@ -1,0 +1,82 @@
+/**
+ * The `cumulus` command line: global flags, dispatch to one file per
+ * subcommand, and the error contract (one line on stderr; exit 2 for usage
+ * errors, 1 for the rest).
+ * @module
+ */
+import { boolFlag, parseArgs, stringFlag, UsageError } from "./args.ts";
+import { agentCommand } from "./agent.ts";
+import { type Command, type CommandContext, GLOBAL_FLAGS } from "./context.ts";
+import { errorLine, exitCodeFor } from "./errors.ts";
+import { COMMAND_HELP, MAIN_HELP } from "./help.ts";
+import { type CliIO, denoIO } from "./io.ts";
+import { jobsCommand } from "./jobs.ts";
+import { killCommand } from "./kill.ts";
+import { logsCommand } from "./logs.ts";
+import { runCommand } from "./run.ts";
+import { versionCommand } from "./version.ts";
+import { workersCommand } from "./workers.ts";
+
+export { type CliIO, denoIO, MemorySink } from "./io.ts";
+export { CUMULUS_VERSION } from "./version.ts";
+
+const CLIENT_COMMANDS: Readonly<Record<string, Command>> = {
+  run: runCommand,
+  jobs: jobsCommand,
+  logs: logsCommand,
+  kill: killCommand,
+  workers: workersCommand,
+  version: versionCommand,
+};
+
+/** Server commands get their argv untouched: they parse their own flags. */
+const SERVER_COMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>> = {
+  orchestrator: async (argv) => (await import("./orchestrator.ts")).orchestratorCommand(argv),
+  agent: agentCommand,
+};
+
+/**
+ * Runs the CLI with `argv` (without the program name) and returns the exit
+ * code. Never throws: every error becomes one `cumulus: ...` line on stderr.
+ * @example
+ * Deno.exit(await runCli(Deno.args));
+ */
+export async function runCli(argv: readonly string[], io: CliIO = denoIO()): Promise<number> {
+  try {
+    // Global flags may precede the command name: `cumulus --url h:1 jobs`.
+    const head = parseArgs(argv, GLOBAL_FLAGS, { stopAtPositional: true });
+    const [name, ...rest] = head.positionals;
+    if (name === undefined || name === "help") {
+      const topic = name === "help" ? rest[0] : undefined;
+      if (topic !== undefined && !(topic in COMMAND_HELP)) {
+        throw new UsageError(`unknown command ${JSON.stringify(topic)} (see 'cumulus --help')`);
+      }
+      if (name === undefined && !boolFlag(head.flags, "help")) {
+        await io.stderr.write(MAIN_HELP + "\n");
+        return 2;
+      }
+      await io.stdout.write((topic ? COMMAND_HELP[topic] : MAIN_HELP) + "\n");
+      return 0;
+    }
+    if (name in SERVER_COMMANDS) return await SERVER_COMMANDS[name](rest);
+    const command = CLIENT_COMMANDS[name];
+    if (!command) {
+      throw new UsageError(`unknown command ${JSON.stringify(name)} (see 'cumulus --help')`);
+    }
+    const ctx: CommandContext = {
+      io,
+      url: stringFlag(head.flags, "url"),
+      json: boolFlag(head.flags, "json"),
+    };
+    // `cumulus -h run` means the same as `cumulus run -h`.
+    return await command(boolFlag(head.flags, "help") ? ["--help", ...rest] : rest, ctx);
+  } catch (err) {
+    if (err instanceof Deno.errors.BrokenPipe) return 0;
+    try {
+      await io.stderr.write(errorLine(err) + "\n");
+    } catch {
+      // stderr is gone: the exit code is all that is left to report.
+    }
+    return exitCodeFor(err);
+  }
+}

@@ -1,0 +1,240 @@
+/**
+ * {@link CumulusClient}: the TypeScript client of the orchestrator's
+ * `cumulus.v1.Cumulus` gRPC service.
+ * @module
+ */
+// The SDK is imported by URL, where deno.json's import map does not apply:
+// dependencies must be full, pinned npm: specifiers.
+// deno-lint-ignore no-import-prefix
+import type { ClientWritableStream } from "npm:@grpc/grpc-js@1.14.7";
+import { CumulusRpcError } from "./errors.ts";
+import { Job } from "./job.ts";
+import { RpcConnection } from "./rpc.ts";
+import type {
+  JobPage,
+  JobRecord,
+  JobSpecInput,
+  ListJobsOptions,
+  Partition,
+  Worker,
+} from "./types.ts";
+import { defaultOrchestratorUrl, parseOrchestratorUrl } from "./url.ts";
+import {
+  jobFromWire,
+  partitionFromWire,
+  specToWire,
+  type WireMessage,
+  workerFromWire,
+} from "./wire.ts";
+
+/** Size of the bundle chunks sent after the spec (the wire convention). */
+export const BUNDLE_CHUNK_BYTES = 64 * 1024;
+
+/** Timeouts of a {@link CumulusClient}. */
+export interface ClientOptions {
+  /** The first connection must succeed within this many ms (default 4000). */
+  connectTimeoutMs?: number;
+  /** Deadline of unary calls in ms (default 30000). */
+  callTimeoutMs?: number;
+  /** Streams give up after the orchestrator was unreachable this long, in ms (default 60000). */
+  reconnectTimeoutMs?: number;
+}
+
+/** Upload progress reported by {@link CumulusClient.submit}. */
+export interface UploadProgress {
+  /** Bundle bytes handed to the connection so far. */
+  sentBytes: number;
+  /** Bundle size when known in advance (a Uint8Array bundle), else null. */
+  totalBytes: number | null;
+}
+
+/** Options of {@link CumulusClient.submit}. */
+export interface SubmitOptions {
+  /** The job's files: a gzipped tar (see `packBundle`), whole or as a stream. */
+  bundle?: Uint8Array | AsyncIterable<Uint8Array>;
+  /** Called after each bundle chunk is sent. */
+  onProgress?: (progress: UploadProgress) => void;
+  /** Aborts the upload; no job is created unless the server already answered. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Client of a Cumulus orchestrator. Calls fail with {@link CumulusRpcError}
+ * (`code` is the gRPC status name, `message` the server's explanation); an
+ * address where nothing answers fails within `connectTimeoutMs` (4 s).
+ * @example
+ * import { CumulusClient } from "https://example.com/cumulus/src/sdk/mod.ts";
+ *
+ * const client = new CumulusClient("127.0.0.1:50051");
+ * try {
+ *   const job = await client.submit({ command: ["sh", "-c", "echo hello"], gpuMemory: 0.5 });
+ *   for await (const line of job.logs()) console.log(line.text);
+ *   const done = await job.wait();
+ *   console.log(done.state, done.exitCode); // "SUCCEEDED" 0
+ * } finally {
+ *   client.close();
+ * }
+ */
+export class CumulusClient {
+  /** The `host:port` this client talks to. */
+  readonly url: string;
+  readonly #rpc: RpcConnection;
+  readonly #reconnectTimeoutMs: number;
+
+  /**
+   * Creates a client. `url` is `host:port`, `grpc://host:port` or a bare host
+   * (port 50051); by default CUMULUS_ORCHESTRATOR_URL, else 127.0.0.1:50051.
+   * Connecting is lazy: the constructor sends nothing.
+   */
+  constructor(url?: string, options: ClientOptions = {}) {
+    this.url = parseOrchestratorUrl(url ?? defaultOrchestratorUrl());
+    this.#rpc = new RpcConnection(this.url, {
+      connectTimeoutMs: options.connectTimeoutMs ?? 4000,
+      callTimeoutMs: options.callTimeoutMs ?? 30000,
+    });
+    this.#reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60000;
+  }
+
+  /**
+   * Submits a job (SubmitJob): sends the spec, then the bundle in 64 KiB
+   * chunks, and returns the job's handle once the orchestrator stored it.
+   * Unset `gpuMemory` and `duration` default to 0.25 and 3600; an empty
+   * `image` means the orchestrator's default image.
+   * @example
+   * const bundle = (await packBundle(".")).bytes;
+   * const job = await client.submit({ command: ["python3", "train.py"] }, { bundle });
+   */
+  async submit(spec: JobSpecInput, options: SubmitOptions = {}): Promise<Job> {
+    options.signal?.throwIfAborted();
+    let resolveDone!: (res: WireMessage) => void;
+    let rejectDone!: (err: CumulusRpcError) => void;
+    const done = new Promise<WireMessage>((resolve, reject) => {
+      resolveDone = resolve;
+      rejectDone = reject;
+    });
+    let answered = false;
+    // The answer may come (as an error) while chunks are still being sent;
+    // it is awaited below, so an early rejection is not unhandled.
+    done.catch(() => {}).finally(() => answered = true);
+    const call = await this.#rpc.clientStream("SubmitJob", (err, res) => {
+      if (err) rejectDone(err);
+      else resolveDone(res);
+    });
+    const onAbort = () => call.cancel();
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      await writeMessage(call, { spec: specToWire(spec) }, done);
+      if (options.bundle) {
+        const total = options.bundle instanceof Uint8Array ? options.bundle.length : null;
+        let sent = 0;
+        for await (const chunk of rechunk(options.bundle, BUNDLE_CHUNK_BYTES)) {
+          if (answered) break;
+          await writeMessage(call, { chunk }, done);
+          sent += chunk.length;
+          options.onProgress?.({ sentBytes: sent, totalBytes: total });
+        }
+      }
+      call.end();
+      const res = await done;
+      const jobId = typeof res.jobId === "string" ? res.jobId : "";
+      if (jobId === "") throw new CumulusRpcError("INTERNAL", "SubmitJob returned no job id");
+      return this.job(jobId);
+    } catch (err) {
+      call.cancel();
+      options.signal?.throwIfAborted();
+      throw this.#rpc.error(err);
+    } finally {
+      options.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** A handle for an existing job id (no call is made). */
+  job(id: string): Job {
+    return new Job(id, this.#rpc, { reconnectTimeoutMs: this.#reconnectTimeoutMs });
+  }
+
+  /** One job's record (GetJob). Throws NOT_FOUND for an unknown id. */
+  async getJob(id: string): Promise<JobRecord> {
+    return await this.job(id).status();
+  }
+
+  /**
+   * One page of jobs (ListJobs), optionally filtered by state and user.
+   * @example
+   * const { jobs } = await client.listJobs({ states: ["RUNNING"], user: "ada" });
+   */
+  async listJobs(options: ListJobsOptions = {}): Promise<JobPage> {
+    const res = await this.#rpc.unary("ListJobs", {
+      states: options.states ?? [],
+      user: options.user ?? "",
+      pageSize: options.pageSize ?? 0,
+      pageToken: options.pageToken ?? "",
+    });
+    const jobs = Array.isArray(res.jobs) ? res.jobs : [];
+    return {
+      jobs: jobs.map((j) => jobFromWire(j as WireMessage)),
+      nextPageToken: typeof res.nextPageToken === "string" ? res.nextPageToken : "",
+    };
+  }
+
+  /** The Swarm nodes that can run jobs (ListWorkers). */
+  async listWorkers(): Promise<Worker[]> {
+    const res = await this.#rpc.unary("ListWorkers", {});
+    const workers = Array.isArray(res.workers) ? res.workers : [];
+    return workers.map((w) => workerFromWire(w as WireMessage));
+  }
+
+  /** GPU partitions held on the workers, optionally on one node (ListPartitions). */
+  async listPartitions(nodeId = ""): Promise<Partition[]> {
+    const res = await this.#rpc.unary("ListPartitions", { nodeId });
+    const parts = Array.isArray(res.partitions) ? res.partitions : [];
+    return parts.map((p) => partitionFromWire(p as WireMessage));
+  }
+
+  /** Closes the connection; streams still open end with CANCELLED. */
+  close(): void {
+    this.#rpc.close();
+  }
+}
+
+async function writeMessage(
+  call: ClientWritableStream<WireMessage>,
+  message: WireMessage,
+  done: Promise<WireMessage>,
+): Promise<void> {
+  if (call.write(message)) return;
+  // Backpressure: wait until grpc-js drained its buffer, or until the server
+  // answered (an error there must not leave us waiting for a drain).
+  await Promise.race([
+    new Promise<void>((resolve) => call.once("drain", () => resolve())),
+    done.then(() => {}),
+  ]);
+}
+
+/** Re-cuts a byte source into pieces of at most `size` bytes. */
+export async function* rechunk(
+  source: Uint8Array | AsyncIterable<Uint8Array>,
+  size: number,
+): AsyncGenerator<Uint8Array, void, undefined> {
+  if (source instanceof Uint8Array) {
+    for (let i = 0; i < source.length; i += size) yield source.subarray(i, i + size);
+    return;
+  }
+  let buf = new Uint8Array(size);
+  let fill = 0;
+  for await (const piece of source) {
+    let offset = 0;
+    while (offset < piece.length) {
+      const n = Math.min(size - fill, piece.length - offset);
+      buf.set(piece.subarray(offset, offset + n), fill);
+      fill += n;
+      offset += n;
+      if (fill === size) {
+        yield buf;
+        buf = new Uint8Array(size);
+        fill = 0;
+      }
+    }
+  }
+  if (fill > 0) yield buf.subarray(0, fill);
+}

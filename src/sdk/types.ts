@@ -1,0 +1,215 @@
+/**
+ * The SDK's view of Cumulus objects. These mirror `proto/cumulus.proto`
+ * (package `cumulus.v1`) with friendlier shapes: absent values are `null`
+ * instead of zero, log streams are lower case.
+ * @module
+ */
+
+/** Lifecycle states of a job. */
+export type JobState =
+  | "QUEUED"
+  | "SCHEDULED"
+  | "RUNNING"
+  | "SUCCEEDED"
+  | "FAILED"
+  | "CANCELLED"
+  | "EXPIRED"
+  | "RESUMING";
+
+/** Every job state, in lifecycle order. */
+export const JOB_STATES: readonly JobState[] = [
+  "QUEUED",
+  "SCHEDULED",
+  "RUNNING",
+  "SUCCEEDED",
+  "FAILED",
+  "CANCELLED",
+  "EXPIRED",
+  "RESUMING",
+];
+
+/** True when a job in `state` will never change again. */
+export function isTerminalState(state: JobState): boolean {
+  return state === "SUCCEEDED" || state === "FAILED" || state === "CANCELLED" ||
+    state === "EXPIRED";
+}
+
+/** GPU memory fraction used when a spec gives none. */
+export const DEFAULT_GPU_MEMORY = 0.25;
+
+/** Partition lifetime in seconds used when a spec gives none. */
+export const DEFAULT_DURATION = 3600;
+
+/**
+ * What to run, as given to {@link CumulusClient.submit}. Only `command` (or
+ * `function`) is required; the orchestrator validates the rest and answers
+ * INVALID_ARGUMENT naming the first bad field.
+ */
+export interface JobSpecInput {
+  /** argv to run (never a shell string); use `["sh", "-c", "..."]` for a shell. */
+  command?: string[];
+  /** cloudpickle'd (function, args, kwargs), for Python jobs. */
+  function?: Uint8Array;
+  /** Container image; empty or absent means the orchestrator's default image. */
+  image?: string;
+  /** Extra environment variables for the job. */
+  env?: Record<string, string>;
+  /** Fraction of one device's memory, 0 < f <= 1 (default {@link DEFAULT_GPU_MEMORY}). */
+  gpuMemory?: number;
+  /** Partition lifetime in seconds, > 0 (default {@link DEFAULT_DURATION}). */
+  duration?: number;
+  /** Devices wanted (default 1). */
+  gpuCount?: number;
+  /** Swarm placement constraints, e.g. `node.labels.gpu==h100`. */
+  constraints?: string[];
+  /** Resume policy on infrastructure failure. */
+  retry?: { resume?: boolean; maxAttempts?: number };
+  /** Checkpoint settings. */
+  checkpoint?: { s3Prefix?: string };
+  /** Who submits, for fair share (default "anonymous"). */
+  user?: string;
+  /** Human-readable name. */
+  name?: string;
+  /** Working directory inside the container (absolute). */
+  workdir?: string;
+}
+
+/** A job's spec as the orchestrator stored it (defaults filled in). */
+export interface JobSpec {
+  /** Container image. */
+  image: string;
+  /** argv. */
+  command: string[];
+  /** Pickled Python call, or empty. */
+  function: Uint8Array;
+  /** Extra environment. */
+  env: Record<string, string>;
+  /** Fraction of one device's memory. */
+  gpuMemory: number;
+  /** Partition lifetime in seconds. */
+  duration: number;
+  /** Devices wanted. */
+  gpuCount: number;
+  /** Placement constraints. */
+  constraints: string[];
+  /** Resume policy. */
+  retry: { resume: boolean; maxAttempts: number };
+  /** Checkpoint settings. */
+  checkpoint: { s3Prefix: string };
+  /** Submitting user. */
+  user: string;
+  /** Display name ("" when none). */
+  name: string;
+  /** Working directory ("" = image default). */
+  workdir: string;
+}
+
+/** Everything the orchestrator knows about one job. */
+export interface JobRecord {
+  /** Job id: `j-` followed by 12 hex characters. */
+  id: string;
+  /** The stored spec. */
+  spec: JobSpec;
+  /** Current state. */
+  state: JobState;
+  /** Process exit code, or null while unknown (still running, never started, cancelled). */
+  exitCode: number | null;
+  /** Why the job is in its state (queue reason, failure reason). */
+  reason: string;
+  /** Submission time, Unix epoch milliseconds. */
+  createdAtMs: number;
+  /** Start time, or null before the job started. */
+  startedAtMs: number | null;
+  /** End time, or null before the job ended. */
+  finishedAtMs: number | null;
+  /** Attempts made so far. */
+  attempts: number;
+  /** Swarm node the job runs or ran on ("" before placement). */
+  nodeId: string;
+  /** Swarm service id ("" before placement). */
+  serviceId: string;
+  /** Highest log sequence number stored so far. */
+  logSeq: number;
+  /** True once a result is stored (see {@link Job.result}). */
+  hasResult: boolean;
+  /** Size of the uploaded bundle in bytes. */
+  bundleBytes: number;
+}
+
+/** One line of a job's output. */
+export interface LogLine {
+  /** Sequence number: 1-based, gap-free per job. */
+  seq: number;
+  /** Which stream the job wrote it to. */
+  stream: "stdout" | "stderr";
+  /** When the worker saw the line, Unix epoch milliseconds. */
+  timeMs: number;
+  /** The line without its newline. */
+  text: string;
+}
+
+/** One WatchJob message: new log lines and, on a state change, the job. */
+export interface JobEvent {
+  /** Lines in sequence order (possibly none). */
+  lines: LogLine[];
+  /** The job record when its state changed (and in the first event), else null. */
+  job: JobRecord | null;
+}
+
+/** A Swarm node that can run jobs. */
+export interface Worker {
+  /** Swarm node id. */
+  nodeId: string;
+  /** Host name. */
+  hostname: string;
+  /** Swarm node state: ready, down, unknown, disconnected. */
+  state: string;
+  /** active, pause or drain. */
+  availability: string;
+  /** manager or worker. */
+  role: string;
+  /** Node labels. */
+  labels: Record<string, string>;
+  /** Node address. */
+  address: string;
+  /** Cumulus jobs running there now. */
+  runningJobs: number;
+}
+
+/** A GPU partition held on a worker (Chronos). */
+export interface Partition {
+  /** Partition id. */
+  id: string;
+  /** Node it lives on. */
+  nodeId: string;
+  /** Device index on that node. */
+  device: number;
+  /** Memory fraction. */
+  memory: number;
+  /** Owning user. */
+  owner: string;
+  /** Job that holds it ("" when none). */
+  jobId: string;
+  /** Expiry, Unix epoch milliseconds. */
+  expiresAtMs: number;
+}
+
+/** Filters and paging for {@link CumulusClient.listJobs}. */
+export interface ListJobsOptions {
+  /** Only jobs in one of these states (default any). */
+  states?: JobState[];
+  /** Only jobs of this user (default any). */
+  user?: string;
+  /** Jobs per page (server default 100, max 1000). */
+  pageSize?: number;
+  /** Token from a previous page's `nextPageToken`. */
+  pageToken?: string;
+}
+
+/** One page of jobs. */
+export interface JobPage {
+  /** The jobs, newest first. */
+  jobs: JobRecord[];
+  /** Pass as `pageToken` for the next page; "" on the last page. */
+  nextPageToken: string;
+}
