@@ -148,6 +148,9 @@ export async function runSpineBench(): Promise<string> {
       call.on("error", reject);
       call.on("end", () => resolve(performance.now()));
     });
+    if (count !== RELAY_LINES) {
+      throw new Error(`log relay lost lines: ${count} of ${RELAY_LINES} arrived`);
+    }
     const ourMbps = bytes / 1e6 / ((tEnd - t0) / 1000);
     console.error(`relay: ${count} lines, ${fmt(bytes / 1e6)} MB at ${fmt(ourMbps)} MB/s`);
 

@@ -162,3 +162,26 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a job that prints 200,000 lines faster than Docker relays them and exits loses none",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack();
+    const c = new TestClient(stack.url);
+    const n = 200_000;
+    try {
+      const id = await c.submit(spec(["seq", "1", String(n)]));
+      const { lines, job } = await c.watchAll(id);
+      assert.equal(job.state, "SUCCEEDED");
+      assert.equal(lines.length, n);
+      assert.equal(lines[0].text, "1");
+      assert.equal(lines[n - 1].text, String(n));
+      assert.equal(lines[n - 1].seq, n);
+      assert.equal((await c.getJob(id)).logSeq, n);
+    } finally {
+      c.close();
+      await stack.stop();
+    }
+  },
+});

@@ -28,9 +28,25 @@ export interface LastLine {
 }
 
 const RECENT_MAX = 200_000;
+const INDEX_EVERY = 1024;
 const FLUSH_BYTES = 1 << 20;
 const FLUSH_MS = 5;
 const encoder = new TextEncoder();
+
+/** UTF-8 byte length of `s` without encoding it. */
+function utf8Length(s: string): number {
+  let n = s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) n += 1;
+    else if (c >= 0xd800 && c <= 0xdbff) {
+      n += 2;
+      i++;
+    } else n += 2;
+  }
+  return n;
+}
 
 function parseRecord(rec: string): (LogLine & { dockerTs: string }) | null {
   const a = rec.indexOf("\t");
@@ -61,6 +77,10 @@ export class JobLog {
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
   #waiters = new Set<() => void>();
   #complete = false;
+  /** Byte offset in the file where the next appended record will start. */
+  #endOffset = 0;
+  /** Sparse index: seq (every INDEX_EVERY-th, from 1) -> byte offset of its record. */
+  #index = new Map<number, number>();
 
   private constructor(path: string) {
     this.path = path;
@@ -108,6 +128,7 @@ export class JobLog {
         }
         const validBytes = start + encoder.encode(text.slice(0, end + 1)).length;
         if (validBytes !== size) await f.truncate(validBytes);
+        this.#endOffset = validBytes;
         const body = text.slice(0, end);
         const prevNl = body.lastIndexOf("\n");
         if (prevNl < 0 && start > 0) {
@@ -153,6 +174,8 @@ export class JobLog {
     const rec = `${seq}\t${
       line.stream === "stderr" ? "e" : "o"
     }\t${line.timeMs}\t${line.dockerTs}\t${text}\n`;
+    if (seq % INDEX_EVERY === 1) this.#index.set(seq, this.#endOffset);
+    this.#endOffset += utf8Length(rec);
     this.#pending.push(rec);
     this.#pendingBytes += rec.length;
     this.#recent.push({ seq, stream: line.stream, timeMs: line.timeMs, text });
@@ -236,6 +259,17 @@ export class JobLog {
     return await this.#readFile(afterSeq, max);
   }
 
+  /** Byte offset to start scanning at for seq > afterSeq, from the sparse index. */
+  #seekPoint(afterSeq: number): { seq: number; offset: number } {
+    let k = Math.floor(afterSeq / INDEX_EVERY) * INDEX_EVERY + 1;
+    while (k >= 1) {
+      const off = this.#index.get(k);
+      if (off !== undefined) return { seq: k, offset: off };
+      k -= INDEX_EVERY;
+    }
+    return { seq: 1, offset: 0 };
+  }
+
   async #readFile(afterSeq: number, max: number): Promise<LogLine[]> {
     const out: LogLine[] = [];
     let f: Deno.FsFile;
@@ -247,20 +281,37 @@ export class JobLog {
     }
     try {
       const decoder = new TextDecoder();
+      const start = this.#seekPoint(afterSeq);
+      await f.seek(start.offset, Deno.SeekMode.Start);
+      let pos = start.offset;
+      let carry = new Uint8Array(0);
       const buf = new Uint8Array(1 << 20);
-      let carry = "";
       for (;;) {
         const n = await f.read(buf);
         if (n === null) break;
-        const chunk = carry + decoder.decode(buf.subarray(0, n), { stream: true });
-        const lines = chunk.split("\n");
-        carry = lines.pop() ?? "";
-        for (const l of lines) {
-          const rec = parseRecord(l);
-          if (!rec || rec.seq <= afterSeq) continue;
-          out.push({ seq: rec.seq, stream: rec.stream, timeMs: rec.timeMs, text: rec.text });
-          if (out.length >= max) return out;
+        let data = buf.subarray(0, n);
+        if (carry.length) {
+          const joined = new Uint8Array(carry.length + n);
+          joined.set(carry);
+          joined.set(data, carry.length);
+          data = joined;
         }
+        let lineStart = 0;
+        for (;;) {
+          const nl = data.indexOf(10, lineStart);
+          if (nl < 0) break;
+          const rec = parseRecord(decoder.decode(data.subarray(lineStart, nl)));
+          if (rec) {
+            if (rec.seq % INDEX_EVERY === 1) this.#index.set(rec.seq, pos + lineStart);
+            if (rec.seq > afterSeq) {
+              out.push({ seq: rec.seq, stream: rec.stream, timeMs: rec.timeMs, text: rec.text });
+              if (out.length >= max) return out;
+            }
+          }
+          lineStart = nl + 1;
+        }
+        pos += lineStart;
+        carry = data.slice(lineStart);
       }
       return out;
     } finally {

@@ -78,3 +78,32 @@ Deno.test("waitForMore wakes on append and on completion", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("reads far behind the in-memory window come from disk, correct and in order", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = await JobLog.open(`${dir}/a.log`);
+    for (let i = 1; i <= 5000; i++) a.append({ ...line(i), text: i % 7 ? `l${i}` : `ü${i}` });
+    a.close();
+    // A reopened log has nothing in memory: every read goes to the file.
+    const b = await JobLog.open(`${dir}/a.log`);
+    for (const after of [0, 1023, 1024, 1025, 2047, 3000, 4990]) {
+      const got = await b.read(after, 20);
+      assert.equal(got[0].seq, after + 1, `after ${after}`);
+      assert.equal(got[0].text, (after + 1) % 7 ? `l${after + 1}` : `ü${after + 1}`);
+      assert.equal(got.length, Math.min(20, 5000 - after));
+    }
+    // Sequential paging over the whole file sees every line once.
+    let cursor = 0;
+    let count = 0;
+    while (cursor < 5000) {
+      const page = await b.read(cursor, 333);
+      for (const l of page) assert.equal(l.seq, ++count);
+      cursor = page[page.length - 1].seq;
+    }
+    assert.equal(count, 5000);
+    b.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -63,6 +63,9 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
   };
 }
 
+/** How long the log follow may deliver nothing before the runner drains instead. */
+const CATCH_UP_STALL_MS = 5000;
+
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal.aborted) return resolve();
@@ -181,9 +184,44 @@ export class JobRunner {
       }
       await sleep(d.pollIntervalMs, this.#stop.signal);
     }
+    if (outcome && !this.#stop.signal.aborted) await this.#catchUp(serviceId, log);
     this.#followAbort.abort();
     await follow;
     await this.#finish(log, serviceId, outcome);
+  }
+
+  /**
+   * After the task ended, Docker's log pipeline may still be far behind a job
+   * that printed fast. Read the log's final frame and keep following until it
+   * is stored; stop early only when the follow stream stalls.
+   */
+  async #catchUp(serviceId: string, log: JobLog): Promise<void> {
+    let final: DockerFrame | undefined;
+    try {
+      final = (await this.#deps.swarm.readLogs(serviceId, 1))[0];
+    } catch (err) {
+      this.#deps.log(
+        `job ${this.jobId}: could not read the final log line: ${(err as Error).message}`,
+      );
+      return;
+    }
+    if (!final) return;
+    const isFinal = () => {
+      const last = log.last;
+      return last !== null && last.dockerTs === final.ts && last.stream === final.stream &&
+        last.text === final.text;
+    };
+    while (!isFinal() && !this.#stop.signal.aborted) {
+      const before = log.lastSeq;
+      const stall = new AbortController();
+      const timer = setTimeout(() => stall.abort(), CATCH_UP_STALL_MS);
+      await log.waitForMore(before, AbortSignal.any([stall.signal, this.#stop.signal]));
+      clearTimeout(timer);
+      if (log.lastSeq === before) {
+        this.#deps.log(`job ${this.jobId}: log follow stalled; draining the rest`);
+        return;
+      }
+    }
   }
 
   #followAbort = new AbortController();
@@ -256,7 +294,7 @@ export class JobRunner {
       log.close();
       return;
     }
-    if (serviceId) await this.#drain(serviceId, log, this.#cancelled ? 500 : 10_000);
+    if (serviceId) await this.#drain(serviceId, log, this.#cancelled ? 500 : 60_000);
     log.markComplete();
     if (outcome && !this.#cancelled) this.#setFinal(outcome);
     if (serviceId) {

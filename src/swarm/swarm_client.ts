@@ -122,7 +122,9 @@ export class SwarmClient {
       TaskTemplate: {
         ContainerSpec: {
           Image: req.image,
-          Command: req.command,
+          // Args, not Command: Command would replace the image ENTRYPOINT (tini, which
+          // forwards SIGTERM to the job and reaps zombies).
+          Args: req.command,
           Env: Object.entries(req.env).map(([k, v]) => `${k}=${v}`),
           Labels: req.labels,
           StopGracePeriod: Math.round(req.stopGracePeriodS * 1e9),
