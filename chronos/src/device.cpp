@@ -1,0 +1,172 @@
+#include "device.hpp"
+
+#include <CL/cl.h>
+
+#include <vector>
+
+#include "cl_raii.hpp"
+#include "status.hpp"
+
+namespace chronos {
+namespace {
+
+struct RawDevice {
+  cl_device_id id;
+  DeviceInfo info;
+};
+
+std::string platform_string(cl_platform_id p, cl_platform_info what) {
+  size_t size = 0;
+  if (clGetPlatformInfo(p, what, 0, nullptr, &size) != CL_SUCCESS || size == 0) return "";
+  std::vector<char> buf(size);
+  if (clGetPlatformInfo(p, what, size, buf.data(), nullptr) != CL_SUCCESS) return "";
+  return std::string(buf.data());
+}
+
+std::string device_string(cl_device_id d, cl_device_info what) {
+  size_t size = 0;
+  if (clGetDeviceInfo(d, what, 0, nullptr, &size) != CL_SUCCESS || size == 0) return "";
+  std::vector<char> buf(size);
+  if (clGetDeviceInfo(d, what, size, buf.data(), nullptr) != CL_SUCCESS) return "";
+  return std::string(buf.data());
+}
+
+const char *type_name(cl_device_type t) {
+  if (t & CL_DEVICE_TYPE_GPU) return "GPU";
+  if (t & CL_DEVICE_TYPE_CPU) return "CPU";
+  if (t & CL_DEVICE_TYPE_ACCELERATOR) return "ACCELERATOR";
+  return "OTHER";
+}
+
+std::vector<RawDevice> enumerate(DeviceTypes types) {
+  cl_uint n_platforms = 0;
+  const cl_int rc = clGetPlatformIDs(0, nullptr, &n_platforms);
+  if (rc != CL_SUCCESS || n_platforms == 0) {
+    throw Error(Status::kNoDevice,
+                "no OpenCL platform found (error " + std::to_string(rc) +
+                    "); install an ICD such as pocl-opencl-icd or the NVIDIA driver's, "
+                    "listed in /etc/OpenCL/vendors");
+  }
+  std::vector<cl_platform_id> platforms(n_platforms);
+  if (clGetPlatformIDs(n_platforms, platforms.data(), nullptr) != CL_SUCCESS) {
+    throw Error(Status::kNoDevice, "clGetPlatformIDs failed");
+  }
+  std::vector<RawDevice> all;
+  for (cl_platform_id p : platforms) {
+    cl_uint n = 0;
+    // A platform with no devices (or a broken ICD) is skipped, not fatal: others may work.
+    if (clGetDeviceIDs(p, CL_DEVICE_TYPE_ALL, 0, nullptr, &n) != CL_SUCCESS || n == 0) continue;
+    std::vector<cl_device_id> ids(n);
+    if (clGetDeviceIDs(p, CL_DEVICE_TYPE_ALL, n, ids.data(), nullptr) != CL_SUCCESS) continue;
+    const std::string pname = platform_string(p, CL_PLATFORM_NAME);
+    for (cl_device_id d : ids) {
+      cl_device_type t = 0;
+      cl_ulong mem = 0;
+      cl_bool available = CL_FALSE;
+      if (clGetDeviceInfo(d, CL_DEVICE_TYPE, sizeof t, &t, nullptr) != CL_SUCCESS) continue;
+      if (clGetDeviceInfo(d, CL_DEVICE_GLOBAL_MEM_SIZE, sizeof mem, &mem, nullptr) != CL_SUCCESS) {
+        continue;
+      }
+      if (clGetDeviceInfo(d, CL_DEVICE_AVAILABLE, sizeof available, &available, nullptr) !=
+              CL_SUCCESS ||
+          available != CL_TRUE) {
+        continue;
+      }
+      RawDevice raw;
+      raw.id = d;
+      raw.info.name = device_string(d, CL_DEVICE_NAME);
+      raw.info.vendor = device_string(d, CL_DEVICE_VENDOR);
+      raw.info.platform = pname;
+      raw.info.type = type_name(t);
+      raw.info.driver_version = device_string(d, CL_DRIVER_VERSION);
+      raw.info.opencl_version = device_string(d, CL_DEVICE_VERSION);
+      raw.info.total_memory_bytes = mem;
+      all.push_back(raw);
+    }
+  }
+  bool any_gpu = false;
+  for (const RawDevice &r : all) any_gpu = any_gpu || r.info.type == "GPU";
+  std::vector<RawDevice> chosen;
+  for (const RawDevice &r : all) {
+    bool keep = false;
+    switch (types) {
+      case DeviceTypes::kAuto: keep = any_gpu ? r.info.type == "GPU" : true; break;
+      case DeviceTypes::kGpu: keep = r.info.type == "GPU"; break;
+      case DeviceTypes::kCpu: keep = r.info.type == "CPU"; break;
+      case DeviceTypes::kAll: keep = true; break;
+    }
+    if (keep) {
+      chosen.push_back(r);
+      chosen.back().info.index = static_cast<uint32_t>(chosen.size() - 1);
+    }
+  }
+  if (chosen.empty()) {
+    throw Error(Status::kNoDevice, std::string("OpenCL lists no available device of type '") +
+                                       device_types_name(types) + "' (found " +
+                                       std::to_string(all.size()) + " of other types)");
+  }
+  return chosen;
+}
+
+}  // namespace
+
+std::vector<DeviceInfo> discover_opencl_devices(DeviceTypes types) {
+  std::vector<DeviceInfo> out;
+  for (const RawDevice &r : enumerate(types)) out.push_back(r.info);
+  return out;
+}
+
+DeviceSource opencl_device_source(DeviceTypes types) {
+  return [types] { return discover_opencl_devices(types); };
+}
+
+ProbeResult probe_device(DeviceTypes types, uint32_t index, size_t bytes) {
+  ProbeResult r;
+  const std::vector<RawDevice> devices = enumerate(types);
+  if (index >= devices.size()) {
+    throw Error(Status::kInvalidArgument, "unknown device " + std::to_string(index) + " (have " +
+                                              std::to_string(devices.size()) + ")");
+  }
+  cl_device_id dev = devices[index].id;
+  cl_int err = CL_SUCCESS;
+  ClContext ctx(clCreateContext(nullptr, 1, &dev, nullptr, nullptr, &err));
+  if (!ctx || err != CL_SUCCESS) {
+    r.detail = "clCreateContext failed: " + std::to_string(err);
+    return r;
+  }
+  ClQueue queue(clCreateCommandQueue(ctx.get(), dev, 0, &err));
+  if (!queue || err != CL_SUCCESS) {
+    r.detail = "clCreateCommandQueue failed: " + std::to_string(err);
+    return r;
+  }
+  ClMem mem(clCreateBuffer(ctx.get(), CL_MEM_READ_WRITE, bytes, nullptr, &err));
+  if (!mem || err != CL_SUCCESS) {
+    r.detail = "clCreateBuffer(" + std::to_string(bytes) + ") failed: " + std::to_string(err);
+    return r;
+  }
+  std::vector<unsigned char> out(bytes);
+  std::vector<unsigned char> back(bytes, 0);
+  for (size_t i = 0; i < bytes; ++i) out[i] = static_cast<unsigned char>((i * 131u + 7u) & 0xFF);
+  err = clEnqueueWriteBuffer(queue.get(), mem.get(), CL_TRUE, 0, bytes, out.data(), 0, nullptr,
+                             nullptr);
+  if (err != CL_SUCCESS) {
+    r.detail = "clEnqueueWriteBuffer failed: " + std::to_string(err);
+    return r;
+  }
+  err = clEnqueueReadBuffer(queue.get(), mem.get(), CL_TRUE, 0, bytes, back.data(), 0, nullptr,
+                            nullptr);
+  if (err != CL_SUCCESS) {
+    r.detail = "clEnqueueReadBuffer failed: " + std::to_string(err);
+    return r;
+  }
+  if (back != out) {
+    r.detail = "data read back differs from data written";
+    return r;
+  }
+  r.ok = true;
+  r.detail = "wrote and read back " + std::to_string(bytes) + " bytes on " +
+             devices[index].info.name;
+  return r;
+}
+
+}  // namespace chronos

@@ -1,0 +1,298 @@
+/**
+ * `cumulus-agent` commands over Chronos: `partition create|release|list|stats|reap` and `gpus`,
+ * each with `--json`. The orchestrator runs them over SSH and parses the JSON; people read the
+ * tables. Exit codes are Chronos's status codes (docs/chronos.md), 2 for bad usage.
+ * @module
+ */
+import {
+  Chronos,
+  ChronosError,
+  type ChronosOptions,
+  type Partition,
+  resolveLibraryPath,
+} from "./chronos.ts";
+
+/** Where a command writes and what it reads; injected so tests capture output. */
+export interface AgentIo {
+  /** Writes to standard output. */
+  stdout(text: string): void;
+  /** Writes to standard error. */
+  stderr(text: string): void;
+  /** Reads an environment variable. */
+  env(name: string): string | undefined;
+  /** libchronos.so to load instead of the default location. */
+  libraryPath?: string;
+}
+
+const encoder = new TextEncoder();
+
+function writeAll(file: { writeSync(p: Uint8Array): number }, text: string): void {
+  let bytes = encoder.encode(text);
+  while (bytes.length > 0) bytes = bytes.subarray(file.writeSync(bytes));
+}
+
+/** The process's real stdout, stderr and environment. */
+export const processIo: AgentIo = {
+  stdout: (text) => writeAll(Deno.stdout, text),
+  stderr: (text) => writeAll(Deno.stderr, text),
+  env: (name) => Deno.env.get(name),
+};
+
+/** Usage text of the agent's Chronos commands. */
+export const AGENT_USAGE =
+  `usage: cumulus-agent [--state-dir DIR] [--config FILE] <command> [--json]
+commands:
+  partition create <device> <memory> <duration_s> [--owner U] [--job J]
+  partition release <partition_id>
+  partition list
+  partition stats
+  partition reap            reclaim expired partitions now and list them
+  gpus                      devices Chronos manages (OpenCL)
+exit codes: 0 ok, 1 internal, 2 bad arguments, 3 not found, 4 no capacity, 5 fair share,
+  6 state corrupt, 7 lock timeout, 8 I/O, 9 no device/library, 10 config
+`;
+
+/** A malformed command line: INVALID_ARGUMENT, exit code 2. */
+class UsageError extends ChronosError {
+  constructor(message: string) {
+    super(2, message);
+    this.name = "UsageError";
+  }
+}
+
+interface ParsedArgs {
+  words: string[];
+  json: boolean;
+  help: boolean;
+  flags: Map<string, string>;
+}
+
+const VALUE_FLAGS = new Set(["--owner", "--job", "--state-dir", "--config"]);
+const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+function parseArgs(argv: string[]): ParsedArgs {
+  const out: ParsedArgs = { words: [], json: false, help: false, flags: new Map() };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--json") out.json = true;
+    else if (a === "--help" || a === "-h") out.help = true;
+    else if (VALUE_FLAGS.has(a)) {
+      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
+      out.flags.set(a, argv[++i]);
+    } else if (a.startsWith("--")) throw new UsageError(`unknown option '${a}'`);
+    else out.words.push(a);
+  }
+  return out;
+}
+
+function parseNumber(text: string, what: string, range: string): number {
+  if (!NUMBER_RE.test(text)) {
+    throw new UsageError(`${what} must be a number ${range}, got '${text}'`);
+  }
+  return Number(text);
+}
+
+function parseDevice(text: string): number {
+  if (!/^\d{1,6}$/.test(text)) {
+    throw new UsageError(`device must be a non-negative integer index, got '${text}'`);
+  }
+  return Number(text);
+}
+
+function expectArgs(words: string[], n: number, shape: string): void {
+  if (words.length !== n) {
+    throw new UsageError(`'${words.slice(0, 2).join(" ")}' takes ${shape}`);
+  }
+}
+
+function fmtDuration(seconds: number): string {
+  if (seconds < 60) return `${seconds.toFixed(1)}s`;
+  const s = Math.floor(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  return h > 0 ? `${h}h${pad(m)}m${pad(s % 60)}s` : `${m}m${pad(s % 60)}s`;
+}
+
+function fmtBytes(bytes: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = bytes;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+}
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd())
+    .join("\n") + "\n";
+}
+
+function partitionRows(partitions: Partition[]): string {
+  if (partitions.length === 0) return "no live partitions\n";
+  return table([
+    ["ID", "DEV", "MEMORY", "OWNER", "JOB", "REMAINING"],
+    ...partitions.map((p) => [
+      p.id,
+      String(p.device),
+      String(p.memory),
+      p.owner,
+      p.jobId || "-",
+      fmtDuration(p.remainingS),
+    ]),
+  ]);
+}
+
+function json(value: unknown): string {
+  return JSON.stringify(value) + "\n";
+}
+
+async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
+  const [group, action] = args.words;
+  // Validate the whole command line before loading the library or touching state.
+  let run: (chronos: Chronos) => Promise<string>;
+  if (group === "gpus") {
+    expectArgs(args.words, 1, "no arguments");
+    run = async (c) => {
+      const devices = await c.devices();
+      if (args.json) return json({ devices });
+      return table([
+        ["DEV", "TYPE", "NAME", "MEMORY", "PLATFORM"],
+        ...devices.map((d) => [
+          String(d.index),
+          d.type,
+          d.name,
+          fmtBytes(d.totalMemoryBytes),
+          d.platform,
+        ]),
+      ]);
+    };
+  } else if (group === "partition" && action === "create") {
+    expectArgs(args.words, 5, "<device> <memory> <duration_s>");
+    const device = parseDevice(args.words[2]);
+    const memory = parseNumber(args.words[3], "memory", "in (0, 1]");
+    const duration = parseNumber(args.words[4], "duration", "of seconds > 0");
+    const owner = args.flags.get("--owner") ?? io.env("USER") ?? "anonymous";
+    const jobId = args.flags.get("--job");
+    run = async (c) => {
+      const p = await c.create({ device, memory, duration, owner, jobId });
+      if (args.json) return json(p);
+      return `${p.existing ? "existing" : "created"} ${p.id} on device ${p.device}: ` +
+        `${p.memory} of the device (${fmtBytes(p.memoryBytes)}) for ` +
+        `${fmtDuration(p.remainingS)}, owner ${p.owner}${p.jobId ? `, job ${p.jobId}` : ""}\n`;
+    };
+  } else if (group === "partition" && action === "release") {
+    expectArgs(args.words, 3, "<partition_id>");
+    const id = args.words[2];
+    run = async (c) => {
+      const p = await c.release(id);
+      return args.json ? json(p) : `released ${p.id} (device ${p.device}, ${p.memory})\n`;
+    };
+  } else if (group === "partition" && (action === "list" || action === "reap")) {
+    expectArgs(args.words, 2, "no arguments");
+    run = async (c) => {
+      const l = action === "list" ? await c.list() : await c.reap();
+      if (args.json) return json(l);
+      return action === "list"
+        ? partitionRows(l.partitions)
+        : `reclaimed ${l.partitions.length} expired partition(s)\n`;
+    };
+  } else if (group === "partition" && action === "stats") {
+    expectArgs(args.words, 2, "no arguments");
+    run = async (c) => {
+      const s = await c.stats();
+      if (args.json) return json(s);
+      return `Chronos ${s.version}  state: ${s.stateDir}  max share per owner: ` +
+        `${s.policy.maxSharePerOwner}\n` + table([
+          ["DEV", "TYPE", "NAME", "TOTAL", "ALLOCATED", "FREE", "PARTITIONS"],
+          ...s.devices.map((d) => [
+            String(d.index),
+            d.type,
+            d.name,
+            fmtBytes(d.totalMemoryBytes),
+            String(d.allocated),
+            String(d.free),
+            String(d.partitions),
+          ]),
+        ]);
+    };
+  } else if (group === "partition") {
+    throw new UsageError(
+      action === undefined
+        ? "'partition' needs a subcommand: create, release, list, stats or reap"
+        : `unknown partition command '${action}'`,
+    );
+  } else {
+    throw new UsageError(group === undefined ? "no command given" : `unknown command '${group}'`);
+  }
+  if (group !== "partition" || action !== "create") {
+    if (args.flags.has("--owner") || args.flags.has("--job")) {
+      throw new UsageError("--owner and --job only apply to 'partition create'");
+    }
+  }
+
+  const options: ChronosOptions = {
+    libraryPath: io.libraryPath,
+    stateDir: args.flags.get("--state-dir") ?? io.env("CHRONOS_STATE_DIR"),
+    configPath: args.flags.get("--config") ?? io.env("CHRONOS_CONFIG"),
+  };
+  if (options.libraryPath === undefined) {
+    options.libraryPath = resolveLibraryPath({
+      chronosPath: io.env("CUMULUS_CHRONOS_PATH"),
+      execPath: Deno.execPath(),
+      exists: (p) => {
+        try {
+          return Deno.statSync(p).isFile;
+        } catch {
+          return false;
+        }
+      },
+    });
+  }
+  const chronos = Chronos.open(options);
+  try {
+    io.stdout(await run(chronos));
+    return 0;
+  } finally {
+    chronos.close();
+  }
+}
+
+/**
+ * Runs one agent command line and returns its exit code; never throws for expected failures.
+ * @example
+ * const code = await runAgentCommand(["partition", "list", "--json"]);
+ */
+export async function runAgentCommand(argv: string[], io: AgentIo = processIo): Promise<number> {
+  let args: ParsedArgs | undefined;
+  try {
+    args = parseArgs(argv);
+    if (args.help || args.words[0] === "help") {
+      io.stdout(AGENT_USAGE);
+      return 0;
+    }
+    return await dispatch(args, io);
+  } catch (err) {
+    const asJson = args?.json ?? argv.includes("--json");
+    if (err instanceof ChronosError) {
+      const hint = err instanceof UsageError ? " (see cumulus-agent --help)" : "";
+      io.stderr(`cumulus-agent: ${err.message}${hint}\n`);
+      if (asJson) {
+        io.stdout(json({
+          error: {
+            code: err.chronosCode,
+            status: err.status,
+            message: err.message,
+            ...(err.earliestFitMs === null ? {} : { earliestFitMs: err.earliestFitMs }),
+          },
+        }));
+      }
+      return err.status;
+    }
+    io.stderr(`cumulus-agent: internal error: ${(err as Error)?.message ?? String(err)}\n`);
+    return 1;
+  }
+}
