@@ -1,0 +1,107 @@
+# shellcheck shell=bash
+# Find or start a Docker engine and put it in Swarm mode. No systemd here, so
+# we start dockerd ourselves, detached with setsid. Needs common.sh.
+
+# The engine bootstrap starts when none answers.
+CUMULUS_DOCKER_SOCK="${CUMULUS_DOCKER_SOCK:-/run/cumulus-docker.sock}"
+CUMULUS_DOCKER_DATA="${CUMULUS_DOCKER_DATA:-/var/lib/cumulus-docker}"
+CUMULUS_DOCKER_PIDFILE="${CUMULUS_DOCKER_PIDFILE:-/run/cumulus-docker.pid}"
+CUMULUS_DOCKER_LOG="${CUMULUS_DOCKER_LOG:-/var/log/cumulus-dockerd.log}"
+# Seconds to wait for a freshly started engine to answer.
+CUMULUS_DOCKER_START_TIMEOUT="${CUMULUS_DOCKER_START_TIMEOUT:-60}"
+
+# docker_answers HOST: true when an engine answers at HOST (unix://… or tcp://…).
+docker_answers() {
+  DOCKER_HOST="$1" timeout 10 docker version --format '{{.Server.Version}}' \
+    >/dev/null 2>&1 </dev/null
+}
+
+# find_docker_engine: print the DOCKER_HOST of the first engine that answers.
+find_docker_engine() {
+  local candidate
+  for candidate in "${DOCKER_HOST:-}" "unix://${CUMULUS_DOCKER_SOCK}" \
+    "unix:///var/run/docker.sock"; do
+    [[ -n ${candidate} ]] || continue
+    if docker_answers "${candidate}"; then
+      printf '%s\n' "${candidate}"
+      return 0
+    fi
+  done
+  return 1
+}
+
+# start_docker_engine: start our own dockerd and wait until it answers.
+start_docker_engine() {
+  have dockerd || die "dockerd not found (Debian package docker.io)"
+  local host="unix://${CUMULUS_DOCKER_SOCK}" pid
+  # A pidfile left by a dead engine makes dockerd refuse to start.
+  if [[ -f ${CUMULUS_DOCKER_PIDFILE} ]]; then
+    pid="$(cat "${CUMULUS_DOCKER_PIDFILE}" 2>/dev/null || true)"
+    if [[ -n ${pid} ]] && kill -0 "${pid}" 2>/dev/null; then
+      die "dockerd (pid ${pid}) is running but ${host} does not answer; see ${CUMULUS_DOCKER_LOG}"
+    fi
+    as_root rm -f "${CUMULUS_DOCKER_PIDFILE}"
+  fi
+  as_root mkdir -p "$(dirname "${CUMULUS_DOCKER_LOG}")" "${CUMULUS_DOCKER_DATA}"
+  info "starting dockerd on ${host} (log: ${CUMULUS_DOCKER_LOG})"
+  # setsid + nohup: the engine outlives this script and its terminal.
+  as_root setsid nohup dockerd --host "${host}" --data-root "${CUMULUS_DOCKER_DATA}" \
+    --pidfile "${CUMULUS_DOCKER_PIDFILE}" >>"${CUMULUS_DOCKER_LOG}" 2>&1 </dev/null &
+  local waited=0
+  until docker_answers "${host}"; do
+    if ((waited >= CUMULUS_DOCKER_START_TIMEOUT)); then
+      tail -n 20 "${CUMULUS_DOCKER_LOG}" >&2 || true
+      die "dockerd did not answer on ${host} within ${CUMULUS_DOCKER_START_TIMEOUT} s (log above: ${CUMULUS_DOCKER_LOG})"
+    fi
+    sleep 1
+    waited=$((waited + 1))
+  done
+  info "dockerd answers after ~${waited} s"
+}
+
+# ensure_docker_engine: set and export DOCKER_HOST to a working engine.
+ensure_docker_engine() {
+  have docker || die "docker CLI not found (Debian package docker.io)"
+  local host
+  if host="$(find_docker_engine)"; then
+    info "reusing the engine at ${host} (cached)"
+  else
+    start_docker_engine
+    host="unix://${CUMULUS_DOCKER_SOCK}"
+  fi
+  DOCKER_HOST="${host}"
+  export DOCKER_HOST
+}
+
+# ensure_swarm: make the engine at DOCKER_HOST a Swarm manager.
+ensure_swarm() {
+  local state
+  state="$(docker info --format '{{.Swarm.LocalNodeState}}' </dev/null 2>/dev/null)" ||
+    die "docker info failed on ${DOCKER_HOST}"
+  case "${state}" in
+    active)
+      local manager
+      manager="$(docker info --format '{{.Swarm.ControlAvailable}}' </dev/null)"
+      [[ ${manager} == "true" ]] ||
+        die "the engine at ${DOCKER_HOST} is a Swarm worker, not a manager"
+      info "Swarm already active (cached)"
+      ;;
+    inactive)
+      info "docker swarm init --advertise-addr 127.0.0.1"
+      docker swarm init --advertise-addr 127.0.0.1 </dev/null >/dev/null ||
+        die "docker swarm init failed"
+      ;;
+    *)
+      die "Swarm is in state '${state}' on ${DOCKER_HOST}: fix it by hand (docker swarm leave --force)"
+      ;;
+  esac
+}
+
+# swarm_manager_value: SWARM_MANAGER for the orchestrator: a socket path for
+# unix://, the URL itself otherwise.
+swarm_manager_value() {
+  case "${DOCKER_HOST}" in
+    unix://*) printf '%s\n' "${DOCKER_HOST#unix://}" ;;
+    *) printf '%s\n' "${DOCKER_HOST}" ;;
+  esac
+}

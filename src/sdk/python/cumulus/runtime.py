@@ -1,0 +1,581 @@
+"""Job-container runtime: fetch the job's bundle, then become the job's command.
+
+Run inside the job image as::
+
+    python3 -m cumulus.runtime -- CMD [ARGS...]
+
+It calls ``/cumulus.v1.Runtime/FetchBundle`` on the orchestrator, extracts the
+streamed gzipped tar into the working directory, ``chdir``\\ s there and
+``os.execvp``\\ s CMD. Because of the exec, CMD keeps the runtime's pid: signals
+reach it directly and the container's exit code is CMD's own.
+
+Environment:
+
+``CUMULUS_ORCHESTRATOR_URL``
+    ``host:port`` of the orchestrator's gRPC server (required).
+``CUMULUS_JOB_ID``
+    The job's id (required).
+``CUMULUS_JOB_TOKEN``
+    The job's secret, sent as ``x-cumulus-job-token`` metadata (required; never
+    printed). It stays in CMD's environment so ``cumulus.checkpoint`` can
+    report to the orchestrator.
+``CUMULUS_WORKDIR``
+    Where the bundle is extracted and CMD runs (default ``/workspace``).
+``CUMULUS_CONNECT_TIMEOUT``
+    Seconds to wait for the orchestrator to accept the connection (default 30),
+    so a job started while the orchestrator restarts still gets its bundle.
+``CUMULUS_RUNTIME_DEBUG``
+    ``1`` prints one line about the fetched bundle on stderr.
+
+An empty stream (no chunk carries data) means the job has no bundle: nothing is
+extracted. When a chunk carries ``total_bytes`` > 0, the stream must deliver
+exactly that many bytes.
+
+A bundle is rejected as a whole (exit 65, CMD does not run) when any member
+has an absolute path or a ``..`` component, is a symlink or hard link that
+resolves outside the working directory, or is a device file or FIFO.
+
+Exit codes before CMD runs (after the exec the exit code is CMD's own):
+
+===  ==================================================================
+ 0   ``--help``
+64   usage: no command, an unknown option, or a required environment variable missing
+65   bad bundle: not a gzipped tar, truncated, or an unsafe member
+69   orchestrator unreachable, or the connection dropped mid-stream
+73   the working directory cannot be created or written
+76   the orchestrator answered with another error (e.g. NOT_FOUND)
+77   bad token: the orchestrator said UNAUTHENTICATED or PERMISSION_DENIED
+126  CMD found but cannot be executed (as a shell reports it)
+127  CMD not found (as a shell reports it)
+===  ==================================================================
+
+Each failure prints one line, ``cumulus-runtime: error: ...``, on stderr.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import tarfile
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence
+
+import grpc
+
+from cumulus._proto import cumulus_pb2 as pb2
+
+__all__ = [
+    "FETCH_BUNDLE_METHOD",
+    "TOKEN_METADATA_KEY",
+    "EXIT_USAGE",
+    "EXIT_BAD_BUNDLE",
+    "EXIT_UNREACHABLE",
+    "EXIT_WORKDIR",
+    "EXIT_ORCHESTRATOR_ERROR",
+    "EXIT_BAD_TOKEN",
+    "EXIT_NOT_EXECUTABLE",
+    "EXIT_NOT_FOUND",
+    "RuntimeFailure",
+    "UsageError",
+    "BundleError",
+    "UnreachableError",
+    "WorkdirError",
+    "OrchestratorError",
+    "TokenError",
+    "CommandError",
+    "RuntimeConfig",
+    "BundleStats",
+    "fetch_bundle",
+    "extract_bundle",
+    "exec_command",
+    "main",
+]
+
+#: Full gRPC method path of the bundle download.
+FETCH_BUNDLE_METHOD = "/cumulus.v1.Runtime/FetchBundle"
+#: Metadata key that carries the job's token on every Runtime call.
+TOKEN_METADATA_KEY = "x-cumulus-job-token"
+
+#: Exit codes (sysexits.h values where one fits; 126/127 as a shell).
+EXIT_USAGE = 64
+EXIT_BAD_BUNDLE = 65
+EXIT_UNREACHABLE = 69
+EXIT_WORKDIR = 73
+EXIT_ORCHESTRATOR_ERROR = 76
+EXIT_BAD_TOKEN = 77
+EXIT_NOT_EXECUTABLE = 126
+EXIT_NOT_FOUND = 127
+
+_DEFAULT_WORKDIR = "/workspace"
+_DEFAULT_CONNECT_TIMEOUT = 30.0
+# Bundle chunks are small, but a generous limit keeps a future chunk-size change harmless.
+_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+_PROG = "cumulus-runtime"
+
+
+class RuntimeFailure(Exception):
+    """A failure before CMD runs; ``code`` is stable, ``exit_code`` is the process exit."""
+
+    code = "RUNTIME_FAILURE"
+    exit_code = 70
+
+
+class UsageError(RuntimeFailure):
+    """No command, or a required environment variable is missing."""
+
+    code = "USAGE"
+    exit_code = EXIT_USAGE
+
+
+class BundleError(RuntimeFailure):
+    """The bundle is not a valid gzipped tar, is truncated, or has an unsafe member."""
+
+    code = "BAD_BUNDLE"
+    exit_code = EXIT_BAD_BUNDLE
+
+
+class UnreachableError(RuntimeFailure):
+    """The orchestrator did not accept the connection, or dropped it."""
+
+    code = "UNREACHABLE"
+    exit_code = EXIT_UNREACHABLE
+
+
+class WorkdirError(RuntimeFailure):
+    """The working directory cannot be created or written."""
+
+    code = "WORKDIR"
+    exit_code = EXIT_WORKDIR
+
+
+class OrchestratorError(RuntimeFailure):
+    """The orchestrator answered FetchBundle with an unexpected gRPC status."""
+
+    code = "ORCHESTRATOR_ERROR"
+    exit_code = EXIT_ORCHESTRATOR_ERROR
+
+
+class TokenError(RuntimeFailure):
+    """The orchestrator refused the job token."""
+
+    code = "BAD_TOKEN"
+    exit_code = EXIT_BAD_TOKEN
+
+
+class CommandError(RuntimeFailure):
+    """CMD could not be executed; ``exit_code`` is 126 or 127 as in a shell."""
+
+    code = "COMMAND"
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(frozen=True)
+class RuntimeConfig:
+    """Settings read from the container's environment (see the module docstring)."""
+
+    target: str
+    job_id: str
+    token: str = field(repr=False)
+    workdir: str = _DEFAULT_WORKDIR
+    connect_timeout: float = _DEFAULT_CONNECT_TIMEOUT
+    debug: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "RuntimeConfig":
+        """Parse and validate the environment; raises :class:`UsageError`."""
+        missing = [
+            name
+            for name in ("CUMULUS_ORCHESTRATOR_URL", "CUMULUS_JOB_ID", "CUMULUS_JOB_TOKEN")
+            if not env.get(name)
+        ]
+        if missing:
+            raise UsageError(f"missing environment variable(s): {', '.join(missing)}")
+        raw_timeout = env.get("CUMULUS_CONNECT_TIMEOUT") or str(_DEFAULT_CONNECT_TIMEOUT)
+        try:
+            timeout = float(raw_timeout)
+        except ValueError:
+            timeout = -1.0
+        if not timeout > 0:
+            raise UsageError(f"CUMULUS_CONNECT_TIMEOUT must be a number > 0, got {raw_timeout!r}")
+        return cls(
+            target=_grpc_target(env["CUMULUS_ORCHESTRATOR_URL"]),
+            job_id=env["CUMULUS_JOB_ID"],
+            token=env["CUMULUS_JOB_TOKEN"],
+            workdir=os.path.abspath(env.get("CUMULUS_WORKDIR") or _DEFAULT_WORKDIR),
+            connect_timeout=timeout,
+            debug=env.get("CUMULUS_RUNTIME_DEBUG") == "1",
+        )
+
+
+@dataclass
+class BundleStats:
+    """What :func:`extract_bundle` did."""
+
+    compressed_bytes: int = 0
+    files: int = 0
+    dirs: int = 0
+    links: int = 0
+
+
+def _grpc_target(url: str) -> str:
+    # Accept "grpc://host:port" and "http://host:port" too: people paste URLs.
+    for scheme in ("grpc://", "http://"):
+        if url.startswith(scheme):
+            return url[len(scheme):].rstrip("/")
+    return url
+
+
+def _status_failure(err: grpc.RpcError) -> RuntimeFailure:
+    code = err.code() if hasattr(err, "code") else None
+    details = (err.details() if hasattr(err, "details") else None) or "no details"
+    if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
+        return TokenError(f"orchestrator refused the job token ({code.name}: {details})")
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
+        return UnreachableError(f"orchestrator connection failed ({code.name}: {details})")
+    name = code.name if code is not None else "UNKNOWN"
+    return OrchestratorError(f"FetchBundle failed ({name}: {details})")
+
+
+def fetch_bundle(config: RuntimeConfig) -> Iterator[bytes]:
+    """Yield the job bundle's bytes as the orchestrator streams them.
+
+    Waits up to ``config.connect_timeout`` seconds for the connection, then
+    follows the stream to its end. Raises :class:`UnreachableError`,
+    :class:`TokenError`, :class:`OrchestratorError`, or :class:`BundleError`
+    when the byte count disagrees with ``total_bytes``.
+    """
+    options = [
+        ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        # The orchestrator is reached directly (host network); a proxy from the env would break it.
+        ("grpc.enable_http_proxy", 0),
+    ]
+    channel = grpc.insecure_channel(config.target, options=options)
+    try:
+        try:
+            grpc.channel_ready_future(channel).result(timeout=config.connect_timeout)
+        except grpc.FutureTimeoutError:
+            raise UnreachableError(
+                f"orchestrator unreachable at {config.target} "
+                f"(no connection within {config.connect_timeout:g} s)"
+            ) from None
+        call = channel.unary_stream(
+            FETCH_BUNDLE_METHOD,
+            request_serializer=pb2.FetchBundleRequest.SerializeToString,
+            response_deserializer=pb2.BundleChunk.FromString,
+        )
+        responses = call(
+            pb2.FetchBundleRequest(job_id=config.job_id),
+            metadata=((TOKEN_METADATA_KEY, config.token),),
+        )
+        expected = 0
+        received = 0
+        try:
+            for chunk in responses:
+                if not expected and chunk.total_bytes:
+                    expected = chunk.total_bytes
+                received += len(chunk.data)
+                if chunk.data:
+                    yield chunk.data
+        except grpc.RpcError as err:
+            raise _status_failure(err) from None
+        if expected and received != expected:
+            raise BundleError(f"bundle truncated: received {received} of {expected} bytes")
+    finally:
+        channel.close()
+
+
+class _ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (tarfile's stream mode reads it)."""
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        super().__init__()
+        self._chunks = chunks
+        self._buf = b""
+        self.consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:  # type: ignore[no-untyped-def]
+        while not self._buf:
+            nxt = next(self._chunks, None)
+            if nxt is None:
+                return 0
+            self._buf = nxt
+        n = min(len(b), len(self._buf))
+        b[:n] = self._buf[:n]
+        self._buf = self._buf[n:]
+        self.consumed += n
+        return n
+
+    def drain(self) -> None:
+        """Read to the end, so the stream's own checks (byte count, status) run."""
+        self.consumed += len(self._buf)
+        self._buf = b""
+        for chunk in self._chunks:
+            self.consumed += len(chunk)
+
+
+def _inside(root: str, path: str) -> bool:
+    return path == root or path.startswith(root + os.sep)
+
+
+def _member_parts(name: str) -> List[str]:
+    """Validated path components of a tar member name (empty for the root itself)."""
+    if name.startswith("/") or name.startswith("\\"):
+        raise BundleError(f"bundle member has an absolute path: {name!r}")
+    parts = [p for p in name.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise BundleError(f"bundle member escapes the workdir with '..': {name!r}")
+    return parts
+
+
+def _ensure_dir(root: str, parts: Sequence[str]) -> str:
+    """Create root/parts... one level at a time; every level must resolve inside root.
+
+    Checking each level against the real file system (not the name) is what stops
+    a chain of earlier in-bundle symlinks from leading a write outside the root.
+    """
+    cur = root
+    for part in parts:
+        nxt = os.path.join(cur, part)
+        if os.path.lexists(nxt):
+            real = os.path.realpath(nxt)
+            if not _inside(root, real):
+                raise BundleError(f"bundle path leads outside the workdir through a link: {nxt!r}")
+            if not os.path.isdir(real):
+                raise BundleError(f"bundle path uses a non-directory as a directory: {nxt!r}")
+            cur = real
+            continue
+        try:
+            os.mkdir(nxt, 0o755)
+        except OSError as err:
+            raise WorkdirError(f"cannot create {nxt}: {err.strerror}") from None
+        cur = nxt
+    return cur
+
+
+def _clear_slot(path: str, display: str) -> None:
+    """Remove a file or link in the way of a new member; a directory there is a conflict."""
+    if not os.path.lexists(path):
+        return
+    if os.path.isdir(path) and not os.path.islink(path):
+        raise BundleError(f"bundle member would replace a directory: {display!r}")
+    try:
+        os.unlink(path)
+    except OSError as err:
+        raise WorkdirError(f"cannot replace {path}: {err.strerror}") from None
+
+
+def _write_file(src: io.BufferedReader, path: str, member: tarfile.TarInfo) -> None:
+    try:
+        # O_NOFOLLOW: the slot was cleared, so a link appearing here is never followed.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as dst:
+            while True:
+                block = src.read(1 << 16)
+                if not block:
+                    break
+                dst.write(block)
+        # Never setuid/setgid/sticky; the owner can always read and write.
+        os.chmod(path, (member.mode & 0o777) | 0o600)
+        os.utime(path, (member.mtime, member.mtime))
+    except OSError as err:
+        raise WorkdirError(f"cannot write {path}: {err.strerror}") from None
+
+
+def extract_bundle(chunks: Iterable[bytes], dest: str) -> BundleStats:
+    """Safely extract a gzipped tar given as byte chunks into ``dest``.
+
+    Rejects (with :class:`BundleError`) absolute names, ``..`` components, links
+    that resolve outside ``dest``, and device files or FIFOs. An empty stream
+    extracts nothing. Raises :class:`WorkdirError` when ``dest`` is not writable.
+    """
+    stats = BundleStats()
+    iterator = iter(chunks)
+    first = next(iterator, None)
+    while first is not None and not first:
+        first = next(iterator, None)
+    try:
+        os.makedirs(dest, exist_ok=True)
+    except OSError as err:
+        raise WorkdirError(f"cannot create workdir {dest}: {err.strerror}") from None
+    if first is None:
+        return stats
+    root = os.path.realpath(dest)
+
+    def _all() -> Iterator[bytes]:
+        yield first
+        yield from iterator
+
+    reader = _ChunkReader(_all())
+    symlinks: List[str] = []
+    try:
+        with tarfile.open(fileobj=reader, mode="r|gz") as archive:
+            for member in archive:
+                _extract_member(archive, member, root, stats, symlinks)
+        reader.drain()
+    except (tarfile.TarError, zlib.error, EOFError) as err:
+        raise BundleError(f"bundle is not a valid gzipped tar: {err}") from None
+    # Links were checked when made, but a later member can change what an earlier
+    # dangling link resolves to: check them all again against the final tree.
+    for link in symlinks:
+        if not _inside(root, os.path.realpath(link)):
+            os.unlink(link)
+            raise BundleError(f"bundle symlink resolves outside the workdir: {link!r}")
+    stats.compressed_bytes = reader.consumed
+    return stats
+
+
+def _extract_member(
+    archive: tarfile.TarFile,
+    member: tarfile.TarInfo,
+    root: str,
+    stats: BundleStats,
+    symlinks: List[str],
+) -> None:
+    name = member.name
+    if member.ischr() or member.isblk():
+        raise BundleError(f"bundle member is a device file: {name!r}")
+    if member.isfifo():
+        raise BundleError(f"bundle member is a FIFO: {name!r}")
+    parts = _member_parts(name)
+    if not parts:
+        return  # the archive's own "." entry
+    if member.isdir():
+        _ensure_dir(root, parts)
+        stats.dirs += 1
+        return
+    parent = _ensure_dir(root, parts[:-1])
+    path = os.path.join(parent, parts[-1])
+    if member.isreg():
+        _clear_slot(path, name)
+        src = archive.extractfile(member)
+        if src is None:
+            raise BundleError(f"bundle member has no data: {name!r}")
+        _write_file(src, path, member)
+        stats.files += 1
+    elif member.issym():
+        target = member.linkname
+        if not target or target.startswith("/"):
+            raise BundleError(f"bundle symlink has an absolute target: {name!r} -> {target!r}")
+        lexical = os.path.normpath(os.path.join(parent, target))
+        if not _inside(root, lexical):
+            raise BundleError(f"bundle symlink points outside the workdir: {name!r} -> {target!r}")
+        _clear_slot(path, name)
+        try:
+            os.symlink(target, path)
+        except OSError as err:
+            raise WorkdirError(f"cannot create symlink {path}: {err.strerror}") from None
+        if not _inside(root, os.path.realpath(path)):
+            os.unlink(path)
+            raise BundleError(f"bundle symlink resolves outside the workdir: {name!r} -> {target!r}")
+        symlinks.append(path)
+        stats.links += 1
+    elif member.islnk():
+        # Hard link names are archive paths of an earlier member.
+        target_parts = _member_parts(member.linkname)
+        target = os.path.join(root, *target_parts) if target_parts else root
+        real = os.path.realpath(target)
+        if not _inside(root, real) or not os.path.isfile(real) or os.path.islink(target):
+            raise BundleError(
+                f"bundle hard link target is not an extracted file: {name!r} -> {member.linkname!r}"
+            )
+        _clear_slot(path, name)
+        try:
+            os.link(real, path, follow_symlinks=False)
+        except OSError as err:
+            raise WorkdirError(f"cannot create hard link {path}: {err.strerror}") from None
+        stats.links += 1
+    else:
+        raise BundleError(f"bundle member has an unsupported type: {name!r}")
+
+
+def exec_command(argv: Sequence[str]) -> NoReturn:
+    """Replace this process with ``argv`` (searched on PATH like a shell).
+
+    Raises :class:`CommandError` with exit code 127 (not found) or 126 (not
+    executable); on success it never returns.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        os.execvp(argv[0], list(argv))
+    except FileNotFoundError:
+        raise CommandError(f"command not found: {argv[0]}", EXIT_NOT_FOUND) from None
+    except PermissionError:
+        raise CommandError(f"permission denied: {argv[0]}", EXIT_NOT_EXECUTABLE) from None
+    except OSError as err:
+        raise CommandError(f"cannot execute {argv[0]}: {err.strerror}", EXIT_NOT_EXECUTABLE) from None
+    raise AssertionError("os.execvp returned")  # pragma: no cover
+
+
+_USAGE = """usage: python3 -m cumulus.runtime -- CMD [ARGS...]
+
+Fetch the job bundle from the orchestrator (CUMULUS_ORCHESTRATOR_URL,
+CUMULUS_JOB_ID, CUMULUS_JOB_TOKEN), extract it into CUMULUS_WORKDIR
+(default /workspace), then exec CMD there. See the module docstring of
+cumulus.runtime for all settings and exit codes.
+"""
+
+
+def _parse_command(args: Sequence[str]) -> List[str]:
+    command = list(args)
+    if command and command[0] == "--":
+        command = command[1:]
+    elif command and command[0].startswith("-"):
+        # Options are reserved for the runtime (e.g. a later --function mode);
+        # never run them as a command by accident.
+        raise UsageError(f"unknown option {command[0]} (usage: python3 -m cumulus.runtime -- CMD [ARGS...])")
+    if not command:
+        raise UsageError("no command given (usage: python3 -m cumulus.runtime -- CMD [ARGS...])")
+    return command
+
+
+def run(args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
+    """Fetch, extract, chdir and exec; raises :class:`RuntimeFailure` on failure."""
+    command = _parse_command(args)
+    config = RuntimeConfig.from_env(env)
+    started = time.monotonic()
+    stream = fetch_bundle(config)
+    try:
+        stats = extract_bundle(stream, config.workdir)
+    finally:
+        stream.close()  # closes the channel even when extraction stopped early
+    try:
+        os.chdir(config.workdir)
+    except OSError as err:
+        raise WorkdirError(f"cannot enter workdir {config.workdir}: {err.strerror}") from None
+    if config.debug:
+        print(
+            f"{_PROG}: bundle {stats.compressed_bytes} bytes, {stats.files} files, "
+            f"{stats.dirs} dirs, {stats.links} links in {time.monotonic() - started:.3f} s",
+            file=sys.stderr,
+        )
+    exec_command(command)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Entry point of ``python3 -m cumulus.runtime``; returns an exit code on failure."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in ("-h", "--help"):
+        sys.stdout.write(_USAGE)
+        return 0
+    try:
+        run(args, os.environ)
+    except RuntimeFailure as failure:
+        print(f"{_PROG}: error: {failure}", file=sys.stderr)
+        return failure.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0  # pragma: no cover - run() execs or raises
+
+
+if __name__ == "__main__":
+    sys.exit(main())
