@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything Cumulus needs on a Debian bookworm machine that has Node.js
-# and npm: Debian packages, Deno (from npm, pinned), a Docker engine in Swarm
-# mode, the base and job images, and .cumulus/env for later scripts.
+# and npm: Debian packages, Deno (from npm, pinned), the Chronos library, a
+# Docker engine in Swarm mode, the base and job images, and .cumulus/env.
 # Idempotent: a second run only checks, and says "(cached)". See docs/setup.md.
 #
 # Usage: bash scripts/bootstrap.sh
@@ -39,6 +39,20 @@ ensure_deno "${CUMULUS_DENO_VERSION}"
 NPM_CONFIG_REGISTRY="${NPM_CONFIG_REGISTRY:-$(npm_registry)}"
 export NPM_CONFIG_REGISTRY
 export PATH="${CUMULUS_ROOT}/.tools/node_modules/deno:${PATH}"
+
+# Chronos (libchronos.so, chronos_cli) for the agent; chronos/build.sh is
+# incremental, and chronos/test.sh reuses the same build directory.
+if [[ -f ${CUMULUS_ROOT}/chronos/build.sh ]]; then
+  step "building Chronos"
+  chronos_log="$(mktemp)"
+  if ! bash "${CUMULUS_ROOT}/chronos/build.sh" release >"${chronos_log}" 2>&1 </dev/null; then
+    tail -n 30 "${chronos_log}" >&2
+    rm -f "${chronos_log}"
+    die "chronos/build.sh release failed (output above)"
+  fi
+  tail -n 1 "${chronos_log}" | sed 's/^/    /'
+  rm -f "${chronos_log}"
+fi
 
 step "starting the Docker engine"
 ensure_docker_engine

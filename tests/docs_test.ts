@@ -9,7 +9,7 @@ const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url))
 
 Deno.test("README documents every config key with its variable and default", () => {
   for (const [field, k] of Object.entries(CONFIG_KEYS)) {
-    const row = readme.split("\n").find((l) => l.startsWith(`| \`${k.yaml}\` |`));
+    const row = readme.split("\n").find((l) => new RegExp(`^\\|\\s*\`${k.yaml}\`\\s*\\|`).test(l));
     assert.ok(row, `README lacks config key ${k.yaml}`);
     assert.ok(row.includes(`\`${k.env}\``), `README row of ${k.yaml} lacks ${k.env}`);
     const def = DEFAULT_CONFIG[field as keyof typeof DEFAULT_CONFIG];

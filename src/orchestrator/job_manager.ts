@@ -165,6 +165,11 @@ export class JobManager {
     return { ...job, logSeq: log.lastSeq };
   }
 
+  /** A job's recorded transitions, oldest first (`seq` orders them across jobs). */
+  history(id: string): ReturnType<JobStore["events"]> {
+    return this.#d.store.events(id);
+  }
+
   /** A page of jobs, newest first. */
   list(q: ListQuery): JobRecord[] {
     return this.#d.store.list(q);

@@ -54,6 +54,8 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
     CUMULUS_ATTEMPT: String(job.attempts),
     PYTHONUNBUFFERED: s.env.PYTHONUNBUFFERED ?? "1",
   };
+  // The runtime extracts the bundle into CUMULUS_WORKDIR and runs from there.
+  if (s.workdir) env.CUMULUS_WORKDIR = s.workdir;
   return {
     name: serviceName(job.id),
     image: ctx.imageId,

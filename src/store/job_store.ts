@@ -280,11 +280,14 @@ export class JobStore {
   }
 
   /** Transition history of one job, oldest first. */
-  events(id: string): Array<{ at: number; from: JobState; to: JobState; reason: string }> {
+  events(
+    id: string,
+  ): Array<{ seq: number; at: number; from: JobState; to: JobState; reason: string }> {
     const rows = this.#db.prepare(
-      "SELECT at, from_state, to_state, reason FROM job_events WHERE job_id = ? ORDER BY id",
+      "SELECT id, at, from_state, to_state, reason FROM job_events WHERE job_id = ? ORDER BY id",
     ).all(id) as Row[];
     return rows.map((r) => ({
+      seq: Number(r.id),
       at: Number(r.at),
       from: String(r.from_state) as JobState,
       to: String(r.to_state) as JobState,
