@@ -51,6 +51,13 @@ Deno.test({
       assert.ok(ms < 2000, `cancel took ${ms} ms`);
       assert.equal(await stack.orch.swarm.findService(`cumulus-${id}`), null);
       assert.equal((await c.getJob(id)).state, "CANCELLED");
+      // The job's process is gone too, not only the service.
+      await waitFor(
+        "container gone",
+        () => stack.orch.swarm.docker.listContainers({ filters: { label: [`cumulus.job=${id}`] } }),
+        (cs) => cs.length === 0,
+        2000 - (performance.now() - t0),
+      );
       // Cancelling again is a state error, not a crash.
       await assert.rejects(c.cancel(id), (e: { code: number }) => e.code === 9);
     } finally {

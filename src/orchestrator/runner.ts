@@ -167,6 +167,7 @@ export class JobRunner {
           nodeId: task.nodeId,
         }) ?? job;
       }
+      if (task?.containerId) this.#containerId = task.containerId;
       if (task && task.nodeId && task.nodeId !== job.nodeId && !isTerminal(job.state)) {
         job = d.store.update(job.id, { nodeId: task.nodeId });
       }
@@ -252,6 +253,7 @@ export class JobRunner {
   }
 
   #firstLineMs: number | null = null;
+  #containerId = "";
 
   #append(log: JobLog, frames: DockerFrame[]): void {
     if (frames.length > 0 && this.#firstLineMs === null) this.#firstLineMs = frames[0].timeMs;
@@ -297,6 +299,15 @@ export class JobRunner {
     if (serviceId) await this.#drain(serviceId, log, this.#cancelled ? 500 : 60_000);
     log.markComplete();
     if (outcome && !this.#cancelled) this.#setFinal(outcome);
+    // A cancelled job's container is stopped directly too (when it runs on the
+    // manager's engine): Swarm takes ~3 s to stop a removed service's task.
+    // Waited for at most 1 s; a job that ignores SIGTERM is killed after the grace period.
+    const stopping = this.#cancelled && this.#containerId
+      ? d.swarm.stopContainer(this.#containerId, d.stopGracePeriodS).catch((err) => {
+        d.log(`job ${this.jobId}: container stop failed: ${(err as Error).message}`);
+        return false;
+      })
+      : Promise.resolve(false);
     if (serviceId) {
       try {
         await d.swarm.removeService(serviceId);
@@ -304,6 +315,7 @@ export class JobRunner {
         d.log(`job ${this.jobId}: service remove failed: ${(err as Error).message}`);
       }
     }
+    await Promise.race([stopping, new Promise((r) => setTimeout(r, 1000))]);
   }
 
   #setFinal(outcome: TaskOutcome): void {

@@ -107,6 +107,19 @@ function sendStreamError(
   call.emit("error", err);
 }
 
+/** Streams in-memory bytes in CHUNK-sized messages; the first carries total_bytes. */
+async function streamBytes(
+  call: grpc.ServerWritableStream<unknown, unknown>,
+  bytes: Uint8Array,
+  signal: AbortSignal,
+): Promise<void> {
+  for (let off = 0; off < bytes.length; off += CHUNK) {
+    if (signal.aborted) return;
+    const data = bytes.subarray(off, off + CHUNK);
+    await writeWithBackpressure(call, off === 0 ? { data, totalBytes: bytes.length } : { data }, signal);
+  }
+}
+
 async function streamFile(
   call: grpc.ServerWritableStream<unknown, unknown>,
   path: string,
@@ -393,6 +406,29 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
         }
       }
     },
+    FetchFunction: async (call: grpc.ServerWritableStream<{ jobId: string }, unknown>) => {
+      const ac = new AbortController();
+      call.on("cancelled", () => ac.abort());
+      try {
+        const job = authenticate(d, call, call.request.jobId);
+        if (job.spec.function.length === 0) {
+          throw new NotFoundError(`job ${job.id} has no function`);
+        }
+        await streamBytes(
+          call as grpc.ServerWritableStream<unknown, unknown>,
+          job.spec.function,
+          ac.signal,
+        );
+        if (!ac.signal.aborted) call.end();
+      } catch (err) {
+        if (!ac.signal.aborted) {
+          sendStreamError(
+            call as grpc.ServerWritableStream<unknown, unknown>,
+            report(d, "FetchFunction", err),
+          );
+        }
+      }
+    },
     ReportResult: reportResultHandler(d),
     Heartbeat: unary(d, "Heartbeat", (req: { jobId: string }, call) => {
       const job = authenticate(d, call, req.jobId);
@@ -430,28 +466,35 @@ function reportResultHandler(d: HandlerDeps) {
       if (tmpPath) Deno.remove(tmpPath).catch(() => {});
       cb(report(d, "ReportResult", err));
     };
+    // A refused result must not look like a plain crash: the reason is kept on
+    // the job, and the runner puts it first in the final FAILED reason.
+    const refuse = (size: string) => {
+      const msg = `result of ${size} bytes exceeds the limit of ${d.maxResultBytes} bytes ` +
+        `(max_result_bytes)`;
+      d.store.update(jobId, { reason: `result refused: ${msg}` });
+      throw new ResourceExhaustedError(msg);
+    };
     call.on("data", (msg: Record<string, unknown>) => {
       if (done) return;
       try {
         if (!jobId) {
-          const h = msg.header as { jobId: string; kind: string } | undefined;
+          const h = msg.header as
+            | { jobId: string; kind: string; totalBytes: number | string }
+            | undefined;
           if (msg.payload !== "header" || !h) {
             throw new InvalidArgumentError("header", "the first message must be the header");
           }
           authenticate(d, call, h.jobId);
           jobId = h.jobId;
           kind = h.kind || "pickle";
+          if (Number(h.totalBytes) > d.maxResultBytes) refuse(String(h.totalBytes));
           tmpPath = `${d.tmpDir}/result-${crypto.randomUUID()}`;
           tmp = Deno.openSync(tmpPath, { write: true, createNew: true });
           return;
         }
         const chunk = msg.chunk as Uint8Array;
         bytes += chunk.length;
-        if (bytes > d.maxResultBytes) {
-          throw new ResourceExhaustedError(
-            `result exceeds the limit of ${d.maxResultBytes} bytes (max_result_bytes)`,
-          );
-        }
+        if (bytes > d.maxResultBytes) refuse(`more than ${d.maxResultBytes}`);
         let off = 0;
         while (off < chunk.length) off += tmp!.writeSync(chunk.subarray(off));
       } catch (err) {

@@ -186,6 +186,22 @@ export class SwarmClient {
     }
   }
 
+  /**
+   * Stops a container on the manager's own engine (SIGTERM, then SIGKILL after
+   * `graceS`). Swarm alone takes seconds to stop a removed service's task.
+   * Returns false when the container is not on this engine or already gone.
+   */
+  async stopContainer(containerId: string, graceS: number): Promise<boolean> {
+    try {
+      await this.docker.getContainer(containerId).stop({ t: Math.ceil(graceS) });
+      return true;
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 404 || code === 304) return false;
+      throw wrap("container stop", err);
+    }
+  }
+
   /** The newest task of a service, or null when Swarm has not made one yet. */
   async serviceTask(serviceId: string): Promise<TaskInfo | null> {
     let tasks: Docker.Task[];
