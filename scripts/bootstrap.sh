@@ -27,6 +27,8 @@ source "${CUMULUS_ROOT}/scripts/lib/apt.sh"
 source "${CUMULUS_ROOT}/scripts/lib/deno.sh"
 # shellcheck source=lib/docker_engine.sh
 source "${CUMULUS_ROOT}/scripts/lib/docker_engine.sh"
+# shellcheck source=lib/s3rver.sh
+source "${CUMULUS_ROOT}/scripts/lib/s3rver.sh"
 
 started=${SECONDS}
 cd "${CUMULUS_ROOT}"
@@ -54,6 +56,9 @@ if [[ -f ${CUMULUS_ROOT}/chronos/build.sh ]]; then
   rm -f "${chronos_log}"
 fi
 
+step "installing s3rver ${CUMULUS_S3RVER_VERSION} (S3-compatible test server)"
+ensure_s3rver
+
 step "starting the Docker engine"
 ensure_docker_engine
 
@@ -78,6 +83,7 @@ env_tmp="$(mktemp "${CUMULUS_ROOT}/.cumulus/env.XXXXXX")"
   printf 'export DOCKER_HOST=%q\n' "${DOCKER_HOST}"
   printf 'export SWARM_MANAGER=%q\n' "$(swarm_manager_value)"
   printf 'export CUMULUS_JOB_IMAGE=%q\n' "cumulus-job:latest"
+  printf 'export CUMULUS_S3RVER=%q\n' "$(s3rver_bin)"
 } >"${env_tmp}"
 mv -f "${env_tmp}" "${CUMULUS_ROOT}/.cumulus/env"
 info "DOCKER_HOST=${DOCKER_HOST} CUMULUS_JOB_IMAGE=cumulus-job:latest (${job_id:7:12})"
