@@ -52,6 +52,16 @@ export interface Config {
   stopGracePeriod: number;
   /** Milliseconds between task-state polls of a running job. */
   pollIntervalMs: number;
+  /** Attempts a job gets when its spec says 0; above 1, infrastructure failures resume it. */
+  defaultMaxAttempts: number;
+  /** S3 bucket for L2 checkpoints, passed to jobs ("" disables L2). */
+  s3Bucket: string;
+  /** S3 region passed to jobs. */
+  s3Region: string;
+  /** S3-compatible endpoint URL as jobs reach it ("" = AWS). */
+  s3Endpoint: string;
+  /** Key prefix under the bucket. */
+  s3Prefix: string;
 }
 
 /** Defaults for every key. */
@@ -71,6 +81,11 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   advertiseAddress: "",
   stopGracePeriod: 10,
   pollIntervalMs: 200,
+  defaultMaxAttempts: 3,
+  s3Bucket: "",
+  s3Region: "us-east-1",
+  s3Endpoint: "",
+  s3Prefix: "cumulus",
 };
 
 interface KeySpec {
@@ -190,6 +205,38 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     min: 10,
     max: 60_000,
     doc: "task-state poll interval",
+  },
+  defaultMaxAttempts: {
+    yaml: "default_max_attempts",
+    env: "CUMULUS_DEFAULT_MAX_ATTEMPTS",
+    kind: "int",
+    min: 1,
+    max: 100,
+    doc: "attempts per job unless the spec says (1 = never resume)",
+  },
+  s3Bucket: {
+    yaml: "s3_bucket",
+    env: "CUMULUS_S3_BUCKET",
+    kind: "string",
+    doc: "bucket for L2 checkpoints (empty: L1 only)",
+  },
+  s3Region: {
+    yaml: "s3_region",
+    env: "CUMULUS_S3_REGION",
+    kind: "string",
+    doc: "S3 region",
+  },
+  s3Endpoint: {
+    yaml: "s3_endpoint",
+    env: "CUMULUS_S3_ENDPOINT",
+    kind: "string",
+    doc: "S3-compatible endpoint URL as workers reach it",
+  },
+  s3Prefix: {
+    yaml: "s3_prefix",
+    env: "CUMULUS_S3_PREFIX",
+    kind: "string",
+    doc: "key prefix in the bucket",
   },
 };
 

@@ -71,7 +71,7 @@ export interface JobSpec {
   gpuCount: number;
   /** Swarm placement constraints. */
   constraints: string[];
-  /** Resume on infrastructure failure. */
+  /** Resume on infrastructure failure (true exactly when maxAttempts > 1). */
   resume: boolean;
   /** Attempts in total (>= 1). */
   maxAttempts: number;
@@ -230,7 +230,9 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     duration,
     gpuCount,
     constraints: [...constraints],
-    resume: raw.retry?.resume ?? false,
+    // Resuming is what extra attempts are for: any job allowed more than one
+    // attempt is resumed after an infrastructure failure.
+    resume: maxAttempts > 1,
     maxAttempts,
     s3Prefix: raw.checkpoint?.s3Prefix ?? "",
     user,

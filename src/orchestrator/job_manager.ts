@@ -21,7 +21,13 @@ import { pickJobs } from "../scheduler/mod.ts";
 import type { JobStore, ListQuery } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import { JobRunner } from "./runner.ts";
-import { INSTANCE_LABEL, JOB_LABEL, serviceName } from "./service_spec.ts";
+import {
+  checkpointVolume,
+  INSTANCE_LABEL,
+  JOB_LABEL,
+  type S3Settings,
+  serviceName,
+} from "./service_spec.ts";
 
 /** Everything the manager uses, injected. */
 export interface ManagerDeps {
@@ -36,6 +42,10 @@ export interface ManagerDeps {
   pollIntervalMs: number;
   /** This orchestrator's instance id: its services carry it, reconcile touches only those. */
   instanceId: string;
+  /** L2 checkpoint settings handed to jobs. */
+  s3?: S3Settings;
+  /** Milliseconds between sweeps for checkpoint volumes of ended jobs (0 = no sweeps). */
+  volumeSweepMs?: number;
   /** Directory of stored bundles (`<id>.tar.gz`). */
   bundleDir: string;
   now: () => number;
@@ -202,7 +212,29 @@ export class JobManager {
   }
 
   async #scheduleOnce(): Promise<void> {
-    const free = this.#d.maxConcurrentJobs - this.#runners.size;
+    let free = this.#d.maxConcurrentJobs - this.#runners.size;
+    if (free <= 0) return;
+    // Jobs resuming after an infrastructure failure were running: they go first.
+    for (const job of this.#d.store.inStates(["RESUMING"])) {
+      if (free <= 0 || this.#closed) return;
+      if (this.#runners.has(job.id)) continue;
+      const imageId = await this.#d.swarm.resolveImage(job.spec.image);
+      if (!imageId) {
+        this.#tryTransition(job.id, ["RESUMING"], "FAILED", {
+          reason: `image "${job.spec.image}" not found on the Swarm manager`,
+        });
+        continue;
+      }
+      if (
+        !this.#tryTransition(job.id, ["RESUMING"], "SCHEDULED", {
+          attempts: job.attempts + 1,
+          reason: "",
+          serviceId: "",
+        })
+      ) continue;
+      this.#startRunner(job.id, imageId);
+      free--;
+    }
     if (free <= 0) return;
     const queued = this.#d.store.inStates(["QUEUED"]);
     if (queued.length === 0) return;
@@ -257,6 +289,7 @@ export class JobManager {
       swarm: this.#d.swarm,
       orchestratorAddress: this.#d.orchestratorAddress,
       instanceId: this.#d.instanceId,
+      s3: this.#d.s3,
       stopGracePeriodS: this.#d.stopGracePeriodS,
       pollIntervalMs: this.#d.pollIntervalMs,
       now: this.#d.now,
@@ -355,11 +388,18 @@ export class JobManager {
     let attached = 0, failed = 0, removed = 0;
     for (const job of this.#d.store.inStates(ACTIVE)) {
       const svc = byJob.get(job.id);
-      if (svc) {
+      if (svc && job.state === "RESUMING") {
+        // The previous attempt's service outlived a crash: it must go first.
+        await this.#d.swarm.removeService(svc.id);
+        byJob.delete(job.id);
+        removed++;
+      } else if (svc) {
         if (job.serviceId !== svc.id) this.#d.store.update(job.id, { serviceId: svc.id });
         this.#startRunner(job.id, null);
         attached++;
-      } else if (job.state === "SCHEDULED" || job.state === "RESUMING") {
+      } else if (job.state === "RESUMING") {
+        // Left for the scheduler, which starts the next attempt.
+      } else if (job.state === "SCHEDULED") {
         this.#d.store.update(job.id, { serviceId: "" });
         this.#startRunner(job.id, await this.#d.swarm.resolveImage(job.spec.image));
         attached++;
@@ -384,9 +424,47 @@ export class JobManager {
     return { attached, failed, removed };
   }
 
+  #sweepTimer: ReturnType<typeof setTimeout> | null = null;
+  #sweeping: Promise<void> | null = null;
+
+  /**
+   * Starts the periodic sweep that removes L1 checkpoint volumes of ended jobs
+   * on the manager's engine (a volume still held by an exiting container is
+   * retried on the next sweep).
+   */
+  startVolumeSweeps(): void {
+    const every = this.#d.volumeSweepMs ?? 0;
+    if (every <= 0 || this.#closed) return;
+    this.#sweepTimer = setTimeout(() => {
+      this.#sweeping = this.sweepVolumes().then(
+        () => {},
+        (err) => this.#d.log(`volume sweep: ${(err as Error).message}`),
+      ).finally(() => {
+        this.#sweeping = null;
+        this.startVolumeSweeps();
+      });
+    }, every);
+  }
+
+  /** Removes checkpoint volumes whose job has ended; returns how many went. */
+  async sweepVolumes(): Promise<number> {
+    let removed = 0;
+    const vols = await this.#d.swarm.listVolumes(INSTANCE_LABEL, this.#d.instanceId);
+    for (const v of vols) {
+      const id = v.labels[JOB_LABEL];
+      const job = id ? this.#d.store.get(id) : null;
+      if (job && !isTerminal(job.state)) continue;
+      if (id && v.name !== checkpointVolume(id)) continue;
+      if (await this.#d.swarm.removeVolume(v.name)) removed++;
+    }
+    return removed;
+  }
+
   /** Stops scheduling and detaches every runner; services keep running. */
   async shutdown(): Promise<void> {
     this.#closed = true;
+    if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
+    await this.#sweeping;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     await this.#scheduling;
     await Promise.all([...this.#runners.values()].map((r) => r.detach()));

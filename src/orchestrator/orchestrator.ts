@@ -104,6 +104,15 @@ export async function startOrchestrator(
     maxQueuedJobs: config.maxQueuedJobs,
     orchestratorAddress: advertise,
     instanceId,
+    s3: {
+      bucket: config.s3Bucket,
+      region: config.s3Region,
+      endpoint: config.s3Endpoint,
+      prefix: config.s3Prefix,
+      accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID") ?? "",
+      secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY") ?? "",
+    },
+    volumeSweepMs: 5000,
     stopGracePeriodS: config.stopGracePeriod,
     pollIntervalMs: config.pollIntervalMs,
     bundleDir: dirs.bundles,
@@ -117,7 +126,7 @@ export async function startOrchestrator(
     limits: {
       defaultImage: config.defaultImage,
       maxDuration: config.maxDuration,
-      defaultMaxAttempts: 1,
+      defaultMaxAttempts: config.defaultMaxAttempts,
     },
     maxBundleBytes: config.maxBundleBytes,
     maxResultBytes: config.maxResultBytes,
@@ -131,6 +140,7 @@ export async function startOrchestrator(
   server.addService(proto.Cumulus.service, cumulusHandlers(deps));
   server.addService(proto.Runtime.service, runtimeHandlers(deps));
   await manager.reconcile();
+  manager.startVolumeSweeps();
 
   let metricsServer: Deno.HttpServer | null = null;
   let metricsPort = -1;

@@ -5,11 +5,11 @@
  * @module
  */
 import { CumulusError, isTerminal, type JobRecord, type JobState } from "../core/mod.ts";
-import type { JobLog, LogHub } from "../logs/mod.ts";
+import type { JobLog, LastLine, LogHub } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import type { DockerFrame, SwarmClient, TaskInfo } from "../swarm/mod.ts";
 import { Aligner } from "./align.ts";
-import { buildServiceRequest, serviceName } from "./service_spec.ts";
+import { buildServiceRequest, type S3Settings, serviceName } from "./service_spec.ts";
 
 /** What a runner needs from the orchestrator. */
 export interface RunnerDeps {
@@ -20,6 +20,8 @@ export interface RunnerDeps {
   orchestratorAddress: string;
   /** Owning orchestrator instance id (service label). */
   instanceId: string;
+  /** L2 checkpoint settings handed to the job. */
+  s3?: S3Settings;
   stopGracePeriodS: number;
   pollIntervalMs: number;
   now: () => number;
@@ -34,12 +36,33 @@ export interface TaskOutcome {
   state: JobState;
   exitCode: number | null;
   reason: string;
+  /**
+   * The job did not end by itself: its container or node was lost, or it was
+   * killed by a signal nobody in Cumulus sent. A job with attempts left resumes.
+   */
+  infrastructure?: boolean;
+}
+
+/** Text that starts the log line written when a job's next attempt begins. */
+export const ATTEMPT_MARKER = "[cumulus] attempt ";
+
+function isMarker(line: LastLine | null): boolean {
+  return line !== null && line.dockerTs === "" && line.text.startsWith(ATTEMPT_MARKER);
 }
 
 /** Maps a terminal task to the job's final state. */
 export function outcomeOf(task: TaskInfo): TaskOutcome {
   if (task.state === "complete") return { state: "SUCCEEDED", exitCode: 0, reason: "" };
   if (task.state === "failed") {
+    if (task.exitCode === 137 || task.exitCode === 143) {
+      const signal = task.exitCode === 137 ? "SIGKILL" : "SIGTERM";
+      return {
+        state: "FAILED",
+        exitCode: task.exitCode,
+        reason: `killed by ${signal} (container killed or removed)`,
+        infrastructure: true,
+      };
+    }
     if (task.exitCode !== null && task.exitCode !== 0) {
       return {
         state: "FAILED",
@@ -47,7 +70,12 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
         reason: `exited with code ${task.exitCode}`,
       };
     }
-    return { state: "FAILED", exitCode: task.exitCode, reason: task.err || "task failed" };
+    return {
+      state: "FAILED",
+      exitCode: task.exitCode,
+      reason: task.err || "task failed",
+      infrastructure: task.exitCode === null,
+    };
   }
   if (task.state === "rejected") {
     return {
@@ -60,6 +88,7 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
     state: "FAILED",
     exitCode: null,
     reason: `task ${task.state} by Swarm (node drained or lost)${task.err ? ": " + task.err : ""}`,
+    infrastructure: true,
   };
 }
 
@@ -137,8 +166,23 @@ export class JobRunner {
             instanceId: d.instanceId,
             stopGracePeriodS: d.stopGracePeriodS,
             now: d.now(),
+            s3: d.s3,
           });
+          if (job.attempts > 1 && !isMarker(log.last)) {
+            log.append({
+              stream: "stderr",
+
+              dockerTs: "",
+
+              timeMs: d.now(),
+
+              text: `${ATTEMPT_MARKER}${job.attempts} of ${job.spec.maxAttempts} starts`,
+            });
+          }
+
           serviceId = await d.swarm.createService(req);
+
+          this.#attemptStartSeq = log.lastSeq;
         } else {
           throw new CumulusError("FAILED_PRECONDITION", `image ${job.spec.image} not found`);
         }
@@ -180,7 +224,12 @@ export class JobRunner {
         break;
       }
       if (!task && !(await d.swarm.findService(serviceId).catch(() => ({ id: serviceId })))) {
-        outcome = { state: "FAILED", exitCode: null, reason: "service removed outside Cumulus" };
+        outcome = {
+          state: "FAILED",
+          exitCode: null,
+          reason: "service removed outside Cumulus",
+          infrastructure: true,
+        };
         break;
       }
       await sleep(d.pollIntervalMs, this.#stop.signal);
@@ -227,8 +276,15 @@ export class JobRunner {
 
   #followAbort = new AbortController();
 
+  /** The stored line to re-find in this attempt's Docker log, or null to take every line. */
+  #alignBase(log: JobLog): LastLine | null {
+    if (isMarker(log.last)) return null;
+    if (this.#attemptStartSeq >= 0 && log.lastSeq <= this.#attemptStartSeq) return null;
+    return log.last;
+  }
+
   async #follow(serviceId: string, log: JobLog): Promise<void> {
-    const last = log.last;
+    const last = this.#alignBase(log);
     const lastMs = last ? await this.#lastTimeMs(log) : 0;
     const aligner = new Aligner(last, lastMs);
     // Re-read a little before the stored tail so it can be found again.
@@ -254,6 +310,8 @@ export class JobRunner {
 
   #firstLineMs: number | null = null;
   #containerId = "";
+  /** Log seq before this attempt's first line (-1: the stored tail is this attempt's). */
+  #attemptStartSeq = -1;
 
   #append(log: JobLog, frames: DockerFrame[]): void {
     if (frames.length > 0 && this.#firstLineMs === null) this.#firstLineMs = frames[0].timeMs;
@@ -269,12 +327,15 @@ export class JobRunner {
     for (;;) {
       let frames: DockerFrame[];
       try {
-        frames = await this.#deps.swarm.readLogs(serviceId, log.last ? tail : undefined);
+        frames = await this.#deps.swarm.readLogs(
+          serviceId,
+          this.#alignBase(log) ? tail : undefined,
+        );
       } catch (err) {
         this.#deps.log(`job ${this.jobId}: log drain failed: ${(err as Error).message}`);
         return;
       }
-      const aligner = new Aligner(log.last, 0);
+      const aligner = new Aligner(this.#alignBase(log), 0);
       const fresh = aligner.feed(frames);
       if (aligner.matched) {
         this.#append(log, fresh);
@@ -282,8 +343,7 @@ export class JobRunner {
       }
       if (frames.length < tail || this.#deps.now() > deadline) {
         // The stored tail is not in Docker's log: appending could duplicate.
-        if (log.last) this.#deps.log(`job ${this.jobId}: drain could not align; kept stored log`);
-        else this.#append(log, frames);
+        this.#deps.log(`job ${this.jobId}: drain could not align; kept stored log`);
         return;
       }
       tail *= 8;
@@ -297,8 +357,20 @@ export class JobRunner {
       return;
     }
     if (serviceId) await this.#drain(serviceId, log, this.#cancelled ? 500 : 60_000);
-    log.markComplete();
-    if (outcome && !this.#cancelled) this.#setFinal(outcome);
+    const job = d.store.get(this.jobId);
+    const resume = outcome?.infrastructure === true && !this.#cancelled && job !== null &&
+      job.spec.resume && job.attempts < job.spec.maxAttempts;
+    if (resume) {
+      // Recorded before the service goes; the scheduler starts the next attempt.
+      this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", {
+        reason: `attempt ${job.attempts} ${outcome.reason}; resuming`,
+        exitCode: null,
+      });
+      log.close();
+    } else {
+      log.markComplete();
+      if (outcome && !this.#cancelled) this.#setFinal(outcome);
+    }
     // A cancelled job's container is stopped directly too (when it runs on the
     // manager's engine): Swarm takes ~3 s to stop a removed service's task.
     // Waited for at most 1 s; a job that ignores SIGTERM is killed after the grace period.
@@ -326,9 +398,14 @@ export class JobRunner {
       (outcome.exitCode !== null
         ? Math.min(this.#firstLineMs ?? this.#deps.now(), this.#deps.now())
         : null);
-    this.#transition(["SCHEDULED", "RUNNING", "RESUMING"], outcome.state, {
+    // A reason recorded while the job ran (the Runtime service refused its
+    // result) is the real cause: it fails the job and leads the reason.
+    const note = job?.reason ?? "";
+    const state = note ? "FAILED" : outcome.state;
+    const reason = note ? `${note} (${outcome.reason || "exited with code 0"})` : outcome.reason;
+    this.#transition(["SCHEDULED", "RUNNING", "RESUMING"], state, {
       exitCode: outcome.exitCode,
-      reason: outcome.reason,
+      reason,
       startedAt,
     });
   }

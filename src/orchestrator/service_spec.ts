@@ -11,6 +11,24 @@ export const JOB_LABEL = "cumulus.job";
 /** Label naming the orchestrator instance that owns a service. */
 export const INSTANCE_LABEL = "cumulus.orchestrator";
 
+/** Where the L1 checkpoint volume is mounted inside job containers. */
+export const CHECKPOINT_DIR = "/cumulus/checkpoints";
+
+/** The per-job L1 checkpoint volume (created by Docker on whichever node runs the job). */
+export function checkpointVolume(jobId: string): string {
+  return `cumulus-ckpt-${jobId}`;
+}
+
+/** S3 settings handed to jobs for L2 checkpoints (credentials never logged). */
+export interface S3Settings {
+  bucket: string;
+  region: string;
+  endpoint: string;
+  prefix: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
 /** The Swarm service name of a job (unique, so a retried create finds the first). */
 export function serviceName(jobId: string): string {
   return `cumulus-${jobId}`;
@@ -27,6 +45,8 @@ export interface ServiceContext {
   stopGracePeriodS: number;
   /** Epoch ms. */
   now: number;
+  /** L2 checkpoint settings; bucket "" = none. */
+  s3?: S3Settings;
 }
 
 /**
@@ -56,6 +76,17 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
   };
   // The runtime extracts the bundle into CUMULUS_WORKDIR and runs from there.
   if (s.workdir) env.CUMULUS_WORKDIR = s.workdir;
+  env.CUMULUS_CHECKPOINT_DIR = CHECKPOINT_DIR;
+  env.CUMULUS_MAX_ATTEMPTS = String(s.maxAttempts);
+  const s3 = ctx.s3;
+  if (s3 && s3.bucket) {
+    env.CUMULUS_S3_BUCKET = s3.bucket;
+    env.CUMULUS_S3_REGION = s3.region;
+    env.CUMULUS_S3_PREFIX = s.s3Prefix || s3.prefix;
+    if (s3.endpoint) env.CUMULUS_S3_ENDPOINT = s3.endpoint;
+    if (s3.accessKeyId) env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
+    if (s3.secretAccessKey) env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
+  }
   return {
     name: serviceName(job.id),
     image: ctx.imageId,
@@ -65,5 +96,10 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
     constraints: s.constraints,
     stopGracePeriodS: ctx.stopGracePeriodS,
     workdir: s.workdir || undefined,
+    volumes: [{
+      name: checkpointVolume(job.id),
+      target: CHECKPOINT_DIR,
+      labels: { [JOB_LABEL]: job.id, [INSTANCE_LABEL]: ctx.instanceId },
+    }],
   };
 }

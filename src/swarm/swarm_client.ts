@@ -22,6 +22,8 @@ export interface ServiceRequest {
   workdir?: string;
   /** Container user (uid[:gid]); "" keeps the image's. */
   user?: string;
+  /** Named volumes (created on the node on first use) mounted into the container. */
+  volumes?: Array<{ name: string; target: string; labels: Record<string, string> }>;
 }
 
 /** The state of a service's (single) task. */
@@ -130,6 +132,12 @@ export class SwarmClient {
           StopGracePeriod: Math.round(req.stopGracePeriodS * 1e9),
           ...(req.workdir ? { Dir: req.workdir } : {}),
           ...(req.user ? { User: req.user } : {}),
+          Mounts: (req.volumes ?? []).map((v) => ({
+            Type: "volume",
+            Source: v.name,
+            Target: v.target,
+            VolumeOptions: { Labels: v.labels },
+          })),
         },
         RestartPolicy: { Condition: "none", MaxAttempts: 0 },
         Placement: { Constraints: req.constraints },
@@ -292,6 +300,31 @@ export class SwarmClient {
       return decodeAll(buf);
     } catch (err) {
       throw wrap("service logs", err);
+    }
+  }
+
+  /** Names of volumes on the manager's engine carrying label `key`=`value`. */
+  async listVolumes(
+    key: string,
+    value: string,
+  ): Promise<Array<{ name: string; labels: Record<string, string> }>> {
+    try {
+      const res = await this.docker.listVolumes({ filters: { label: [`${key}=${value}`] } });
+      return (res.Volumes ?? []).map((v) => ({ name: v.Name, labels: v.Labels ?? {} }));
+    } catch (err) {
+      throw wrap("volume list", err);
+    }
+  }
+
+  /** Removes a volume; false when it is missing or still in use. */
+  async removeVolume(name: string): Promise<boolean> {
+    try {
+      await this.docker.getVolume(name).remove();
+      return true;
+    } catch (err) {
+      const code = statusCode(err);
+      if (code === 404 || code === 409) return false;
+      throw wrap("volume remove", err);
     }
   }
 
