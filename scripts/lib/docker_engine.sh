@@ -74,22 +74,59 @@ ensure_docker_engine() {
 }
 
 # ensure_swarm: make the engine at DOCKER_HOST a Swarm manager.
+# Address the Swarm manager advertises. It sits on a host bridge the project
+# creates (198.18.0.0/15 is reserved for benchmarks), so a second test node in
+# a network namespace can reach the manager; 127.0.0.1 could not be reached.
+CUMULUS_SWARM_ADDR="${CUMULUS_SWARM_ADDR:-198.18.0.1}"
+CUMULUS_SWARM_BRIDGE="${CUMULUS_SWARM_BRIDGE:-cumulus0}"
+
+# ensure_swarm_bridge: the host bridge carrying CUMULUS_SWARM_ADDR/24.
+ensure_swarm_bridge() {
+  if ! ip link show "${CUMULUS_SWARM_BRIDGE}" >/dev/null 2>&1; then
+    as_root ip link add "${CUMULUS_SWARM_BRIDGE}" type bridge ||
+      die "cannot create bridge ${CUMULUS_SWARM_BRIDGE}"
+  fi
+  if ! ip -o addr show dev "${CUMULUS_SWARM_BRIDGE}" | grep -q " ${CUMULUS_SWARM_ADDR}/"; then
+    as_root ip addr add "${CUMULUS_SWARM_ADDR}/24" dev "${CUMULUS_SWARM_BRIDGE}" ||
+      die "cannot give ${CUMULUS_SWARM_BRIDGE} the address ${CUMULUS_SWARM_ADDR}"
+  fi
+  as_root ip link set "${CUMULUS_SWARM_BRIDGE}" up
+  info "bridge ${CUMULUS_SWARM_BRIDGE} ${CUMULUS_SWARM_ADDR}/24"
+}
+
+# swarm_init: init a single-manager Swarm advertising CUMULUS_SWARM_ADDR.
+swarm_init() {
+  info "docker swarm init --advertise-addr ${CUMULUS_SWARM_ADDR}"
+  docker swarm init --advertise-addr "${CUMULUS_SWARM_ADDR}" \
+    --listen-addr "${CUMULUS_SWARM_ADDR}:2377" </dev/null >/dev/null ||
+    die "docker swarm init failed"
+}
+
 ensure_swarm() {
   local state
+  ensure_swarm_bridge
   state="$(docker info --format '{{.Swarm.LocalNodeState}}' </dev/null 2>/dev/null)" ||
     die "docker info failed on ${DOCKER_HOST}"
   case "${state}" in
     active)
-      local manager
+      local manager addr
       manager="$(docker info --format '{{.Swarm.ControlAvailable}}' </dev/null)"
       [[ ${manager} == "true" ]] ||
         die "the engine at ${DOCKER_HOST} is a Swarm worker, not a manager"
-      info "Swarm already active (cached)"
+      addr="$(docker info --format '{{.Swarm.NodeAddr}}' </dev/null)"
+      if [[ ${addr} == "${CUMULUS_SWARM_ADDR}" ]]; then
+        info "Swarm already active (cached)"
+      elif [[ -z $(docker service ls -q </dev/null) ]]; then
+        # An older set-up advertised another address; with no services it is safe to redo.
+        info "Swarm advertises ${addr}, not ${CUMULUS_SWARM_ADDR}: re-initialising (no services)"
+        docker swarm leave --force </dev/null >/dev/null || die "docker swarm leave failed"
+        swarm_init
+      else
+        warn "Swarm advertises ${addr}, not ${CUMULUS_SWARM_ADDR}; services exist, so it was kept (a second node cannot join)"
+      fi
       ;;
     inactive)
-      info "docker swarm init --advertise-addr 127.0.0.1"
-      docker swarm init --advertise-addr 127.0.0.1 </dev/null >/dev/null ||
-        die "docker swarm init failed"
+      swarm_init
       ;;
     *)
       die "Swarm is in state '${state}' on ${DOCKER_HOST}: fix it by hand (docker swarm leave --force)"
