@@ -43,6 +43,10 @@ const SERVER_COMMANDS: Readonly<Record<string, (argv: string[]) => Promise<numbe
  */
 export async function runCli(argv: readonly string[], io: CliIO = denoIO()): Promise<number> {
   try {
+    // `cumulus --version` is the same as `cumulus version`.
+    if (argv[0] === "--version" || argv[0] === "-V") {
+      return await CLIENT_COMMANDS.version(argv.slice(1), { io, url: undefined, json: false });
+    }
     // Global flags may precede the command name: `cumulus --url h:1 jobs`.
     const head = parseArgs(argv, GLOBAL_FLAGS, { stopAtPositional: true });
     const [name, ...rest] = head.positionals;

@@ -7,9 +7,11 @@ import { parseArgs } from "node:util";
 import { CONFIG_KEYS, ConfigError, loadConfig } from "../config/mod.ts";
 import { CumulusError } from "../core/mod.ts";
 import { startOrchestrator } from "../orchestrator/mod.ts";
+import { CUMULUS_COMMIT, CUMULUS_VERSION } from "./version.ts";
 
 /** Help text of `cumulus orchestrator`. */
-export const ORCHESTRATOR_HELP = `Usage: cumulus orchestrator [--config FILE] [--port N] [--data-dir DIR]
+export const ORCHESTRATOR_HELP =
+  `Usage: cumulus orchestrator [--config FILE] [--port N] [--data-dir DIR]
 
 Runs the Cumulus orchestrator (gRPC API, job store, scheduler, log relay)
 in the foreground. SIGTERM or SIGINT stops it cleanly: new calls are refused,
@@ -20,13 +22,14 @@ Options:
   --config FILE     config file (default: $ORCHESTRATOR_CONFIG or ./config.yaml)
   --port N          gRPC port (overrides ORCHESTRATOR_PORT / port)
   --data-dir DIR    data directory (overrides CUMULUS_DATA_DIR / data_dir)
+  --version         print the version and the git commit
   -h, --help        show this help
 
 Configuration keys (YAML key / environment variable / meaning):
 ${
-  Object.values(CONFIG_KEYS).map((k) => `  ${k.yaml.padEnd(20)} ${k.env.padEnd(27)} ${k.doc}`)
-    .join("\n")
-}
+    Object.values(CONFIG_KEYS).map((k) => `  ${k.yaml.padEnd(20)} ${k.env.padEnd(27)} ${k.doc}`)
+      .join("\n")
+  }
 `;
 
 /** Runs the subcommand; resolves with the process exit code. */
@@ -40,6 +43,7 @@ export async function orchestratorCommand(argv: string[]): Promise<number> {
         port: { type: "string" },
         "data-dir": { type: "string" },
         help: { type: "boolean", short: "h" },
+        version: { type: "boolean" },
       },
       strict: true,
       allowPositionals: false,
@@ -50,6 +54,10 @@ export async function orchestratorCommand(argv: string[]): Promise<number> {
   }
   if (values.help) {
     console.log(ORCHESTRATOR_HELP);
+    return 0;
+  }
+  if (values.version) {
+    console.log(`cumulus-orchestrator ${CUMULUS_VERSION} (commit ${CUMULUS_COMMIT})`);
     return 0;
   }
   const env = Deno.env.toObject();
