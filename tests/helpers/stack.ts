@@ -29,6 +29,11 @@ export interface StackOptions {
   env?: Record<string, string>;
   /** Keep the data dir on stop. */
   keepData?: boolean;
+  /**
+   * Address to serve on, also the one job containers dial (default
+   * 127.0.0.1; a test with a second node uses the bridge, 198.18.0.1).
+   */
+  host?: string;
 }
 
 /** Socket of the local Docker engine used by tests. */
@@ -36,13 +41,24 @@ export const SWARM_SOCKET = Deno.env.get("SWARM_MANAGER") ?? "/run/cumulus-docke
 /** Image jobs use in tests. */
 export const JOB_IMAGE = Deno.env.get("CUMULUS_JOB_IMAGE") ?? "cumulus-job:latest";
 
+function freePort(host: string): number {
+  const l = Deno.listen({ hostname: host, port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
 /** Starts an orchestrator for one test. */
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "cumulus-test-" });
+  const host = opts.host ?? "127.0.0.1";
+  const port = freePort(host);
   const config = parseConfig({
     yamlText: null,
     env: {
-      ORCHESTRATOR_PORT: "0",
+      ORCHESTRATOR_PORT: String(port),
+      ORCHESTRATOR_LISTEN_HOST: host,
+      CUMULUS_ADVERTISE_ADDRESS: `${host}:${port}`,
       ORCHESTRATOR_METRICS_PORT: "0",
       SWARM_MANAGER: SWARM_SOCKET,
       CUMULUS_DATA_DIR: dataDir,
@@ -57,7 +73,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       if (Deno.env.get("CUMULUS_TEST_VERBOSE")) console.error(`[orch] ${m}`);
     },
   });
-  const url = `127.0.0.1:${orch.port}`;
+  const url = `${host}:${orch.port}`;
   return {
     url,
     port: orch.port,
