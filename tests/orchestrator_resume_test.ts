@@ -58,7 +58,7 @@ Deno.test({
       assert.ok(before.length >= from, "lines of the first attempt were lost");
       // Sequence numbers stay gap-free across attempts.
       lines.forEach((l, i) => assert.equal(l.seq, i + 1));
-      const stored = await c.getJob(id) as unknown as { attempts: number };
+      const stored = await c.getJob(id);
       assert.equal(stored.attempts, 2);
       const states = stack.orch.manager.history(id).map((e) => e.to);
       assert.deepEqual(states, [
@@ -111,7 +111,7 @@ Deno.test({
       const { job } = await c.watchAll(id);
       assert.equal(job.state, "FAILED");
       assert.equal(job.exitCode, 3);
-      assert.equal((await c.getJob(id) as unknown as { attempts: number }).attempts, 1);
+      assert.equal((await c.getJob(id)).attempts, 1);
     } finally {
       c.close();
       await stack.stop();

@@ -18,6 +18,8 @@ export interface WireJob {
   createdAtMs: number;
   logSeq: number;
   serviceId: string;
+  nodeId: string;
+  attempts: number;
 }
 
 /** A log line as the wire returns it. */
