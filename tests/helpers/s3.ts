@@ -19,7 +19,9 @@ export interface S3Server {
 /** Starts s3rver on `host` with one bucket. */
 export async function startS3(host = "127.0.0.1", bucket = "cumulus-test"): Promise<S3Server> {
   const bin = Deno.env.get("CUMULUS_S3RVER");
-  if (!bin) throw new Error("CUMULUS_S3RVER is not set: run scripts/bootstrap.sh and source .cumulus/env");
+  if (!bin) {
+    throw new Error("CUMULUS_S3RVER is not set: run scripts/bootstrap.sh and source .cumulus/env");
+  }
   const dir = await Deno.makeTempDir({ prefix: "cumulus-s3-" });
   const child = new Deno.Command("node", {
     args: [bin, "-d", dir, "-p", "0", "--address", host, "--configure-bucket", bucket, "--silent"],

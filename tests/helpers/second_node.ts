@@ -37,7 +37,9 @@ async function run(cmd: string, args: string[], env: Record<string, string> = {}
   const out = await new Deno.Command(cmd, { args, env, stdout: "piped", stderr: "piped" }).output();
   const text = new TextDecoder().decode(out.stdout);
   if (!out.success) {
-    throw new Error(`${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`);
+    throw new Error(
+      `${cmd} ${args.join(" ")} failed: ${new TextDecoder().decode(out.stderr).trim()}`,
+    );
   }
   return text.trim();
 }
@@ -73,9 +75,17 @@ async function teardown(managerNodeId?: string): Promise<void> {
   await tryRun("ip", ["link", "del", VETH_HOST]);
   if (managerNodeId) await tryRun("docker", ["node", "rm", "--force", managerNodeId], managerEnv());
   // Nodes of earlier runs that were never removed show up as "down".
-  const down = await tryRun("docker", ["node", "ls", "--filter", "role=worker", "-q"], managerEnv());
+  const down = await tryRun(
+    "docker",
+    ["node", "ls", "--filter", "role=worker", "-q"],
+    managerEnv(),
+  );
   for (const id of (down ?? "").split("\n").filter(Boolean)) {
-    const state = await tryRun("docker", ["node", "inspect", "-f", "{{.Status.State}}", id], managerEnv());
+    const state = await tryRun(
+      "docker",
+      ["node", "inspect", "-f", "{{.Status.State}}", id],
+      managerEnv(),
+    );
     if (state === "down") await tryRun("docker", ["node", "rm", "--force", id], managerEnv());
   }
 }
@@ -116,7 +126,7 @@ export async function startSecondNode(images: string[]): Promise<SecondNode> {
   child.unref();
   let nodeId = "";
   try {
-    for (let i = 0; ; i++) {
+    for (let i = 0;; i++) {
       if (await tryRun("docker", ["info", "--format", "{{.ID}}"], nodeEnv) !== null) break;
       if (i > 150) throw new Error("second engine did not answer within 30 s");
       await new Promise((r) => setTimeout(r, 200));
@@ -153,7 +163,7 @@ export async function startSecondNode(images: string[]): Promise<SecondNode> {
       `${MANAGER_ADDR}:2377`,
     ], nodeEnv);
     nodeId = await run("docker", ["info", "--format", "{{.Swarm.NodeID}}"], nodeEnv);
-    for (let i = 0; ; i++) {
+    for (let i = 0;; i++) {
       const state = await tryRun(
         "docker",
         ["node", "inspect", "-f", "{{.Status.State}}", nodeId],
