@@ -6,7 +6,8 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Config } from "../config/mod.ts";
 import { LogHub } from "../logs/mod.ts";
-import { loadCumulusProto } from "../rpc/mod.ts";
+import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
+import { HealthState } from "./health.ts";
 import { JobStore } from "../store/mod.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
@@ -139,6 +140,8 @@ export async function startOrchestrator(
   const proto = loadCumulusProto();
   server.addService(proto.Cumulus.service, cumulusHandlers(deps));
   server.addService(proto.Runtime.service, runtimeHandlers(deps));
+  const health = new HealthState();
+  server.addService(loadHealthProto().service, health.handlers());
   await manager.reconcile();
   manager.startVolumeSweeps();
 
@@ -166,6 +169,7 @@ export async function startOrchestrator(
   const stop = () => {
     stopping ??= (async () => {
       log("shutting down: no new calls, detaching from running jobs");
+      health.set("NOT_SERVING");
       await new Promise<void>((resolve) => {
         const t = setTimeout(() => {
           server.forceShutdown();

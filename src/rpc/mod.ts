@@ -2,6 +2,13 @@
  * gRPC plumbing: proto loading, status mapping, wire conversions.
  * @module
  */
-export { type CumulusProto, loadCumulusProto, PROTO_OPTIONS, PROTO_PATH } from "./proto.ts";
+export {
+  type CumulusProto,
+  HEALTH_PROTO_PATH,
+  loadCumulusProto,
+  loadHealthProto,
+  PROTO_OPTIONS,
+  PROTO_PATH,
+} from "./proto.ts";
 export { type RpcError, statusFor, toRpcError } from "./status.ts";
 export { jobToWire, lineToWire, type WireJob, type WireLogLine } from "./wire.ts";

@@ -32,7 +32,24 @@ export interface CumulusProto {
   Runtime: grpc.ServiceClientConstructor;
 }
 
+/** Path of the standard health-checking protocol. */
+export const HEALTH_PROTO_PATH: string = fileURLToPath(
+  new URL("../../proto/health.proto", import.meta.url),
+);
+
 let cached: CumulusProto | null = null;
+let health: grpc.ServiceClientConstructor | null = null;
+
+/** Loads (once) the `grpc.health.v1.Health` service definition. */
+export function loadHealthProto(): grpc.ServiceClientConstructor {
+  if (health) return health;
+  const def = protoLoader.loadSync(HEALTH_PROTO_PATH, PROTO_OPTIONS);
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    grpc: { health: { v1: { Health: grpc.ServiceClientConstructor } } };
+  };
+  health = pkg.grpc.health.v1.Health;
+  return health;
+}
 
 /** Loads (once) and returns the `cumulus.v1` service definitions. */
 export function loadCumulusProto(): CumulusProto {
