@@ -33,6 +33,26 @@ const FLUSH_BYTES = 1 << 20;
 const FLUSH_MS = 5;
 const encoder = new TextEncoder();
 
+/** Where a stored line came from, told by its Docker-timestamp field. */
+function sourceOf(dockerTs: string): "docker" | "marker" | "runtime" {
+  if (dockerTs === "") return "marker";
+  if (dockerTs.startsWith(RUNTIME_TS_PREFIX)) return "runtime";
+  return "docker";
+}
+
+/** The Docker-timestamp field of the `index`-th line streamed by `attempt`'s runtime. */
+export function runtimeTs(attempt: number, index: number): string {
+  return `${RUNTIME_TS_PREFIX}${attempt}:${index}`;
+}
+
+function runtimePosition(ts: string): [number, number] {
+  const [a, i] = ts.slice(RUNTIME_TS_PREFIX.length).split(":");
+  return [Number(a), Number(i)];
+}
+
+/** Prefix marking lines streamed by a job's runtime rather than read from Docker. */
+export const RUNTIME_TS_PREFIX = "rt:";
+
 /** UTF-8 byte length of `s` without encoding it. */
 function utf8Length(s: string): number {
   let n = s.length;
@@ -70,6 +90,12 @@ export class JobLog {
   #file: Deno.FsFile | null = null;
   #lastSeq = 0;
   #last: LastLine | null = null;
+  /** Last line that came from Docker's log (the one re-found after a restart). */
+  #lastDocker: LastLine | null = null;
+  /** Seq of the last attempt marker (a line with no Docker timestamp), 0 if none. */
+  #lastMarkerSeq = 0;
+  /** Runtime-streamed lines stored for the newest attempt that streamed. */
+  #runtime = { attempt: 0, count: 0 };
   #recent: LogLine[] = [];
   #recentBase = 1;
   #pending: string[] = [];
@@ -144,12 +170,54 @@ export class JobLog {
             dockerTs: rec.dockerTs,
             text: rec.text,
           };
+          this.#classify(this.#last);
+          // The tail alone does not tell where Docker's lines and the
+          // runtime's stand: read the whole log once (only after a restart).
+          if (sourceOf(rec.dockerTs) !== "docker") await this.#scanSources();
         }
         return;
       }
     } finally {
       f.close();
     }
+  }
+
+  #classify(line: LastLine): void {
+    const src = sourceOf(line.dockerTs);
+    if (src === "docker") this.#lastDocker = line;
+    else if (src === "marker") this.#lastMarkerSeq = line.seq;
+    else {
+      const [attempt, index] = runtimePosition(line.dockerTs);
+      if (attempt >= this.#runtime.attempt) this.#runtime = { attempt, count: index + 1 };
+    }
+  }
+
+  async #scanSources(): Promise<void> {
+    this.#lastDocker = null;
+    this.#lastMarkerSeq = 0;
+    this.#runtime = { attempt: 0, count: 0 };
+    let after = 0;
+    for (;;) {
+      const page = await this.#readFileRaw(after, 10_000);
+      if (page.length === 0) return;
+      for (const r of page) this.#classify(r);
+      after = page[page.length - 1].seq;
+    }
+  }
+
+  /** The last line that came from Docker's log, or null. */
+  get lastDocker(): LastLine | null {
+    return this.#lastDocker;
+  }
+
+  /** Seq of the last attempt marker line (0 when there is none). */
+  get lastMarkerSeq(): number {
+    return this.#lastMarkerSeq;
+  }
+
+  /** Runtime-streamed lines stored for `attempt` (they are numbered 0..n-1). */
+  runtimeCount(attempt: number): number {
+    return this.#runtime.attempt === attempt ? this.#runtime.count : 0;
   }
 
   /** Highest stored sequence number (0 when empty). */
@@ -185,6 +253,7 @@ export class JobLog {
       this.#recentBase += drop;
     }
     this.#last = { seq, stream: line.stream, dockerTs: line.dockerTs, text };
+    this.#classify(this.#last);
     if (this.#pendingBytes >= FLUSH_BYTES) this.flushSync();
     else if (this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => this.flushSync(), FLUSH_MS);
@@ -271,7 +340,12 @@ export class JobLog {
   }
 
   async #readFile(afterSeq: number, max: number): Promise<LogLine[]> {
-    const out: LogLine[] = [];
+    const raw = await this.#readFileRaw(afterSeq, max);
+    return raw.map((r) => ({ seq: r.seq, stream: r.stream, timeMs: r.timeMs, text: r.text }));
+  }
+
+  async #readFileRaw(afterSeq: number, max: number): Promise<Array<LastLine & { timeMs: number }>> {
+    const out: Array<LastLine & { timeMs: number }> = [];
     let f: Deno.FsFile;
     try {
       f = await Deno.open(this.path, { read: true });
@@ -304,7 +378,7 @@ export class JobLog {
           if (rec) {
             if (rec.seq % INDEX_EVERY === 1) this.#index.set(rec.seq, pos + lineStart);
             if (rec.seq > afterSeq) {
-              out.push({ seq: rec.seq, stream: rec.stream, timeMs: rec.timeMs, text: rec.text });
+              out.push(rec);
               if (out.length >= max) return out;
             }
           }

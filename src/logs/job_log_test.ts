@@ -107,3 +107,33 @@ Deno.test("reads far behind the in-memory window come from disk, correct and in 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the log tells Docker lines, attempt markers and runtime lines apart, also after reopening", async () => {
+  const { runtimeTs } = await import("./mod.ts");
+  const dir = await Deno.makeTempDir();
+  try {
+    const a = await JobLog.open(`${dir}/a.log`);
+    a.append(line(1));
+    a.append({
+      stream: "stderr",
+      dockerTs: "",
+      timeMs: 2,
+      text: "[cumulus] attempt 2 of 3 starts",
+    });
+    a.append({ stream: "stdout", dockerTs: runtimeTs(2, 0), timeMs: 3, text: "rt0" });
+    a.append({ stream: "stdout", dockerTs: runtimeTs(2, 1), timeMs: 4, text: "rt1" });
+    assert.equal(a.lastDocker?.seq, 1);
+    assert.equal(a.lastMarkerSeq, 2);
+    assert.equal(a.runtimeCount(2), 2);
+    assert.equal(a.runtimeCount(1), 0);
+    a.close();
+    const b = await JobLog.open(`${dir}/a.log`);
+    assert.equal(b.lastDocker?.seq, 1);
+    assert.equal(b.lastDocker?.dockerTs, "2026-01-01T00:00:00.1Z");
+    assert.equal(b.lastMarkerSeq, 2);
+    assert.equal(b.runtimeCount(2), 2);
+    b.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

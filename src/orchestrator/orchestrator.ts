@@ -122,6 +122,7 @@ export async function startOrchestrator(
   });
   const deps = {
     manager,
+    logs,
     store,
     swarm,
     limits: {

@@ -257,7 +257,7 @@ export class JobRunner {
     }
     if (!final) return;
     const isFinal = () => {
-      const last = log.last;
+      const last = log.lastDocker;
       return last !== null && last.dockerTs === final.ts && last.stream === final.stream &&
         last.text === final.text;
     };
@@ -278,9 +278,12 @@ export class JobRunner {
 
   /** The stored line to re-find in this attempt's Docker log, or null to take every line. */
   #alignBase(log: JobLog): LastLine | null {
-    if (isMarker(log.last)) return null;
-    if (this.#attemptStartSeq >= 0 && log.lastSeq <= this.#attemptStartSeq) return null;
-    return log.last;
+    // Only Docker's own lines can be re-found in Docker's log; lines the
+    // runtime streamed, and lines of an earlier attempt, cannot.
+    const last = log.lastDocker;
+    if (!last || last.seq < log.lastMarkerSeq) return null;
+    if (this.#attemptStartSeq >= 0 && last.seq <= this.#attemptStartSeq) return null;
+    return last;
   }
 
   async #follow(serviceId: string, log: JobLog): Promise<void> {

@@ -23,12 +23,15 @@ import {
 } from "../core/mod.ts";
 import { jobToWire, lineToWire, toRpcError } from "../rpc/mod.ts";
 import type { JobStore } from "../store/mod.ts";
+import { type LogHub, runtimeTs } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
 
 /** What the handlers need. */
 export interface HandlerDeps {
   manager: JobManager;
+  /** Job logs, for lines the job's runtime streams in. */
+  logs: LogHub;
   store: JobStore;
   swarm: SwarmClient;
   limits: SpecLimits;
@@ -116,7 +119,11 @@ async function streamBytes(
   for (let off = 0; off < bytes.length; off += CHUNK) {
     if (signal.aborted) return;
     const data = bytes.subarray(off, off + CHUNK);
-    await writeWithBackpressure(call, off === 0 ? { data, totalBytes: bytes.length } : { data }, signal);
+    await writeWithBackpressure(
+      call,
+      off === 0 ? { data, totalBytes: bytes.length } : { data },
+      signal,
+    );
   }
 }
 
@@ -430,6 +437,7 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       }
     },
     ReportResult: reportResultHandler(d),
+    StreamLogs: streamLogsHandler(d),
     Heartbeat: unary(d, "Heartbeat", (req: { jobId: string }, call) => {
       const job = authenticate(d, call, req.jobId);
       return Promise.resolve({ stop: job.state === "CANCELLED" });
@@ -518,5 +526,77 @@ function reportResultHandler(d: HandlerDeps) {
       }
     });
     call.on("error", () => fail(new CumulusError("CANCELLED", "client went away")));
+  };
+}
+
+interface WireLogBatch {
+  jobId: string;
+  attempt: number;
+  firstIndex: number;
+  lines: Array<{ stream: string; text: string; timeMs: number }>;
+}
+
+/**
+ * `Runtime.StreamLogs`: a job's runtime sends its output in numbered batches
+ * (fast path, bypassing Docker's log pipeline). Lines already stored are
+ * skipped, so a runtime that reconnects may resend from its last ack; a gap
+ * or an attempt that is not the job's current one is refused.
+ */
+function streamLogsHandler(d: HandlerDeps) {
+  return (call: grpc.ServerDuplexStream<WireLogBatch, unknown>) => {
+    let chain = Promise.resolve();
+    let failed = false;
+    const fail = (err: unknown) => {
+      if (failed) return;
+      failed = true;
+      call.emit("error", report(d, "StreamLogs", err));
+    };
+    const handle = async (batch: WireLogBatch) => {
+      const job = authenticate(d, call, batch.jobId);
+      if (batch.attempt !== job.attempts) {
+        throw new CumulusError(
+          "FAILED_PRECONDITION",
+          `attempt ${batch.attempt} of job ${job.id} is over (the job is on attempt ${job.attempts})`,
+        );
+      }
+      const log = await d.logs.get(job.id);
+      let accepted = log.runtimeCount(batch.attempt);
+      const first = Number(batch.firstIndex);
+      if (first > accepted) {
+        throw new InvalidArgumentError(
+          "first_index",
+          `lines ${accepted}..${first - 1} are missing; resend from ${accepted}`,
+        );
+      }
+      for (let i = Math.max(0, accepted - first); i < batch.lines.length; i++) {
+        const l = batch.lines[i];
+        log.append({
+          stream: l.stream === "STDERR" ? "stderr" : "stdout",
+          dockerTs: runtimeTs(batch.attempt, first + i),
+          timeMs: Number(l.timeMs) || Date.now(),
+          text: l.text,
+        });
+        accepted++;
+      }
+      call.write({ accepted });
+    };
+    call.on("data", (batch: WireLogBatch) => {
+      if (failed) return;
+      call.pause();
+      chain = chain.then(() => handle(batch)).then(
+        () => {
+          call.resume();
+        },
+        (err) => fail(err),
+      );
+    });
+    call.on("end", () => {
+      chain.then(() => {
+        if (!failed) call.end();
+      });
+    });
+    call.on("error", () => {
+      failed = true;
+    });
   };
 }

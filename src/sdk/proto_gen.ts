@@ -494,6 +494,14 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 },
               },
             },
+            "FetchFunctionRequest": {
+              "fields": {
+                "jobId": {
+                  "type": "string",
+                  "id": 1,
+                },
+              },
+            },
             "ReportCheckpointRequest": {
               "fields": {
                 "jobId": {
@@ -572,10 +580,66 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 },
               },
             },
+            "LogBatch": {
+              "fields": {
+                "jobId": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "attempt": {
+                  "type": "uint32",
+                  "id": 2,
+                },
+                "firstIndex": {
+                  "type": "uint64",
+                  "id": 3,
+                },
+                "lines": {
+                  "rule": "repeated",
+                  "type": "RuntimeLine",
+                  "id": 4,
+                },
+              },
+            },
+            "RuntimeLine": {
+              "fields": {
+                "stream": {
+                  "type": "LogStream",
+                  "id": 1,
+                },
+                "text": {
+                  "type": "string",
+                  "id": 2,
+                },
+                "timeMs": {
+                  "type": "int64",
+                  "id": 3,
+                },
+              },
+            },
+            "LogAck": {
+              "fields": {
+                "accepted": {
+                  "type": "uint64",
+                  "id": 1,
+                },
+              },
+            },
             "Runtime": {
               "methods": {
+                "StreamLogs": {
+                  "requestType": "LogBatch",
+                  "requestStream": true,
+                  "responseType": "LogAck",
+                  "responseStream": true,
+                },
                 "FetchBundle": {
                   "requestType": "FetchBundleRequest",
+                  "responseType": "BundleChunk",
+                  "responseStream": true,
+                },
+                "FetchFunction": {
+                  "requestType": "FetchFunctionRequest",
                   "responseType": "BundleChunk",
                   "responseStream": true,
                 },

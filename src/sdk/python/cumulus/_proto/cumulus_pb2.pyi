@@ -49,6 +49,12 @@ class FetchBundleRequest(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class FetchFunctionRequest(_message.Message):
+    __slots__ = ["job_id"]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
 class GetJobRequest(_message.Message):
     __slots__ = ["job_id"]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -186,6 +192,24 @@ class ListWorkersResponse(_message.Message):
     workers: _containers.RepeatedCompositeFieldContainer[Worker]
     def __init__(self, workers: _Optional[_Iterable[_Union[Worker, _Mapping]]] = ...) -> None: ...
 
+class LogAck(_message.Message):
+    __slots__ = ["accepted"]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    accepted: int
+    def __init__(self, accepted: _Optional[int] = ...) -> None: ...
+
+class LogBatch(_message.Message):
+    __slots__ = ["attempt", "first_index", "job_id", "lines"]
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    first_index: int
+    job_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[RuntimeLine]
+    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., first_index: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[RuntimeLine, _Mapping]]] = ...) -> None: ...
+
 class LogLine(_message.Message):
     __slots__ = ["seq", "stream", "text", "time_ms"]
     SEQ_FIELD_NUMBER: _ClassVar[int]
@@ -271,6 +295,16 @@ class RetryPolicy(_message.Message):
     max_attempts: int
     resume: bool
     def __init__(self, resume: bool = ..., max_attempts: _Optional[int] = ...) -> None: ...
+
+class RuntimeLine(_message.Message):
+    __slots__ = ["stream", "text", "time_ms"]
+    STREAM_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
+    stream: LogStream
+    text: str
+    time_ms: int
+    def __init__(self, stream: _Optional[_Union[LogStream, str]] = ..., text: _Optional[str] = ..., time_ms: _Optional[int] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ["chunk", "spec"]
