@@ -53,21 +53,6 @@ function runtimePosition(ts: string): [number, number] {
 /** Prefix marking lines streamed by a job's runtime rather than read from Docker. */
 export const RUNTIME_TS_PREFIX = "rt:";
 
-/** UTF-8 byte length of `s` without encoding it. */
-function utf8Length(s: string): number {
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 2;
-      i++;
-    } else n += 2;
-  }
-  return n;
-}
-
 function parseRecord(rec: string): (LogLine & { dockerTs: string }) | null {
   const a = rec.indexOf("\t");
   const b = rec.indexOf("\t", a + 1);
@@ -105,8 +90,14 @@ export class JobLog {
   #complete = false;
   /** Byte offset in the file where the next appended record will start. */
   #endOffset = 0;
-  /** Sparse index: seq (every INDEX_EVERY-th, from 1) -> byte offset of its record. */
-  #index = new Map<number, number>();
+  /**
+   * Sparse index, ascending: the first seq of each flushed batch (and, after a
+   * restart, of every INDEX_EVERY-th record scanned) with its byte offset.
+   */
+  #indexSeqs: number[] = [];
+  #indexOffsets: number[] = [];
+  /** Seq of the first record waiting in #pending. */
+  #pendingFirstSeq = 0;
 
   private constructor(path: string) {
     this.path = path;
@@ -235,15 +226,18 @@ export class JobLog {
     return this.#complete;
   }
 
-  /** Appends one line, numbering it, and wakes waiting readers. */
-  append(line: IncomingLine): number {
+  /**
+   * Appends one line, numbering it, and wakes waiting readers. `runtime` is
+   * the line's position in its attempt's runtime stream, when it came that way
+   * (its dockerTs must then be `runtimeTs(attempt, index)`).
+   */
+  append(line: IncomingLine, runtime?: { attempt: number; index: number }): number {
     const seq = ++this.#lastSeq;
     const text = line.text.includes("\n") ? line.text.replaceAll("\n", " ") : line.text;
     const rec = `${seq}\t${
       line.stream === "stderr" ? "e" : "o"
     }\t${line.timeMs}\t${line.dockerTs}\t${text}\n`;
-    if (seq % INDEX_EVERY === 1) this.#index.set(seq, this.#endOffset);
-    this.#endOffset += utf8Length(rec);
+    if (this.#pending.length === 0) this.#pendingFirstSeq = seq;
     this.#pending.push(rec);
     this.#pendingBytes += rec.length;
     this.#recent.push({ seq, stream: line.stream, timeMs: line.timeMs, text });
@@ -253,7 +247,11 @@ export class JobLog {
       this.#recentBase += drop;
     }
     this.#last = { seq, stream: line.stream, dockerTs: line.dockerTs, text };
-    this.#classify(this.#last);
+    if (runtime) {
+      if (runtime.attempt >= this.#runtime.attempt) {
+        this.#runtime = { attempt: runtime.attempt, count: runtime.index + 1 };
+      }
+    } else this.#classify(this.#last);
     if (this.#pendingBytes >= FLUSH_BYTES) this.flushSync();
     else if (this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => this.flushSync(), FLUSH_MS);
@@ -273,6 +271,8 @@ export class JobLog {
       this.#file = Deno.openSync(this.path, { append: true, create: true });
     }
     const bytes = encoder.encode(this.#pending.join(""));
+    this.#addIndex(this.#pendingFirstSeq, this.#endOffset);
+    this.#endOffset += bytes.length;
     this.#pending = [];
     this.#pendingBytes = 0;
     let off = 0;
@@ -328,15 +328,27 @@ export class JobLog {
     return await this.#readFile(afterSeq, max);
   }
 
+  #addIndex(seq: number, offset: number): void {
+    const n = this.#indexSeqs.length;
+    if (n > 0 && seq <= this.#indexSeqs[n - 1]) return;
+    this.#indexSeqs.push(seq);
+    this.#indexOffsets.push(offset);
+  }
+
   /** Byte offset to start scanning at for seq > afterSeq, from the sparse index. */
   #seekPoint(afterSeq: number): { seq: number; offset: number } {
-    let k = Math.floor(afterSeq / INDEX_EVERY) * INDEX_EVERY + 1;
-    while (k >= 1) {
-      const off = this.#index.get(k);
-      if (off !== undefined) return { seq: k, offset: off };
-      k -= INDEX_EVERY;
+    const target = afterSeq + 1;
+    let lo = 0, hi = this.#indexSeqs.length - 1, best = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.#indexSeqs[mid] <= target) {
+        best = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
     }
-    return { seq: 1, offset: 0 };
+    return best < 0
+      ? { seq: 1, offset: 0 }
+      : { seq: this.#indexSeqs[best], offset: this.#indexOffsets[best] };
   }
 
   async #readFile(afterSeq: number, max: number): Promise<LogLine[]> {
@@ -376,7 +388,7 @@ export class JobLog {
           if (nl < 0) break;
           const rec = parseRecord(decoder.decode(data.subarray(lineStart, nl)));
           if (rec) {
-            if (rec.seq % INDEX_EVERY === 1) this.#index.set(rec.seq, pos + lineStart);
+            if (rec.seq % INDEX_EVERY === 1) this.#addIndex(rec.seq, pos + lineStart);
             if (rec.seq > afterSeq) {
               out.push(rec);
               if (out.length >= max) return out;

@@ -4,6 +4,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
 import type { Config } from "../config/mod.ts";
 import { LogHub } from "../logs/mod.ts";
 import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
@@ -33,6 +34,24 @@ export interface StartOptions {
   /** Diagnostic logger (default: stderr with a timestamp). */
   log?: (msg: string) => void;
   now?: () => number;
+}
+
+/**
+ * The Cumulus service definition with a WatchJob serializer that passes
+ * already-encoded events (hand-encoded log batches) through untouched.
+ */
+function withPreEncodedWatch(def: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const watch = def.WatchJob;
+  return {
+    ...def,
+    WatchJob: {
+      ...watch,
+      responseSerialize: (v: unknown) =>
+        v instanceof Uint8Array
+          ? Buffer.from(v.buffer, v.byteOffset, v.byteLength)
+          : watch.responseSerialize(v),
+    },
+  };
 }
 
 /** Reads this data dir's instance id, creating it on first start. */
@@ -139,7 +158,7 @@ export async function startOrchestrator(
     observe: (m: string, c: string, ms: number) => metrics.observe(m, c, ms),
   };
   const proto = loadCumulusProto();
-  server.addService(proto.Cumulus.service, cumulusHandlers(deps));
+  server.addService(withPreEncodedWatch(proto.Cumulus.service), cumulusHandlers(deps));
   server.addService(proto.Runtime.service, runtimeHandlers(deps));
   const health = new HealthState();
   server.addService(loadHealthProto().service, health.handlers());

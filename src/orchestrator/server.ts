@@ -21,7 +21,7 @@ import {
   type SpecLimits,
   UnauthenticatedError,
 } from "../core/mod.ts";
-import { jobToWire, lineToWire, toRpcError } from "../rpc/mod.ts";
+import { encodeLinesEvent, jobToWire, lineToWire, toRpcError } from "../rpc/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import { type LogHub, runtimeTs } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
@@ -46,7 +46,7 @@ export interface HandlerDeps {
   observe: (method: string, code: string, ms: number) => void;
 }
 
-const CHUNK = 64 * 1024;
+const CHUNK = 1024 * 1024;
 const TOKEN_KEY = "x-cumulus-job-token";
 
 type Unary<Req, Res> = (req: Req, call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>;
@@ -332,9 +332,13 @@ function watchHandler(d: HandlerDeps) {
         })
       ) {
         if (ac.signal.aborted) break;
+        // Line batches (the bulk of the traffic) are encoded by hand; see
+        // src/rpc/log_codec.ts and the WatchJob serializer in orchestrator.ts.
         await writeWithBackpressure(
           call as grpc.ServerWritableStream<unknown, unknown>,
-          { lines: ev.lines.map(lineToWire), job: ev.job ? jobToWire(ev.job) : null },
+          ev.job
+            ? { lines: ev.lines.map(lineToWire), job: jobToWire(ev.job) }
+            : encodeLinesEvent(ev.lines),
           ac.signal,
         );
       }
@@ -533,7 +537,9 @@ interface WireLogBatch {
   jobId: string;
   attempt: number;
   firstIndex: number;
-  lines: Array<{ stream: string; text: string; timeMs: number }>;
+  texts: string[];
+  streams: Uint8Array;
+  timeMs: number;
 }
 
 /**
@@ -568,14 +574,16 @@ function streamLogsHandler(d: HandlerDeps) {
           `lines ${accepted}..${first - 1} are missing; resend from ${accepted}`,
         );
       }
-      for (let i = Math.max(0, accepted - first); i < batch.lines.length; i++) {
-        const l = batch.lines[i];
+      const timeMs = Number(batch.timeMs) || Date.now();
+      const texts = batch.texts;
+      const streams = batch.streams;
+      for (let i = Math.max(0, accepted - first); i < texts.length; i++) {
         log.append({
-          stream: l.stream === "STDERR" ? "stderr" : "stdout",
+          stream: streams[i] === 1 ? "stderr" : "stdout",
           dockerTs: runtimeTs(batch.attempt, first + i),
-          timeMs: Number(l.timeMs) || Date.now(),
-          text: l.text,
-        });
+          timeMs,
+          text: texts[i],
+        }, { attempt: batch.attempt, index: first + i });
         accepted++;
       }
       call.write({ accepted });

@@ -12,3 +12,4 @@ export {
 } from "./proto.ts";
 export { type RpcError, statusFor, toRpcError } from "./status.ts";
 export { jobToWire, lineToWire, type WireJob, type WireLogLine } from "./wire.ts";
+export { encodeLinesEvent } from "./log_codec.ts";

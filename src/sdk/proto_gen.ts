@@ -594,26 +594,18 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "uint64",
                   "id": 3,
                 },
-                "lines": {
+                "texts": {
                   "rule": "repeated",
-                  "type": "RuntimeLine",
+                  "type": "string",
                   "id": 4,
                 },
-              },
-            },
-            "RuntimeLine": {
-              "fields": {
-                "stream": {
-                  "type": "LogStream",
-                  "id": 1,
-                },
-                "text": {
-                  "type": "string",
-                  "id": 2,
+                "streams": {
+                  "type": "bytes",
+                  "id": 5,
                 },
                 "timeMs": {
                   "type": "int64",
-                  "id": 3,
+                  "id": 6,
                 },
               },
             },

@@ -1,13 +1,19 @@
-"""Job-container runtime: fetch the job's bundle, then become the job's command.
+"""Job-container runtime: fetch the job's bundle, then run the job's command or function.
 
 Run inside the job image as::
 
-    python3 -m cumulus.runtime -- CMD [ARGS...]
+    python3 -m cumulus.runtime -- CMD [ARGS...]     # command mode
+    python3 -m cumulus.runtime --function           # function mode (Python SDK jobs)
 
-It calls ``/cumulus.v1.Runtime/FetchBundle`` on the orchestrator, extracts the
-streamed gzipped tar into the working directory, ``chdir``\\ s there and
-``os.execvp``\\ s CMD. Because of the exec, CMD keeps the runtime's pid: signals
-reach it directly and the container's exit code is CMD's own.
+Command mode calls ``/cumulus.v1.Runtime/FetchBundle`` on the orchestrator,
+extracts the streamed gzipped tar into the working directory, ``chdir``\\ s
+there and ``os.execvp``\\ s CMD. Because of the exec, CMD keeps the runtime's
+pid: signals reach it directly and the container's exit code is CMD's own.
+
+Function mode (:mod:`cumulus.runtime_function`) fetches the call payload
+(``FetchFunction``), the bundle when the payload says there is one, calls the
+function in the working directory and streams its pickled return value or
+exception back (``ReportResult``).
 
 Environment:
 
@@ -35,19 +41,30 @@ A bundle is rejected as a whole (exit 65, CMD does not run) when any member
 has an absolute path or a ``..`` component, is a symlink or hard link that
 resolves outside the working directory, or is a device file or FIFO.
 
-Exit codes before CMD runs (after the exec the exit code is CMD's own):
+Exit codes before CMD runs (after the exec the exit code is CMD's own), and
+of function mode:
 
 ===  ==================================================================
- 0   ``--help``
+ 0   ``--help``; function mode: the function returned and its value was stored
+ 1   function mode: the function raised; the exception was stored as the result
 64   usage: no command, an unknown option, or a required environment variable missing
-65   bad bundle: not a gzipped tar, truncated, or an unsafe member
+65   bad bundle: not a gzipped tar, truncated, or an unsafe member; function
+     mode also: the call payload cannot be read or unpickled (e.g. a module the
+     function needs is missing in the image; the error is stored as the result)
 69   orchestrator unreachable, or the connection dropped mid-stream
+70   function mode: the return value cannot be pickled (a ``TypeError`` saying
+     so is stored as the result)
 73   the working directory cannot be created or written
+74   function mode: the orchestrator refused the result (over
+     ``max_result_bytes``; the job is FAILED with that reason)
 76   the orchestrator answered with another error (e.g. NOT_FOUND)
 77   bad token: the orchestrator said UNAUTHENTICATED or PERMISSION_DENIED
 126  CMD found but cannot be executed (as a shell reports it)
 127  CMD not found (as a shell reports it)
 ===  ==================================================================
+
+In function mode ``sys.exit(n)`` inside the function ends the job with exit
+code ``n`` and no result, as it would end a local script.
 
 Each failure prints one line, ``cumulus-runtime: error: ...``, on stderr.
 """
@@ -61,7 +78,7 @@ import tarfile
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence
+from typing import IO, Generator, Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence, cast
 
 import grpc
 
@@ -69,9 +86,14 @@ from cumulus._proto import cumulus_pb2 as pb2
 
 __all__ = [
     "FETCH_BUNDLE_METHOD",
+    "FETCH_FUNCTION_METHOD",
+    "REPORT_RESULT_METHOD",
     "TOKEN_METADATA_KEY",
+    "EXIT_FUNCTION_RAISED",
     "EXIT_USAGE",
     "EXIT_BAD_BUNDLE",
+    "EXIT_SOFTWARE",
+    "EXIT_RESULT_REFUSED",
     "EXIT_UNREACHABLE",
     "EXIT_WORKDIR",
     "EXIT_ORCHESTRATOR_ERROR",
@@ -86,9 +108,14 @@ __all__ = [
     "OrchestratorError",
     "TokenError",
     "CommandError",
+    "ResultRefusedError",
     "RuntimeConfig",
     "BundleStats",
+    "status_failure",
+    "open_channel",
+    "probe",
     "fetch_bundle",
+    "fetch_function",
     "extract_bundle",
     "exec_command",
     "main",
@@ -96,12 +123,19 @@ __all__ = [
 
 #: Full gRPC method path of the bundle download.
 FETCH_BUNDLE_METHOD = "/cumulus.v1.Runtime/FetchBundle"
+#: Full gRPC method path of the call payload download (function mode).
+FETCH_FUNCTION_METHOD = "/cumulus.v1.Runtime/FetchFunction"
+#: Full gRPC method path of the result upload (function mode).
+REPORT_RESULT_METHOD = "/cumulus.v1.Runtime/ReportResult"
 #: Metadata key that carries the job's token on every Runtime call.
 TOKEN_METADATA_KEY = "x-cumulus-job-token"
 
 #: Exit codes (sysexits.h values where one fits; 126/127 as a shell).
+EXIT_FUNCTION_RAISED = 1
 EXIT_USAGE = 64
 EXIT_BAD_BUNDLE = 65
+EXIT_SOFTWARE = 70
+EXIT_RESULT_REFUSED = 74
 EXIT_UNREACHABLE = 69
 EXIT_WORKDIR = 73
 EXIT_ORCHESTRATOR_ERROR = 76
@@ -163,6 +197,13 @@ class TokenError(RuntimeFailure):
 
     code = "BAD_TOKEN"
     exit_code = EXIT_BAD_TOKEN
+
+
+class ResultRefusedError(RuntimeFailure):
+    """The orchestrator refused the function's result (RESOURCE_EXHAUSTED: over its limit)."""
+
+    code = "RESULT_REFUSED"
+    exit_code = EXIT_RESULT_REFUSED
 
 
 class CommandError(RuntimeFailure):
@@ -231,48 +272,81 @@ def _grpc_target(url: str) -> str:
     return url
 
 
-def _status_failure(err: grpc.RpcError) -> RuntimeFailure:
+def status_failure(err: grpc.RpcError, method: str = "FetchBundle") -> RuntimeFailure:
+    """The :class:`RuntimeFailure` for a failed Runtime call."""
     code = err.code() if hasattr(err, "code") else None
     details = (err.details() if hasattr(err, "details") else None) or "no details"
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
         return TokenError(f"orchestrator refused the job token ({code.name}: {details})")
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
         return UnreachableError(f"orchestrator connection failed ({code.name}: {details})")
+    if code == grpc.StatusCode.RESOURCE_EXHAUSTED and method == "ReportResult":
+        return ResultRefusedError(f"the orchestrator refused the result: {details}")
     name = code.name if code is not None else "UNKNOWN"
-    return OrchestratorError(f"FetchBundle failed ({name}: {details})")
+    return OrchestratorError(f"{method} failed ({name}: {details})")
 
 
-def fetch_bundle(config: RuntimeConfig) -> Iterator[bytes]:
-    """Yield the job bundle's bytes as the orchestrator streams them.
+def open_channel(config: RuntimeConfig) -> grpc.Channel:
+    """A channel to the orchestrator, connected within ``config.connect_timeout`` s.
 
-    Waits up to ``config.connect_timeout`` seconds for the connection, then
-    follows the stream to its end. Raises :class:`UnreachableError`,
-    :class:`TokenError`, :class:`OrchestratorError`, or :class:`BundleError`
-    when the byte count disagrees with ``total_bytes``.
+    Raises :class:`UnreachableError`; the caller closes the channel.
     """
     options = [
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
         # The orchestrator is reached directly (host network); a proxy from the env would break it.
         ("grpc.enable_http_proxy", 0),
     ]
     channel = grpc.insecure_channel(config.target, options=options)
+    if not probe(channel, config.connect_timeout, wait_for_ready=True):
+        channel.close()
+        raise UnreachableError(
+            f"orchestrator unreachable at {config.target} "
+            f"(no connection within {config.connect_timeout:g} s)"
+        )
+    return channel
+
+
+#: Method the connection probe calls: any answer, even UNIMPLEMENTED, proves a live server.
+HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
+
+
+def probe(channel: grpc.Channel, timeout: float, wait_for_ready: bool) -> bool:
+    """True when a gRPC server answers on ``channel`` within ``timeout`` seconds.
+
+    Calls ``grpc.health.v1.Health/Check``; every status but UNAVAILABLE and
+    DEADLINE_EXCEEDED counts as an answer. With ``wait_for_ready`` it keeps
+    trying to connect until the timeout (an orchestrator that is restarting);
+    without, a refused connection fails at once. (Not
+    ``grpc.channel_ready_future``: its connectivity watcher makes every later
+    ``channel.close()`` block for up to 200 ms.)
+    """
+    check = channel.unary_unary(
+        HEALTH_CHECK_METHOD,
+        request_serializer=lambda _: b"",  # an empty HealthCheckRequest: the whole server
+        response_deserializer=lambda raw: raw,
+    )
     try:
-        try:
-            grpc.channel_ready_future(channel).result(timeout=config.connect_timeout)
-        except grpc.FutureTimeoutError:
-            raise UnreachableError(
-                f"orchestrator unreachable at {config.target} "
-                f"(no connection within {config.connect_timeout:g} s)"
-            ) from None
-        call = channel.unary_stream(
-            FETCH_BUNDLE_METHOD,
-            request_serializer=pb2.FetchBundleRequest.SerializeToString,
+        check(b"", timeout=timeout, wait_for_ready=wait_for_ready)
+    except grpc.RpcError as err:
+        code = err.code() if hasattr(err, "code") else None
+        return code not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+    return True
+
+
+def _fetch_stream(
+    config: RuntimeConfig, channel: Optional[grpc.Channel], method: str, request: object, what: str
+) -> Generator[bytes, None, None]:
+    """Yield the data of a BundleChunk stream, checking the announced byte count."""
+    own = channel is None
+    chan = open_channel(config) if channel is None else channel
+    try:
+        call = chan.unary_stream(
+            f"/cumulus.v1.Runtime/{method}",
+            request_serializer=type(request).SerializeToString,  # type: ignore[attr-defined]
             response_deserializer=pb2.BundleChunk.FromString,
         )
-        responses = call(
-            pb2.FetchBundleRequest(job_id=config.job_id),
-            metadata=((TOKEN_METADATA_KEY, config.token),),
-        )
+        responses = call(request, metadata=((TOKEN_METADATA_KEY, config.token),))
         expected = 0
         received = 0
         try:
@@ -283,11 +357,29 @@ def fetch_bundle(config: RuntimeConfig) -> Iterator[bytes]:
                 if chunk.data:
                     yield chunk.data
         except grpc.RpcError as err:
-            raise _status_failure(err) from None
+            raise status_failure(err, method) from None
         if expected and received != expected:
-            raise BundleError(f"bundle truncated: received {received} of {expected} bytes")
+            raise BundleError(f"{what} truncated: received {received} of {expected} bytes")
     finally:
-        channel.close()
+        if own:
+            chan.close()
+
+
+def fetch_bundle(config: RuntimeConfig, channel: Optional[grpc.Channel] = None) -> Generator[bytes, None, None]:
+    """Yield the job bundle's bytes as the orchestrator streams them.
+
+    Without ``channel``, waits up to ``config.connect_timeout`` seconds for a
+    connection of its own, then follows the stream to its end. Raises
+    :class:`UnreachableError`, :class:`TokenError`, :class:`OrchestratorError`,
+    or :class:`BundleError` when the byte count disagrees with ``total_bytes``.
+    """
+    return _fetch_stream(config, channel, "FetchBundle", pb2.FetchBundleRequest(job_id=config.job_id), "bundle")
+
+
+def fetch_function(config: RuntimeConfig, channel: Optional[grpc.Channel] = None) -> bytes:
+    """The job's ``spec.function`` bytes (FetchFunction); errors as :func:`fetch_bundle`."""
+    request = pb2.FetchFunctionRequest(job_id=config.job_id)
+    return b"".join(_fetch_stream(config, channel, "FetchFunction", request, "function payload"))
 
 
 class _ChunkReader(io.RawIOBase):
@@ -373,7 +465,7 @@ def _clear_slot(path: str, display: str) -> None:
         raise WorkdirError(f"cannot replace {path}: {err.strerror}") from None
 
 
-def _write_file(src: io.BufferedReader, path: str, member: tarfile.TarInfo) -> None:
+def _write_file(src: IO[bytes], path: str, member: tarfile.TarInfo) -> None:
     try:
         # O_NOFOLLOW: the slot was cleared, so a link appearing here is never followed.
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
@@ -409,15 +501,16 @@ def extract_bundle(chunks: Iterable[bytes], dest: str) -> BundleStats:
     if first is None:
         return stats
     root = os.path.realpath(dest)
+    head: bytes = first
 
     def _all() -> Iterator[bytes]:
-        yield first
+        yield head
         yield from iterator
 
     reader = _ChunkReader(_all())
     symlinks: List[str] = []
     try:
-        with tarfile.open(fileobj=reader, mode="r|gz") as archive:
+        with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r|gz") as archive:
             for member in archive:
                 _extract_member(archive, member, root, stats, symlinks)
         reader.drain()
@@ -517,31 +610,50 @@ def exec_command(argv: Sequence[str]) -> NoReturn:
 
 
 _USAGE = """usage: python3 -m cumulus.runtime -- CMD [ARGS...]
+       python3 -m cumulus.runtime --function
 
 Fetch the job bundle from the orchestrator (CUMULUS_ORCHESTRATOR_URL,
 CUMULUS_JOB_ID, CUMULUS_JOB_TOKEN), extract it into CUMULUS_WORKDIR
-(default /workspace), then exec CMD there. See the module docstring of
-cumulus.runtime for all settings and exit codes.
+(default /workspace), then exec CMD there; or, with --function, fetch the
+job's pickled Python call, run it there and send back its result. See the
+module docstring of cumulus.runtime for all settings and exit codes.
 """
 
+_SYNOPSIS = "usage: python3 -m cumulus.runtime -- CMD [ARGS...] | --function"
 
-def _parse_command(args: Sequence[str]) -> List[str]:
+
+def _parse_command(args: Sequence[str]) -> Optional[List[str]]:
+    """CMD for command mode, or ``None`` for ``--function``."""
     command = list(args)
+    if command and command[0] == "--function":
+        if len(command) > 1:
+            raise UsageError(f"--function takes no arguments ({_SYNOPSIS})")
+        return None
     if command and command[0] == "--":
         command = command[1:]
     elif command and command[0].startswith("-"):
-        # Options are reserved for the runtime (e.g. a later --function mode);
-        # never run them as a command by accident.
-        raise UsageError(f"unknown option {command[0]} (usage: python3 -m cumulus.runtime -- CMD [ARGS...])")
+        # Options are reserved for the runtime; never run them as a command by accident.
+        raise UsageError(f"unknown option {command[0]} ({_SYNOPSIS})")
     if not command:
-        raise UsageError("no command given (usage: python3 -m cumulus.runtime -- CMD [ARGS...])")
+        raise UsageError(f"no command given ({_SYNOPSIS})")
     return command
 
 
-def run(args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
-    """Fetch, extract, chdir and exec; raises :class:`RuntimeFailure` on failure."""
+def run(args: Sequence[str], env: Mapping[str, str]) -> int:
+    """Command mode: fetch, extract, chdir and exec (never returns); function
+    mode: run the call and return the exit code. Raises :class:`RuntimeFailure`."""
     command = _parse_command(args)
     config = RuntimeConfig.from_env(env)
+    if command is None:
+        if env.get("CUMULUS_LOG_STREAM") == "1":
+            # Stream from a parent that outlives the function: a function that
+            # crashes its process (segfault, os._exit, OOM) would take its last,
+            # unsent lines with it. The child runs function mode unstreamed.
+            os.environ.pop("CUMULUS_LOG_STREAM", None)
+            return _run_streamed([sys.executable, "-m", "cumulus.runtime", "--function"], config, env)
+        from cumulus.runtime_function import run_function  # only function jobs pay for its imports
+
+        return run_function(config)
     started = time.monotonic()
     stream = fetch_bundle(config)
     try:
@@ -558,7 +670,26 @@ def run(args: Sequence[str], env: Mapping[str, str]) -> NoReturn:
             f"{stats.dirs} dirs, {stats.links} links in {time.monotonic() - started:.3f} s",
             file=sys.stderr,
         )
+    if env.get("CUMULUS_LOG_STREAM") == "1":
+        return _run_streamed(command, config, env)
     exec_command(command)
+
+
+def _run_streamed(command: List[str], config: "RuntimeConfig", env: Mapping[str, str]) -> int:
+    """Runs the command as a child whose output goes over Runtime.StreamLogs
+    (see cumulus._logstream); returns its exit status."""
+    from cumulus._logstream import run_streamed
+
+    attempt = int(env.get("CUMULUS_ATTEMPT", "1") or "1")
+    channel = open_channel(config)
+    try:
+        return run_streamed(command, channel, config.job_id, attempt, config.token)
+    except FileNotFoundError:
+        raise CommandError(f"command not found: {command[0]}", EXIT_NOT_FOUND) from None
+    except PermissionError:
+        raise CommandError(f"permission denied: {command[0]}", EXIT_NOT_EXECUTABLE) from None
+    finally:
+        channel.close()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -568,14 +699,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         sys.stdout.write(_USAGE)
         return 0
     try:
-        run(args, os.environ)
+        return run(args, os.environ)
     except RuntimeFailure as failure:
         print(f"{_PROG}: error: {failure}", file=sys.stderr)
         return failure.exit_code
     except KeyboardInterrupt:
         return 130
-    return 0  # pragma: no cover - run() execs or raises
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the importable module's main, not this __main__ copy: function mode
+    # imports cumulus.runtime, and its error classes must be the ones caught.
+    from cumulus.runtime import main as _main
+
+    sys.exit(_main())

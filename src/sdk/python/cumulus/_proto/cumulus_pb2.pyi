@@ -199,16 +199,20 @@ class LogAck(_message.Message):
     def __init__(self, accepted: _Optional[int] = ...) -> None: ...
 
 class LogBatch(_message.Message):
-    __slots__ = ["attempt", "first_index", "job_id", "lines"]
+    __slots__ = ["attempt", "first_index", "job_id", "streams", "texts", "time_ms"]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
-    LINES_FIELD_NUMBER: _ClassVar[int]
+    STREAMS_FIELD_NUMBER: _ClassVar[int]
+    TEXTS_FIELD_NUMBER: _ClassVar[int]
+    TIME_MS_FIELD_NUMBER: _ClassVar[int]
     attempt: int
     first_index: int
     job_id: str
-    lines: _containers.RepeatedCompositeFieldContainer[RuntimeLine]
-    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., first_index: _Optional[int] = ..., lines: _Optional[_Iterable[_Union[RuntimeLine, _Mapping]]] = ...) -> None: ...
+    streams: bytes
+    texts: _containers.RepeatedScalarFieldContainer[str]
+    time_ms: int
+    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., first_index: _Optional[int] = ..., texts: _Optional[_Iterable[str]] = ..., streams: _Optional[bytes] = ..., time_ms: _Optional[int] = ...) -> None: ...
 
 class LogLine(_message.Message):
     __slots__ = ["seq", "stream", "text", "time_ms"]
@@ -295,16 +299,6 @@ class RetryPolicy(_message.Message):
     max_attempts: int
     resume: bool
     def __init__(self, resume: bool = ..., max_attempts: _Optional[int] = ...) -> None: ...
-
-class RuntimeLine(_message.Message):
-    __slots__ = ["stream", "text", "time_ms"]
-    STREAM_FIELD_NUMBER: _ClassVar[int]
-    TEXT_FIELD_NUMBER: _ClassVar[int]
-    TIME_MS_FIELD_NUMBER: _ClassVar[int]
-    stream: LogStream
-    text: str
-    time_ms: int
-    def __init__(self, stream: _Optional[_Union[LogStream, str]] = ..., text: _Optional[str] = ..., time_ms: _Optional[int] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ["chunk", "spec"]
