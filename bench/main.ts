@@ -26,6 +26,22 @@ if (!only || only === "chronos") {
     }),
   );
 }
+if (!only || only === "python") {
+  sections.push(
+    await optionalSection("Python SDK", async () => {
+      const mod = await import("./python_bench.ts");
+      return await mod.runPythonBench();
+    }),
+  );
+}
+if (!only || only === "checkpoint") {
+  sections.push(
+    await optionalSection("Checkpoints", async () => {
+      const mod = await import("./checkpoint_bench.ts");
+      return await mod.runCheckpointBench();
+    }),
+  );
+}
 let gpu = "";
 try {
   gpu = await Deno.readTextFile(new URL("../docs/gpu_run.md", import.meta.url));

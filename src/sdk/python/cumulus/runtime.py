@@ -32,6 +32,12 @@ Environment:
     so a job started while the orchestrator restarts still gets its bundle.
 ``CUMULUS_RUNTIME_DEBUG``
     ``1`` prints one line about the fetched bundle on stderr.
+``CUMULUS_LOG_STREAM``
+    ``1`` (set by the orchestrator): CMD, or function mode, runs as a child
+    whose stdout/stderr this process streams over ``Runtime.StreamLogs``
+    (:mod:`cumulus._logstream`); the child's exit status is the runtime's.
+``CUMULUS_GPU_MEMORY``, ``CUMULUS_GPU_COUNT``, ``CUMULUS_DURATION``, ``CUMULUS_DEADLINE_MS``, ``CUMULUS_ATTEMPT``
+    The job's partition and deadline, for the job's code (see :mod:`cumulus.context`).
 
 An empty stream (no chunk carries data) means the job has no bundle: nothing is
 extracted. When a chunk carries ``total_bytes`` > 0, the stream must deliver

@@ -59,7 +59,7 @@ class BundleServer:
             )
 
 
-def tar_gz(entries: Mapping[str, bytes] = (), extra: Sequence[tarfile.TarInfo] = (), mode: int = 0o644) -> bytes:
+def tar_gz(entries: Mapping[str, bytes] = {}, extra: Sequence[tarfile.TarInfo] = (), mode: int = 0o644) -> bytes:
     """A gzipped tar with regular files ``entries`` (name → content) then ``extra`` members."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w:gz") as archive:

@@ -1,14 +1,21 @@
-"""Fixtures shared by the runtime tests."""
+"""Fixtures: an in-process Runtime server for the runtime tests, a real orchestrator for end-to-end tests."""
 
 from __future__ import annotations
 
 from concurrent import futures
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import grpc
 import pytest
 
 from bundle_helpers import BundleServer, pb2
+
+if TYPE_CHECKING:
+    from cumulus import CumulusClient
+    from orchestrator_proc import Orchestrator
+
+#: max_result_bytes of the end-to-end orchestrator.
+E2E_MAX_RESULT_BYTES = 64 * 1024 * 1024
 
 
 @pytest.fixture
@@ -34,3 +41,37 @@ def bundle_server() -> Iterator[BundleServer]:
         yield state
     finally:
         server.stop(grace=None)
+
+
+@pytest.fixture(scope="session")
+def orchestrator(tmp_path_factory: pytest.TempPathFactory) -> Iterator["Orchestrator"]:
+    """One real orchestrator process for the end-to-end tests (see orchestrator_proc).
+
+    Results are capped at 64 MiB so one orchestrator serves both the 50 MB
+    result test and the over-the-limit test.
+    """
+    from orchestrator_proc import start_orchestrator
+
+    try:
+        orch = start_orchestrator(
+            tmp_path_factory.mktemp("orchestrator"),
+            {"CUMULUS_MAX_RESULT_BYTES": str(E2E_MAX_RESULT_BYTES)},
+        )
+    except RuntimeError as err:
+        pytest.fail(f"end-to-end tests need Deno and Docker: {err}", pytrace=False)
+    try:
+        yield orch
+    finally:
+        orch.stop()
+
+
+@pytest.fixture
+def client(orchestrator: "Orchestrator") -> Iterator["CumulusClient"]:
+    """A CumulusClient connected to the session's orchestrator."""
+    from cumulus import CumulusClient
+
+    c = CumulusClient(orchestrator.url)
+    try:
+        yield c
+    finally:
+        c.close()

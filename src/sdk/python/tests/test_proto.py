@@ -37,3 +37,15 @@ def test_importing_the_package_has_no_side_effects() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "['cumulus']"
+
+
+def test_runtime_service_has_fetch_function_and_report_result() -> None:
+    from cumulus.runtime import FETCH_FUNCTION_METHOD, REPORT_RESULT_METHOD
+
+    service = pb2.DESCRIPTOR.services_by_name["Runtime"]
+    fetch = service.methods_by_name["FetchFunction"]
+    assert f"/{service.full_name}/{fetch.name}" == FETCH_FUNCTION_METHOD
+    assert fetch.server_streaming and fetch.output_type.full_name == "cumulus.v1.BundleChunk"
+    report = service.methods_by_name["ReportResult"]
+    assert f"/{service.full_name}/{report.name}" == REPORT_RESULT_METHOD
+    assert report.client_streaming and not report.server_streaming

@@ -196,12 +196,12 @@ def test_no_command_exits_64(bundle_server: BundleServer, tmp_path: Path) -> Non
 
 def test_unknown_option_exits_64_without_fetching(bundle_server: BundleServer, tmp_path: Path) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "cumulus.runtime", "--function"],
+        [sys.executable, "-m", "cumulus.runtime", "--bogus"],
         env=runtime_env(bundle_server, tmp_path / "w"), stdin=subprocess.DEVNULL,
         capture_output=True, text=True, timeout=30,
     )
     assert proc.returncode == runtime.EXIT_USAGE
-    assert proc.stderr.startswith("cumulus-runtime: error: unknown option --function")
+    assert proc.stderr.startswith("cumulus-runtime: error: unknown option --bogus")
     assert bundle_server.calls == []
 
 

@@ -1,0 +1,203 @@
+"""``CumulusClient``: run a Python function on a remote GPU as if it were local.
+
+>>> from cumulus import CumulusClient                                # doctest: +SKIP
+>>> client = CumulusClient("127.0.0.1:50051")                        # doctest: +SKIP
+>>> client.run(lambda a, b: a + b, 2, 3, gpu_memory=0.5, duration=60)  # doctest: +SKIP
+5
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+import sys
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence
+
+from cumulus._bundle import FilesArg, build_bundle, iter_chunks, resolve_files
+from cumulus._call import CallEnvelope, defining_module, pickle_call, python_version, split_call
+from cumulus._modules import local_modules
+from cumulus._proto import cumulus_pb2 as pb2
+from cumulus._rpc import Rpc
+from cumulus._url import default_orchestrator_url, parse_orchestrator_url
+from cumulus.errors import CumulusError
+from cumulus.job import Job
+
+__all__ = [
+    "CumulusClient",
+    "DEFAULT_GPU_MEMORY",
+    "DEFAULT_DURATION",
+    "DEFAULT_CONNECT_TIMEOUT",
+    "RESERVED_KEYWORDS",
+]
+
+#: GPU memory fraction used when ``gpu_memory`` is not given (as in the TypeScript SDK).
+DEFAULT_GPU_MEMORY = 0.25
+#: Partition lifetime in seconds used when ``duration`` is not given.
+DEFAULT_DURATION = 3600.0
+#: Seconds the first call waits for the connection before OrchestratorUnavailable.
+DEFAULT_CONNECT_TIMEOUT = 4.0
+#: Keyword arguments ``run``/``submit`` keep for themselves (pass such names to
+#: your function with ``functools.partial``).
+RESERVED_KEYWORDS = ("gpu_memory", "duration", "image", "env", "files", "gpu_count", "constraints", "job_name")
+
+_CHUNK = 64 * 1024
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    return float(value)
+
+
+def _env(env: Optional[Mapping[str, str]]) -> Dict[str, str]:
+    out: Dict[str, str] = {}
+    for key, value in (env or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"env must map str to str, got {key!r}: {type(value).__name__}")
+        out[key] = value
+    return out
+
+
+def _job_name(fn: Callable[..., Any]) -> str:
+    name = getattr(fn, "__qualname__", None) or getattr(type(fn), "__qualname__", "function")
+    return str(name)[:128]
+
+
+class CumulusClient:
+    """A connection to one Cumulus orchestrator.
+
+    ``url`` is ``host:port`` (or ``grpc://host:port``); ``None`` means
+    ``CUMULUS_ORCHESTRATOR_URL``, else ``127.0.0.1:50051``. Nothing is
+    contacted until the first call, which fails within ``connect_timeout``
+    seconds with :class:`~cumulus.errors.OrchestratorUnavailable` when no
+    orchestrator answers. ``user`` (default ``CUMULUS_USER``, else ``USER``)
+    is the name fair sharing counts jobs under.
+    """
+
+    def __init__(
+        self,
+        url: Optional[str] = None,
+        *,
+        user: Optional[str] = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
+        self.url = parse_orchestrator_url(url if url is not None else default_orchestrator_url(os.environ))
+        self.user = user if user is not None else (os.environ.get("CUMULUS_USER") or os.environ.get("USER") or "")
+        self._rpc = Rpc(self.url, _number("connect_timeout", connect_timeout))
+
+    def __repr__(self) -> str:
+        return f"CumulusClient({self.url!r})"
+
+    def __enter__(self) -> "CumulusClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection; handles made by this client stop working."""
+        self._rpc.close()
+
+    def job(self, job_id: str) -> Job:
+        """A handle for an existing job (e.g. one submitted earlier or by the CLI)."""
+        return Job(self._rpc, job_id)
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        gpu_memory: float = DEFAULT_GPU_MEMORY,
+        duration: float = DEFAULT_DURATION,
+        image: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        files: FilesArg = None,
+        gpu_count: int = 1,
+        constraints: Sequence[str] = (),
+        job_name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> Job:
+        """Start ``fn(*args, **kwargs)`` as a job and return its :class:`~cumulus.job.Job` at once.
+
+        ``gpu_memory`` is the fraction of one device's memory (0 < f <= 1),
+        ``duration`` the partition's lifetime in seconds; the orchestrator
+        checks both (a bad value raises :class:`~cumulus.errors.InvalidSpecError`,
+        a ``ValueError``). ``image`` picks the container image (default: the
+        orchestrator's), ``env`` adds environment variables, ``files`` ships
+        local files or directories into the job's working directory (see
+        :func:`cumulus._bundle.resolve_files`). The function, its arguments
+        and the caller's local modules are pickled here: a part that cannot be
+        pickled raises :class:`~cumulus.errors.NotPicklableError` before
+        anything is sent.
+        """
+        if not callable(fn):
+            raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        spec = pb2.JobSpec(
+            image=image or "",
+            env=_env(env),
+            gpu_memory=_number("gpu_memory", gpu_memory),
+            duration=_number("duration", duration),
+            gpu_count=int(gpu_count),
+            constraints=list(constraints),
+            user=self.user,
+            name=job_name if job_name is not None else _job_name(fn),
+        )
+        bundle_files = resolve_files(files)
+        modules = local_modules()
+        own = defining_module(fn)
+        by_value = [m.module for m in modules if m.name == own]
+        call = pickle_call(fn, args, kwargs, by_value)
+        inline, extra = split_call(call)
+        bundle = build_bundle(bundle_files, modules, extra)
+        spec.function = CallEnvelope(call=inline, bundle=bundle is not None, python=python_version()).to_bytes()
+        try:
+            response = self._rpc.client_stream("SubmitJob", self._requests(spec, bundle))
+        finally:
+            if bundle is not None:
+                bundle.close()
+        return Job(self._rpc, response.job_id)
+
+    @staticmethod
+    def _requests(spec: pb2.JobSpec, bundle: Optional[IO[bytes]]) -> List[pb2.SubmitJobRequest]:
+        # Materialised before the call: a generator would run on grpc's thread,
+        # where an error reading the bundle could not reach the caller.
+        requests = [pb2.SubmitJobRequest(spec=spec)]
+        if bundle is not None:
+            requests.extend(pb2.SubmitJobRequest(chunk=c) for c in iter_chunks(bundle, _CHUNK))
+        return requests
+
+    def run(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        gpu_memory: float = DEFAULT_GPU_MEMORY,
+        duration: float = DEFAULT_DURATION,
+        image: Optional[str] = None,
+        env: Optional[Mapping[str, str]] = None,
+        files: FilesArg = None,
+        gpu_count: int = 1,
+        constraints: Sequence[str] = (),
+        job_name: Optional[str] = None,
+        **kwargs: Any,
+    ) -> Any:
+        """Run ``fn(*args, **kwargs)`` remotely and return its value, like a local call.
+
+        Blocks until the job ends, writing its stdout and stderr to this
+        process's ``sys.stdout``/``sys.stderr`` as they happen. The function's
+        exception is raised here with its own type and the remote traceback in
+        the message; a job that ends without a result raises
+        :class:`~cumulus.errors.JobFailed`. Ctrl-C cancels the job. Options as
+        in :meth:`submit`.
+        """
+        job = self.submit(
+            fn, *args, gpu_memory=gpu_memory, duration=duration, image=image, env=env, files=files,
+            gpu_count=gpu_count, constraints=constraints, job_name=job_name, **kwargs,
+        )
+        try:
+            return job._run_streaming()
+        except KeyboardInterrupt:
+            try:
+                job.cancel()
+                print(f"cumulus: cancelled job {job.id}", file=sys.stderr)
+            except CumulusError:
+                pass  # it ended meanwhile
+            raise

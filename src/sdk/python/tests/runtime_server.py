@@ -1,0 +1,108 @@
+"""A real in-process gRPC server speaking the Runtime service's function-mode
+calls (FetchFunction, FetchBundle, ReportResult), for testing
+``python3 -m cumulus.runtime --function`` as a real process."""
+
+from __future__ import annotations
+
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Iterator, List, Optional, Tuple
+
+import grpc
+
+from bundle_helpers import JOB_ID, TOKEN, pb2
+from cumulus import runtime
+
+
+@dataclass
+class RuntimeServer:
+    """What the server serves and what it received; tests change the fields."""
+
+    url: str = ""
+    function: bytes = b""
+    bundle: bytes = b""
+    #: ReportResult answers RESOURCE_EXHAUSTED above this many bytes (header or data).
+    max_result_bytes: int = 1 << 30
+    #: (kind, data) of each accepted result.
+    results: List[Tuple[str, bytes]] = field(default_factory=list)
+    #: Method names in call order.
+    calls: List[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _check(self, method: str, job_id: str, context: grpc.ServicerContext) -> None:
+        with self.lock:
+            self.calls.append(method)
+        token = dict(context.invocation_metadata()).get(runtime.TOKEN_METADATA_KEY)
+        if token != TOKEN:
+            context.abort(grpc.StatusCode.UNAUTHENTICATED, "bad job token")
+        if job_id != JOB_ID:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown job {job_id}")
+
+    def _stream(self, data: bytes) -> Iterator[pb2.BundleChunk]:
+        size = 64 * 1024
+        for offset in range(0, len(data), size):
+            yield pb2.BundleChunk(data=data[offset:offset + size], total_bytes=len(data) if offset == 0 else 0)
+
+    def fetch_function(self, request: pb2.FetchFunctionRequest, context: grpc.ServicerContext) -> Iterator[pb2.BundleChunk]:
+        self._check("FetchFunction", request.job_id, context)
+        if not self.function:
+            context.abort(grpc.StatusCode.NOT_FOUND, "job has no function")
+        yield from self._stream(self.function)
+
+    def fetch_bundle(self, request: pb2.FetchBundleRequest, context: grpc.ServicerContext) -> Iterator[pb2.BundleChunk]:
+        self._check("FetchBundle", request.job_id, context)
+        if not self.bundle:
+            context.abort(grpc.StatusCode.NOT_FOUND, "job has no bundle")
+        yield from self._stream(self.bundle)
+
+    def report_result(self, requests: Iterator[pb2.ReportResultRequest], context: grpc.ServicerContext) -> pb2.ReportResultResponse:
+        header: Optional[pb2.ResultHeader] = None
+        data = bytearray()
+        for message in requests:
+            if header is None:
+                header = message.header
+                self._check("ReportResult", header.job_id, context)
+                if header.total_bytes > self.max_result_bytes:
+                    context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"result of {header.total_bytes} bytes exceeds the limit")
+                continue
+            data += message.chunk
+            if len(data) > self.max_result_bytes:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "result exceeds the limit")
+        assert header is not None
+        with self.lock:
+            self.results.append((header.kind, bytes(data)))
+        return pb2.ReportResultResponse()
+
+
+def start_runtime_server(state: RuntimeServer) -> grpc.Server:
+    """Serve ``state`` on a random loopback port (sets ``state.url``); the caller stops it."""
+    handler = grpc.method_handlers_generic_handler(
+        "cumulus.v1.Runtime",
+        {
+            "FetchFunction": grpc.unary_stream_rpc_method_handler(
+                state.fetch_function,
+                request_deserializer=pb2.FetchFunctionRequest.FromString,
+                response_serializer=pb2.BundleChunk.SerializeToString,
+            ),
+            "FetchBundle": grpc.unary_stream_rpc_method_handler(
+                state.fetch_bundle,
+                request_deserializer=pb2.FetchBundleRequest.FromString,
+                response_serializer=pb2.BundleChunk.SerializeToString,
+            ),
+            "ReportResult": grpc.stream_unary_rpc_method_handler(
+                state.report_result,
+                request_deserializer=pb2.ReportResultRequest.FromString,
+                response_serializer=pb2.ReportResultResponse.SerializeToString,
+            ),
+        },
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=4),
+        options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
+    )
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    state.url = f"127.0.0.1:{port}"
+    return server
