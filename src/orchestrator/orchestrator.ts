@@ -34,6 +34,8 @@ export interface StartOptions {
   /** Diagnostic logger (default: stderr with a timestamp). */
   log?: (msg: string) => void;
   now?: () => number;
+  /** Where S3 credentials handed to jobs are read from (default: the process environment). */
+  env?: Record<string, string | undefined>;
 }
 
 /**
@@ -129,8 +131,8 @@ export async function startOrchestrator(
       region: config.s3Region,
       endpoint: config.s3Endpoint,
       prefix: config.s3Prefix,
-      accessKeyId: Deno.env.get("AWS_ACCESS_KEY_ID") ?? "",
-      secretAccessKey: Deno.env.get("AWS_SECRET_ACCESS_KEY") ?? "",
+      accessKeyId: (opts.env ?? Deno.env.toObject()).AWS_ACCESS_KEY_ID ?? "",
+      secretAccessKey: (opts.env ?? Deno.env.toObject()).AWS_SECRET_ACCESS_KEY ?? "",
     },
     volumeSweepMs: 5000,
     stopGracePeriodS: config.stopGracePeriod,

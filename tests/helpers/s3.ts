@@ -56,6 +56,9 @@ export async function startS3(host = "127.0.0.1", bucket = "cumulus-test"): Prom
       CUMULUS_S3_BUCKET: bucket,
       CUMULUS_S3_ENDPOINT: endpoint,
       CUMULUS_S3_REGION: "us-east-1",
+      // s3rver's built-in credentials.
+      AWS_ACCESS_KEY_ID: "S3RVER",
+      AWS_SECRET_ACCESS_KEY: "S3RVER",
     },
     async stop() {
       try {

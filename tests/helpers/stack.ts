@@ -69,6 +69,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
   });
   const orch = await startOrchestrator(config, {
+    env: { ...Deno.env.toObject(), ...opts.env },
     log: (m) => {
       if (Deno.env.get("CUMULUS_TEST_VERBOSE")) console.error(`[orch] ${m}`);
     },
