@@ -4,14 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { spec, TestClient, waitFor } from "./helpers/client.ts";
+import { packBundle } from "../src/sdk/mod.ts";
 import { freePort, spawnOrchestrator } from "./helpers/process.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
-Deno.test({
-  name: "SIGKILL mid-job then restart: every line arrives exactly once, in order, job SUCCEEDED",
-  ...opts,
-  fn: async () => {
+async function sigkillMidJob(bundle?: Uint8Array): Promise<void> {
+  {
     const dataDir = await Deno.makeTempDir({ prefix: "cumulus-restart-" });
     const port = freePort();
     let proc = await spawnOrchestrator(dataDir, port);
@@ -49,6 +48,21 @@ Deno.test({
       await proc.status;
       await Deno.remove(dataDir, { recursive: true });
     }
+  }
+}
+
+Deno.test({
+  name: "SIGKILL mid-job then restart: every line arrives exactly once, in order, job SUCCEEDED",
+  ...opts,
+  fn: () => sigkillMidJob(),
+});
+
+Deno.test({
+  name: "the same with a runtime-streamed job: no acked line is lost to the SIGKILL",
+  ...opts,
+  fn: async () => {
+    const fixture = new URL("./fixtures/train_ckpt/", import.meta.url).pathname;
+    await sigkillMidJob((await packBundle(fixture)).bytes);
   },
 });
 

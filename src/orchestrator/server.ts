@@ -586,6 +586,9 @@ function streamLogsHandler(d: HandlerDeps) {
         }, { attempt: batch.attempt, index: first + i });
         accepted++;
       }
+      // Written before acked: the runtime forgets acked lines, so an ack for
+      // lines still in memory would lose them if the orchestrator died now.
+      log.flushSync();
       call.write({ accepted });
     };
     call.on("data", (batch: WireLogBatch) => {
