@@ -113,7 +113,6 @@ class CheckpointManager:
         self.restore_wait = restore_wait
         self.exit_flush_timeout = exit_flush_timeout
         self._lock = threading.RLock()
-        self._worker: Optional[WorkerBackend] = None
         if config.s3 is not None:
             client = s3_client if s3_client is not None else make_s3_client(config.s3)
             self.l2 = S3Store(client, config.s3.bucket, config.s3.prefix, config.job_id)
@@ -122,7 +121,7 @@ class CheckpointManager:
             # process, so with one they run on the uploader thread itself.
             backend: Any = self.l2
             if s3_client is None and upload_process:
-                backend = self._worker = WorkerBackend(config.s3, config.job_id)
+                backend = WorkerBackend(config.s3, config.job_id)
             self.uploader = L2Uploader(backend, self.l1, max_pending=max_pending, backoff=backoff)
         signals.register_flusher(self)
         _track(self)
@@ -276,10 +275,7 @@ class CheckpointManager:
 
     def close(self, timeout: Optional[float] = 0) -> bool:
         """Stop the uploader after flushing for at most ``timeout`` seconds."""
-        drained = self.uploader.close(timeout) if self.uploader is not None else True
-        if self._worker is not None:
-            self._worker.close()
-        return drained
+        return self.uploader.close(timeout) if self.uploader is not None else True
 
     def flush_at_exit(self) -> None:
         """Interpreter exit: give pending uploads ``exit_flush_timeout`` seconds."""

@@ -121,9 +121,20 @@ def install() -> None:
 
 
 def want_safe_points() -> None:
-    """Called by a Checkpointer: the final checkpoint waits for its next ``maybe_save``."""
+    """Called by a Checkpointer: the final checkpoint waits for its next ``maybe_save``.
+
+    Off the main thread (where no handler can be installed) it warns and does
+    nothing: the Checkpointer then works without a final checkpoint on SIGTERM.
+    """
     global _safe_points
-    install()
+    try:
+        install()
+    except CheckpointConfigError:
+        _log.warning(
+            "cumulus.checkpoint: Checkpointer created outside the main thread: no final checkpoint on "
+            "SIGTERM unless on_preempt() is called from the main thread"
+        )
+        return
     with _lock:
         _safe_points += 1
 
@@ -181,7 +192,11 @@ def _watchdog() -> None:
 
 
 def run_preemption() -> None:
-    """Hooks, then the L2 flush, then exit 143 (see the module docstring). Never returns."""
+    """Hooks, then the L2 flush, then exit 143 (see the module docstring).
+
+    Never returns, except to a second caller off the main thread (the
+    sequence is then running elsewhere).
+    """
     global _started
     with _lock:
         if _started:

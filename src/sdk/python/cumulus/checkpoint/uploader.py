@@ -66,8 +66,7 @@ class L2Uploader:
     ``prune``, ``url``), e.g. the worker process's
     :class:`~cumulus.checkpoint.worker_backend.WorkerBackend`.
 
-    ``max_pending`` bounds the queue; ``on_uploaded(step)`` runs on the
-    uploader thread after each step's manifest is stored.
+    ``max_pending`` bounds the queue.
     """
 
     def __init__(
@@ -77,7 +76,6 @@ class L2Uploader:
         *,
         max_pending: int = 4,
         backoff: Optional[Backoff] = None,
-        on_uploaded: Optional[Callable[[int], None]] = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_pending < 1:
@@ -86,7 +84,6 @@ class L2Uploader:
         self.l1 = l1
         self.max_pending = max_pending
         self.backoff = backoff or Backoff()
-        self.on_uploaded = on_uploaded
         self._clock = clock
         self._cond = threading.Condition()
         self._pending: Deque[_Item] = collections.deque()
@@ -146,11 +143,18 @@ class L2Uploader:
             self._cond.notify_all()
 
     def close(self, timeout: Optional[float] = 0) -> bool:
-        """Stop the thread (after at most ``timeout`` seconds of flushing); True if drained."""
+        """Stop the thread (after at most ``timeout`` seconds of flushing); True if drained.
+
+        A store with a ``close`` method (the worker process) is closed before
+        the thread is joined, which ends a command still in flight.
+        """
         drained = self.flush(timeout)
         with self._cond:
             self._stop = True
             self._cond.notify_all()
+        closer = getattr(self.store, "close", None)
+        if callable(closer):
+            closer()
         if self._thread is not None:
             self._thread.join(5)
         return drained
@@ -174,8 +178,8 @@ class L2Uploader:
             except Exception as err:  # every S3 failure is retried
                 self._failed(item, err)
                 continue
-            self._recovered()
             if stored:
+                self._recovered()
                 self._after_upload(item)
             # Last: flush() returning means uploaded *and* pruned.
             self._finish(item, uploaded=stored)
@@ -221,17 +225,14 @@ class L2Uploader:
             self._cond.notify_all()
 
     def _after_upload(self, item: _Item) -> None:
-        if self.on_uploaded is not None:
-            try:
-                self.on_uploaded(item.step)
-            except Exception:  # a callback must not stop uploads
-                _log.exception("cumulus.checkpoint: on_uploaded callback failed")
         try:
             self.store.prune(item.keep_last, current=item.step)
         except Exception as err:  # the next upload prunes again
             _log.warning("cumulus.checkpoint: pruning old L2 checkpoints failed: %s", _describe(err))
 
     def _failed(self, item: _Item, err: Exception) -> None:
+        if self._stop:
+            return  # closing: the command was cut on purpose
         self.last_error = _describe(err)
         delay = self.backoff.next()
         if self.down_since is None:

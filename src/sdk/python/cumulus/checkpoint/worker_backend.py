@@ -36,6 +36,7 @@ class WorkerBackend:
         self._base = f"{prefix}/{job_id}/" if prefix else f"{job_id}/"
         self._proc: Optional["subprocess.Popen[bytes]"] = None
         self._lock = threading.Lock()
+        self._closed = False
 
     def url(self, step: int) -> str:
         """``s3://`` URL of a step's folder, for messages."""
@@ -61,16 +62,23 @@ class WorkerBackend:
         self._call({"op": "prune", "keep_last": keep_last, "current": current})
 
     def close(self) -> None:
-        """Let the worker exit (its stdin closes), killing it after 2 s."""
-        with self._lock:
-            proc, self._proc = self._proc, None
+        """Let the worker exit (its stdin closes), killing it after 2 s.
+
+        Does not wait for a command in flight: that one fails, and the
+        uploader, being stopped, does not retry it.
+        """
+        self._closed = True
+        proc = self._proc
         if proc is None:
             return
         try:
             if proc.stdin is not None:
                 proc.stdin.close()
+        except (OSError, ValueError):
+            pass
+        try:
             proc.wait(2)
-        except (OSError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
 
@@ -98,6 +106,8 @@ class WorkerBackend:
 
     def _call(self, command: Dict[str, Any]) -> Dict[str, Any]:
         with self._lock:
+            if self._closed:
+                raise WorkerError("upload worker closed")
             if self._proc is None or self._proc.poll() is not None:
                 self._proc = self._start()
             proc = self._proc
@@ -106,7 +116,7 @@ class WorkerBackend:
                 proc.stdin.write(json.dumps(command).encode() + b"\n")
                 proc.stdin.flush()
                 line = proc.stdout.readline()
-            except OSError as err:
+            except (OSError, ValueError) as err:  # ValueError: closed by close()
                 line = b""
                 reason = str(err)
             else:
@@ -116,7 +126,7 @@ class WorkerBackend:
                 proc.kill()
                 proc.wait()
                 raise WorkerError(f"upload worker died ({reason})")
-        reply = json.loads(line)
+        reply: Dict[str, Any] = json.loads(line)
         if reply.get("ok"):
             return reply
         if reply.get("missing"):

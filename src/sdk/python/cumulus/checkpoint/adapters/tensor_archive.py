@@ -229,7 +229,7 @@ def read_tensor_tree(files: Mapping[str, Path], map_device: Callable[[str], str]
     with _FileCache() as cache:
         for layout in skeleton["tensors"]:
             raw = np.empty(layout["nbytes"], dtype=np.uint8)
-            _read_range(cache, segments, layout["offset"], memoryview(raw))
+            _read_range(cache, segments, layout["offset"], raw.data)
             t = torch.from_numpy(raw.view(np.dtype(layout["carrier"])))
             if layout["dtype"] != layout["carrier"]:
                 t = t.view(getattr(torch, layout["dtype"]))
@@ -298,7 +298,7 @@ def map_children(obj: Any, fn: Callable[[Any], Any]) -> Any:
         # Module.state_dict() keeps per-module versions in ``_metadata``;
         # load_state_dict reads them back.
         if hasattr(obj, "_metadata"):
-            new._metadata = obj._metadata  # type: ignore[attr-defined]
+            new._metadata = obj._metadata
         return new
     if t is list:
         return [fn(v) for v in obj]
