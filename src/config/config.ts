@@ -62,6 +62,23 @@ export interface Config {
   s3Endpoint: string;
   /** Key prefix under the bucket. */
   s3Prefix: string;
+  /**
+   * GPU placement through Chronos partitions: "auto" places on nodes whose agent answers
+   * (plain Swarm placement when no node has one), "off" never creates partitions.
+   */
+  gpuPlacement: "auto" | "off";
+  /**
+   * How to reach each node's agent: "hostname=user@host:port,…" (YAML: a mapping of hostname
+   * to "user@host:port" or to { ssh: "user@host:port" }). Nodes not named use the local agent
+   * when they are the manager's own node, and have no agent otherwise.
+   */
+  workers: string;
+  /** Command line of the local agent ("" = the cumulus-agent next to the orchestrator, else deno run). */
+  agentCommand: string;
+  /** CHRONOS_STATE_DIR given to the local agent ("" = the agent's default). */
+  chronosStateDir: string;
+  /** Milliseconds between partition reconciliations, inventory refreshes and deadline checks. */
+  reconcileIntervalMs: number;
 }
 
 /** Defaults for every key. */
@@ -86,6 +103,11 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   s3Region: "us-east-1",
   s3Endpoint: "",
   s3Prefix: "cumulus",
+  gpuPlacement: "auto",
+  workers: "",
+  agentCommand: "",
+  chronosStateDir: "",
+  reconcileIntervalMs: 5000,
 };
 
 interface KeySpec {
@@ -98,6 +120,57 @@ interface KeySpec {
   max?: number;
   /** Human description, used by docs. */
   doc: string;
+  /** Extra validation and normalisation of the raw value (YAML value or env text). */
+  parse?: (key: string, value: unknown) => string;
+}
+
+/** `user@host:port` (port optional), the SSH target of one worker's agent. */
+export const SSH_TARGET_RE = /^[A-Za-z0-9_.\-]+@[A-Za-z0-9_.\-]+(:\d{1,5})?$/;
+const HOSTNAME_RE = /^[A-Za-z0-9_.\-]+$/;
+
+function parseWorkers(key: string, value: unknown): string {
+  let pairs: Array<[string, unknown]>;
+  if (typeof value === "string") {
+    pairs = value.split(",").map((s) => s.trim()).filter((s) => s !== "").map((item) => {
+      const eq = item.indexOf("=");
+      if (eq <= 0) {
+        throw new ConfigError(
+          key,
+          `expected "hostname=user@host:port", got ${JSON.stringify(item)}`,
+        );
+      }
+      return [item.slice(0, eq).trim(), item.slice(eq + 1).trim()];
+    });
+  } else if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+    pairs = Object.entries(value as Record<string, unknown>).map(([host, v]) => [
+      host,
+      v !== null && typeof v === "object" ? (v as Record<string, unknown>).ssh : v,
+    ]);
+  } else {
+    throw new ConfigError(key, `expected a mapping of hostname to "user@host:port"`);
+  }
+  for (const [host, target] of pairs) {
+    if (!HOSTNAME_RE.test(host)) {
+      throw new ConfigError(key, `not a hostname: ${JSON.stringify(host)}`);
+    }
+    if (typeof target !== "string" || !SSH_TARGET_RE.test(target)) {
+      throw new ConfigError(
+        key,
+        `worker ${host}: expected an SSH target "user@host:port", got ${JSON.stringify(target)}`,
+      );
+    }
+  }
+  return pairs.map(([h, t]) => `${h}=${t}`).join(",");
+}
+
+function parseOneOf(options: readonly string[]) {
+  return (key: string, value: unknown): string => {
+    const v = String(value);
+    if (!options.includes(v)) {
+      throw new ConfigError(key, `must be one of ${options.join(", ")}, got ${JSON.stringify(v)}`);
+    }
+    return v;
+  };
 }
 
 /** Every key: its YAML name, its environment variable, its type and meaning. */
@@ -238,9 +311,44 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     kind: "string",
     doc: "key prefix in the bucket",
   },
+  gpuPlacement: {
+    yaml: "gpu_placement",
+    env: "CUMULUS_GPU_PLACEMENT",
+    kind: "string",
+    doc: "auto: place GPU jobs through Chronos partitions on nodes with an agent; off: never",
+    parse: parseOneOf(["auto", "off"]),
+  },
+  workers: {
+    yaml: "workers",
+    env: "CUMULUS_WORKERS",
+    kind: "string",
+    doc: "SSH target of each node's agent: hostname=user@host:port,…",
+    parse: parseWorkers,
+  },
+  agentCommand: {
+    yaml: "agent_command",
+    env: "CUMULUS_AGENT_COMMAND",
+    kind: "string",
+    doc: "command line of the local agent (empty: cumulus-agent beside the orchestrator)",
+  },
+  chronosStateDir: {
+    yaml: "chronos_state_dir",
+    env: "CHRONOS_STATE_DIR",
+    kind: "string",
+    doc: "Chronos state directory of the local agent (empty: the agent's default)",
+  },
+  reconcileIntervalMs: {
+    yaml: "reconcile_interval_ms",
+    env: "CUMULUS_RECONCILE_INTERVAL_MS",
+    kind: "int",
+    min: 100,
+    max: 3_600_000,
+    doc: "partition reconciliation, GPU inventory and deadline check interval",
+  },
 };
 
 function coerce(key: string, spec: KeySpec, value: unknown): number | string {
+  if (spec.parse) return spec.parse(key, value);
   if (spec.kind === "string") {
     if (typeof value !== "string" && typeof value !== "number") {
       throw new ConfigError(key, `expected a string, got ${JSON.stringify(value)}`);

@@ -26,6 +26,10 @@ const bad: Array<[string, string | null, Record<string, string>, string]> = [
   ["unknown key", "max_concurent_jobs: 2", {}, "max_concurent_jobs"],
   ["not a mapping", "- a\n- b", {}, ""],
   ["broken yaml", "port: [1", {}, ""],
+  ["bad placement mode", null, { CUMULUS_GPU_PLACEMENT: "on" }, "CUMULUS_GPU_PLACEMENT"],
+  ["worker without target", "workers: node1", {}, "workers"],
+  ["worker target not user@host", null, { CUMULUS_WORKERS: "n1=host:22" }, "CUMULUS_WORKERS"],
+  ["worker target in a mapping", "workers:\n  n1:\n    ssh: 'a b'\n", {}, "workers"],
 ];
 for (const [name, yamlText, env, key] of bad) {
   Deno.test(`invalid config fails naming the key: ${name}`, () => {
@@ -54,4 +58,17 @@ Deno.test("loadConfig reads the named file", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("workers accept a YAML mapping or the env form, normalised alike", () => {
+  const yaml = parseConfig({
+    yamlText: "workers:\n  gpu1: { ssh: cumulus@10.0.0.5:22 }\n  gpu2: cumulus@10.0.0.6\n",
+    env: {},
+  });
+  const env = parseConfig({
+    yamlText: null,
+    env: { CUMULUS_WORKERS: "gpu1=cumulus@10.0.0.5:22, gpu2=cumulus@10.0.0.6" },
+  });
+  assert.equal(yaml.workers, "gpu1=cumulus@10.0.0.5:22,gpu2=cumulus@10.0.0.6");
+  assert.equal(env.workers, yaml.workers);
 });

@@ -63,8 +63,13 @@ export interface JobSpec {
   function: Uint8Array;
   /** Extra environment for the container. */
   env: Record<string, string>;
-  /** Fraction of one device's memory, 0 < f <= 1. */
+  /** Fraction of one device's memory, 0 < f <= 1; 0 when {@link gpuMemoryBytes} is set. */
   gpuMemory: number;
+  /**
+   * Absolute memory per device in bytes ("20GiB" on the wire), or 0 when the
+   * job asks for a fraction. Placement turns it into each device's fraction.
+   */
+  gpuMemoryBytes?: number;
   /** Partition lifetime in seconds. */
   duration: number;
   /** Devices wanted (>= 1). */
@@ -110,6 +115,12 @@ export interface JobRecord {
   token: string;
   bundleBytes: number;
   hasResult: boolean;
+  /** Chronos partition held for the current attempt ("" = none). */
+  partitionId: string;
+  /** Device index of that partition on `nodeId`. */
+  gpuDevice: number;
+  /** When the partition (and so the job) expires, epoch ms; 0 = no partition yet. */
+  deadlineMs: number;
 }
 
 /** Raw spec as it arrives from the wire (proto-loader object, camel-cased keys). */
@@ -119,6 +130,7 @@ export interface RawJobSpec {
   function?: Uint8Array | null;
   env?: Record<string, string>;
   gpuMemory?: number;
+  gpuMemorySize?: string;
   duration?: number;
   gpuCount?: number;
   constraints?: string[];
@@ -161,11 +173,21 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
   if (command.length > 0 && command[0] === "") {
     throw new InvalidArgumentError("spec.command", "program name must not be empty");
   }
+  const sizeText = (raw.gpuMemorySize ?? "").trim();
+  const gpuMemoryBytes = sizeText === "" ? 0 : parseMemorySize(sizeText);
   const gpuMemory = raw.gpuMemory ?? 0;
-  if (!Number.isFinite(gpuMemory) || gpuMemory <= 0 || gpuMemory > 1) {
+  if (gpuMemoryBytes > 0 && gpuMemory !== 0) {
+    throw new InvalidArgumentError(
+      "spec.gpu_memory_size",
+      "give either gpu_memory (a fraction) or gpu_memory_size, not both",
+    );
+  }
+  if (
+    gpuMemoryBytes === 0 && (!Number.isFinite(gpuMemory) || gpuMemory <= 0 || gpuMemory > 1)
+  ) {
     throw new InvalidArgumentError(
       "spec.gpu_memory",
-      `must be a fraction in (0, 1], got ${gpuMemory}`,
+      `must be a fraction in (0, 1] (or set gpu_memory_size, e.g. "20GiB"), got ${gpuMemory}`,
     );
   }
   const duration = raw.duration ?? 0;
@@ -227,6 +249,7 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     function: fn,
     env,
     gpuMemory,
+    ...(gpuMemoryBytes > 0 ? { gpuMemoryBytes } : {}),
     duration,
     gpuCount,
     constraints: [...constraints],
@@ -239,6 +262,42 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     name,
     workdir,
   };
+}
+
+const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/;
+const SIZE_UNITS: Record<string, number> = {
+  B: 1,
+  KB: 1e3,
+  MB: 1e6,
+  GB: 1e9,
+  TB: 1e12,
+  KiB: 1024,
+  MiB: 1024 ** 2,
+  GiB: 1024 ** 3,
+  TiB: 1024 ** 4,
+};
+
+/**
+ * Parses an absolute memory size ("20GiB", "512 MiB", "1.5GB") into bytes.
+ * Throws {@link InvalidArgumentError} naming `spec.gpu_memory_size`.
+ * @example
+ * parseMemorySize("20GiB"); // 21474836480
+ */
+export function parseMemorySize(text: string): number {
+  const m = SIZE_RE.exec(text.trim());
+  if (!m) {
+    throw new InvalidArgumentError(
+      "spec.gpu_memory_size",
+      `expected a size like "20GiB" or "512MiB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got ${
+        JSON.stringify(text)
+      }`,
+    );
+  }
+  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2]]);
+  if (!(bytes > 0) || !Number.isSafeInteger(bytes)) {
+    throw new InvalidArgumentError("spec.gpu_memory_size", `must be > 0, got ${text}`);
+  }
+  return bytes;
 }
 
 /** A stored log line. */

@@ -21,6 +21,9 @@ export interface WireJob {
   logSeq: number;
   hasResult: boolean;
   bundleBytes: number;
+  partitionId: string;
+  gpuDevice: number;
+  deadlineMs: number;
 }
 
 /** proto `LogLine` as a plain object. */
@@ -42,6 +45,7 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
       function: s.function,
       env: s.env,
       gpuMemory: s.gpuMemory,
+      gpuMemorySize: s.gpuMemoryBytes ? `${s.gpuMemoryBytes}B` : "",
       duration: s.duration,
       gpuCount: s.gpuCount,
       constraints: s.constraints,
@@ -64,6 +68,9 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
     logSeq,
     hasResult: job.hasResult,
     bundleBytes: job.bundleBytes,
+    partitionId: job.partitionId ?? "",
+    gpuDevice: job.gpuDevice ?? 0,
+    deadlineMs: job.deadlineMs ?? 0,
   };
 }
 

@@ -78,6 +78,10 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "string",
                   "id": 13,
                 },
+                "gpuMemorySize": {
+                  "type": "string",
+                  "id": 14,
+                },
               },
             },
             "RetryPolicy": {
@@ -161,6 +165,18 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "bundleBytes": {
                   "type": "uint64",
                   "id": 15,
+                },
+                "partitionId": {
+                  "type": "string",
+                  "id": 16,
+                },
+                "gpuDevice": {
+                  "type": "uint32",
+                  "id": 17,
+                },
+                "deadlineMs": {
+                  "type": "int64",
+                  "id": 18,
                 },
               },
             },
@@ -374,6 +390,43 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "runningJobs": {
                   "type": "uint32",
                   "id": 8,
+                },
+                "agent": {
+                  "type": "string",
+                  "id": 9,
+                },
+                "gpus": {
+                  "rule": "repeated",
+                  "type": "Gpu",
+                  "id": 10,
+                },
+              },
+            },
+            "Gpu": {
+              "fields": {
+                "index": {
+                  "type": "uint32",
+                  "id": 1,
+                },
+                "name": {
+                  "type": "string",
+                  "id": 2,
+                },
+                "memoryBytes": {
+                  "type": "uint64",
+                  "id": 3,
+                },
+                "allocated": {
+                  "type": "double",
+                  "id": 4,
+                },
+                "free": {
+                  "type": "double",
+                  "id": 5,
+                },
+                "partitions": {
+                  "type": "uint32",
+                  "id": 6,
                 },
               },
             },

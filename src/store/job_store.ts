@@ -25,6 +25,9 @@ export interface JobPatch {
   nodeId?: string;
   serviceId?: string;
   hasResult?: boolean;
+  partitionId?: string;
+  gpuDevice?: number;
+  deadlineMs?: number;
 }
 
 /** Filters and paging for {@link JobStore.list}. */
@@ -81,6 +84,13 @@ CREATE TABLE IF NOT EXISTS job_events (
 CREATE INDEX IF NOT EXISTS job_events_job ON job_events(job_id);
 `;
 
+/** Columns added after the first schema: added in place to older stores. */
+const MIGRATIONS: ReadonlyArray<[column: string, definition: string]> = [
+  ["partition_id", "TEXT NOT NULL DEFAULT ''"],
+  ["gpu_device", "INTEGER NOT NULL DEFAULT 0"],
+  ["deadline_ms", "INTEGER NOT NULL DEFAULT 0"],
+];
+
 type Row = Record<string, SQLInputValue>;
 
 const PATCH_COLUMNS: Record<keyof JobPatch, string> = {
@@ -92,6 +102,9 @@ const PATCH_COLUMNS: Record<keyof JobPatch, string> = {
   nodeId: "node_id",
   serviceId: "service_id",
   hasResult: "has_result",
+  partitionId: "partition_id",
+  gpuDevice: "gpu_device",
+  deadlineMs: "deadline_ms",
 };
 
 function rowToJob(row: Row): JobRecord {
@@ -114,6 +127,9 @@ function rowToJob(row: Row): JobRecord {
     token: String(row.token),
     bundleBytes: Number(row.bundle_bytes),
     hasResult: Number(row.has_result) === 1,
+    partitionId: String(row.partition_id ?? ""),
+    gpuDevice: Number(row.gpu_device ?? 0),
+    deadlineMs: Number(row.deadline_ms ?? 0),
   };
 }
 
@@ -135,6 +151,12 @@ export class JobStore {
     const db = new DatabaseSync(path);
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
     db.exec(SCHEMA);
+    const have = new Set(
+      (db.prepare("PRAGMA table_info(jobs)").all() as Row[]).map((r) => String(r.name)),
+    );
+    for (const [column, definition] of MIGRATIONS) {
+      if (!have.has(column)) db.exec(`ALTER TABLE jobs ADD COLUMN ${column} ${definition}`);
+    }
     return new JobStore(db);
   }
 

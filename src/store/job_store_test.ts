@@ -90,3 +90,34 @@ Deno.test("records survive reopening the database file", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an older store gains the partition columns and keeps its jobs", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const { DatabaseSync } = await import("node:sqlite");
+    const old = new DatabaseSync(`${dir}/jobs.db`);
+    old.exec(`CREATE TABLE jobs (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE,
+      user TEXT NOT NULL, spec TEXT NOT NULL, function BLOB, state TEXT NOT NULL,
+      exit_code INTEGER, reason TEXT NOT NULL DEFAULT '', created_at INTEGER NOT NULL,
+      started_at INTEGER, finished_at INTEGER, attempts INTEGER NOT NULL DEFAULT 0,
+      node_id TEXT NOT NULL DEFAULT '', service_id TEXT NOT NULL DEFAULT '',
+      token TEXT NOT NULL, bundle_bytes INTEGER NOT NULL DEFAULT 0,
+      has_result INTEGER NOT NULL DEFAULT 0)`);
+    const { function: _fn, ...rest } = spec();
+    old.prepare(
+      "INSERT INTO jobs (id, user, spec, state, created_at, token) VALUES (?, ?, ?, 'QUEUED', 1, 't')",
+    ).run("j-old", "alice", JSON.stringify(rest));
+    old.close();
+    const store = JobStore.open(`${dir}/jobs.db`);
+    assert.equal(store.mustGet("j-old").partitionId, "");
+    const moved = store.transition("j-old", "QUEUED", "SCHEDULED", {
+      partitionId: "p-1",
+      gpuDevice: 2,
+      deadlineMs: 99,
+    });
+    assert.deepEqual([moved.partitionId, moved.gpuDevice, moved.deadlineMs], ["p-1", 2, 99]);
+    store.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -67,6 +67,22 @@ class GetResultRequest(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
+class Gpu(_message.Message):
+    __slots__ = ["allocated", "free", "index", "memory_bytes", "name", "partitions"]
+    ALLOCATED_FIELD_NUMBER: _ClassVar[int]
+    FREE_FIELD_NUMBER: _ClassVar[int]
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    allocated: float
+    free: float
+    index: int
+    memory_bytes: int
+    name: str
+    partitions: int
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., allocated: _Optional[float] = ..., free: _Optional[float] = ..., partitions: _Optional[int] = ...) -> None: ...
+
 class HeartbeatRequest(_message.Message):
     __slots__ = ["job_id"]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -80,17 +96,20 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, stop: bool = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "exit_code", "finished_at_ms", "has_exit_code", "has_result", "id", "log_seq", "node_id", "reason", "service_id", "spec", "started_at_ms", "state"]
+    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "gpu_device", "has_exit_code", "has_result", "id", "log_seq", "node_id", "partition_id", "reason", "service_id", "spec", "started_at_ms", "state"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    GPU_DEVICE_FIELD_NUMBER: _ClassVar[int]
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     HAS_RESULT_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
     LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
@@ -99,22 +118,25 @@ class Job(_message.Message):
     attempts: int
     bundle_bytes: int
     created_at_ms: int
+    deadline_ms: int
     exit_code: int
     finished_at_ms: int
+    gpu_device: int
     has_exit_code: bool
     has_result: bool
     id: str
     log_seq: int
     node_id: str
+    partition_id: str
     reason: str
     service_id: str
     spec: JobSpec
     started_at_ms: int
     state: JobState
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ["checkpoint", "command", "constraints", "duration", "env", "function", "gpu_count", "gpu_memory", "image", "name", "retry", "user", "workdir"]
+    __slots__ = ["checkpoint", "command", "constraints", "duration", "env", "function", "gpu_count", "gpu_memory", "gpu_memory_size", "image", "name", "retry", "user", "workdir"]
     class EnvEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +152,7 @@ class JobSpec(_message.Message):
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
     GPU_COUNT_FIELD_NUMBER: _ClassVar[int]
     GPU_MEMORY_FIELD_NUMBER: _ClassVar[int]
+    GPU_MEMORY_SIZE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RETRY_FIELD_NUMBER: _ClassVar[int]
@@ -143,12 +166,13 @@ class JobSpec(_message.Message):
     function: bytes
     gpu_count: int
     gpu_memory: float
+    gpu_memory_size: str
     image: str
     name: str
     retry: RetryPolicy
     user: str
     workdir: str
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., function: _Optional[bytes] = ..., env: _Optional[_Mapping[str, str]] = ..., gpu_memory: _Optional[float] = ..., duration: _Optional[float] = ..., gpu_count: _Optional[int] = ..., constraints: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSettings, _Mapping]] = ..., user: _Optional[str] = ..., name: _Optional[str] = ..., workdir: _Optional[str] = ...) -> None: ...
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., function: _Optional[bytes] = ..., env: _Optional[_Mapping[str, str]] = ..., gpu_memory: _Optional[float] = ..., duration: _Optional[float] = ..., gpu_count: _Optional[int] = ..., constraints: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSettings, _Mapping]] = ..., user: _Optional[str] = ..., name: _Optional[str] = ..., workdir: _Optional[str] = ..., gpu_memory_size: _Optional[str] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ["page_size", "page_token", "states", "user"]
@@ -337,7 +361,7 @@ class WatchJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., no_logs: bool = ..., no_follow: bool = ...) -> None: ...
 
 class Worker(_message.Message):
-    __slots__ = ["address", "availability", "hostname", "labels", "node_id", "role", "running_jobs", "state"]
+    __slots__ = ["address", "agent", "availability", "gpus", "hostname", "labels", "node_id", "role", "running_jobs", "state"]
     class LabelsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -346,7 +370,9 @@ class Worker(_message.Message):
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    GPUS_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -354,14 +380,16 @@ class Worker(_message.Message):
     RUNNING_JOBS_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     address: str
+    agent: str
     availability: str
+    gpus: _containers.RepeatedCompositeFieldContainer[Gpu]
     hostname: str
     labels: _containers.ScalarMap[str, str]
     node_id: str
     role: str
     running_jobs: int
     state: str
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., state: _Optional[str] = ..., availability: _Optional[str] = ..., role: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., address: _Optional[str] = ..., running_jobs: _Optional[int] = ...) -> None: ...
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., state: _Optional[str] = ..., availability: _Optional[str] = ..., role: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., address: _Optional[str] = ..., running_jobs: _Optional[int] = ..., agent: _Optional[str] = ..., gpus: _Optional[_Iterable[_Union[Gpu, _Mapping]]] = ...) -> None: ...
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
