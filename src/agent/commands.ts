@@ -11,6 +11,7 @@ import {
   type Partition,
   resolveLibraryPath,
 } from "./chronos.ts";
+import { parseDispatchCommand } from "./ssh_dispatch.ts";
 
 /** Where a command writes and what it reads; injected so tests capture output. */
 export interface AgentIo {
@@ -44,10 +45,14 @@ export const AGENT_USAGE =
 commands:
   partition create <device> <memory> <duration_s> [--owner U] [--job J]
   partition release <partition_id>
+  partition release-job <job_id>   release every partition of a job (none: still exit 0)
   partition list
   partition stats
   partition reap            reclaim expired partitions now and list them
   gpus                      devices Chronos manages (OpenCL)
+  serve [--grace S] [--interval MS]   the expiry daemon (see docs/workers.md)
+  ssh-dispatch              run the command in SSH_ORIGINAL_COMMAND (a JSON string array);
+                            for the orchestrator's forced command in authorized_keys
 exit codes: 0 ok, 1 internal, 2 bad arguments, 3 not found, 4 no capacity, 5 fair share,
   6 state corrupt, 7 lock timeout, 8 I/O, 9 no device/library, 10 config
 `;
@@ -67,7 +72,14 @@ interface ParsedArgs {
   flags: Map<string, string>;
 }
 
-const VALUE_FLAGS = new Set(["--owner", "--job", "--state-dir", "--config"]);
+const VALUE_FLAGS = new Set([
+  "--owner",
+  "--job",
+  "--state-dir",
+  "--config",
+  "--grace",
+  "--interval",
+]);
 const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function parseArgs(argv: string[]): ParsedArgs {
@@ -146,12 +158,72 @@ function partitionRows(partitions: Partition[]): string {
   ]);
 }
 
+/**
+ * Releases every live partition of `jobId` and returns them. Safe against concurrent callers:
+ * a partition someone else released (or that expired) in between is skipped, not an error.
+ */
+export async function releaseJob(chronos: Chronos, jobId: string): Promise<Partition[]> {
+  const { partitions } = await chronos.list();
+  const released: Partition[] = [];
+  for (const p of partitions) {
+    if (p.jobId !== jobId) continue;
+    try {
+      released.push(await chronos.release(p.id));
+    } catch (err) {
+      if (!(err instanceof ChronosError && err.chronosCode === "NOT_FOUND")) throw err;
+    }
+  }
+  return released;
+}
+
 function json(value: unknown): string {
   return JSON.stringify(value) + "\n";
 }
 
+function chronosOptions(args: ParsedArgs, io: AgentIo): ChronosOptions {
+  const options: ChronosOptions = {
+    libraryPath: io.libraryPath,
+    stateDir: args.flags.get("--state-dir") ?? io.env("CHRONOS_STATE_DIR"),
+    configPath: args.flags.get("--config") ?? io.env("CHRONOS_CONFIG"),
+  };
+  if (options.libraryPath === undefined) {
+    options.libraryPath = resolveLibraryPath({
+      chronosPath: io.env("CUMULUS_CHRONOS_PATH"),
+      execPath: Deno.execPath(),
+      exists: (p) => {
+        try {
+          return Deno.statSync(p).isFile;
+        } catch {
+          return false;
+        }
+      },
+    });
+  }
+  return options;
+}
+
+async function serveCommand(args: ParsedArgs, io: AgentIo): Promise<number> {
+  expectArgs(args.words, 1, "no arguments");
+  const graceS = parseNumber(args.flags.get("--grace") ?? "10", "--grace", "of seconds >= 0");
+  const intervalMs = parseNumber(args.flags.get("--interval") ?? "500", "--interval", "of ms > 0");
+  if (graceS < 0) throw new UsageError(`--grace must be >= 0, got ${graceS}`);
+  if (!(intervalMs > 0)) throw new UsageError(`--interval must be > 0, got ${intervalMs}`);
+  const { serve } = await import("./serve.ts");
+  return await serve({
+    graceS,
+    intervalMs,
+    chronos: chronosOptions(args, io),
+    dockerHost: io.env("DOCKER_HOST") || "/var/run/docker.sock",
+    log: (line) => io.stdout(`${new Date().toISOString()} ${line}\n`),
+  });
+}
+
 async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
   const [group, action] = args.words;
+  if (group !== "serve" && (args.flags.has("--grace") || args.flags.has("--interval"))) {
+    throw new UsageError("--grace and --interval only apply to 'serve'");
+  }
+  if (group === "serve") return await serveCommand(args, io);
   // Validate the whole command line before loading the library or touching state.
   let run: (chronos: Chronos) => Promise<string>;
   if (group === "gpus") {
@@ -191,6 +263,16 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
       const p = await c.release(id);
       return args.json ? json(p) : `released ${p.id} (device ${p.device}, ${p.memory})\n`;
     };
+  } else if (group === "partition" && action === "release-job") {
+    expectArgs(args.words, 3, "<job_id>");
+    const jobId = args.words[2];
+    run = async (c) => {
+      const released = await releaseJob(c, jobId);
+      if (args.json) return json({ released });
+      return released.length === 0
+        ? `no live partition for job ${jobId}\n`
+        : released.map((p) => `released ${p.id} (device ${p.device}, ${p.memory})\n`).join("");
+    };
   } else if (group === "partition" && (action === "list" || action === "reap")) {
     expectArgs(args.words, 2, "no arguments");
     run = async (c) => {
@@ -222,7 +304,7 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
   } else if (group === "partition") {
     throw new UsageError(
       action === undefined
-        ? "'partition' needs a subcommand: create, release, list, stats or reap"
+        ? "'partition' needs a subcommand: create, release, release-job, list, stats or reap"
         : `unknown partition command '${action}'`,
     );
   } else {
@@ -234,25 +316,7 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
     }
   }
 
-  const options: ChronosOptions = {
-    libraryPath: io.libraryPath,
-    stateDir: args.flags.get("--state-dir") ?? io.env("CHRONOS_STATE_DIR"),
-    configPath: args.flags.get("--config") ?? io.env("CHRONOS_CONFIG"),
-  };
-  if (options.libraryPath === undefined) {
-    options.libraryPath = resolveLibraryPath({
-      chronosPath: io.env("CUMULUS_CHRONOS_PATH"),
-      execPath: Deno.execPath(),
-      exists: (p) => {
-        try {
-          return Deno.statSync(p).isFile;
-        } catch {
-          return false;
-        }
-      },
-    });
-  }
-  const chronos = Chronos.open(options);
+  const chronos = Chronos.open(chronosOptions(args, io));
   try {
     io.stdout(await run(chronos));
     return 0;
@@ -269,6 +333,10 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
 export async function runAgentCommand(argv: string[], io: AgentIo = processIo): Promise<number> {
   let args: ParsedArgs | undefined;
   try {
+    if (argv[0] === "ssh-dispatch") {
+      if (argv.length !== 1) throw new UsageError("'ssh-dispatch' takes no arguments");
+      return await runAgentCommand(parseDispatchCommand(io.env("SSH_ORIGINAL_COMMAND")), io);
+    }
     args = parseArgs(argv);
     if (args.help || args.words[0] === "help") {
       io.stdout(AGENT_USAGE);

@@ -151,3 +151,58 @@ Deno.test("cumulus-agent main.ts runs as its own process", async () => {
     assert.equal(r.code, 3);
   });
 });
+
+Deno.test("create is idempotent by job id and release-job releases all of a job, then none", async () => {
+  await withState(async (dir) => {
+    const create = ["partition", "create", "0", "0.25", "60", "--owner", "bob", "--job", "j-1"];
+    const first = await agent(dir, [...create, "--json"]);
+    assert.equal(first.code, 0, first.err);
+    const again = await agent(dir, [...create, "--json"]);
+    assert.equal(again.code, 0, again.err);
+    assert.equal(JSON.parse(again.out).id, JSON.parse(first.out).id);
+    assert.equal(JSON.parse(again.out).existing, true);
+    const other = await agent(dir, ["partition", "create", "0", "0.25", "60", "--job", "j-2"]);
+    assert.equal(other.code, 0, other.err);
+
+    let r = await agent(dir, ["partition", "release-job", "j-1", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out).released.map((p: { id: string }) => p.id), [
+      JSON.parse(first.out).id,
+    ]);
+    r = await agent(dir, ["partition", "release-job", "j-1", "--json"]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out), { released: [] });
+    r = await agent(dir, ["partition", "list", "--json"]);
+    assert.deepEqual(JSON.parse(r.out).partitions.map((p: { jobId: string }) => p.jobId), ["j-2"]);
+  });
+});
+
+Deno.test("ssh-dispatch runs the JSON argv in SSH_ORIGINAL_COMMAND and refuses the rest", async () => {
+  await withState(async (dir) => {
+    const run = async (command: string | undefined, argv = ["ssh-dispatch"]) => {
+      const env: Record<string, string> = { CHRONOS_STATE_DIR: dir };
+      if (command !== undefined) env.SSH_ORIGINAL_COMMAND = command;
+      const c = capture(env);
+      return { code: await runAgentCommand(argv, c.io), out: c.out(), err: c.err() };
+    };
+    const ok = await run(JSON.stringify(["cumulus-agent", "partition", "list", "--json"]));
+    assert.equal(ok.code, 0, ok.err);
+    assert.deepEqual(JSON.parse(ok.out).partitions, []);
+    for (
+      const bad of [
+        undefined,
+        "partition list --json",
+        JSON.stringify(["cumulus-agent", "serve"]),
+        JSON.stringify(["partition", "list", "--state-dir", "/tmp"]),
+        JSON.stringify([1, 2]),
+      ]
+    ) {
+      const r = await run(bad);
+      assert.equal(r.code, 2, `${bad}: ${r.err}`);
+      assert.match(r.err, /ssh-dispatch refused/);
+      assert.equal(r.out, "");
+    }
+    const extra = await run("[]", ["ssh-dispatch", "gpus"]);
+    assert.equal(extra.code, 2);
+  });
+});

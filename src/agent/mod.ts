@@ -24,5 +24,8 @@ export type {
   RepairResult,
   Waiter,
 } from "./chronos.ts";
-export { AGENT_USAGE, processIo, runAgentCommand } from "./commands.ts";
+export { AGENT_USAGE, processIo, releaseJob, runAgentCommand } from "./commands.ts";
+export { ExpiryDaemon } from "./daemon.ts";
+export type { ExpiryDaemonOptions, JobContainers, PartitionStore } from "./daemon.ts";
+export { DISPATCH_ALLOWED, DispatchRefusedError, parseDispatchCommand } from "./ssh_dispatch.ts";
 export type { AgentIo } from "./commands.ts";

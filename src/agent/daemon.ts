@@ -1,0 +1,175 @@
+/**
+ * The agent's expiry daemon (`cumulus-agent serve`): when a job's partition reaches its expiry
+ * time, stop the job's container(s) on this host (SIGTERM, a grace period for a final
+ * checkpoint, then SIGKILL) and release the partition.
+ *
+ * It keeps no state of its own, so it survives being killed at any point: Chronos's state file
+ * is the truth. Chronos reclaims expired partitions on every call (anyone's `list`, `create`...),
+ * so the daemon remembers, in memory only, the partitions it saw on its last look: one that has
+ * vanished past its expiry time expired, whoever reclaimed it. Its own `reap` catches those that
+ * expired while it was down and nobody else had reclaimed. A container whose partition expired
+ * and was reclaimed by someone else while the daemon was down is not seen here; the
+ * orchestrator's reconciliation (a service without a partition) stops it.
+ * @module
+ */
+import { ChronosError, type Partition, type PartitionList } from "./chronos.ts";
+
+/** The Chronos calls the daemon makes (a {@link Chronos} handle satisfies it). */
+export interface PartitionStore {
+  /** Live partitions; reclaims expired ones as a side effect. */
+  list(): Promise<PartitionList>;
+  /** Reclaims expired partitions now and returns them. */
+  reap(): Promise<PartitionList>;
+  /** Releases a partition; throws ChronosError NOT_FOUND when it is gone. */
+  release(id: string): Promise<Partition>;
+}
+
+/** Stops the containers of a job on this host. */
+export interface JobContainers {
+  /**
+   * Stops every running container labelled with the job id (SIGTERM, then SIGKILL after
+   * `graceS`) and returns their (short) ids; an empty list when none runs here.
+   */
+  stopJob(jobId: string, graceS: number): Promise<string[]>;
+}
+
+/** Settings of {@link ExpiryDaemon}. */
+export interface ExpiryDaemonOptions {
+  /** Seconds between SIGTERM and SIGKILL. */
+  graceS: number;
+  /** Longest pause between two looks at the partitions, ms. */
+  intervalMs: number;
+  /** Writes one log line (no trailing newline). */
+  log(line: string): void;
+  /** Clock, epoch ms; injectable for tests. */
+  now?: () => number;
+}
+
+/**
+ * Enforces partition expiry on one worker. Call {@link ExpiryDaemon.run} with an AbortSignal;
+ * {@link ExpiryDaemon.tick} does one pass (for tests).
+ * @example
+ * const daemon = new ExpiryDaemon(chronos, containers, { graceS: 10, intervalMs: 500, log });
+ * await daemon.run(controller.signal);
+ */
+export class ExpiryDaemon {
+  #store: PartitionStore;
+  #containers: JobContainers;
+  #opts: ExpiryDaemonOptions;
+  #now: () => number;
+  /** Partitions seen on the last look, by id (memory only). */
+  #known = new Map<string, Partition>();
+  /** Expiries being enforced, by job id. */
+  #handling = new Map<string, Promise<void>>();
+
+  /** Creates the daemon; nothing runs until {@link ExpiryDaemon.run} or a tick. */
+  constructor(store: PartitionStore, containers: JobContainers, opts: ExpiryDaemonOptions) {
+    this.#store = store;
+    this.#containers = containers;
+    this.#opts = opts;
+    this.#now = opts.now ?? Date.now;
+  }
+
+  /** Expiries still being enforced (their containers are stopping). */
+  get pending(): number {
+    return this.#handling.size;
+  }
+
+  /** Waits until every expiry started so far is enforced. */
+  async settle(): Promise<void> {
+    while (this.#handling.size > 0) await Promise.all([...this.#handling.values()]);
+  }
+
+  /**
+   * One look: reap, list, and start enforcing every job partition that expired since the last
+   * look. Returns the ms until the nearest known expiry (Infinity when none).
+   */
+  async tick(): Promise<number> {
+    const reaped = await this.#store.reap();
+    const { nowMs, partitions } = await this.#store.list();
+    const expired = new Map<string, Partition>();
+    for (const p of reaped.partitions) expired.set(p.id, p);
+    const live = new Set(partitions.map((p) => p.id));
+    for (const p of this.#known.values()) {
+      // Gone and past its expiry: it expired, or was released within the last interval before
+      // it (then the job is ending anyway). Gone before its expiry: released by its owner.
+      if (!live.has(p.id) && p.expiresAtMs <= nowMs) expired.set(p.id, p);
+    }
+    this.#known = new Map(partitions.map((p) => [p.id, p]));
+    // A job that holds a live partition again (placed anew under a new lease) is alive.
+    const liveJobs = new Set(partitions.map((p) => p.jobId));
+    for (const p of expired.values()) {
+      if (p.jobId === "" || liveJobs.has(p.jobId) || this.#handling.has(p.jobId)) continue;
+      const work = this.#enforce(p).finally(() => this.#handling.delete(p.jobId));
+      this.#handling.set(p.jobId, work);
+    }
+    let next = Infinity;
+    for (const p of partitions) next = Math.min(next, p.expiresAtMs - this.#now());
+    return next;
+  }
+
+  async #enforce(p: Partition): Promise<void> {
+    const { graceS, log } = this.#opts;
+    const late = Math.max(0, this.#now() - p.expiresAtMs);
+    log(
+      `expired ${p.id} (job ${p.jobId}, owner ${p.owner}, ${late} ms ago): stopping the job's ` +
+        `containers, SIGTERM then SIGKILL after ${graceS} s`,
+    );
+    const t0 = this.#now();
+    try {
+      const stopped = await this.#containers.stopJob(p.jobId, graceS);
+      log(
+        stopped.length === 0
+          ? `job ${p.jobId}: no running container on this host`
+          : `job ${p.jobId}: stopped ${stopped.join(", ")} in ${this.#now() - t0} ms`,
+      );
+    } catch (err) {
+      log(`job ${p.jobId}: stopping its containers failed: ${(err as Error).message}`);
+    }
+    try {
+      await this.#store.release(p.id);
+      log(`released ${p.id} (job ${p.jobId})`);
+    } catch (err) {
+      if (err instanceof ChronosError && err.chronosCode === "NOT_FOUND") {
+        log(`${p.id} (job ${p.jobId}) was already reclaimed by Chronos`);
+      } else {
+        log(`releasing ${p.id} failed: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * Looks at the partitions every `intervalMs` (sooner when an expiry is nearer) until `signal`
+   * aborts. A failing look is logged and retried; it never ends the loop.
+   */
+  async run(signal: AbortSignal): Promise<void> {
+    const { intervalMs, log } = this.#opts;
+    let lastError = "";
+    while (!signal.aborted) {
+      let wait = intervalMs;
+      try {
+        const next = await this.tick();
+        wait = Math.max(5, Math.min(intervalMs, next + 5));
+        lastError = "";
+      } catch (err) {
+        const message = (err as Error).message;
+        if (message !== lastError) log(`looking at partitions failed: ${message}`);
+        lastError = message;
+      }
+      await sleep(wait, signal);
+    }
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
