@@ -77,6 +77,7 @@ export const JOB_HEADERS: readonly string[] = [
   "NAME",
   "STATE",
   "EXIT",
+  "ATTEMPTS",
   "USER",
   "AGE",
   "DURATION",
@@ -97,11 +98,18 @@ export function jobRow(job: JobRecord, now: number): string[] {
     job.spec.name || "-",
     job.state,
     job.exitCode === null ? "-" : String(job.exitCode),
+    attempts(job),
     job.spec.user || "-",
     formatAge(now - job.createdAtMs),
     duration,
     truncate(command, 40),
   ];
+}
+
+// "2/3": the attempt running (or the last one) out of the most the resume policy allows.
+function attempts(job: JobRecord): string {
+  const max = job.spec.retry.maxAttempts;
+  return max > 1 ? `${job.attempts}/${max}` : String(job.attempts);
 }
 
 /** The `cumulus jobs` table. */

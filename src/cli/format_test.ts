@@ -94,15 +94,27 @@ function job(over: Partial<JobRecord>): JobRecord {
   };
 }
 
-Deno.test("formatJobs shows state, exit code, user, age and duration", () => {
+Deno.test("formatJobs shows state, exit code, attempts, user, age and duration", () => {
+  const base = job({});
   const out = formatJobs([
-    job({}),
+    base,
     job({ id: "j-ffffffffffff", state: "QUEUED", exitCode: null, startedAtMs: null }),
+    job({
+      id: "j-aaaaaaaaaaaa",
+      state: "RUNNING",
+      exitCode: null,
+      attempts: 2,
+      spec: { ...base.spec, retry: { resume: true, maxAttempts: 3 } },
+    }),
   ], 61_000);
   const lines = out.trimEnd().split("\n");
-  assert.match(lines[0], /^ID\s+NAME\s+STATE\s+EXIT\s+USER\s+AGE\s+DURATION\s+COMMAND$/);
-  assert.match(lines[1], /^j-0123456789ab\s+-\s+FAILED\s+3\s+ada\s+1m\s+12s\s+sh -c "echo/);
-  assert.match(lines[2], /^j-ffffffffffff\s+-\s+QUEUED\s+-\s+ada\s+1m\s+-\s+sh/);
+  assert.match(
+    lines[0],
+    /^ID\s+NAME\s+STATE\s+EXIT\s+ATTEMPTS\s+USER\s+AGE\s+DURATION\s+COMMAND$/,
+  );
+  assert.match(lines[1], /^j-0123456789ab\s+-\s+FAILED\s+3\s+1\s+ada\s+1m\s+12s\s+sh -c "echo/);
+  assert.match(lines[2], /^j-ffffffffffff\s+-\s+QUEUED\s+-\s+1\s+ada\s+1m\s+-\s+sh/);
+  assert.match(lines[3], /^j-aaaaaaaaaaaa\s+-\s+RUNNING\s+-\s+2\/3\s+ada\s/);
 });
 
 Deno.test("jobJson encodes the pickled function as base64", () => {
