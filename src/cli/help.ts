@@ -113,6 +113,48 @@ Prints the CLI version (with --json: {"version", "deno", "v8", "typescript"}).
 
 ${GLOBAL}`,
 
+  up: `Usage: cumulus up [--port N] [--data-dir DIR] [--no-demo] [--json]
+
+Starts the embedded default on this machine and leaves it running: this
+machine's Docker engine as Swarm manager and only worker (a single-node Swarm
+is initialised if needed), an S3 server (s3rver) for L2 checkpoints with its
+objects in DIR/s3 (without s3rver, checkpoints stay in a local directory per
+job), the orchestrator (SQLite store in DIR) and the agent daemon when this
+build has 'cumulus agent serve'. Pid files and logs go to DIR/up/. Pieces
+that are already running are reused, so a second 'up' is quick.
+Then, unless --no-demo, runs the demo: a PyTorch training job
+(examples/demo/train.py) checkpointing every 25 steps, whose container is
+removed midway; the job resumes from its checkpoint by itself. Prints the
+job's result and a summary (job, state, worker, partition, attempts, time).
+
+Flags:
+  --port N          orchestrator gRPC port on 127.0.0.1 (default 50051)
+  --data-dir DIR    data directory (default ./cumulus-data)
+  --no-demo         start the pieces only
+  --json            progress on stderr, one JSON report on stdout
+
+Environment: SWARM_MANAGER (Docker engine, default /run/cumulus-docker.sock
+if present, else /var/run/docker.sock), CUMULUS_JOB_IMAGE, CUMULUS_S3RVER
+(s3rver's bin/s3rver.js), ORCHESTRATOR_METRICS_PORT (default: any free port).
+
+Exit status: 0 when everything started and the demo SUCCEEDED, 1 otherwise,
+2 on a usage error. Stop everything with 'cumulus down'.
+
+Examples:
+  cumulus up
+  cumulus up --no-demo --port 50052 --data-dir /srv/cumulus`,
+
+  down: `Usage: cumulus down [--data-dir DIR] [--json]
+
+Stops what 'cumulus up' started with this data dir (agent daemon,
+orchestrator, S3 server: SIGTERM, then SIGKILL after 15 s) and keeps the
+data: job records, logs, results and checkpoints stay in DIR. Stopping what
+is not running is not an error.
+
+Flags:
+  --data-dir DIR    data directory given to 'cumulus up' (default ./cumulus-data)
+  --json            print {"dataDir", "stopped": {piece: pid or null}}`,
+
   orchestrator: `Usage: cumulus orchestrator [flags]
 
 Runs the orchestrator (the gRPC control point). Its flags and configuration
@@ -135,6 +177,8 @@ Commands:
   logs           print (and follow) a job's output
   kill           cancel jobs
   workers        list worker nodes
+  up             start an orchestrator + local worker here and run the demo
+  down           stop what 'cumulus up' started (keeps the data)
   version        print the version
   orchestrator   run the orchestrator server
   agent          run the worker agent

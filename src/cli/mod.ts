@@ -27,6 +27,9 @@ const CLIENT_COMMANDS: Readonly<Record<string, Command>> = {
   kill: killCommand,
   workers: workersCommand,
   version: versionCommand,
+  // Loaded on use: `up` pulls in the Docker client, which other commands never need.
+  up: async (argv, ctx) => (await import("./up.ts")).upCommand(argv, ctx),
+  down: async (argv, ctx) => (await import("./down.ts")).downCommand(argv, ctx),
 };
 
 /** Server commands get their argv untouched: they parse their own flags. */

@@ -1,0 +1,218 @@
+/**
+ * The processes `cumulus up` leaves running (orchestrator, s3rver, agent
+ * daemon) and `cumulus down` stops: where their pid and log files live under
+ * the data dir, how they are started detached, recognised and stopped.
+ * @module
+ */
+import { resolve } from "node:path";
+
+/** Default data dir of `up` and `down` (the orchestrator's default too). */
+export const DEFAULT_UP_DATA_DIR = "./cumulus-data";
+
+/** The pieces `cumulus up` starts, in the order `cumulus down` stops them. */
+export const EMBEDDED_PIECES = ["agent", "orchestrator", "s3rver"] as const;
+
+/** One of {@link EMBEDDED_PIECES}. */
+export type EmbeddedPiece = typeof EMBEDDED_PIECES[number];
+
+/**
+ * A word each piece's command line contains: a pid file whose process does
+ * not carry it belongs to a recycled pid, not to us.
+ */
+const MARKERS: Readonly<Record<EmbeddedPiece, string>> = {
+  agent: "agent",
+  orchestrator: "orchestrator",
+  s3rver: "s3rver",
+};
+
+/** Where `cumulus up` keeps its run-time files: `<data dir>/up/`. */
+export class EmbeddedPaths {
+  /** The data dir (jobs, logs, checkpoints: the user's data). */
+  readonly dataDir: string;
+  /** `<data dir>/up`: pid files, logs of the pieces, state.json. */
+  readonly runDir: string;
+  /** `<data dir>/s3`: the objects s3rver stores (L2 checkpoints). */
+  readonly s3Dir: string;
+
+  /** Paths under `dataDir` (made absolute against `cwd`). */
+  constructor(dataDir: string, cwd: string) {
+    this.dataDir = resolve(cwd, dataDir);
+    this.runDir = `${this.dataDir}/up`;
+    this.s3Dir = `${this.dataDir}/s3`;
+  }
+
+  /** The pid file of a piece. */
+  pidFile(piece: EmbeddedPiece): string {
+    return `${this.runDir}/${piece}.pid`;
+  }
+
+  /** The log file a piece writes its stdout and stderr to. */
+  logFile(piece: EmbeddedPiece): string {
+    return `${this.runDir}/${piece}.log`;
+  }
+
+  /** What `up` recorded about the running pieces (ports, S3 settings). */
+  get stateFile(): string {
+    return `${this.runDir}/state.json`;
+  }
+}
+
+/** What `cumulus up` records in state.json for the next `up` to reuse. */
+export interface EmbeddedState {
+  /** gRPC port of the orchestrator. */
+  port: number;
+  /** S3 endpoint (`http://127.0.0.1:N`), or "" when checkpoints stay local. */
+  s3Endpoint: string;
+  /** Bucket of L2 checkpoints ("" without S3). */
+  s3Bucket: string;
+}
+
+/** Reads state.json, or null when absent or unreadable. */
+export async function readState(paths: EmbeddedPaths): Promise<EmbeddedState | null> {
+  try {
+    return JSON.parse(await Deno.readTextFile(paths.stateFile)) as EmbeddedState;
+  } catch {
+    return null;
+  }
+}
+
+/** Writes state.json. */
+export async function writeState(paths: EmbeddedPaths, state: EmbeddedState): Promise<void> {
+  await Deno.mkdir(paths.runDir, { recursive: true });
+  await Deno.writeTextFile(paths.stateFile, JSON.stringify(state, null, 2) + "\n");
+}
+
+/**
+ * The pid of a running piece, or null when its pid file is missing or names
+ * a process that is gone or is something else (a recycled pid).
+ */
+export async function runningPid(
+  paths: EmbeddedPaths,
+  piece: EmbeddedPiece,
+): Promise<number | null> {
+  let pid: number;
+  try {
+    pid = Number((await Deno.readTextFile(paths.pidFile(piece))).trim());
+  } catch {
+    return null;
+  }
+  if (!Number.isInteger(pid) || pid <= 1) return null;
+  return (await commandLine(pid))?.includes(MARKERS[piece]) ? pid : null;
+}
+
+/** The command line of a live process (NUL-separated argv joined by spaces), or null. */
+async function commandLine(pid: number): Promise<string | null> {
+  try {
+    const raw = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+    // A zombie has an empty command line: it is gone for our purposes.
+    return raw === "" ? null : raw.split("\0").join(" ");
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Starts `argv` detached from this process (its own session, stdin from
+ * /dev/null, stdout and stderr appended to `logFile`), records its pid in
+ * the piece's pid file and returns the pid. The process outlives `cumulus up`.
+ */
+export async function spawnDetached(
+  paths: EmbeddedPaths,
+  piece: EmbeddedPiece,
+  argv: readonly string[],
+  env: Record<string, string>,
+): Promise<number> {
+  await Deno.mkdir(paths.runDir, { recursive: true });
+  const log = paths.logFile(piece);
+  await Deno.writeTextFile(log, `--- ${new Date().toISOString()} starting ${piece}\n`, {
+    append: true,
+  });
+  // setsid and sh both exec, so the pid we get is the piece's own. The log
+  // path and the argv travel as arguments, never inside the script text.
+  const child = new Deno.Command("setsid", {
+    args: ["sh", "-c", 'log="$1"; shift; exec "$@" </dev/null >>"$log" 2>&1', "sh", log, ...argv],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  await Deno.writeTextFile(paths.pidFile(piece), `${child.pid}\n`);
+  return child.pid;
+}
+
+/**
+ * Stops a running piece: SIGTERM, then SIGKILL after `graceMs`. Returns the
+ * pid it stopped, or null when the piece was not running. Removes the pid
+ * file either way.
+ */
+export async function stopPiece(
+  paths: EmbeddedPaths,
+  piece: EmbeddedPiece,
+  graceMs = 15_000,
+): Promise<number | null> {
+  const pid = await runningPid(paths, piece);
+  if (pid !== null) {
+    signal(pid, "SIGTERM");
+    const until = Date.now() + graceMs;
+    while (await runningPid(paths, piece) === pid && Date.now() < until) await sleep(100);
+    if (await runningPid(paths, piece) === pid) {
+      signal(pid, "SIGKILL");
+      while (await runningPid(paths, piece) === pid) await sleep(50);
+    }
+  }
+  await Deno.remove(paths.pidFile(piece)).catch(() => {});
+  return pid;
+}
+
+function signal(pid: number, sig: Deno.Signal): void {
+  try {
+    Deno.kill(pid, sig);
+  } catch {
+    // Already gone.
+  }
+}
+
+/**
+ * The argv that runs this same CLI again with `args`: the compiled
+ * executable itself, or `deno run -A <main module>` when run from source.
+ */
+export function selfArgv(args: readonly string[]): string[] {
+  const exe = Deno.execPath();
+  const isDeno = /(^|\/)deno$/.test(exe);
+  if (!isDeno) return [exe, ...args];
+  return [exe, "run", "-A", "--quiet", new URL(Deno.mainModule).pathname, ...args];
+}
+
+/** A TCP port free on 127.0.0.1 right now. */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+/** True when something accepts TCP connections on 127.0.0.1:`port`. */
+export async function portOpen(port: number): Promise<boolean> {
+  try {
+    const c = await Deno.connect({ hostname: "127.0.0.1", port });
+    c.close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The last `n` lines of a file ("" when it cannot be read), for error messages. */
+export async function tail(path: string, n = 15): Promise<string> {
+  try {
+    return (await Deno.readTextFile(path)).trimEnd().split("\n").slice(-n).join("\n");
+  } catch {
+    return "";
+  }
+}
+
+/** Resolves after `ms` milliseconds. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,357 @@
+/**
+ * `cumulus up`: the embedded default on this machine. Starts (or finds
+ * running) this machine's Docker engine as Swarm manager and worker, an S3
+ * server for L2 checkpoints, the orchestrator and the agent daemon, then runs
+ * the demo (examples/demo/train.py) through an infrastructure failure.
+ * @module
+ */
+import { UsageError } from "./args.ts";
+import { type CommandContext, parseCommandArgs } from "./context.ts";
+import { runDemo } from "./demo.ts";
+import {
+  DEFAULT_UP_DATA_DIR,
+  EmbeddedPaths,
+  type EmbeddedState,
+  freePort,
+  portOpen,
+  readState,
+  runningPid,
+  selfArgv,
+  sleep,
+  spawnDetached,
+  tail,
+  writeState,
+} from "./embedded.ts";
+import { CumulusClient } from "../sdk/mod.ts";
+import { connectDocker } from "../swarm/mod.ts";
+
+/** Default gRPC port of the orchestrator `up` starts. */
+export const DEFAULT_UP_PORT = 50051;
+/** Bucket `up` creates in its S3 server for L2 checkpoints. */
+export const UP_BUCKET = "cumulus-checkpoints";
+/** s3rver's built-in credentials (a local server, loopback only). */
+const S3RVER_KEY = "S3RVER";
+
+const FLAGS = [
+  { name: "port", type: "string" as const },
+  { name: "data-dir", type: "string" as const },
+  { name: "no-demo", type: "boolean" as const },
+];
+
+/** What `up` reports with --json. */
+export interface UpReport {
+  /** Orchestrator address for clients. */
+  url: string;
+  dataDir: string;
+  /** Each piece: started now, reused, or skipped (with why). */
+  pieces: Record<string, { status: "started" | "reused" | "skipped"; pid?: number; note?: string }>;
+  /** Where L2 checkpoints go. */
+  checkpoints: string;
+  /** The demo's outcome, when it ran. */
+  demo?: Awaited<ReturnType<typeof runDemo>>;
+}
+
+/** Runs `cumulus up`. */
+export async function upCommand(argv: string[], ctx: CommandContext): Promise<number> {
+  const args = await parseCommandArgs("up", argv, FLAGS, ctx);
+  if (args.help) return 0;
+  if (args.positionals.length > 0) throw new UsageError("'cumulus up' takes no arguments");
+  if (args.url !== undefined || ctx.url !== undefined) {
+    throw new UsageError("'cumulus up' starts its own orchestrator: --url does not apply");
+  }
+  const portFlag = args.flags.port as string | undefined;
+  let port = DEFAULT_UP_PORT;
+  if (portFlag !== undefined) {
+    port = Number(portFlag);
+    if (!/^\d+$/.test(portFlag) || port < 1 || port > 65535) {
+      throw new UsageError(`--port: must be a port number 1-65535, got ${portFlag}`);
+    }
+  }
+  const paths = new EmbeddedPaths(
+    (args.flags["data-dir"] as string | undefined) ?? DEFAULT_UP_DATA_DIR,
+    ctx.io.cwd(),
+  );
+  const t0 = ctx.io.now();
+  const say = (line: string) => ctx.io.stderr.write(`up: ${line}\n`);
+  const since = (t: number) => `${((ctx.io.now() - t) / 1000).toFixed(1)} s`;
+  const report: UpReport = { url: "", dataDir: paths.dataDir, pieces: {}, checkpoints: "" };
+  await Deno.mkdir(paths.runDir, { recursive: true });
+
+  // 1. Docker engine: Swarm manager and the only worker.
+  const manager = swarmManager(ctx);
+  let t = ctx.io.now();
+  await say(`checking the Docker engine at ${manager} …`);
+  const docker = connectDocker(manager);
+  // deno-lint-ignore no-explicit-any
+  let info: any;
+  try {
+    info = await withTimeout(docker.info(), 10_000);
+  } catch (err) {
+    throw new Error(
+      `the Docker engine at ${manager} does not answer (${(err as Error).message}): ` +
+        "run 'bash scripts/bootstrap.sh' or set SWARM_MANAGER",
+    );
+  }
+  if (info.Swarm?.LocalNodeState !== "active") {
+    await say("this engine is not in Swarm mode: initialising a single-node Swarm …");
+    await docker.swarmInit({ ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1" });
+    info = await docker.info();
+  }
+  const image = nonEmpty(ctx.io.env("CUMULUS_JOB_IMAGE")) ?? "cumulus-job:latest";
+  try {
+    await docker.getImage(image).inspect();
+  } catch {
+    throw new Error(`the job image ${image} is missing: run 'bash scripts/bootstrap.sh'`);
+  }
+  await say(
+    `Swarm ready in ${since(t)}: node ${info.Name} (${
+      String(info.Swarm?.NodeID ?? "").slice(0, 12)
+    }) is manager and worker; job image ${image}`,
+  );
+
+  const previous = await readState(paths);
+  const state: EmbeddedState = { port, s3Endpoint: "", s3Bucket: "" };
+
+  // 2. S3 server for L2 checkpoints (reused while it runs).
+  t = ctx.io.now();
+  const s3pid = await runningPid(paths, "s3rver");
+  const s3bin = s3rverBin(ctx);
+  if (s3pid !== null && previous?.s3Endpoint && await portOpen(portOf(previous.s3Endpoint))) {
+    state.s3Endpoint = previous.s3Endpoint;
+    state.s3Bucket = previous.s3Bucket;
+    report.pieces.s3rver = { status: "reused", pid: s3pid };
+    await say(`S3 server already running at ${state.s3Endpoint} (pid ${s3pid}): reusing it`);
+  } else if (s3bin === null) {
+    report.pieces.s3rver = { status: "skipped", note: "s3rver is not installed" };
+    await say(
+      "s3rver is not installed (scripts/bootstrap.sh installs it): checkpoints stay in the " +
+        "LOCAL DIRECTORY of each job on this machine (L1 only, no S3 copy)",
+    );
+  } else {
+    const prevPort = previous?.s3Endpoint ? portOf(previous.s3Endpoint) : 0;
+    const s3port = prevPort && !await portOpen(prevPort) ? prevPort : freePort();
+    await Deno.mkdir(paths.s3Dir, { recursive: true });
+    await say(
+      `starting the S3 server (s3rver) on 127.0.0.1:${s3port}, objects in ${paths.s3Dir} …`,
+    );
+    const pid = await spawnDetached(paths, "s3rver", [
+      "node",
+      s3bin,
+      "--directory",
+      paths.s3Dir,
+      "--port",
+      String(s3port),
+      "--address",
+      "127.0.0.1",
+      "--configure-bucket",
+      UP_BUCKET,
+      "--silent",
+    ], Deno.env.toObject());
+    await waitUntil("the S3 server", paths.logFile("s3rver"), 20_000, async () => {
+      if (await runningPid(paths, "s3rver") !== pid) return "exited";
+      return await portOpen(s3port) ? "ready" : "wait";
+    });
+    state.s3Endpoint = `http://127.0.0.1:${s3port}`;
+    state.s3Bucket = UP_BUCKET;
+    report.pieces.s3rver = { status: "started", pid };
+    await say(`S3 server ready in ${since(t)} (pid ${pid})`);
+  }
+  report.checkpoints = state.s3Endpoint
+    ? `L1 on this machine + L2 s3://${state.s3Bucket} at ${state.s3Endpoint}`
+    : "L1 only: a local directory per job on this machine (no S3 server)";
+
+  // 3. The orchestrator, and (in parallel) the agent daemon if this build has one.
+  t = ctx.io.now();
+  const agentStarting = startAgent(paths, say);
+  const orchPid = await runningPid(paths, "orchestrator");
+  if (orchPid !== null && previous && await portOpen(previous.port)) {
+    state.port = previous.port;
+    // Its S3 settings were fixed when it started: keep reporting those.
+    if (previous.s3Endpoint) {
+      state.s3Endpoint = previous.s3Endpoint;
+      state.s3Bucket = previous.s3Bucket;
+    }
+    report.pieces.orchestrator = { status: "reused", pid: orchPid };
+    const moved = portFlag !== undefined && port !== previous.port
+      ? ` (not ${port}: stop it with 'cumulus down' to change the port)`
+      : "";
+    await say(
+      `orchestrator already running on 127.0.0.1:${state.port}${moved} (pid ${orchPid}): reusing it`,
+    );
+  } else {
+    if (await portOpen(port)) {
+      throw new Error(
+        `port ${port} is taken by a program 'cumulus up' did not start: choose another with --port`,
+      );
+    }
+    await say(`starting the orchestrator on 127.0.0.1:${port} …`);
+    const env: Record<string, string> = {
+      ...Deno.env.toObject(),
+      SWARM_MANAGER: manager,
+      ORCHESTRATOR_METRICS_PORT: nonEmpty(ctx.io.env("ORCHESTRATOR_METRICS_PORT")) ?? "0",
+    };
+    if (state.s3Endpoint) {
+      Object.assign(env, {
+        CUMULUS_S3_BUCKET: state.s3Bucket,
+        CUMULUS_S3_ENDPOINT: state.s3Endpoint,
+        CUMULUS_S3_REGION: "us-east-1",
+        AWS_ACCESS_KEY_ID: S3RVER_KEY,
+        AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
+      });
+    }
+    const pid = await spawnDetached(
+      paths,
+      "orchestrator",
+      selfArgv(["orchestrator", "--port", String(port), "--data-dir", paths.dataDir]),
+      env,
+    );
+    const client = new CumulusClient(`127.0.0.1:${port}`);
+    try {
+      await waitUntil("the orchestrator", paths.logFile("orchestrator"), 60_000, async () => {
+        if (await runningPid(paths, "orchestrator") !== pid) return "exited";
+        if (!await portOpen(port)) return "wait";
+        return await client.listJobs({ pageSize: 1 }).then(() => "ready" as const, () => "wait");
+      });
+    } finally {
+      client.close();
+    }
+    report.pieces.orchestrator = { status: "started", pid };
+    await say(
+      `orchestrator ready in ${since(t)} (pid ${pid}, log ${paths.logFile("orchestrator")})`,
+    );
+  }
+  report.pieces.agent = await agentStarting;
+  report.url = `127.0.0.1:${state.port}`;
+  await writeState(paths, state);
+  await say(`checkpoints: ${report.checkpoints}`);
+  await say(`cluster ready in ${since(t0)}: CUMULUS_ORCHESTRATOR_URL=${report.url}`);
+
+  let code = 0;
+  if (!args.flags["no-demo"]) {
+    report.demo = await runDemo({
+      url: report.url,
+      docker,
+      say: (line) => say(`demo: ${line}`),
+      now: () => ctx.io.now(),
+    });
+    code = report.demo.state === "SUCCEEDED" ? 0 : 1;
+  }
+  if (args.json) {
+    await ctx.io.stdout.write(JSON.stringify(report, null, 2) + "\n");
+  } else {
+    if (report.demo) await ctx.io.stdout.write(report.demo.text);
+    await ctx.io.stdout.write(
+      `\nCumulus is running (orchestrator ${report.url}, data in ${paths.dataDir}).\n` +
+        `Try: cumulus jobs    Stop: cumulus down${
+          paths.dataDir.endsWith("/cumulus-data") ? "" : ` --data-dir ${paths.dataDir}`
+        }\n`,
+    );
+  }
+  await say(`done in ${since(t0)}`);
+  return code;
+}
+
+/** Starts the agent daemon when `cumulus agent serve --help` works; else reports it skipped. */
+async function startAgent(
+  paths: EmbeddedPaths,
+  say: (line: string) => Promise<void>,
+): Promise<UpReport["pieces"][string]> {
+  const running = await runningPid(paths, "agent");
+  if (running !== null) {
+    await say(`agent daemon already running (pid ${running}): reusing it`);
+    return { status: "reused", pid: running };
+  }
+  const [exe, ...rest] = selfArgv(["agent", "serve", "--help"]);
+  const probe = await new Deno.Command(exe, { args: rest, stdout: "null", stderr: "null" })
+    .output();
+  if (!probe.success) {
+    const note = "this build has no 'cumulus agent serve' daemon yet";
+    await say(`agent daemon skipped: ${note} (partition expiry is not enforced)`);
+    return { status: "skipped", note };
+  }
+  const t = Date.now();
+  await say("starting the agent daemon (cumulus agent serve) …");
+  const pid = await spawnDetached(
+    paths,
+    "agent",
+    selfArgv(["agent", "serve"]),
+    Deno.env.toObject(),
+  );
+  await sleep(1000);
+  if (await runningPid(paths, "agent") !== pid) {
+    const note = `it exited at start: ${
+      (await tail(paths.logFile("agent"), 3)).replace(/\n/g, " | ")
+    }`;
+    await say(`agent daemon not running: ${note}`);
+    return { status: "skipped", note };
+  }
+  await say(`agent daemon ready in ${((Date.now() - t) / 1000).toFixed(1)} s (pid ${pid})`);
+  return { status: "started", pid };
+}
+
+/** Polls `check` until "ready"; throws with the log's tail on "exited" or timeout. */
+async function waitUntil(
+  what: string,
+  log: string,
+  timeoutMs: number,
+  check: () => Promise<"ready" | "wait" | "exited">,
+): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (Date.now() < until) {
+    const s = await check();
+    if (s === "ready") return;
+    if (s === "exited") {
+      throw new Error(`${what} exited at start; its log (${log}) ends with: ${await tail(log)}`);
+    }
+    await sleep(150);
+  }
+  throw new Error(`${what} was not ready within ${timeoutMs / 1000} s; see ${log}`);
+}
+
+function swarmManager(ctx: CommandContext): string {
+  const env = nonEmpty(ctx.io.env("SWARM_MANAGER"));
+  if (env) return env;
+  for (const sock of ["/run/cumulus-docker.sock", "/var/run/docker.sock"]) {
+    try {
+      Deno.statSync(sock);
+      return sock;
+    } catch {
+      // Try the next one.
+    }
+  }
+  return "/var/run/docker.sock";
+}
+
+function s3rverBin(ctx: CommandContext): string | null {
+  const candidates = [
+    nonEmpty(ctx.io.env("CUMULUS_S3RVER")),
+    new URL("../../.tools/s3rver/node_modules/s3rver/bin/s3rver.js", import.meta.url),
+  ];
+  for (const c of candidates) {
+    if (c === undefined || (c instanceof URL && c.protocol !== "file:")) continue;
+    const path = c instanceof URL ? c.pathname : c;
+    try {
+      Deno.statSync(path);
+      return path;
+    } catch {
+      // Not there.
+    }
+  }
+  return null;
+}
+
+function portOf(endpoint: string): number {
+  return Number(new URL(endpoint).port);
+}
+
+function nonEmpty(v: string | undefined): string | undefined {
+  return v && v.trim() !== "" ? v : undefined;
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

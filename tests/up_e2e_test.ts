@@ -1,0 +1,134 @@
+/**
+ * Issue 8: `cumulus up` on a temp data dir and a free port starts the
+ * embedded default for real (Swarm on this machine's engine, s3rver, the
+ * orchestrator and the agent daemon as detached processes), runs the demo
+ * through a removed container, and a second `up` reuses everything;
+ * `cumulus down` stops the processes and keeps the data.
+ */
+import assert from "node:assert/strict";
+import { CumulusClient } from "../src/sdk/mod.ts";
+import { freePort } from "./helpers/process.ts";
+import { SWARM_SOCKET } from "./helpers/stack.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+interface Piece {
+  status: string;
+  pid?: number;
+}
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
+    cwd: ROOT,
+    env: { SWARM_MANAGER: SWARM_SOCKET },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function alive(pid: number): boolean {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`) !== "";
+  } catch {
+    return false;
+  }
+}
+
+Deno.test({
+  name: "cumulus up runs the demo through a container loss; up again reuses; down keeps data",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "cumulus-up-test-" });
+    const port = freePort();
+    let jobId = "";
+    try {
+      const t0 = Date.now();
+      const first = await cli(["up", "--port", String(port), "--data-dir", dataDir, "--json"]);
+      const upSeconds = (Date.now() - t0) / 1000;
+      assert.equal(first.code, 0, `up failed:\n${first.stderr}`);
+      const report = JSON.parse(first.stdout);
+      jobId = report.demo.jobId;
+      assert.equal(report.url, `127.0.0.1:${port}`);
+      assert.equal(report.demo.state, "SUCCEEDED");
+      assert.equal(report.demo.attempts, 2, "one interruption, one resumed attempt");
+      assert.ok(report.demo.interruptedAtStep > 0);
+      assert.match(report.demo.result, /^steps=300 loss=/);
+      assert.equal(report.pieces.orchestrator.status, "started");
+      assert.equal(report.pieces.s3rver.status, "started");
+      assert.match(report.checkpoints, /L2 s3:\/\/cumulus-checkpoints/);
+      assert.match(first.stderr, /orchestrator ready in [\d.]+ s/);
+      assert.ok(upSeconds < 90, `up took ${upSeconds} s`);
+      console.log(`up with the demo: ${upSeconds.toFixed(1)} s`);
+
+      // The resume, as the job's own log tells it: the second attempt
+      // restored a checkpoint past step 0 and went on to the end.
+      const client = new CumulusClient(report.url);
+      try {
+        const lines: string[] = [];
+        for await (const l of client.job(jobId).logs({ follow: false })) lines.push(l.text);
+        const restored = lines.map((t) => /^restored step (\d+) from/.exec(t)).find((m) => m);
+        assert.ok(restored, `no restore in the job's log:\n${lines.join("\n")}`);
+        assert.ok(Number(restored[1]) > 0);
+        assert.ok(Number(restored[1]) <= report.demo.interruptedAtStep);
+        assert.ok(lines.some((t) => t.startsWith("step 300/300")));
+      } finally {
+        client.close();
+      }
+
+      // Idempotent: the same processes are found and reused, no demo this time.
+      const t1 = Date.now();
+      const second = await cli([
+        "up",
+        "--port",
+        String(port),
+        "--data-dir",
+        dataDir,
+        "--json",
+        "--no-demo",
+      ]);
+      assert.equal(second.code, 0, second.stderr);
+      const again = JSON.parse(second.stdout);
+      for (const name of ["orchestrator", "s3rver", "agent"]) {
+        const before = report.pieces[name] as Piece;
+        const now = again.pieces[name] as Piece;
+        if (before.status === "skipped") continue;
+        assert.equal(now.status, "reused", `${name} was not reused`);
+        assert.equal(now.pid, before.pid);
+      }
+      console.log(`second up: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
+
+      const pids = Object.values(report.pieces as Record<string, Piece>)
+        .map((p) => p.pid).filter((p): p is number => p !== undefined);
+      assert.ok(pids.every(alive));
+      const down = await cli(["down", "--data-dir", dataDir, "--json"]);
+      assert.equal(down.code, 0, down.stderr);
+      assert.deepEqual(pids.filter(alive), [], "processes left running after down");
+      // The data stays: job records, logs, checkpoints in S3.
+      await Deno.stat(`${dataDir}/jobs.db`);
+      await Deno.stat(`${dataDir}/s3/cumulus-checkpoints`);
+      // Down again: nothing to stop, still fine.
+      const downAgain = await cli(["down", "--data-dir", dataDir, "--json"]);
+      assert.equal(downAgain.code, 0);
+      assert.deepEqual(JSON.parse(downAgain.stdout).stopped, {
+        agent: null,
+        orchestrator: null,
+        s3rver: null,
+      });
+    } finally {
+      await cli(["down", "--data-dir", dataDir]);
+      if (jobId) {
+        await new Deno.Command("docker", {
+          args: ["volume", "rm", "-f", `cumulus-ckpt-${jobId}`],
+          env: { DOCKER_HOST: `unix://${SWARM_SOCKET}` },
+          stdout: "null",
+          stderr: "null",
+        }).output().catch(() => {});
+      }
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    }
+  },
+});
