@@ -3,3 +3,15 @@
  * @module
  */
 export { pickJobs, type QueuedJob } from "./queue.ts";
+export {
+  canEverFit,
+  type DeviceCapacity,
+  formatBytes,
+  fractionOn,
+  type GpuDemand,
+  matchesConstraints,
+  type NodeCapacity,
+  place,
+  type Placement,
+  waitingReason,
+} from "./placement.ts";

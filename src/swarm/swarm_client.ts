@@ -328,6 +328,42 @@ export class SwarmClient {
     }
   }
 
+  /** The Swarm node id of the engine this client talks to (the manager's own node). */
+  async localNodeId(): Promise<string> {
+    try {
+      const info = await this.docker.info();
+      return String(info.Swarm?.NodeID ?? "");
+    } catch (err) {
+      throw wrap("info", err);
+    }
+  }
+
+  /**
+   * Sets node labels: keys starting with `prefix` are replaced by `labels`, other labels
+   * stay. Does nothing when they are already equal. Only a manager can do this.
+   */
+  async setNodeLabels(
+    nodeId: string,
+    prefix: string,
+    labels: Record<string, string>,
+  ): Promise<void> {
+    try {
+      const node = this.docker.getNode(nodeId);
+      // deno-lint-ignore no-explicit-any
+      const info: any = await node.inspect();
+      const current: Record<string, string> = info.Spec?.Labels ?? {};
+      const next: Record<string, string> = {};
+      for (const [k, v] of Object.entries(current)) if (!k.startsWith(prefix)) next[k] = v;
+      Object.assign(next, labels);
+      const same = Object.keys(next).length === Object.keys(current).length &&
+        Object.entries(next).every(([k, v]) => current[k] === v);
+      if (same) return;
+      await node.update({ version: info.Version.Index, ...info.Spec, Labels: next });
+    } catch (err) {
+      throw wrap("node update", err);
+    }
+  }
+
   /** Swarm nodes. */
   async listNodes(): Promise<NodeInfo[]> {
     try {

@@ -1,0 +1,30 @@
+/**
+ * Workers: how the orchestrator reaches each node's `cumulus-agent` (a
+ * {@link Transport}: local child process or SSH), typed agent calls, and the
+ * node inventory (GPUs, partitions, free share per device).
+ * @module
+ */
+export {
+  AgentClient,
+  AgentCommandError,
+  type AgentDevice,
+  type AgentPartition,
+  type CreatedPartition,
+} from "./agent_client.ts";
+export {
+  type DeviceUse,
+  GPU_LABEL_PREFIX,
+  type NodeInventory,
+  parseWorkerTargets,
+  type RegistryDeps,
+  type SshTarget,
+  WorkerRegistry,
+} from "./registry.ts";
+export {
+  localAgentCommand,
+  LocalAgentError,
+  LocalTransport,
+  type LocalTransportOptions,
+  type RunResult,
+  type Transport,
+} from "./transport.ts";

@@ -1,0 +1,185 @@
+/**
+ * The workers as the orchestrator knows them: each Swarm node, the agent that
+ * serves it (local for the manager's own node, SSH for configured hosts), its
+ * GPUs and live partitions. Reading the inventory also labels the Swarm node
+ * (gpu.count, gpu.<i>.name, gpu.<i>.memory).
+ * @module
+ */
+import type { NodeInfo, SwarmClient } from "../swarm/mod.ts";
+import { AgentClient, type AgentDevice, type AgentPartition } from "./agent_client.ts";
+import type { Transport } from "./transport.ts";
+
+/** An SSH target of a worker's agent. */
+export interface SshTarget {
+  user: string;
+  host: string;
+  port: number;
+}
+
+/** One device with its current use. */
+export interface DeviceUse {
+  index: number;
+  name: string;
+  memoryBytes: number;
+  /** Fraction held by partitions. */
+  allocated: number;
+  /** Fraction free now. */
+  free: number;
+  partitions: number;
+}
+
+/** A node, its agent's state, devices and partitions. */
+export interface NodeInventory {
+  node: NodeInfo;
+  /** "ok", "agent unreachable: <reason>" or "no agent". */
+  agent: string;
+  devices: DeviceUse[];
+  partitions: AgentPartition[];
+}
+
+/** What the registry needs. */
+export interface RegistryDeps {
+  swarm: SwarmClient;
+  /** Transport to the manager's own node. */
+  local: Transport;
+  /** Config `workers`: "hostname=user@host:port,…". */
+  workers: string;
+  /** Makes an SSH transport (src/ssh); absent until it is wired. */
+  ssh?: (target: SshTarget) => Transport;
+  log: (msg: string) => void;
+}
+
+/** Label keys the registry owns on each node. */
+export const GPU_LABEL_PREFIX = "gpu.";
+
+/** Parses the config `workers` string into hostname → SSH target. */
+export function parseWorkerTargets(text: string): Map<string, SshTarget> {
+  const out = new Map<string, SshTarget>();
+  for (const item of text.split(",").map((s) => s.trim()).filter(Boolean)) {
+    const [host, target] = item.split("=", 2);
+    const at = target.indexOf("@");
+    const hostPort = target.slice(at + 1);
+    const colon = hostPort.lastIndexOf(":");
+    out.set(host, {
+      user: target.slice(0, at),
+      host: colon > 0 ? hostPort.slice(0, colon) : hostPort,
+      port: colon > 0 ? Number(hostPort.slice(colon + 1)) : 22,
+    });
+  }
+  return out;
+}
+
+/** Knows which agent serves which node; reads their inventories. */
+export class WorkerRegistry {
+  #d: RegistryDeps;
+  #targets: Map<string, SshTarget>;
+  #localNodeId: Promise<string> | null = null;
+  #agents = new Map<string, AgentClient>();
+  #devices = new Map<string, AgentDevice[]>();
+
+  /** Creates the registry. */
+  constructor(deps: RegistryDeps) {
+    this.#d = deps;
+    this.#targets = parseWorkerTargets(deps.workers);
+  }
+
+  /** The manager's own Swarm node id. */
+  localNodeId(): Promise<string> {
+    this.#localNodeId ??= this.#d.swarm.localNodeId().catch((err) => {
+      this.#localNodeId = null;
+      throw err;
+    });
+    return this.#localNodeId;
+  }
+
+  /**
+   * The agent serving `node`, or a string saying why there is none
+   * ("no agent" when none is configured).
+   */
+  async agentFor(node: Pick<NodeInfo, "id" | "hostname">): Promise<AgentClient | string> {
+    const cached = this.#agents.get(node.id);
+    if (cached) return cached;
+    const target = this.#targets.get(node.hostname);
+    let transport: Transport;
+    if (target) {
+      if (!this.#d.ssh) return "agent unreachable: this orchestrator has no SSH transport";
+      transport = this.#d.ssh(target);
+    } else if (node.id === await this.localNodeId()) {
+      transport = this.#d.local;
+    } else {
+      return "no agent";
+    }
+    const agent = new AgentClient(transport);
+    this.#agents.set(node.id, agent);
+    return agent;
+  }
+
+  /** The agent of the node with `nodeId`, or null when it has none. */
+  async agentById(nodeId: string): Promise<AgentClient | null> {
+    const node = (await this.#d.swarm.listNodes()).find((n) => n.id === nodeId);
+    if (!node) return null;
+    const a = await this.agentFor(node);
+    return typeof a === "string" ? null : a;
+  }
+
+  /** One node's inventory; never throws (an unreachable agent is a state). */
+  async nodeInventory(node: NodeInfo): Promise<NodeInventory> {
+    const agent = await this.agentFor(node).catch((e) => `agent unreachable: ${e.message}`);
+    if (typeof agent === "string") return { node, agent, devices: [], partitions: [] };
+    try {
+      let devices = this.#devices.get(node.id);
+      const [gpus, partitions] = await Promise.all([
+        devices ? Promise.resolve(devices) : agent.gpus(),
+        agent.list(),
+      ]);
+      if (!devices) {
+        devices = gpus;
+        this.#devices.set(node.id, gpus);
+        await this.#label(node, gpus);
+      }
+      const use = devices.map((d): DeviceUse => {
+        const held = partitions.filter((p) => p.device === d.index);
+        const allocated = Math.min(1, held.reduce((s, p) => s + p.memory, 0));
+        return {
+          index: d.index,
+          name: d.name,
+          memoryBytes: d.totalMemoryBytes,
+          allocated: Number(allocated.toFixed(6)),
+          free: Number(Math.max(0, 1 - allocated).toFixed(6)),
+          partitions: held.length,
+        };
+      });
+      return { node, agent: "ok", devices: use, partitions };
+    } catch (err) {
+      // Re-read the devices (and labels) once the agent is back.
+      this.#devices.delete(node.id);
+      const why = ((err as Error).message ?? String(err)).split("\n")[0];
+      return { node, agent: `agent unreachable: ${why}`, devices: [], partitions: [] };
+    }
+  }
+
+  /** Every node's inventory, read in parallel. */
+  async inventory(): Promise<NodeInventory[]> {
+    const nodes = await this.#d.swarm.listNodes();
+    return await Promise.all(nodes.map((n) => this.nodeInventory(n)));
+  }
+
+  /** Forgets cached device lists so the next inventory re-reads and re-labels them. */
+  refreshDevices(): void {
+    this.#devices.clear();
+  }
+
+  async #label(node: NodeInfo, devices: AgentDevice[]): Promise<void> {
+    const labels: Record<string, string> = { "gpu.count": String(devices.length) };
+    for (const d of devices) {
+      labels[`gpu.${d.index}.name`] = d.name;
+      labels[`gpu.${d.index}.memory`] = String(d.totalMemoryBytes);
+    }
+    try {
+      await this.#d.swarm.setNodeLabels(node.id, GPU_LABEL_PREFIX, labels);
+      node.labels = { ...node.labels, ...labels };
+    } catch (err) {
+      this.#d.log(`node ${node.hostname}: could not set GPU labels: ${(err as Error).message}`);
+    }
+  }
+}
