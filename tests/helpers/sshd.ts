@@ -42,6 +42,31 @@ function shellQuote(s: string): string {
   return `'${s.replaceAll("'", `'\\''`)}'`;
 }
 
+/** Every descendant of `pid` (sshd's per-connection children call setsid, so a process group
+ * kill does not reach them). */
+function descendants(pid: number): number[] {
+  const parent = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      parent.set(Number(e.name), Number(fields[1]));
+    } catch { /* exited meanwhile */ }
+  }
+  const out: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, pp] of parent) {
+      if (pp === p) {
+        out.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return out;
+}
+
 async function waitListening(port: number, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -112,9 +137,8 @@ export async function startSshd(env: Record<string, string> = {}): Promise<Sshd>
   const logPath = `${dir}/sshd.log`;
 
   const start = async () => {
-    // setsid: sshd and its per-connection children form one process group we can stop together.
-    child = new Deno.Command("setsid", {
-      args: ["/usr/sbin/sshd", "-D", "-f", `${dir}/sshd_config`, "-E", logPath],
+    child = new Deno.Command("/usr/sbin/sshd", {
+      args: ["-D", "-f", `${dir}/sshd_config`, "-E", logPath],
       stdin: "null",
       stdout: "null",
       stderr: "null",
@@ -125,9 +149,11 @@ export async function startSshd(env: Record<string, string> = {}): Promise<Sshd>
     if (child === null) return;
     const c: Deno.ChildProcess = child;
     child = null;
-    try {
-      Deno.kill(-c.pid, "SIGKILL");
-    } catch { /* already gone */ }
+    for (const pid of [c.pid, ...descendants(c.pid)]) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch { /* already gone */ }
+    }
     await c.status;
   };
   await start();
