@@ -17,9 +17,10 @@ import {
   UnavailableError,
 } from "../core/mod.ts";
 import type { LogHub } from "../logs/mod.ts";
-import { pickJobs } from "../scheduler/mod.ts";
+import { pickJobs, place, waitingReason } from "../scheduler/mod.ts";
 import type { JobStore, ListQuery } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
+import { demandOf, type PartitionKeeper, PENDING_PARTITION } from "./partitions.ts";
 import { JobRunner } from "./runner.ts";
 import {
   checkpointVolume,
@@ -48,6 +49,10 @@ export interface ManagerDeps {
   volumeSweepMs?: number;
   /** Directory of stored bundles (`<id>.tar.gz`). */
   bundleDir: string;
+  /** GPU placement through Chronos partitions; absent = plain Swarm placement. */
+  partitions?: PartitionKeeper;
+  /** Milliseconds between partition sweeps (0 = none). */
+  sweepIntervalMs?: number;
   now: () => number;
   log: (msg: string) => void;
 }
@@ -154,6 +159,7 @@ export class JobManager {
     if (queued >= this.#d.maxQueuedJobs) {
       throw new ResourceExhaustedError(`queue is full (${queued} jobs waiting)`);
     }
+    await this.#d.partitions?.checkFits(spec);
     const id = `j-${randomHex(6)}`;
     if (bundle) await Deno.rename(bundle.path, `${this.#d.bundleDir}/${id}.tar.gz`);
     const job = this.#d.store.insert({
@@ -214,55 +220,72 @@ export class JobManager {
   async #scheduleOnce(): Promise<void> {
     let free = this.#d.maxConcurrentJobs - this.#runners.size;
     if (free <= 0) return;
-    // Jobs resuming after an infrastructure failure were running: they go first.
-    for (const job of this.#d.store.inStates(["RESUMING"])) {
-      if (free <= 0 || this.#closed) return;
-      if (this.#runners.has(job.id)) continue;
-      const imageId = await this.#d.swarm.resolveImage(job.spec.image);
-      if (!imageId) {
-        this.#tryTransition(job.id, ["RESUMING"], "FAILED", {
-          reason: `image "${job.spec.image}" not found on the Swarm manager`,
-        });
-        continue;
-      }
-      if (
-        !this.#tryTransition(job.id, ["RESUMING"], "SCHEDULED", {
-          attempts: job.attempts + 1,
-          reason: "",
-          serviceId: "",
-        })
-      ) continue;
-      this.#startRunner(job.id, imageId);
-      free--;
-    }
-    if (free <= 0) return;
+    // Jobs resuming after an infrastructure failure were running: they go first,
+    // then queued jobs in fair-share order.
+    const resuming = this.#d.store.inStates(["RESUMING"]).filter((j) => !this.#runners.has(j.id));
     const queued = this.#d.store.inStates(["QUEUED"]);
-    if (queued.length === 0) return;
+    if (resuming.length === 0 && queued.length === 0) return;
     const byUser = new Map<string, number>();
     for (const id of this.#runners.keys()) {
       const u = this.#d.store.get(id)?.spec.user ?? "";
       byUser.set(u, (byUser.get(u) ?? 0) + 1);
     }
-    const picks = pickJobs(
-      queued.map((j) => ({ id: j.id, user: j.spec.user, seq: j.seq })),
-      byUser,
-      free,
-    );
-    for (const id of picks) {
-      if (this.#closed) return;
+    const order = [
+      ...resuming.map((j) => j.id),
+      ...pickJobs(
+        queued.map((j) => ({ id: j.id, user: j.spec.user, seq: j.seq })),
+        byUser,
+        queued.length,
+      ),
+    ];
+    // Free shares per device from the agents' partition lists (null: plain Swarm placement).
+    const caps = this.#d.partitions ? await this.#d.partitions.capacities() : null;
+    for (const id of order) {
+      if (free <= 0 || this.#closed) return;
       const job = this.#d.store.get(id);
-      if (!job || job.state !== "QUEUED") continue;
+      if (!job || (job.state !== "QUEUED" && job.state !== "RESUMING")) continue;
+      const from = job.state;
       const imageId = await this.#d.swarm.resolveImage(job.spec.image);
       if (!imageId) {
-        this.#tryTransition(id, ["QUEUED"], "FAILED", {
+        this.#tryTransition(id, [from], "FAILED", {
           reason: `image "${job.spec.image}" not found on the Swarm manager`,
         });
         continue;
       }
-      if (!this.#tryTransition(id, ["QUEUED"], "SCHEDULED", { attempts: job.attempts + 1 })) {
-        continue;
+      const patch: Parameters<JobStore["transition"]>[3] = {
+        attempts: job.attempts + 1,
+        reason: "",
+        partitionId: "",
+        deadlineMs: 0,
+        ...(from === "RESUMING" ? { serviceId: "" } : {}),
+      };
+      if (caps) {
+        const demand = demandOf(job.spec);
+        const spot = place(demand, caps);
+        if (!spot) {
+          const reason = waitingReason(demand, caps);
+          if (from === "QUEUED" && job.reason !== reason) {
+            this.#d.store.update(id, { reason });
+            this.#notify(id);
+          }
+          continue;
+        }
+        for (const d of spot.devices) {
+          const dev = caps.find((n) => n.nodeId === spot.nodeId)?.devices
+            .find((x) => x.index === d.index);
+          if (dev) dev.free = Math.max(0, dev.free - d.fraction);
+        }
+        // The placement is recorded before the partition is created (runner).
+        Object.assign(patch, {
+          reason: "",
+          nodeId: spot.nodeId,
+          gpuDevice: spot.devices[0].index,
+          partitionId: PENDING_PARTITION,
+        });
       }
+      if (!this.#tryTransition(id, [from], "SCHEDULED", patch)) continue;
       this.#startRunner(id, imageId);
+      free--;
     }
   }
 
@@ -290,6 +313,7 @@ export class JobManager {
       orchestratorAddress: this.#d.orchestratorAddress,
       instanceId: this.#d.instanceId,
       s3: this.#d.s3,
+      partitions: this.#d.partitions,
       stopGracePeriodS: this.#d.stopGracePeriodS,
       pollIntervalMs: this.#d.pollIntervalMs,
       now: this.#d.now,
@@ -299,7 +323,16 @@ export class JobManager {
     this.#runners.set(id, runner);
     this.peakActive = Math.max(this.peakActive, this.#runners.size);
     runner.start(imageId);
-    runner.done.then(() => {
+    runner.done.then(async () => {
+      // However the attempt ended (success, failure, cancel, expiry, lost), its
+      // partition goes before the next job is placed.
+      const job = this.#d.store.get(id);
+      if (
+        job && this.#d.partitions && !this.#closed &&
+        (isTerminal(job.state) || job.state === "RESUMING")
+      ) {
+        await this.#d.partitions.release(job);
+      }
       if (this.#runners.get(id) === runner) this.#runners.delete(id);
       this.#notify(id);
       this.schedule();
@@ -424,6 +457,35 @@ export class JobManager {
     return { attached, failed, removed };
   }
 
+  #partitionTimer: ReturnType<typeof setTimeout> | null = null;
+  #partitionSweep: Promise<void> | null = null;
+
+  /**
+   * Reconciles partitions now (orphans released, lost ones re-created), then
+   * every `sweepIntervalMs`, each time also re-running the scheduler (shares
+   * freed by expiry or by hand let waiting jobs start).
+   */
+  async startPartitionSweeps(): Promise<void> {
+    const keeper = this.#d.partitions;
+    if (!keeper || this.#closed) return;
+    try {
+      const r = await keeper.sweep();
+      if (r.released || r.recreated) {
+        this.#d.log(`partition sweep: ${r.released} released, ${r.recreated} re-created`);
+      }
+    } catch (err) {
+      this.#d.log(`partition sweep: ${(err as Error).message}`);
+    }
+    this.schedule();
+    const every = this.#d.sweepIntervalMs ?? 0;
+    if (every <= 0 || this.#closed) return;
+    this.#partitionTimer = setTimeout(() => {
+      this.#partitionSweep = this.startPartitionSweeps().finally(() => {
+        this.#partitionSweep = null;
+      });
+    }, every);
+  }
+
   #sweepTimer: ReturnType<typeof setTimeout> | null = null;
   #sweeping: Promise<void> | null = null;
 
@@ -464,6 +526,8 @@ export class JobManager {
   async shutdown(): Promise<void> {
     this.#closed = true;
     if (this.#sweepTimer) clearTimeout(this.#sweepTimer);
+    if (this.#partitionTimer) clearTimeout(this.#partitionTimer);
+    await this.#partitionSweep;
     await this.#sweeping;
     if (this.#retryTimer) clearTimeout(this.#retryTimer);
     await this.#scheduling;

@@ -12,6 +12,8 @@ import { HealthState } from "./health.ts";
 import { JobStore } from "../store/mod.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
+import { PartitionKeeper } from "./partitions.ts";
+import { localAgentCommand, LocalTransport, WorkerRegistry } from "../workers/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { cumulusHandlers, runtimeHandlers } from "./server.ts";
 
@@ -118,6 +120,22 @@ export async function startOrchestrator(
     );
   });
   const advertise = config.advertiseAddress || `127.0.0.1:${port}`;
+  const registry = new WorkerRegistry({
+    swarm,
+    local: new LocalTransport({
+      agentCommand: localAgentCommand(config.agentCommand),
+      env: config.chronosStateDir ? { CHRONOS_STATE_DIR: config.chronosStateDir } : undefined,
+    }),
+    workers: config.workers,
+    log,
+  });
+  const partitions = new PartitionKeeper({
+    registry,
+    store,
+    mode: config.gpuPlacement,
+    now,
+    log,
+  });
   const manager = new JobManager({
     store,
     logs,
@@ -135,6 +153,8 @@ export async function startOrchestrator(
       secretAccessKey: (opts.env ?? Deno.env.toObject()).AWS_SECRET_ACCESS_KEY ?? "",
     },
     volumeSweepMs: 5000,
+    partitions,
+    sweepIntervalMs: config.reconcileIntervalMs,
     stopGracePeriodS: config.stopGracePeriod,
     pollIntervalMs: config.pollIntervalMs,
     bundleDir: dirs.bundles,
@@ -146,6 +166,7 @@ export async function startOrchestrator(
     logs,
     store,
     swarm,
+    partitions,
     limits: {
       defaultImage: config.defaultImage,
       maxDuration: config.maxDuration,
@@ -166,6 +187,8 @@ export async function startOrchestrator(
   server.addService(loadHealthProto().service, health.handlers());
   await manager.reconcile();
   manager.startVolumeSweeps();
+  // Orphan partitions (jobs that ended while we were down) go before anything is placed.
+  await manager.startPartitionSweeps();
 
   let metricsServer: Deno.HttpServer | null = null;
   let metricsPort = -1;

@@ -9,6 +9,7 @@ import type { JobLog, LastLine, LogHub } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import type { DockerFrame, SwarmClient, TaskInfo } from "../swarm/mod.ts";
 import { Aligner } from "./align.ts";
+import { type PartitionKeeper, PartitionWaitError, PENDING_PARTITION } from "./partitions.ts";
 import { buildServiceRequest, type S3Settings, serviceName } from "./service_spec.ts";
 
 /** What a runner needs from the orchestrator. */
@@ -22,6 +23,8 @@ export interface RunnerDeps {
   instanceId: string;
   /** L2 checkpoint settings handed to the job. */
   s3?: S3Settings;
+  /** Creates the partition of a job placed through partitions. */
+  partitions?: PartitionKeeper;
   stopGracePeriodS: number;
   pollIntervalMs: number;
   now: () => number;
@@ -155,6 +158,27 @@ export class JobRunner {
     let job = d.store.mustGet(this.jobId);
     const log = await d.logs.get(this.jobId);
     let serviceId = job.serviceId;
+    if (!serviceId && job.partitionId === PENDING_PARTITION) {
+      try {
+        if (!d.partitions) throw new PartitionWaitError("waiting: GPU placement is off");
+        job = await d.partitions.acquire(job);
+      } catch (err) {
+        if (this.#stop.signal.aborted) return await this.#finish(log, "", null);
+        const why = err instanceof PartitionWaitError ? err.message : String(err);
+        // Back to the queue with the reason; the attempt was not used.
+        const back = job.attempts > 1 ? "RESUMING" : "QUEUED";
+        d.log(`job ${job.id}: no partition (${why}); back to ${back}`);
+        this.#transition(["SCHEDULED"], back, {
+          reason: why,
+          attempts: job.attempts - 1,
+          partitionId: "",
+          deadlineMs: 0,
+        });
+        log.close();
+        await sleep(1000, this.#stop.signal);
+        return;
+      }
+    }
     if (!serviceId) {
       try {
         const existing = await d.swarm.findService(serviceName(job.id));
@@ -198,7 +222,20 @@ export class JobRunner {
 
     const follow = this.#follow(serviceId, log);
     let outcome: TaskOutcome | null = null;
+    let expiredByUs = false;
     while (!this.#stop.signal.aborted) {
+      if (job.deadlineMs > 0 && d.now() > job.deadlineMs + d.stopGracePeriodS * 1000 + 1000) {
+        // Backstop for a node whose agent daemon did not stop the job at its deadline.
+        outcome = {
+          state: "EXPIRED",
+          exitCode: null,
+          reason: `duration of ${job.spec.duration} s is over: stopped by the orchestrator ` +
+            `(the node's agent daemon had not stopped it within the grace period)`,
+        };
+        expiredByUs = true;
+        this.#expiredByUs = true;
+        break;
+      }
       let task: TaskInfo | null = null;
       try {
         task = await d.swarm.serviceTask(serviceId);
@@ -221,6 +258,16 @@ export class JobRunner {
           task.state === "remove")
       ) {
         outcome = outcomeOf(task);
+        if (
+          job.deadlineMs > 0 && outcome.state === "FAILED" && d.now() >= job.deadlineMs - 1000
+        ) {
+          outcome = {
+            state: "EXPIRED",
+            exitCode: outcome.exitCode,
+            reason: `duration of ${job.spec.duration} s is over: stopped at its deadline by ` +
+              `the node's agent daemon (${outcome.reason})`,
+          };
+        }
         break;
       }
       if (!task && !(await d.swarm.findService(serviceId).catch(() => ({ id: serviceId })))) {
@@ -234,7 +281,9 @@ export class JobRunner {
       }
       await sleep(d.pollIntervalMs, this.#stop.signal);
     }
-    if (outcome && !this.#stop.signal.aborted) await this.#catchUp(serviceId, log);
+    if (outcome && !expiredByUs && !this.#stop.signal.aborted) {
+      await this.#catchUp(serviceId, log);
+    }
     this.#followAbort.abort();
     await follow;
     await this.#finish(log, serviceId, outcome);
@@ -275,6 +324,7 @@ export class JobRunner {
   }
 
   #followAbort = new AbortController();
+  #expiredByUs = false;
 
   /** The stored line to re-find in this attempt's Docker log, or null to take every line. */
   #alignBase(log: JobLog): LastLine | null {
@@ -359,7 +409,13 @@ export class JobRunner {
       log.close();
       return;
     }
-    if (serviceId) await this.#drain(serviceId, log, this.#cancelled ? 500 : 60_000);
+    if (serviceId) {
+      await this.#drain(
+        serviceId,
+        log,
+        this.#cancelled || outcome?.state === "EXPIRED" ? 500 : 60_000,
+      );
+    }
     const job = d.store.get(this.jobId);
     const resume = outcome?.infrastructure === true && !this.#cancelled && job !== null &&
       job.spec.resume && job.attempts < job.spec.maxAttempts;
@@ -377,7 +433,7 @@ export class JobRunner {
     // A cancelled job's container is stopped directly too (when it runs on the
     // manager's engine): Swarm takes ~3 s to stop a removed service's task.
     // Waited for at most 1 s; a job that ignores SIGTERM is killed after the grace period.
-    const stopping = this.#cancelled && this.#containerId
+    const stopping = (this.#cancelled || this.#expiredByUs) && this.#containerId
       ? d.swarm.stopContainer(this.#containerId, d.stopGracePeriodS).catch((err) => {
         d.log(`job ${this.jobId}: container stop failed: ${(err as Error).message}`);
         return false;

@@ -26,6 +26,7 @@ import type { JobStore } from "../store/mod.ts";
 import { type LogHub, runtimeTs } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
+import type { PartitionKeeper } from "./partitions.ts";
 
 /** What the handlers need. */
 export interface HandlerDeps {
@@ -34,6 +35,8 @@ export interface HandlerDeps {
   logs: LogHub;
   store: JobStore;
   swarm: SwarmClient;
+  /** Worker agents: inventory and partitions. */
+  partitions: PartitionKeeper;
   limits: SpecLimits;
   maxBundleBytes: number;
   maxResultBytes: number;
@@ -197,10 +200,10 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
     }),
     GetResult: getResultHandler(d),
     ListWorkers: unary(d, "ListWorkers", async () => {
-      const nodes = await d.swarm.listNodes();
+      const inv = await d.partitions.inventory();
       const active = d.manager.activeByNode();
       return {
-        workers: nodes.map((n) => ({
+        workers: inv.map(({ node: n, agent, devices }) => ({
           nodeId: n.id,
           hostname: n.hostname,
           state: n.state,
@@ -209,16 +212,33 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
           labels: n.labels,
           address: n.address,
           runningJobs: active.get(n.id) ?? 0,
+          agent,
+          gpus: devices.map((g) => ({
+            index: g.index,
+            name: g.name,
+            memoryBytes: g.memoryBytes,
+            allocated: g.allocated,
+            free: g.free,
+            partitions: g.partitions,
+          })),
         })),
       };
     }),
-    ListPartitions: unary(d, "ListPartitions", () => {
-      return Promise.reject(
-        new CumulusError(
-          "FAILED_PRECONDITION",
-          "no worker agents are registered with this orchestrator, so there are no GPU partitions",
+    ListPartitions: unary(d, "ListPartitions", async (req: { nodeId: string }) => {
+      const inv = await d.partitions.inventory();
+      return {
+        partitions: inv.filter((n) => !req.nodeId || n.node.id === req.nodeId).flatMap((n) =>
+          n.partitions.map((p) => ({
+            id: p.id,
+            nodeId: n.node.id,
+            device: p.device,
+            memory: p.memory,
+            owner: p.owner,
+            jobId: p.jobId,
+            expiresAtMs: p.expiresAtMs,
+          }))
         ),
-      );
+      };
     }),
   };
 }

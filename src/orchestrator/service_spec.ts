@@ -81,6 +81,15 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
   // Docker's log pipeline is an order of magnitude slower.
   if (command[0] === "python3" && command[2] === "cumulus.runtime") env.CUMULUS_LOG_STREAM = "1";
   env.CUMULUS_MAX_ATTEMPTS = String(s.maxAttempts);
+  const constraints = [...s.constraints];
+  if (job.partitionId && job.deadlineMs > 0) {
+    // Placed through a Chronos partition: the container runs where it is held,
+    // knows it, and knows when it ends.
+    env.CUMULUS_PARTITION_ID = job.partitionId;
+    env.CUMULUS_GPU_DEVICE = String(job.gpuDevice);
+    env.CUMULUS_DEADLINE_MS = String(job.deadlineMs);
+    constraints.push(`node.id==${job.nodeId}`);
+  }
   const s3 = ctx.s3;
   if (s3 && s3.bucket) {
     env.CUMULUS_S3_BUCKET = s3.bucket;
@@ -96,7 +105,7 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
     command,
     env,
     labels: { [JOB_LABEL]: job.id, [INSTANCE_LABEL]: ctx.instanceId, "cumulus.user": s.user },
-    constraints: s.constraints,
+    constraints,
     stopGracePeriodS: ctx.stopGracePeriodS,
     workdir: s.workdir || undefined,
     volumes: [{

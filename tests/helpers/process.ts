@@ -37,6 +37,7 @@ export async function spawnOrchestrator(
       SWARM_MANAGER: SWARM_SOCKET,
       CUMULUS_DATA_DIR: dataDir,
       CUMULUS_JOB_IMAGE: JOB_IMAGE,
+      CUMULUS_GPU_PLACEMENT: "off",
       ...env,
     },
     stdout: "null",

@@ -65,6 +65,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       CUMULUS_JOB_IMAGE: JOB_IMAGE,
       CUMULUS_STOP_GRACE_PERIOD: "2",
       MAX_CONCURRENT_JOBS: String(opts.maxConcurrentJobs ?? 5),
+      // Most tests run several 0.5 jobs at once on the one PoCL device: GPU gating
+      // through partitions is opted into by the tests that exercise it.
+      CUMULUS_GPU_PLACEMENT: "off",
       ...opts.env,
     },
   });

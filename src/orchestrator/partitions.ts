@@ -1,0 +1,274 @@
+/**
+ * Chronos partitions around jobs: placement of queued jobs on the agents'
+ * free shares, creating a job's partition (idempotent by job id), releasing it
+ * however the job ends, and reconciling orphans on both sides.
+ *
+ * A job placed through partitions is SCHEDULED with `partitionId = "pending"`,
+ * its node and device recorded first; the runner then creates the partition
+ * and records its id and deadline before the service is created. A crash in
+ * between is harmless: the create is idempotent by job id, and the sweep
+ * releases any partition whose job has ended or never recorded it.
+ * @module
+ */
+import { type JobRecord, type JobSpec, UnavailableError } from "../core/mod.ts";
+import {
+  canEverFit,
+  formatBytes,
+  fractionOn,
+  type GpuDemand,
+  type NodeCapacity,
+} from "../scheduler/mod.ts";
+import type { JobStore } from "../store/mod.ts";
+import { AgentCommandError, type NodeInventory, type WorkerRegistry } from "../workers/mod.ts";
+
+/** Marker in `partitionId`: placed, partition not created yet. */
+export const PENDING_PARTITION = "pending";
+
+const JOB_ID_RE = /^j-[0-9a-f]{12}$/;
+
+/** What a job asks of the GPUs, for the placement policy. */
+export function demandOf(spec: JobSpec): GpuDemand {
+  return {
+    fraction: spec.gpuMemoryBytes ? 0 : spec.gpuMemory,
+    bytes: spec.gpuMemoryBytes ?? 0,
+    count: spec.gpuCount,
+    constraints: spec.constraints,
+  };
+}
+
+/** Nodes whose agent answered, as the placement policy sees them. */
+export function capacities(inv: readonly NodeInventory[]): NodeCapacity[] {
+  return inv.filter((n) => n.agent === "ok" && n.devices.length > 0).map((n) => ({
+    nodeId: n.node.id,
+    hostname: n.node.hostname,
+    role: n.node.role,
+    labels: n.node.labels,
+    schedulable: n.node.state === "ready" && n.node.availability === "active",
+    devices: n.devices.map((d) => ({
+      index: d.index,
+      name: d.name,
+      memoryBytes: d.memoryBytes,
+      free: d.free,
+    })),
+  }));
+}
+
+/** A job could not get its partition now (capacity taken, agent away): it waits. */
+export class PartitionWaitError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "PartitionWaitError";
+  }
+}
+
+/** What the keeper needs. */
+export interface PartitionDeps {
+  registry: WorkerRegistry;
+  store: JobStore;
+  /** "auto" or "off" (config gpu_placement). */
+  mode: "auto" | "off";
+  now: () => number;
+  log: (msg: string) => void;
+}
+
+/** Creates, releases and reconciles the partitions of jobs. */
+export class PartitionKeeper {
+  #d: PartitionDeps;
+  #cache: { at: number; inv: Promise<NodeInventory[]> } | null = null;
+
+  /** Creates the keeper. */
+  constructor(deps: PartitionDeps) {
+    this.#d = deps;
+  }
+
+  /** The worker registry. */
+  get registry(): WorkerRegistry {
+    return this.#d.registry;
+  }
+
+  /** Fresh inventory of every node (also refreshes the short-lived cache). */
+  inventory(): Promise<NodeInventory[]> {
+    const inv = this.#d.registry.inventory();
+    this.#cache = { at: this.#d.now(), inv };
+    return inv;
+  }
+
+  /**
+   * Placement capacities, or null when jobs go through plain Swarm placement
+   * (placement off, or no node has an agent that answers).
+   */
+  async capacities(maxAgeMs = 0): Promise<NodeCapacity[] | null> {
+    if (this.#d.mode === "off") return null;
+    const inv = this.#cache && this.#d.now() - this.#cache.at <= maxAgeMs
+      ? await this.#cache.inv
+      : await this.inventory();
+    const caps = capacities(inv);
+    if (caps.length === 0) return null;
+    // Placed jobs whose partition is being created hold their share already.
+    const listed = new Set(inv.flatMap((n) => n.partitions.map((p) => p.jobId)));
+    for (const job of this.#d.store.inStates(["SCHEDULED"])) {
+      if (job.partitionId !== PENDING_PARTITION || listed.has(job.id)) continue;
+      const dev = caps.find((n) => n.nodeId === job.nodeId)?.devices
+        .find((d) => d.index === job.gpuDevice);
+      if (dev) dev.free = Math.max(0, dev.free - fractionOn(dev, demandOf(job.spec)));
+    }
+    return caps;
+  }
+
+  /** Refuses (UNAVAILABLE) a job that no known node could ever hold. */
+  async checkFits(spec: JobSpec): Promise<void> {
+    const caps = await this.capacities(2000);
+    if (!caps) return;
+    const demand = demandOf(spec);
+    if (demand.count > 1) {
+      throw new UnavailableError(
+        "gpu_count > 1 is not supported with partition placement yet (set gpu_placement: off)",
+      );
+    }
+    if (!canEverFit(demand, caps)) {
+      const what = demand.bytes > 0 ? formatBytes(demand.bytes) : `${demand.fraction} of a device`;
+      const have = caps.flatMap((n) =>
+        n.devices.map((d) => `${n.hostname} gpu${d.index}: ${formatBytes(d.memoryBytes)}`)
+      ).slice(0, 8).join(", ");
+      throw new UnavailableError(`no worker can ever fit this job: it needs ${what} (${have})`);
+    }
+  }
+
+  /**
+   * Creates (or finds again) the partition of a job SCHEDULED with a pending
+   * partition, and records its id and deadline. Throws {@link PartitionWaitError}
+   * when it cannot be had now.
+   */
+  async acquire(job: JobRecord): Promise<JobRecord> {
+    const agent = await this.#d.registry.agentById(job.nodeId).catch(() => null);
+    if (!agent) throw new PartitionWaitError(`waiting: agent of node ${job.nodeId} unreachable`);
+    try {
+      if (job.attempts > 1) {
+        // A resumed attempt gets a fresh partition (and deadline), never the last one's.
+        await agent.releaseJob(job.id);
+      }
+      const devices = await agent.gpus();
+      const dev = devices.find((d) => d.index === job.gpuDevice);
+      if (!dev) throw new PartitionWaitError(`waiting: device ${job.gpuDevice} is gone`);
+      const memory = Math.min(
+        1,
+        Number(
+          fractionOn({
+            index: dev.index,
+            name: dev.name,
+            memoryBytes: dev.totalMemoryBytes,
+            free: 1,
+          }, demandOf(job.spec)).toFixed(6),
+        ),
+      );
+      const p = await agent.create({
+        device: job.gpuDevice,
+        memory,
+        durationS: job.spec.duration,
+        owner: job.spec.user,
+        jobId: job.id,
+      });
+      this.#d.log(
+        `job ${job.id}: partition ${p.id} ${p.existing ? "found again" : "created"} on ` +
+          `device ${p.device} (${p.memory}) until ${new Date(p.expiresAtMs).toISOString()}`,
+      );
+      return this.#d.store.update(job.id, { partitionId: p.id, deadlineMs: p.expiresAtMs });
+    } catch (err) {
+      if (err instanceof PartitionWaitError) throw err;
+      if (err instanceof AgentCommandError && (err.status === 4 || err.status === 5)) {
+        throw new PartitionWaitError(`waiting: ${err.message}`);
+      }
+      throw new PartitionWaitError(`waiting: agent unreachable: ${(err as Error).message}`);
+    }
+  }
+
+  #fraction(job: JobRecord, n: NodeInventory): number {
+    const d = n.devices.find((x) => x.index === job.gpuDevice);
+    const need = d
+      ? fractionOn({ ...d, free: 1 }, demandOf(job.spec))
+      : demandOf(job.spec).fraction || 1;
+    return Math.min(1, Number(need.toFixed(6)));
+  }
+
+  /** Releases every partition of the job on its node; failures are left to the sweep. */
+  async release(job: JobRecord): Promise<void> {
+    if (!job.partitionId || !job.nodeId) return;
+    try {
+      const agent = await this.#d.registry.agentById(job.nodeId);
+      const n = await agent?.releaseJob(job.id);
+      if (n) this.#d.log(`job ${job.id}: released ${n} partition(s)`);
+    } catch (err) {
+      this.#d.log(
+        `job ${job.id}: partition release failed (the sweep retries): ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * Reconciles partitions with jobs: releases a partition whose job has ended
+   * or does not hold it (another attempt's); re-creates the partition of a running job
+   * that lost its partition before its deadline. Returns how many were released.
+   */
+  async sweep(): Promise<{ released: number; recreated: number }> {
+    if (this.#d.mode === "off") return { released: 0, recreated: 0 };
+    let released = 0, recreated = 0;
+    for (const n of await this.inventory()) {
+      if (n.agent !== "ok") continue;
+      const agent = await this.#d.registry.agentFor(n.node);
+      if (typeof agent === "string") continue;
+      const held = new Set<string>();
+      for (const p of n.partitions) {
+        if (!JOB_ID_RE.test(p.jobId)) continue; // not a Cumulus job's partition
+        const job = this.#d.store.get(p.jobId);
+        // Job records are written before their partitions: a job this store does not
+        // know belongs to another orchestrator sharing the worker; Chronos expires it.
+        if (job === null) continue;
+        const owned = (job.state === "SCHEDULED" || job.state === "RUNNING") &&
+          job.nodeId === n.node.id &&
+          (job.partitionId === p.id || job.partitionId === PENDING_PARTITION);
+        if (owned) {
+          held.add(job.id);
+          continue;
+        }
+        try {
+          if (await agent.release(p.id)) {
+            released++;
+            this.#d.log(
+              `sweep: released partition ${p.id} of job ${p.jobId} (${
+                job ? job.state : "unknown job"
+              })`,
+            );
+          }
+        } catch (err) {
+          this.#d.log(`sweep: release of ${p.id} failed: ${(err as Error).message}`);
+        }
+      }
+      // A job that runs with a recorded partition the agent no longer has.
+      for (const job of this.#d.store.inStates(["SCHEDULED", "RUNNING"])) {
+        if (job.nodeId !== n.node.id || held.has(job.id)) continue;
+        if (!job.partitionId || job.partitionId === PENDING_PARTITION) continue;
+        if (this.#d.now() >= job.deadlineMs) continue; // expired: the deadline check acts
+        try {
+          const p = await agent.create({
+            device: job.gpuDevice,
+            memory: this.#fraction(job, n),
+            durationS: Math.max(1, (job.deadlineMs - this.#d.now()) / 1000),
+            owner: job.spec.user,
+            jobId: job.id,
+          });
+          this.#d.store.update(job.id, { partitionId: p.id, deadlineMs: p.expiresAtMs });
+          recreated++;
+          this.#d.log(`sweep: job ${job.id} had lost its partition; re-created ${p.id}`);
+        } catch (err) {
+          this.#d.log(
+            `sweep: job ${job.id} lost its partition and it could not be re-created: ${
+              (err as Error).message
+            }`,
+          );
+        }
+      }
+    }
+    return { released, recreated };
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * Test helper: the local cumulus-agent on a temp Chronos state directory,
+ * as the orchestrator's local transport sees it.
+ * @module
+ */
+import { AgentClient, localAgentCommand, LocalTransport } from "../../src/workers/mod.ts";
+
+/** A temp Chronos state dir and an agent client on it. */
+export interface TestAgent {
+  stateDir: string;
+  agent: AgentClient;
+  /** Stack/orchestrator env turning GPU placement on against this state dir. */
+  env: Record<string, string>;
+  /** Removes the state dir. */
+  remove(): Promise<void>;
+}
+
+/** Makes a fresh Chronos state dir with an agent client. */
+export async function testAgent(): Promise<TestAgent> {
+  const stateDir = await Deno.makeTempDir({ prefix: "cumulus-chronos-" });
+  const agent = new AgentClient(
+    new LocalTransport({
+      agentCommand: localAgentCommand(""),
+      env: { CHRONOS_STATE_DIR: stateDir },
+    }),
+  );
+  return {
+    stateDir,
+    agent,
+    env: {
+      CUMULUS_GPU_PLACEMENT: "auto",
+      CHRONOS_STATE_DIR: stateDir,
+      CUMULUS_RECONCILE_INTERVAL_MS: "1000",
+    },
+    remove: () => Deno.remove(stateDir, { recursive: true }),
+  };
+}

@@ -1,0 +1,110 @@
+/**
+ * GPU placement through Chronos partitions with the real local agent
+ * (libchronos.so on PoCL, one device), the real orchestrator and Swarm.
+ */
+import assert from "node:assert/strict";
+import { spec, TestClient, waitFor, type WireJob } from "./helpers/client.ts";
+import { startStack } from "./helpers/stack.ts";
+import { testAgent } from "./helpers/agent.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+interface WireWorker {
+  nodeId: string;
+  agent: string;
+  gpus: Array<{ index: number; allocated: number; free: number; partitions: number }>;
+}
+
+Deno.test({
+  name: "three 0.5 jobs on one device: two run at once, the third waits with its reason, " +
+    "then starts when one ends; shares and partitions follow",
+  ...opts,
+  fn: async () => {
+    const ta = await testAgent();
+    const stack = await startStack({ env: ta.env });
+    const c = new TestClient(stack.url);
+    const workers = async () =>
+      (await c.unary<{ workers: WireWorker[] }>("ListWorkers", {})).workers
+        .find((w) => w.agent === "ok")!;
+    try {
+      assert.deepEqual((await workers()).gpus.map((g) => g.free), [1]);
+      const a = await c.submit(
+        spec(["sh", "-c", "echo $CUMULUS_PARTITION_ID $CUMULUS_GPU_DEVICE; sleep 3"]),
+      );
+      const b = await c.submit(spec(["sleep", "9"]));
+      const third = await c.submit(spec(["sleep", "1"]));
+      const get = (id: string) => c.getJob(id);
+      await waitFor(
+        "a and b running",
+        () => Promise.all([get(a), get(b)]),
+        (js) => js.every((j) => j.state === "RUNNING"),
+      );
+      const waiting = await get(third);
+      assert.equal(waiting.state, "QUEUED");
+      assert.match(waiting.reason, /^waiting: no device with 0\.5 free \(.+ gpu0: 0\.00 free\)$/);
+      const running = await get(a) as WireJob & { partitionId: string; deadlineMs: string };
+      const held = await ta.agent.list();
+      assert.deepEqual(held.map((p) => p.jobId).sort(), [a, b].sort());
+      assert.ok(held.some((p) => p.id === running.partitionId));
+      assert.ok(Number(running.deadlineMs) > Date.now());
+      const full = await workers();
+      assert.deepEqual(full.gpus.map((g) => [g.allocated, g.free, g.partitions]), [[1, 0, 2]]);
+
+      const [doneA, startedC] = await Promise.all([
+        waitFor("a done", () => get(a), (j) => j.state === "SUCCEEDED", 30_000),
+        waitFor("third running", () => get(third), (j) => j.state !== "QUEUED", 30_000),
+      ]);
+      assert.ok(
+        Number(startedC.startedAtMs || Date.now()) >= Number(doneA.finishedAtMs),
+        "the third started only after a ended",
+      );
+      assert.equal((await get(b)).state, "RUNNING", "b still runs beside the third");
+      const { lines } = await c.watchAll(a);
+      assert.equal(lines[0].text, `${running.partitionId} 0`);
+
+      await waitFor(
+        "all done",
+        () => Promise.all([get(b), get(third)]),
+        (js) => js.every((j) => j.state === "SUCCEEDED"),
+        30_000,
+      );
+      await waitFor("partitions released", () => ta.agent.list(), (l) => l.length === 0, 5000);
+      assert.deepEqual((await workers()).gpus.map((g) => g.free), [1]);
+    } finally {
+      c.close();
+      await stack.stop();
+      await ta.remove();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "a job needing more than any device has is refused UNAVAILABLE; a bad size is INVALID_ARGUMENT",
+  ...opts,
+  fn: async () => {
+    const ta = await testAgent();
+    const stack = await startStack({ env: ta.env });
+    const c = new TestClient(stack.url);
+    try {
+      await assert.rejects(
+        c.submit(spec(["true"], { gpuMemory: 0, gpuMemorySize: "100TiB" })),
+        (e: { code: number; details: string }) =>
+          e.code === 14 && /no worker can ever fit this job: it needs 100TiB/.test(e.details),
+      );
+      await assert.rejects(
+        c.submit(spec(["true"], { gpuMemory: 0, gpuMemorySize: "lots" })),
+        (e: { code: number; details: string }) =>
+          e.code === 3 && /spec\.gpu_memory_size/.test(e.details),
+      );
+      // An absolute size that fits runs, with its fraction of the device.
+      const id = await c.submit(spec(["true"], { gpuMemory: 0, gpuMemorySize: "1GiB" }));
+      const { job } = await c.watchAll(id);
+      assert.equal(job.state, "SUCCEEDED");
+    } finally {
+      c.close();
+      await stack.stop();
+      await ta.remove();
+    }
+  },
+});
