@@ -234,6 +234,8 @@ export class JobRunner {
         };
         expiredByUs = true;
         this.#expiredByUs = true;
+        // Recorded before the service is stopped.
+        this.#setFinal(outcome);
         break;
       }
       let task: TaskInfo | null = null;
@@ -428,7 +430,7 @@ export class JobRunner {
       log.close();
     } else {
       log.markComplete();
-      if (outcome && !this.#cancelled) this.#setFinal(outcome);
+      if (outcome && !this.#cancelled && !this.#expiredByUs) this.#setFinal(outcome);
     }
     // A cancelled job's container is stopped directly too (when it runs on the
     // manager's engine): Swarm takes ~3 s to stop a removed service's task.
