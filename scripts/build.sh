@@ -35,8 +35,9 @@ source "${CUMULUS_ROOT}/scripts/lib/build_selfextract.sh"
 # - cumulus-orchestrator: gRPC server, Docker API (unix socket or tcp), SSH to agents; reads and
 #   writes its data dir, config file and keys, whose paths are run-time configuration. No run,
 #   no ffi, no sys.
-# - cumulus-agent: Chronos through FFI (which is full native access anyway), its variables, and
-#   read to find libchronos.so beside the executable.
+# - cumulus-agent: Chronos through FFI (which is full native access anyway), its variables,
+#   read to find libchronos.so beside the executable, and net + write for `serve`, which stops
+#   expired jobs' containers through the Docker socket (DOCKER_HOST, a run-time path).
 PROGRAMS=(cumulus cumulus-orchestrator cumulus-agent)
 declare -A ENTRY=(
   [cumulus]=main.ts
@@ -51,7 +52,7 @@ declare -A FIXED_ARGS=(
 declare -A PERMISSIONS=(
   [cumulus]="--allow-net --allow-env --allow-read=."
   [cumulus-orchestrator]="--allow-net --allow-env --allow-read --allow-write"
-  [cumulus-agent]="--allow-ffi --allow-env --allow-read"
+  [cumulus-agent]="--allow-ffi --allow-env --allow-read --allow-write --allow-net"
 )
 
 usage() {

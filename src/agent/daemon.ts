@@ -41,6 +41,10 @@ export interface ExpiryDaemonOptions {
   intervalMs: number;
   /** Writes one log line (no trailing newline). */
   log(line: string): void;
+  /** Tries at stopping a job's containers when the engine fails (default 10). */
+  stopAttempts?: number;
+  /** Pause between those tries, ms (default 1000). */
+  retryPauseMs?: number;
   /** Clock, epoch ms; injectable for tests. */
   now?: () => number;
 }
@@ -116,15 +120,26 @@ export class ExpiryDaemon {
         `containers, SIGTERM then SIGKILL after ${graceS} s`,
     );
     const t0 = this.#now();
-    try {
-      const stopped = await this.#containers.stopJob(p.jobId, graceS);
-      log(
-        stopped.length === 0
-          ? `job ${p.jobId}: no running container on this host`
-          : `job ${p.jobId}: stopped ${stopped.join(", ")} in ${this.#now() - t0} ms`,
-      );
-    } catch (err) {
-      log(`job ${p.jobId}: stopping its containers failed: ${(err as Error).message}`);
+    // The engine may be restarting: retry for a while (memory only; a restarted daemon relies
+    // on the orchestrator's reconciliation for what it no longer sees).
+    const attempts = this.#opts.stopAttempts ?? 10;
+    for (let attempt = 1; attempt <= attempts; attempt++) {
+      try {
+        const stopped = await this.#containers.stopJob(p.jobId, graceS);
+        log(
+          stopped.length === 0
+            ? `job ${p.jobId}: no running container on this host`
+            : `job ${p.jobId}: stopped ${stopped.join(", ")} in ${this.#now() - t0} ms`,
+        );
+        break;
+      } catch (err) {
+        const last = attempt === attempts;
+        log(
+          `job ${p.jobId}: stopping its containers failed (attempt ${attempt}/${attempts}` +
+            `${last ? ", giving up" : ""}): ${(err as Error).message}`,
+        );
+        if (!last) await new Promise((r) => setTimeout(r, this.#opts.retryPauseMs ?? 1_000));
+      }
     }
     try {
       await this.#store.release(p.id);

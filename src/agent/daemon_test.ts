@@ -119,3 +119,29 @@ Deno.test("run ends when its signal aborts", async () => {
   controller.abort();
   await running;
 });
+
+Deno.test("a failing engine is retried, then the partition is released", async () => {
+  const store = new FakeStore();
+  let calls = 0;
+  const lines: string[] = [];
+  const daemon = new ExpiryDaemon(store, {
+    stopJob: () => {
+      calls++;
+      return calls < 3 ? Promise.reject(new Error("engine down")) : Promise.resolve(["c1"]);
+    },
+  }, {
+    graceS: 0,
+    intervalMs: 100,
+    log: (l) => lines.push(l),
+    now: () => store.now,
+    retryPauseMs: 1,
+  });
+  store.add("p-a", "job-a", 2_000);
+  await daemon.tick();
+  store.now = 2_001;
+  await daemon.tick();
+  await daemon.settle();
+  assert.equal(calls, 3);
+  assert.ok(lines.some((l) => l.includes("attempt 2/10")), lines.join("\n"));
+  assert.ok(lines.some((l) => l.includes("job-a: stopped c1")), lines.join("\n"));
+});
