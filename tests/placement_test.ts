@@ -49,6 +49,17 @@ Deno.test({
       assert.ok(Number(running.deadlineMs) > Date.now());
       const full = await workers();
       assert.deepEqual(full.gpus.map((g) => [g.allocated, g.free, g.partitions]), [[1, 0, 2]]);
+      // The same through `cumulus workers --json`.
+      const cli = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "-A", "--quiet", "main.ts", "workers", "--json"],
+        env: stack.env,
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(cli.code, 0, new TextDecoder().decode(cli.stderr));
+      const listed = (JSON.parse(new TextDecoder().decode(cli.stdout)) as WireWorker[])
+        .find((w) => w.agent === "ok")!;
+      assert.deepEqual(listed.gpus.map((g) => [g.allocated, g.free, g.partitions]), [[1, 0, 2]]);
 
       const [doneA, startedC] = await Promise.all([
         waitFor("a done", () => get(a), (j) => j.state === "SUCCEEDED", 30_000),

@@ -125,9 +125,24 @@ export const WORKER_HEADERS: readonly string[] = [
   "AVAILABILITY",
   "ROLE",
   "JOBS",
+  "AGENT",
+  "GPUS (used/free share, partitions)",
   "ADDRESS",
   "LABELS",
 ];
+
+function gibs(bytes: number): string {
+  return `${(bytes / 1024 ** 3).toFixed(1)}GiB`;
+}
+
+/** One cell per worker: each device's memory, share used and free, partitions. */
+export function formatGpus(w: Worker): string {
+  if (w.gpus.length === 0) return "-";
+  return w.gpus.map((g) =>
+    `gpu${g.index} ${gibs(g.memoryBytes)} ${g.allocated.toFixed(2)}/${g.free.toFixed(2)} ` +
+    `(${g.partitions})`
+  ).join("; ");
+}
 
 /** The `cumulus workers` table. */
 export function formatWorkers(workers: readonly Worker[]): string {
@@ -140,8 +155,12 @@ export function formatWorkers(workers: readonly Worker[]): string {
       w.availability,
       w.role,
       String(w.runningJobs),
+      w.agent || "-",
+      formatGpus(w),
       w.address || "-",
-      Object.entries(w.labels).sort().map(([k, v]) => `${k}=${v}`).join(",") || "-",
+      // GPU labels repeat the GPUS column.
+      Object.entries(w.labels).filter(([k]) => !k.startsWith("gpu.")).sort()
+        .map(([k, v]) => `${k}=${v}`).join(",") || "-",
     ]),
   );
 }

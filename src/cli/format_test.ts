@@ -6,6 +6,7 @@ import {
   formatDuration,
   formatJobs,
   formatTable,
+  formatWorkers,
   jobJson,
   truncate,
 } from "./format.ts";
@@ -121,4 +122,35 @@ Deno.test("jobJson encodes the pickled function as base64", () => {
   const j = jobJson(job({})) as { spec: { function: string }; exitCode: number };
   assert.equal(j.spec.function, "AQID");
   assert.equal(JSON.parse(JSON.stringify(j)).exitCode, 3);
+});
+
+Deno.test("workers table shows each device's used and free share and the agent state", () => {
+  const base = {
+    nodeId: "n1",
+    hostname: "gpu-box",
+    state: "ready",
+    availability: "active",
+    role: "worker",
+    labels: { "gpu.count": "1", zone: "a" },
+    address: "10.0.0.5",
+    runningJobs: 2,
+  };
+  const table = formatWorkers([
+    {
+      ...base,
+      agent: "ok",
+      gpus: [{
+        index: 0,
+        name: "H100",
+        memoryBytes: 80 * 1024 ** 3,
+        allocated: 0.5,
+        free: 0.5,
+        partitions: 1,
+      }],
+    },
+    { ...base, nodeId: "n2", agent: "agent unreachable: connection refused", gpus: [] },
+  ]);
+  const [, ok, down] = table.trimEnd().split("\n");
+  assert.match(ok, /\bok\s+gpu0 80\.0GiB 0\.50\/0\.50 \(1\)\s+10\.0\.0\.5\s+zone=a$/);
+  assert.match(down, /agent unreachable: connection refused\s+-\s+10\.0\.0\.5/);
 });

@@ -14,6 +14,7 @@ import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
 import { PartitionKeeper } from "./partitions.ts";
 import { localAgentCommand, LocalTransport, WorkerRegistry } from "../workers/mod.ts";
+import { SshPool } from "../ssh/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { cumulusHandlers, runtimeHandlers } from "./server.ts";
 
@@ -120,6 +121,15 @@ export async function startOrchestrator(
     );
   });
   const advertise = config.advertiseAddress || `127.0.0.1:${port}`;
+  // Workers named in config `workers` are reached over SSH with SSH_KEY_PATH;
+  // host keys are pinned (trust on first use) in the data dir.
+  const sshPool = config.workers && config.sshKeyPath
+    ? new SshPool({
+      keyPath: config.sshKeyPath,
+      knownHostsPath: `${config.dataDir}/known_hosts`,
+      onHostKeyRecorded: (t, fp) => log(`worker ${t}: host key ${fp} recorded (first use)`),
+    })
+    : null;
   const registry = new WorkerRegistry({
     swarm,
     local: new LocalTransport({
@@ -127,6 +137,7 @@ export async function startOrchestrator(
       env: config.chronosStateDir ? { CHRONOS_STATE_DIR: config.chronosStateDir } : undefined,
     }),
     workers: config.workers,
+    ssh: sshPool ? (target) => sshPool.runner(target) : undefined,
     log,
   });
   const partitions = new PartitionKeeper({
@@ -230,6 +241,7 @@ export async function startOrchestrator(
       await manager.shutdown();
       await logs.closeAll();
       await metricsServer?.shutdown();
+      await sshPool?.close();
       store.close();
       log("stopped");
     })();

@@ -72,5 +72,6 @@ export {
   type LogLine,
   type Partition,
   type Worker,
+  type WorkerGpu,
 } from "./types.ts";
 export { DEFAULT_ORCHESTRATOR_URL, defaultOrchestratorUrl, parseOrchestratorUrl } from "./url.ts";

@@ -174,6 +174,26 @@ export interface Worker {
   address: string;
   /** Cumulus jobs running there now. */
   runningJobs: number;
+  /** The node's agent: "ok", "agent unreachable: <reason>" or "no agent". */
+  agent: string;
+  /** Its devices with the share held by partitions and the share free. */
+  gpus: WorkerGpu[];
+}
+
+/** One device of a worker, as its agent reports it. */
+export interface WorkerGpu {
+  /** Device index on the node. */
+  index: number;
+  /** Device name. */
+  name: string;
+  /** Total memory in bytes. */
+  memoryBytes: number;
+  /** Fraction held by partitions. */
+  allocated: number;
+  /** Fraction free now. */
+  free: number;
+  /** Live partitions on it. */
+  partitions: number;
 }
 
 /** A GPU partition held on a worker (Chronos). */

@@ -148,6 +148,18 @@ export function workerFromWire(m: WireMessage): Worker {
     labels: stringMap(m.labels),
     address: str(m.address),
     runningJobs: num(m.runningJobs),
+    agent: str(m.agent),
+    gpus: (Array.isArray(m.gpus) ? m.gpus : []).map((g) => {
+      const o = obj(g);
+      return {
+        index: num(o.index),
+        name: str(o.name),
+        memoryBytes: num(o.memoryBytes),
+        allocated: num(o.allocated),
+        free: num(o.free),
+        partitions: num(o.partitions),
+      };
+    }),
   };
 }
 

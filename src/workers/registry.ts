@@ -102,7 +102,9 @@ export class WorkerRegistry {
     const target = this.#targets.get(node.hostname);
     let transport: Transport;
     if (target) {
-      if (!this.#d.ssh) return "agent unreachable: this orchestrator has no SSH transport";
+      if (!this.#d.ssh) {
+        return "agent unreachable: no SSH key configured (ssh_key_path / SSH_KEY_PATH)";
+      }
       transport = this.#d.ssh(target);
     } else if (node.id === await this.localNodeId()) {
       transport = this.#d.local;
