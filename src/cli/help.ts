@@ -132,6 +132,8 @@ Flags:
   --data-dir DIR    data directory (default ./cumulus-data)
   --no-demo         start the pieces only
   --json            progress on stderr, one JSON report on stdout
+  -h, --help        show this help
+  (--url ADDR does not apply: up serves its own orchestrator on --port)
 
 Environment: SWARM_MANAGER (Docker engine, default /run/cumulus-docker.sock
 if present, else /var/run/docker.sock), CUMULUS_JOB_IMAGE, CUMULUS_S3RVER
@@ -153,7 +155,9 @@ is not running is not an error.
 
 Flags:
   --data-dir DIR    data directory given to 'cumulus up' (default ./cumulus-data)
-  --json            print {"dataDir", "stopped": {piece: pid or null}}`,
+  --json            print {"dataDir", "stopped": {piece: pid or null}}
+  -h, --help        show this help
+  (--url ADDR does not apply: down finds the processes by their pid files)`,
 
   orchestrator: `Usage: cumulus orchestrator [flags]
 

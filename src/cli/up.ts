@@ -71,6 +71,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     (args.flags["data-dir"] as string | undefined) ?? DEFAULT_UP_DATA_DIR,
     ctx.io.cwd(),
   );
+  requirePermissions();
   const t0 = ctx.io.now();
   const say = (line: string) => ctx.io.stderr.write(`up: ${line}\n`);
   const since = (t: number) => `${((ctx.io.now() - t) / 1000).toFixed(1)} s`;
@@ -249,6 +250,21 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   }
   await say(`done in ${since(t0)}`);
   return code;
+}
+
+/**
+ * `up` starts processes and writes its data dir: a build with narrowed
+ * permissions (dist/cumulus is a client) cannot run it, so say how to.
+ */
+function requirePermissions(): void {
+  for (const name of ["run", "write", "read", "net", "env"] as const) {
+    if (Deno.permissions.querySync({ name }).state !== "granted") {
+      throw new Error(
+        `'cumulus up' needs --allow-${name} (it starts processes and writes its data dir): ` +
+          "run it from the checkout as 'deno run -A main.ts up'",
+      );
+    }
+  }
 }
 
 /** Starts the agent daemon when `cumulus agent serve --help` works; else reports it skipped. */

@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import {
+  EmbeddedPaths,
+  readState,
+  runningPid,
+  sleep,
+  spawnDetached,
+  stopPiece,
+  writeState,
+} from "./embedded.ts";
+
+Deno.test("EmbeddedPaths: relative data dirs resolve against the cwd", () => {
+  const p = new EmbeddedPaths("./data", "/home/ada/work");
+  assert.equal(p.dataDir, "/home/ada/work/data");
+  assert.equal(p.pidFile("orchestrator"), "/home/ada/work/data/up/orchestrator.pid");
+  assert.equal(p.logFile("s3rver"), "/home/ada/work/data/up/s3rver.log");
+  assert.equal(new EmbeddedPaths("/srv/c", "/x").s3Dir, "/srv/c/s3");
+});
+
+Deno.test({
+  name: "a detached piece is found by its pid file, not mistaken for another, and stops on SIGTERM",
+  sanitizeResources: false,
+  fn: async () => {
+    const dir = await Deno.makeTempDir({ prefix: "cumulus-embedded-" });
+    const paths = new EmbeddedPaths(dir, "/");
+    try {
+      assert.equal(await runningPid(paths, "orchestrator"), null, "no pid file yet");
+      // bash stays the process (the sleep is not its last command), and its
+      // command line carries the piece's marker word.
+      const pid = await spawnDetached(paths, "orchestrator", [
+        "bash",
+        "-c",
+        "echo started; sleep 30; : orchestrator",
+      ], { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" });
+      assert.equal(await runningPid(paths, "orchestrator"), pid);
+      await sleep(200);
+      assert.match(await Deno.readTextFile(paths.logFile("orchestrator")), /started/);
+      // A pid file naming a live process of another kind is not ours.
+      await Deno.writeTextFile(paths.pidFile("s3rver"), `${pid}\n`);
+      assert.equal(await runningPid(paths, "s3rver"), null);
+      assert.equal(await stopPiece(paths, "orchestrator", 5000), pid);
+      assert.equal(await runningPid(paths, "orchestrator"), null);
+      await assert.rejects(Deno.stat(paths.pidFile("orchestrator")));
+      assert.equal(await stopPiece(paths, "orchestrator"), null, "stopping twice is fine");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("state.json round-trips; a missing one reads as null", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "cumulus-embedded-" });
+  try {
+    const paths = new EmbeddedPaths(dir, "/");
+    assert.equal(await readState(paths), null);
+    const state = { port: 50051, s3Endpoint: "http://127.0.0.1:4568", s3Bucket: "b-1" };
+    await writeState(paths, state);
+    assert.deepEqual(await readState(paths), state);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
