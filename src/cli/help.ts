@@ -120,7 +120,8 @@ machine's Docker engine as Swarm manager and only worker (a single-node Swarm
 is initialised if needed), an S3 server (s3rver) for L2 checkpoints with its
 objects in DIR/s3 (without s3rver, checkpoints stay in a local directory per
 job), the orchestrator (SQLite store in DIR) and the agent daemon when this
-build has 'cumulus agent serve'. Pid files and logs go to DIR/up/. Pieces
+build has 'cumulus agent serve' (Chronos state in DIR/chronos unless
+CHRONOS_STATE_DIR is set). Pid files and logs go to DIR/up/. Pieces
 that are already running are reused, so a second 'up' is quick.
 Then, unless --no-demo, runs the demo: a PyTorch training job
 (examples/demo/train.py) checkpointing every 25 steps, whose container is

@@ -161,9 +161,13 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     ? `L1 on this machine + L2 s3://${state.s3Bucket} at ${state.s3Endpoint}`
     : "L1 only: a local directory per job on this machine (no S3 server)";
 
-  // 3. The orchestrator, and (in parallel) the agent daemon if this build has one.
+  // 3. The orchestrator, and (in parallel) the agent daemon if this build has one. Both
+  // see the same Chronos state, kept in the data dir unless CHRONOS_STATE_DIR says otherwise.
   t = ctx.io.now();
-  const agentStarting = startAgent(paths, say);
+  const chronosStateDir = nonEmpty(ctx.io.env("CHRONOS_STATE_DIR")) ?? `${paths.dataDir}/chronos`;
+  await Deno.mkdir(chronosStateDir, { recursive: true });
+  const pieceEnv = { ...Deno.env.toObject(), CHRONOS_STATE_DIR: chronosStateDir };
+  const agentStarting = startAgent(paths, pieceEnv, say);
   const orchPid = await runningPid(paths, "orchestrator");
   if (orchPid !== null && previous && await portOpen(previous.port)) {
     state.port = previous.port;
@@ -187,7 +191,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     }
     await say(`starting the orchestrator on 127.0.0.1:${port} …`);
     const env: Record<string, string> = {
-      ...Deno.env.toObject(),
+      ...pieceEnv,
       SWARM_MANAGER: manager,
       ORCHESTRATOR_METRICS_PORT: nonEmpty(ctx.io.env("ORCHESTRATOR_METRICS_PORT")) ?? "0",
     };
@@ -270,6 +274,7 @@ function requirePermissions(): void {
 /** Starts the agent daemon when `cumulus agent serve --help` works; else reports it skipped. */
 async function startAgent(
   paths: EmbeddedPaths,
+  env: Record<string, string>,
   say: (line: string) => Promise<void>,
 ): Promise<UpReport["pieces"][string]> {
   const running = await runningPid(paths, "agent");
@@ -291,7 +296,7 @@ async function startAgent(
     paths,
     "agent",
     selfArgv(["agent", "serve"]),
-    Deno.env.toObject(),
+    env,
   );
   await sleep(1000);
   if (await runningPid(paths, "agent") !== pid) {
