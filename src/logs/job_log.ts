@@ -32,6 +32,7 @@ const INDEX_EVERY = 1024;
 const FLUSH_BYTES = 1 << 20;
 const FLUSH_MS = 5;
 const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Where a stored line came from, told by its Docker-timestamp field. */
 function sourceOf(dockerTs: string): "docker" | "marker" | "runtime" {
@@ -98,6 +99,8 @@ export class JobLog {
   #indexOffsets: number[] = [];
   /** Seq of the first record waiting in #pending. */
   #pendingFirstSeq = 0;
+  /** Where the record after the last file page read starts (see #noteReadEnd). */
+  #readHint = { seq: 0, offset: 0 };
 
   private constructor(path: string) {
     this.path = path;
@@ -260,6 +263,53 @@ export class JobLog {
     return seq;
   }
 
+  /**
+   * Appends lines `firstIndex..` of `attempt`'s runtime stream at once: the
+   * StreamLogs fast path (one call per batch of thousands of lines instead of
+   * one {@link append} each). Same records, numbering and wake-ups as
+   * {@link append}. `streams[i]` is 1 for stderr, else stdout.
+   */
+  appendRuntimeBatch(
+    attempt: number,
+    firstIndex: number,
+    texts: readonly string[],
+    streams: Uint8Array,
+    timeMs: number,
+  ): void {
+    if (texts.length === 0) return;
+    const tail = `\t${timeMs}\t${RUNTIME_TS_PREFIX}${attempt}:`;
+    if (this.#pending.length === 0) this.#pendingFirstSeq = this.#lastSeq + 1;
+    let bytes = 0;
+    let seq = this.#lastSeq;
+    let text = "";
+    let stream: "stdout" | "stderr" = "stdout";
+    for (let i = 0; i < texts.length; i++) {
+      text = texts[i].includes("\n") ? texts[i].replaceAll("\n", " ") : texts[i];
+      stream = streams[i] === 1 ? "stderr" : "stdout";
+      const rec = ++seq + (stream === "stderr" ? "\te" : "\to") + tail + (firstIndex + i) + "\t" +
+        text + "\n";
+      this.#pending.push(rec);
+      bytes += rec.length;
+      this.#recent.push({ seq, stream, timeMs, text });
+    }
+    this.#lastSeq = seq;
+    this.#pendingBytes += bytes;
+    if (this.#recent.length > RECENT_MAX) {
+      const drop = this.#recent.length - RECENT_MAX / 2;
+      this.#recent.splice(0, drop);
+      this.#recentBase += drop;
+    }
+    this.#last = { seq, stream, dockerTs: runtimeTs(attempt, firstIndex + texts.length - 1), text };
+    if (attempt >= this.#runtime.attempt) {
+      this.#runtime = { attempt, count: firstIndex + texts.length };
+    }
+    if (this.#pendingBytes >= FLUSH_BYTES) this.flushSync();
+    else if (this.#flushTimer === null) {
+      this.#flushTimer = setTimeout(() => this.flushSync(), FLUSH_MS);
+    }
+    this.#wake();
+  }
+
   /** Writes pending records to disk now. */
   flushSync(): void {
     if (this.#flushTimer !== null) {
@@ -346,9 +396,11 @@ export class JobLog {
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    return best < 0
+    const found = best < 0
       ? { seq: 1, offset: 0 }
       : { seq: this.#indexSeqs[best], offset: this.#indexOffsets[best] };
+    const hint = this.#readHint;
+    return hint.seq <= target && hint.seq > found.seq ? { ...hint } : found;
   }
 
   async #readFile(afterSeq: number, max: number): Promise<LogLine[]> {
@@ -366,9 +418,9 @@ export class JobLog {
       throw err;
     }
     try {
-      const decoder = new TextDecoder();
       const start = this.#seekPoint(afterSeq);
       await f.seek(start.offset, Deno.SeekMode.Start);
+      // Byte offset of the first unread record (the start of `carry`).
       let pos = start.offset;
       let carry = new Uint8Array(0);
       const buf = new Uint8Array(1 << 20);
@@ -382,26 +434,49 @@ export class JobLog {
           joined.set(data, carry.length);
           data = joined;
         }
-        let lineStart = 0;
-        for (;;) {
-          const nl = data.indexOf(10, lineStart);
-          if (nl < 0) break;
-          const rec = parseRecord(decoder.decode(data.subarray(lineStart, nl)));
-          if (rec) {
-            if (rec.seq % INDEX_EVERY === 1) this.#addIndex(rec.seq, pos + lineStart);
-            if (rec.seq > afterSeq) {
-              out.push(rec);
-              if (out.length >= max) return out;
+        // One decode per chunk, up to its last newline (a newline byte never
+        // sits inside a UTF-8 sequence), instead of one per record.
+        const lastNl = data.lastIndexOf(10);
+        if (lastNl < 0) {
+          carry = data.slice();
+          continue;
+        }
+        const records = decoder.decode(data.subarray(0, lastNl)).split("\n");
+        for (let i = 0; i < records.length; i++) {
+          const rec = parseRecord(records[i]);
+          if (!rec) continue;
+          if (i === 0) this.#addIndex(rec.seq, pos);
+          if (rec.seq > afterSeq) {
+            out.push(rec);
+            if (out.length >= max) {
+              this.#noteReadEnd(rec.seq, records, i, data, pos);
+              return out;
             }
           }
-          lineStart = nl + 1;
         }
-        pos += lineStart;
-        carry = data.slice(lineStart);
+        pos += lastNl + 1;
+        carry = data.slice(lastNl + 1);
       }
       return out;
     } finally {
       f.close();
     }
+  }
+
+  /**
+   * Remembers where the record after `seq` starts, so the next page of a
+   * reader going through the file seeks straight to it. `records[i]` is
+   * `seq`'s record in the chunk `data` decoded from byte offset `pos`.
+   */
+  #noteReadEnd(seq: number, records: string[], i: number, data: Uint8Array, pos: number): void {
+    if (i + 1 >= records.length) return;
+    let off = pos;
+    // Byte length of the records before the next one; ASCII when the
+    // chunk's string and byte lengths agree, else measured.
+    let chars = 0;
+    for (let k = 0; k <= i; k++) chars += records[k].length + 1;
+    const ascii = records.reduce((n, r) => n + r.length + 1, 0) - 1 === data.lastIndexOf(10);
+    off += ascii ? chars : encoder.encode(records.slice(0, i + 1).join("\n") + "\n").length;
+    this.#readHint = { seq: seq + 1, offset: off };
   }
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { JobLog } from "./mod.ts";
+import { JobLog, runtimeTs } from "./mod.ts";
 
 function line(i: number, stream: "stdout" | "stderr" = "stdout") {
   return { stream, dockerTs: `2026-01-01T00:00:00.${i}Z`, timeMs: i, text: `line ${i}\twith tab` };
@@ -133,6 +133,84 @@ Deno.test("the log tells Docker lines, attempt markers and runtime lines apart, 
     assert.equal(b.lastMarkerSeq, 2);
     assert.equal(b.runtimeCount(2), 2);
     b.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("appendRuntimeBatch writes exactly the records of per-line appends", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const texts = ["a", "b\twith tab", "multi\nline", "ünï ✓", ""];
+    const streams = new Uint8Array([0, 1, 0, 1, 0]);
+    const one = await JobLog.open(`${dir}/one.log`);
+    const batch = await JobLog.open(`${dir}/batch.log`);
+    for (const log of [one, batch]) log.append(line(1)); // a Docker line first
+    texts.forEach((text, i) =>
+      one.append({
+        stream: streams[i] ? "stderr" : "stdout",
+        dockerTs: runtimeTs(2, 10 + i),
+        timeMs: 77,
+        text,
+      }, { attempt: 2, index: 10 + i })
+    );
+    batch.appendRuntimeBatch(2, 10, texts, streams, 77);
+    for (const log of [one, batch]) {
+      assert.equal(log.lastSeq, 6);
+      assert.equal(log.runtimeCount(2), 15);
+      assert.deepEqual(log.last, {
+        seq: 6,
+        stream: "stdout",
+        dockerTs: runtimeTs(2, 14),
+        text: "",
+      });
+      log.close();
+    }
+    assert.equal(
+      await Deno.readTextFile(`${dir}/batch.log`),
+      await Deno.readTextFile(`${dir}/one.log`),
+    );
+    // From memory and, after a reopen, from the file: the same lines.
+    const reopened = await JobLog.open(`${dir}/batch.log`);
+    assert.equal(reopened.runtimeCount(2), 15);
+    const got = await reopened.read(1, 100);
+    assert.deepEqual(got.map((l) => [l.seq, l.stream, l.timeMs, l.text]), [
+      [2, "stdout", 77, "a"],
+      [3, "stderr", 77, "b\twith tab"],
+      [4, "stdout", 77, "multi line"],
+      [5, "stderr", 77, "ünï ✓"],
+      [6, "stdout", 77, ""],
+    ]);
+    reopened.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a reader paging through the file gets every line once, across chunk boundaries", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = await JobLog.open(`${dir}/a.log`);
+    // ~4 MiB of records, some non-ASCII, so pages and 1 MiB read chunks split anywhere.
+    const n = 30_000;
+    const texts = Array.from({ length: n }, (_, i) => (i % 7 ? "x" : "é").repeat(i % 300));
+    for (let i = 0; i < n; i += 1000) {
+      log.appendRuntimeBatch(1, i, texts.slice(i, i + 1000), new Uint8Array(1000), i);
+    }
+    log.close();
+    const again = await JobLog.open(`${dir}/a.log`);
+    let after = 0;
+    const seen: string[] = [];
+    for (;;) {
+      const page = await again.read(after, 777);
+      if (page.length === 0) break;
+      assert.equal(page[0].seq, after + 1);
+      for (const l of page) seen.push(l.text);
+      after = page[page.length - 1].seq;
+    }
+    assert.equal(seen.length, n);
+    assert.deepEqual(seen, texts);
+    again.close();
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -23,7 +23,7 @@ import {
 } from "../core/mod.ts";
 import { encodeLinesEvent, jobToWire, lineToWire, toRpcError } from "../rpc/mod.ts";
 import type { JobStore } from "../store/mod.ts";
-import { type LogHub, runtimeTs } from "../logs/mod.ts";
+import type { LogHub } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
 import type { PartitionKeeper } from "./partitions.ts";
@@ -595,16 +595,13 @@ function streamLogsHandler(d: HandlerDeps) {
         );
       }
       const timeMs = Number(batch.timeMs) || Date.now();
-      const texts = batch.texts;
-      const streams = batch.streams;
-      for (let i = Math.max(0, accepted - first); i < texts.length; i++) {
-        log.append({
-          stream: streams[i] === 1 ? "stderr" : "stdout",
-          dockerTs: runtimeTs(batch.attempt, first + i),
-          timeMs,
-          text: texts[i],
-        }, { attempt: batch.attempt, index: first + i });
-        accepted++;
+      // Lines already stored (a resend after a reconnect) are skipped.
+      const skip = Math.max(0, accepted - first);
+      if (skip < batch.texts.length) {
+        const texts = skip ? batch.texts.slice(skip) : batch.texts;
+        const streams = batch.streams ?? new Uint8Array(0);
+        log.appendRuntimeBatch(batch.attempt, first + skip, texts, streams.subarray(skip), timeMs);
+        accepted = first + batch.texts.length;
       }
       // Written before acked: the runtime forgets acked lines, so an ack for
       // lines still in memory would lose them if the orchestrator died now.
