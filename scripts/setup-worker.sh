@@ -143,7 +143,7 @@ else
   [[ -z ${ADVERTISE} ]] || join+=(--advertise-addr "${ADVERTISE}")
   if ! out="$("${join[@]}" "${MANAGER}" 2>&1)"; then
     case "${out}" in
-      *"invalid join token"* | *"token"*) fail "${E_TOKEN}" "wrong join token: ${out//$'\n'/ }" ;;
+      *"join token"* | *"token"* | *"fingerprint"*) fail "${E_TOKEN}" "wrong join token: ${out//$'\n'/ }" ;;
       *) fail "${E_UNREACHABLE}" "cannot join the swarm at ${MANAGER}: ${out//$'\n'/ }" ;;
     esac
   fi

@@ -179,3 +179,129 @@ Deno.test("setup-worker.sh run twice is idempotent; its daemon runs and its forc
   }
   assert.equal(alive(supervisor), false, "the supervisor stops on SIGTERM");
 });
+
+// A fresh engine in a network namespace this test creates (its own names, not second_node.ts's,
+// so both can run), to take the real `docker swarm join` path.
+const NS = "cumulus-swt";
+const NS_ADDR = "198.18.0.7";
+const NS_SOCK = "/run/cumulus-swt.sock";
+const NS_PIDFILE = "/run/cumulus-swt.pid";
+
+async function quiet(program: string, args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(program, { args, env, stdout: "piped", stderr: "piped" })
+    .output();
+  return { ok: out.success, text: new TextDecoder().decode(out.stdout).trim() };
+}
+
+async function nsTeardown(): Promise<void> {
+  const node = { DOCKER_HOST: `unix://${NS_SOCK}` };
+  const id = (await quiet("docker", ["info", "--format", "{{.Swarm.NodeID}}"], node)).text;
+  await quiet("docker", ["swarm", "leave", "--force"], node);
+  try {
+    const pid = Number((await Deno.readTextFile(NS_PIDFILE)).trim());
+    Deno.kill(pid, "SIGTERM");
+    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+  } catch { /* not running */ }
+  await quiet("ip", ["netns", "del", NS]);
+  await quiet("ip", ["link", "del", "cswt-host"]);
+  if (id !== "") await quiet("docker", ["node", "rm", "--force", id], { DOCKER_HOST });
+}
+
+async function nsEngine(): Promise<void> {
+  await nsTeardown();
+  for (
+    const args of [
+      ["netns", "add", NS],
+      ["link", "add", "cswt-host", "type", "veth", "peer", "name", "cswt-ns"],
+      ["link", "set", "cswt-ns", "netns", NS],
+      ["link", "set", "cswt-host", "master", "cumulus0"],
+      ["link", "set", "cswt-host", "up"],
+      ["-n", NS, "addr", "add", `${NS_ADDR}/24`, "dev", "cswt-ns"],
+      ["-n", NS, "link", "set", "cswt-ns", "up"],
+      ["-n", NS, "link", "set", "lo", "up"],
+    ]
+  ) {
+    const r = await quiet("ip", args);
+    assert.ok(r.ok, `ip ${args.join(" ")} failed`);
+  }
+  const child = new Deno.Command("nsenter", {
+    args: [
+      `--net=/var/run/netns/${NS}`,
+      "dockerd",
+      "--host",
+      `unix://${NS_SOCK}`,
+      "--data-root",
+      "/var/lib/cumulus-swt",
+      "--exec-root",
+      "/run/cumulus-swt-exec",
+      "--pidfile",
+      NS_PIDFILE,
+      "--iptables=false",
+      "--bridge=none",
+    ],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  child.unref();
+  for (
+    let i = 0;
+    !(await quiet("docker", ["info"], { DOCKER_HOST: `unix://${NS_SOCK}` })).ok;
+    i++
+  ) {
+    if (i > 150) throw new Error("the namespace's engine did not answer within 30 s");
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+Deno.test("on a fresh engine, setup-worker.sh refuses a wrong token (3), joins, and a rerun changes nothing", async () => {
+  const { manager, token } = await swarm();
+  const dir = await Deno.makeTempDir({ prefix: "cumulus-setup-join-" });
+  await Deno.writeTextFile(`${dir}/agent`, "#!/bin/sh\necho agent\n");
+  await Deno.writeTextFile(`${dir}/libchronos.so`, "not really a library\n");
+  const run = (tok: string) =>
+    sh([
+      SCRIPT,
+      manager,
+      tok,
+      "--advertise-addr",
+      NS_ADDR,
+      "--agent",
+      `${dir}/agent`,
+      "--chronos",
+      `${dir}/libchronos.so`,
+      "--user",
+      "root",
+      "--no-create-user",
+      "--prefix",
+      `${dir}/opt`,
+      "--state-dir",
+      `${dir}/chronos`,
+      "--service-mode",
+      "none",
+    ], { DOCKER_HOST: `unix://${NS_SOCK}` });
+  try {
+    await nsEngine();
+    const wrong = await run(token.replace(/-[0-9a-z]+$/, "-" + "0".repeat(25)));
+    assert.equal(wrong.code, 3, wrong.stdout + wrong.stderr);
+    assert.match(wrong.stderr, /^setup-worker: error: wrong join token: /);
+    assert.equal(wrong.stderr.trim().split("\n").length, 1, wrong.stderr);
+
+    const joined = await run(token);
+    assert.equal(joined.code, 0, joined.stdout + joined.stderr);
+    assert.match(joined.stdout, /\[done\] joined the swarm at /);
+    const nodeId = (await quiet("docker", ["info", "--format", "{{.Swarm.NodeID}}"], {
+      DOCKER_HOST: `unix://${NS_SOCK}`,
+    })).text;
+    const role = await docker(["node", "inspect", "-f", "{{.Spec.Role}}", nodeId]);
+    assert.equal(role, "worker");
+
+    const rerun = await run(token);
+    assert.equal(rerun.code, 0, rerun.stdout + rerun.stderr);
+    assert.match(rerun.stdout, /\[ok\] {3}already a member of the swarm/);
+    assert.match(rerun.stdout, /nothing changed/);
+  } finally {
+    await nsTeardown();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
