@@ -187,7 +187,7 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
   ) {
     throw new InvalidArgumentError(
       "spec.gpu_memory",
-      `must be a fraction in (0, 1] (or set gpu_memory_size, e.g. "20GiB"), got ${gpuMemory}`,
+      `must be a fraction in (0, 1], got ${gpuMemory}`,
     );
   }
   const duration = raw.duration ?? 0;
