@@ -9,6 +9,7 @@ import {
   SshPool,
   type SshPoolOptions,
   type SshTarget,
+  SshTimeoutError,
   WorkerUnreachableError,
 } from "../src/ssh/mod.ts";
 import { type Sshd, startSshd } from "./helpers/sshd.ts";
@@ -193,4 +194,38 @@ Deno.test("an address nobody serves fails as WorkerUnreachableError within the t
     );
     assert.ok(performance.now() - t0 < 1_500 + 500);
   }, { connectTimeoutMs: 1_500 });
+});
+
+Deno.test("a command that outlives its timeout fails as SshTimeoutError; the pool still works", async () => {
+  await withSshd(async (sshd, pool, target) => {
+    // Hold Chronos's state lock, so the agent's create waits behind it.
+    const holder = new Deno.Command("flock", {
+      args: [`${sshd.stateDir}/chronos.lock`, "sleep", "3"],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    try {
+      await new Promise((r) => setTimeout(r, 200));
+      const t0 = performance.now();
+      const err = await pool.run(target, [
+        "cumulus-agent",
+        "partition",
+        "create",
+        "0",
+        "0.1",
+        "60",
+        "--job",
+        "slow",
+      ], { timeoutMs: 800 }).then(() => null, (e) => e);
+      const elapsed = performance.now() - t0;
+      assert.ok(err instanceof SshTimeoutError, String(err));
+      assert.ok(err instanceof WorkerUnreachableError);
+      assert.ok(elapsed >= 800 && elapsed < 1_500, `took ${elapsed} ms`);
+    } finally {
+      holder.kill("SIGKILL");
+      await holder.status;
+    }
+    const list = await pool.run(target, ["cumulus-agent", "partition", "list", "--json"]);
+    assert.equal(list.code, 0, list.stderr);
+  });
 });

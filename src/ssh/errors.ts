@@ -54,14 +54,14 @@ export class SshAuthError extends CumulusError {
   }
 }
 
-/** A command did not finish within its timeout; it may or may not have taken effect. */
-export class SshTimeoutError extends CumulusError {
-  /** `host:port` of the worker. */
-  readonly target: string;
+/**
+ * A command did not finish within its timeout; it may or may not have taken effect. A worker that
+ * does not answer counts as unreachable, so this is a {@link WorkerUnreachableError}.
+ */
+export class SshTimeoutError extends WorkerUnreachableError {
   /** Creates the error. */
   constructor(target: string, what: string, timeoutMs: number) {
-    super("DEADLINE_EXCEEDED", `worker ${target}: '${what}' did not finish in ${timeoutMs} ms`);
+    super(target, `'${what}' did not finish in ${timeoutMs} ms (it may have taken effect)`);
     this.name = "SshTimeoutError";
-    this.target = target;
   }
 }

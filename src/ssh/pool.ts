@@ -107,6 +107,8 @@ export class SshPool {
   #known: KnownHosts;
   #key: Buffer | null = null;
   #conns = new Map<string, Promise<Connection>>();
+  /** The same connections once ready, so a dead one can be forgotten synchronously. */
+  #ready = new Map<string, Connection>();
   #closed = false;
 
   /** Creates the pool; nothing connects until the first command. */
@@ -159,6 +161,7 @@ export class SshPool {
     this.#closed = true;
     const conns = [...this.#conns.values()];
     this.#conns.clear();
+    this.#ready.clear();
     for (const c of await Promise.allSettled(conns)) {
       if (c.status === "fulfilled") c.value.client.end();
     }
@@ -180,11 +183,11 @@ export class SshPool {
   #drop(target: SshTarget, conn: Connection): void {
     conn.closed = true;
     const key = label(target) + "@" + target.user;
-    const current = this.#conns.get(key);
-    // Only forget the entry if it is still this connection.
-    current?.then((c) => {
-      if (c === conn && this.#conns.get(key) === current) this.#conns.delete(key);
-    }, () => {});
+    // Forget the entry now (if it is still this connection), so a retry opens a new one.
+    if (this.#ready.get(key) === conn) {
+      this.#ready.delete(key);
+      this.#conns.delete(key);
+    }
     conn.client.end();
   }
 
@@ -260,9 +263,13 @@ export class SshPool {
     const fresh = this.#connectWithRetries(target);
     this.#conns.set(key, fresh);
     fresh.then((conn) => {
+      if (this.#conns.get(key) === fresh) this.#ready.set(key, conn);
       conn.client.on("close", () => {
         conn.closed = true;
-        if (this.#conns.get(key) === fresh) this.#conns.delete(key);
+        if (this.#conns.get(key) === fresh) {
+          this.#conns.delete(key);
+          this.#ready.delete(key);
+        }
       });
     }, () => {
       if (this.#conns.get(key) === fresh) this.#conns.delete(key);
