@@ -119,3 +119,30 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "an unreachable agent shows as such in ListWorkers and its jobs still run " +
+    "(plain Swarm placement)",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack({
+      env: {
+        CUMULUS_GPU_PLACEMENT: "auto",
+        CUMULUS_AGENT_COMMAND: "/nonexistent/cumulus-agent",
+      },
+    });
+    const c = new TestClient(stack.url);
+    try {
+      const { workers } = await c.unary<{ workers: WireWorker[] }>("ListWorkers", {});
+      const local = workers.find((w) => w.agent !== "no agent")!;
+      assert.match(local.agent, /^agent unreachable: cannot run \/nonexistent\/cumulus-agent/);
+      assert.deepEqual(local.gpus, []);
+      const id = await c.submit(spec(["true"]));
+      const { job } = await c.watchAll(id);
+      assert.equal(job.state, "SUCCEEDED");
+    } finally {
+      c.close();
+      await stack.stop();
+    }
+  },
+});
