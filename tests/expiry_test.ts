@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { spec, TestClient, waitFor } from "./helpers/client.ts";
-import { startStack } from "./helpers/stack.ts";
+import { startStack, SWARM_SOCKET } from "./helpers/stack.ts";
 import { testAgent } from "./helpers/agent.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -62,6 +62,57 @@ Deno.test({
     } finally {
       c.close();
       await stack.stop();
+      await ta.remove();
+    }
+  },
+});
+
+Deno.test({
+  name: "with the agent daemon running, it stops the job at its deadline and the job is EXPIRED " +
+    "naming the daemon",
+  ...opts,
+  fn: async () => {
+    const ta = await testAgent();
+    const daemon = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "src/agent/main.ts",
+        "serve",
+        "--grace",
+        String(GRACE_S),
+        "--interval",
+        "200",
+      ],
+      env: {
+        CHRONOS_STATE_DIR: ta.stateDir,
+        DOCKER_HOST: SWARM_SOCKET.startsWith("/") ? `unix://${SWARM_SOCKET}` : SWARM_SOCKET,
+      },
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    const stack = await startStack({
+      env: { ...ta.env, CUMULUS_STOP_GRACE_PERIOD: String(GRACE_S) },
+    });
+    const c = new TestClient(stack.url);
+    try {
+      const id = await c.submit(spec(["sleep", "60"], { duration: 5 }));
+      const running = await waitFor("running", () => c.getJob(id), (j) => j.state === "RUNNING");
+      const createdAt = Number((running as unknown as { deadlineMs: string }).deadlineMs) - 5000;
+      const job = await waitFor("ended", () => c.getJob(id), (j) => j.state !== "RUNNING", 20_000);
+      assert.equal(job.state, "EXPIRED", job.reason);
+      assert.match(job.reason, /stopped at its deadline by the node's agent daemon/);
+      const took = Number(job.finishedAtMs) - createdAt;
+      assert.ok(took >= 5000 && took <= 5000 + GRACE_S * 1000 + 2000, `expired after ${took} ms`);
+      console.log(`expired by the daemon ${took} ms after its partition was created`);
+      assert.deepEqual(await chronosList(ta.stateDir), []);
+    } finally {
+      c.close();
+      await stack.stop();
+      daemon.kill("SIGTERM");
+      await daemon.status;
+      await daemon.stderr.cancel();
       await ta.remove();
     }
   },
