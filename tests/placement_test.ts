@@ -27,7 +27,14 @@ Deno.test({
       (await c.unary<{ workers: WireWorker[] }>("ListWorkers", {})).workers
         .find((w) => w.agent === "ok")!;
     try {
-      assert.deepEqual((await workers()).gpus.map((g) => g.free), [1]);
+      const first = await workers();
+      assert.deepEqual(first.gpus.map((g) => g.free), [1]);
+      // The node is labelled with its GPUs (only a manager can; the orchestrator does it).
+      const [dev] = await ta.agent.gpus();
+      const node = (await stack.orch.swarm.listNodes()).find((n) => n.id === first.nodeId)!;
+      assert.equal(node.labels["gpu.count"], "1");
+      assert.equal(node.labels["gpu.0.memory"], String(dev.totalMemoryBytes));
+      assert.equal(node.labels["gpu.0.name"], dev.name);
       const a = await c.submit(
         spec(["sh", "-c", "echo $CUMULUS_PARTITION_ID $CUMULUS_GPU_DEVICE; sleep 3"]),
       );
