@@ -55,6 +55,18 @@ Deno.test({
           ),
         );
         await waitFor("no partition left", () => ta.agent.list(), (l) => l.length === 0, 5000);
+        // The reconciliation itself: a partition left behind by an ended job is released;
+        // one of a job this orchestrator never knew (another orchestrator's) is left alone.
+        const base = { device: 0, memory: 0.1, durationS: 60, owner: "x" };
+        await ta.agent.create({ ...base, jobId: ids[0] });
+        await ta.agent.create({ ...base, jobId: "j-ffffffffffff" });
+        const left = await waitFor(
+          "orphan released",
+          () => ta.agent.list(),
+          (l) => l.length === 1,
+          5000,
+        );
+        assert.equal(left[0].jobId, "j-ffffffffffff");
       } finally {
         c.close();
       }
