@@ -54,9 +54,22 @@ Deno.test({
       jobId = report.demo.jobId;
       assert.equal(report.url, `127.0.0.1:${port}`);
       assert.equal(report.demo.state, "SUCCEEDED");
-      assert.equal(report.demo.attempts, 2, "one interruption, one resumed attempt");
+      const orchLog = async () =>
+        (await Deno.readTextFile(`${dataDir}/up/orchestrator.log`).catch(() => ""))
+          .split("\n").filter((l) => l.includes(jobId)).join("\n");
+      assert.equal(
+        report.demo.attempts,
+        2,
+        `one interruption, one resumed attempt; the orchestrator's log:\n${await orchLog()}`,
+      );
       assert.ok(report.demo.interruptedAtStep > 0);
       assert.match(report.demo.result, /^steps=300 loss=/);
+      // The summary table: job, state, worker, partition ("-" when none), attempts, time.
+      assert.match(report.demo.text, /JOB\s+STATE\s+WORKER\s+PARTITION\s+ATTEMPTS\s+TIME\n/);
+      assert.match(
+        report.demo.text,
+        new RegExp(`${jobId}\\s+SUCCEEDED\\s+\\S+\\s+(p-[0-9a-f]+|-)\\s+2\\s+[\\d.]+ s`),
+      );
       assert.equal(report.pieces.orchestrator.status, "started");
       assert.equal(report.pieces.s3rver.status, "started");
       assert.match(report.checkpoints, /L2 s3:\/\/cumulus-checkpoints/);
@@ -120,13 +133,17 @@ Deno.test({
       });
     } finally {
       await cli(["down", "--data-dir", dataDir]);
-      if (jobId) {
-        await new Deno.Command("docker", {
+      // The demo job's checkpoint volume (user data that `down` keeps); its
+      // container may still be going away, so try a few times.
+      for (let i = 0; jobId && i < 20; i++) {
+        const rm = await new Deno.Command("docker", {
           args: ["volume", "rm", "-f", `cumulus-ckpt-${jobId}`],
           env: { DOCKER_HOST: `unix://${SWARM_SOCKET}` },
           stdout: "null",
           stderr: "null",
-        }).output().catch(() => {});
+        }).output();
+        if (rm.success) break;
+        await new Promise((r) => setTimeout(r, 500));
       }
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
     }

@@ -78,7 +78,8 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
       if (event.job && event.job.state !== last?.state) {
         const j = event.job;
         await opts.say(`job ${j.state}${j.attempts > 0 ? ` (attempt ${j.attempts})` : ""}`);
-        if (j.state === "RUNNING" && partition === "-") partition = await partitionOf(client, j);
+        // Each attempt holds its own partition: show the one of the attempt that finished.
+        if (j.state === "RUNNING") partition = await partitionOf(client, j) ?? partition;
       }
       if (event.job) last = event.job;
       for (const line of event.lines) {
@@ -153,12 +154,13 @@ async function removeContainers(docker: Docker, jobId: string): Promise<void> {
   for (const c of found) await docker.getContainer(c.Id).remove({ force: true });
 }
 
-async function partitionOf(client: CumulusClient, job: JobRecord): Promise<string> {
+/** The partition the job holds now, or null when none is listed (or the call fails). */
+async function partitionOf(client: CumulusClient, job: JobRecord): Promise<string | null> {
   try {
     const held = (await client.listPartitions()).find((p) => p.jobId === job.id);
-    return held ? held.id : "-";
+    return held ? held.id : null;
   } catch {
-    return "-";
+    return null;
   }
 }
 

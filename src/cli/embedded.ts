@@ -111,17 +111,27 @@ async function commandLine(pid: number): Promise<string | null> {
   }
 }
 
+/** A process started by {@link spawnDetached}. */
+export interface DetachedProcess {
+  pid: number;
+  /**
+   * True once it exited. Checked on our own child, not through its command
+   * line: right after the spawn it is still a copy of this process.
+   */
+  exited(): boolean;
+}
+
 /**
  * Starts `argv` detached from this process (its own session, stdin from
- * /dev/null, stdout and stderr appended to `logFile`), records its pid in
- * the piece's pid file and returns the pid. The process outlives `cumulus up`.
+ * /dev/null, stdout and stderr appended to `logFile`) and records its pid in
+ * the piece's pid file. The process outlives `cumulus up`.
  */
 export async function spawnDetached(
   paths: EmbeddedPaths,
   piece: EmbeddedPiece,
   argv: readonly string[],
   env: Record<string, string>,
-): Promise<number> {
+): Promise<DetachedProcess> {
   await Deno.mkdir(paths.runDir, { recursive: true });
   const log = paths.logFile(piece);
   await Deno.writeTextFile(log, `--- ${new Date().toISOString()} starting ${piece}\n`, {
@@ -136,9 +146,11 @@ export async function spawnDetached(
     stdout: "null",
     stderr: "null",
   }).spawn();
+  let exited = false;
+  child.status.then(() => exited = true, () => exited = true);
   child.unref();
   await Deno.writeTextFile(paths.pidFile(piece), `${child.pid}\n`);
-  return child.pid;
+  return { pid: child.pid, exited: () => exited };
 }
 
 /**

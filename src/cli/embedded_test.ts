@@ -27,19 +27,23 @@ Deno.test({
       assert.equal(await runningPid(paths, "orchestrator"), null, "no pid file yet");
       // bash stays the process (the sleep is not its last command), and its
       // command line carries the piece's marker word.
-      const pid = await spawnDetached(paths, "orchestrator", [
+      const proc = await spawnDetached(paths, "orchestrator", [
         "bash",
         "-c",
         "echo started; sleep 30; : orchestrator",
       ], { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" });
-      assert.equal(await runningPid(paths, "orchestrator"), pid);
+      const pid = proc.pid;
+      assert.equal(proc.exited(), false);
       await sleep(200);
+      assert.equal(await runningPid(paths, "orchestrator"), pid);
       assert.match(await Deno.readTextFile(paths.logFile("orchestrator")), /started/);
       // A pid file naming a live process of another kind is not ours.
       await Deno.writeTextFile(paths.pidFile("s3rver"), `${pid}\n`);
       assert.equal(await runningPid(paths, "s3rver"), null);
       assert.equal(await stopPiece(paths, "orchestrator", 5000), pid);
       assert.equal(await runningPid(paths, "orchestrator"), null);
+      await sleep(50);
+      assert.ok(proc.exited(), "our child saw it exit");
       await assert.rejects(Deno.stat(paths.pidFile("orchestrator")));
       assert.equal(await stopPiece(paths, "orchestrator"), null, "stopping twice is fine");
     } finally {

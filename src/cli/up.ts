@@ -135,7 +135,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     await say(
       `starting the S3 server (s3rver) on 127.0.0.1:${s3port}, objects in ${paths.s3Dir} …`,
     );
-    const pid = await spawnDetached(paths, "s3rver", [
+    const proc = await spawnDetached(paths, "s3rver", [
       "node",
       s3bin,
       "--directory",
@@ -149,13 +149,13 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       "--silent",
     ], Deno.env.toObject());
     await waitUntil("the S3 server", paths.logFile("s3rver"), 20_000, async () => {
-      if (await runningPid(paths, "s3rver") !== pid) return "exited";
+      if (proc.exited()) return "exited";
       return await portOpen(s3port) ? "ready" : "wait";
     });
     state.s3Endpoint = `http://127.0.0.1:${s3port}`;
     state.s3Bucket = UP_BUCKET;
-    report.pieces.s3rver = { status: "started", pid };
-    await say(`S3 server ready in ${since(t)} (pid ${pid})`);
+    report.pieces.s3rver = { status: "started", pid: proc.pid };
+    await say(`S3 server ready in ${since(t)} (pid ${proc.pid})`);
   }
   report.checkpoints = state.s3Endpoint
     ? `L1 on this machine + L2 s3://${state.s3Bucket} at ${state.s3Endpoint}`
@@ -204,7 +204,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
         AWS_SECRET_ACCESS_KEY: S3RVER_KEY,
       });
     }
-    const pid = await spawnDetached(
+    const proc = await spawnDetached(
       paths,
       "orchestrator",
       selfArgv(["orchestrator", "--port", String(port), "--data-dir", paths.dataDir]),
@@ -213,16 +213,16 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     const client = new CumulusClient(`127.0.0.1:${port}`);
     try {
       await waitUntil("the orchestrator", paths.logFile("orchestrator"), 60_000, async () => {
-        if (await runningPid(paths, "orchestrator") !== pid) return "exited";
+        if (proc.exited()) return "exited";
         if (!await portOpen(port)) return "wait";
         return await client.listJobs({ pageSize: 1 }).then(() => "ready" as const, () => "wait");
       });
     } finally {
       client.close();
     }
-    report.pieces.orchestrator = { status: "started", pid };
+    report.pieces.orchestrator = { status: "started", pid: proc.pid };
     await say(
-      `orchestrator ready in ${since(t)} (pid ${pid}, log ${paths.logFile("orchestrator")})`,
+      `orchestrator ready in ${since(t)} (pid ${proc.pid}, log ${paths.logFile("orchestrator")})`,
     );
   }
   report.pieces.agent = await agentStarting;
@@ -292,22 +292,22 @@ async function startAgent(
   }
   const t = Date.now();
   await say("starting the agent daemon (cumulus agent serve) …");
-  const pid = await spawnDetached(
+  const proc = await spawnDetached(
     paths,
     "agent",
     selfArgv(["agent", "serve"]),
     env,
   );
   await sleep(1000);
-  if (await runningPid(paths, "agent") !== pid) {
+  if (proc.exited()) {
     const note = `it exited at start: ${
       (await tail(paths.logFile("agent"), 3)).replace(/\n/g, " | ")
     }`;
     await say(`agent daemon not running: ${note}`);
     return { status: "skipped", note };
   }
-  await say(`agent daemon ready in ${((Date.now() - t) / 1000).toFixed(1)} s (pid ${pid})`);
-  return { status: "started", pid };
+  await say(`agent daemon ready in ${((Date.now() - t) / 1000).toFixed(1)} s (pid ${proc.pid})`);
+  return { status: "started", pid: proc.pid };
 }
 
 /** Polls `check` until "ready"; throws with the log's tail on "exited" or timeout. */
