@@ -263,7 +263,9 @@ export class JobManager {
         const demand = demandOf(job.spec);
         const spot = place(demand, caps);
         if (!spot) {
-          const reason = waitingReason(demand, caps);
+          const reason = caps.length > 0
+            ? waitingReason(demand, caps)
+            : "waiting: no worker's agent answers (see cumulus workers)";
           if (from === "QUEUED" && job.reason !== reason) {
             this.#d.store.update(id, { reason });
             this.#notify(id);

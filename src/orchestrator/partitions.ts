@@ -76,6 +76,8 @@ export interface PartitionDeps {
 export class PartitionKeeper {
   #d: PartitionDeps;
   #cache: { at: number; inv: Promise<NodeInventory[]> } | null = null;
+  /** Some agent has answered since start: from then on, GPU jobs wait for agents. */
+  #everAnswered = false;
 
   /** Creates the keeper. */
   constructor(deps: PartitionDeps) {
@@ -96,7 +98,9 @@ export class PartitionKeeper {
 
   /**
    * Placement capacities, or null when jobs go through plain Swarm placement
-   * (placement off, or no node has an agent that answers).
+   * (placement off, or no agent has answered since the orchestrator started:
+   * a cluster without agents). Once one has, nodes whose agent is unreachable
+   * are just not candidates (possibly none: jobs wait).
    */
   async capacities(maxAgeMs = 0): Promise<NodeCapacity[] | null> {
     if (this.#d.mode === "off") return null;
@@ -104,7 +108,8 @@ export class PartitionKeeper {
       ? await this.#cache.inv
       : await this.inventory();
     const caps = capacities(inv);
-    if (caps.length === 0) return null;
+    if (caps.length > 0) this.#everAnswered = true;
+    if (!this.#everAnswered) return null;
     // Placed jobs whose partition is being created hold their share already.
     const listed = new Set(inv.flatMap((n) => n.partitions.map((p) => p.jobId)));
     for (const job of this.#d.store.inStates(["SCHEDULED"])) {
@@ -119,7 +124,8 @@ export class PartitionKeeper {
   /** Refuses (UNAVAILABLE) a job that no known node could ever hold. */
   async checkFits(spec: JobSpec): Promise<void> {
     const caps = await this.capacities(2000);
-    if (!caps) return;
+    // No agent answers right now: nothing is known to refuse on; the job waits.
+    if (!caps || caps.length === 0) return;
     const demand = demandOf(spec);
     if (demand.count > 1) {
       throw new UnavailableError(
