@@ -1,6 +1,6 @@
 /**
  * Prometheus text-format metrics: jobs by state, queue length, active jobs,
- * RPC counts and latencies.
+ * GPU partition shares per device, RPC counts and latencies.
  * @module
  */
 import { JOB_STATES, type JobState } from "../core/mod.ts";
@@ -20,8 +20,15 @@ export class Metrics {
     this.#codes.set(k, (this.#codes.get(k) ?? 0) + 1);
   }
 
-  /** Renders the exposition text. */
-  render(jobs: Partial<Record<JobState, number>>, active: number): string {
+  /**
+   * Renders the exposition text; `gpus` is the last inventory read (share held
+   * by partitions per node and device).
+   */
+  render(
+    jobs: Partial<Record<JobState, number>>,
+    active: number,
+    gpus: ReadonlyArray<{ node: string; device: number; allocated: number }> = [],
+  ): string {
     const out: string[] = [
       "# HELP cumulus_jobs Jobs in the store by state.",
       "# TYPE cumulus_jobs gauge",
@@ -34,6 +41,11 @@ export class Metrics {
       "# HELP cumulus_active_jobs Jobs holding a slot.",
       "# TYPE cumulus_active_jobs gauge",
       `cumulus_active_jobs ${active}`,
+      "# HELP cumulus_gpu_share_allocated Share of a device held by partitions (last read).",
+      "# TYPE cumulus_gpu_share_allocated gauge",
+      ...gpus.map((g) =>
+        `cumulus_gpu_share_allocated{node="${g.node}",device="${g.device}"} ${g.allocated}`
+      ),
       "# HELP cumulus_rpc_total RPCs handled by method and status.",
       "# TYPE cumulus_rpc_total counter",
     );

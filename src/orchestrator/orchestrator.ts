@@ -210,9 +210,12 @@ export async function startOrchestrator(
         if (new URL(req.url).pathname !== "/metrics") {
           return new Response("not found\n", { status: 404 });
         }
-        return new Response(metrics.render(store.countByState(), manager.activeCount), {
-          headers: { "content-type": "text/plain; version=0.0.4" },
-        });
+        return new Response(
+          metrics.render(store.countByState(), manager.activeCount, partitions.lastShares()),
+          {
+            headers: { "content-type": "text/plain; version=0.0.4" },
+          },
+        );
       },
     );
     metricsPort = (metricsServer.addr as Deno.NetAddr).port;

@@ -89,11 +89,21 @@ export class PartitionKeeper {
     return this.#d.registry;
   }
 
+  #last: NodeInventory[] = [];
+
   /** Fresh inventory of every node (also refreshes the short-lived cache). */
   inventory(): Promise<NodeInventory[]> {
     const inv = this.#d.registry.inventory();
     this.#cache = { at: this.#d.now(), inv };
+    inv.then((v) => this.#last = v, () => {});
     return inv;
+  }
+
+  /** Share held per node and device, from the last inventory read (for /metrics). */
+  lastShares(): Array<{ node: string; device: number; allocated: number }> {
+    return this.#last.flatMap((n) =>
+      n.devices.map((d) => ({ node: n.node.hostname, device: d.index, allocated: d.allocated }))
+    );
   }
 
   /**
