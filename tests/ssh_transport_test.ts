@@ -37,109 +37,122 @@ function accepted(log: string): number {
   return log.split("\n").filter((l) => l.startsWith("Accepted publickey")).length;
 }
 
-Deno.test("agent commands run over SSH through the forced command on one reused connection", async () => {
-  await withSshd(async (sshd, pool, target) => {
-    const w = pool.runner(target);
-    const gpus = await w.run(["cumulus-agent", "gpus", "--json"]);
-    assert.equal(gpus.code, 0, gpus.stderr);
-    assert.ok(JSON.parse(gpus.stdout).devices.length >= 1);
-    const created = await w.run([
-      "cumulus-agent",
-      "partition",
-      "create",
-      "0",
-      "0.5",
-      "60",
-      "--owner",
-      "alice",
-      "--job",
-      "job-1",
-      "--json",
-    ]);
-    assert.equal(created.code, 0, created.stderr);
-    const times: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      const t0 = performance.now();
-      const list = await w.run(["cumulus-agent", "partition", "list", "--json"]);
-      times.push(performance.now() - t0);
-      assert.equal(list.code, 0, list.stderr);
-      assert.deepEqual(JSON.parse(list.stdout).partitions.map((p: { jobId: string }) => p.jobId), [
-        "job-1",
-      ]);
-    }
-    console.log(`list over SSH: ${times.map((t) => t.toFixed(0)).join(", ")} ms`);
-    // A command the forced command does not allow is refused by the agent, not run.
-    const refused = await w.run(["cumulus-agent", "serve"]);
-    assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /not an allowed agent command/);
-    const released = await w.run(["cumulus-agent", "partition", "release-job", "job-1", "--json"]);
-    assert.equal(JSON.parse(released.stdout).released.length, 1);
-    assert.equal(accepted(sshd.log()), 1, "one connection for every command");
-    // Trust on first use: the host key is now pinned in the known-hosts file.
-    const known = Deno.readTextFileSync(`${sshd.dir}/known_hosts`);
-    assert.match(known, new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} ssh-ed25519 AAAA`));
-  });
-});
+for (const persistentChannel of [true, false]) {
+  const mode = persistentChannel ? "agent channel" : "exec per command";
 
-Deno.test("argv with shell metacharacters arrives verbatim as one argument", async () => {
-  await withSshd(async (_sshd, pool, target) => {
-    const marker = `/tmp/cumulus-ssh-injected-${crypto.randomUUID()}`;
-    const evil = [
-      `; rm -rf /`,
-      `$(touch ${marker})`,
-      `\`touch ${marker}\``,
-      `it's "quoted" \\ here`,
-      `line one\nline two && touch ${marker}`,
-      `| touch ${marker} #`,
-    ];
-    for (const value of evil) {
-      // Chronos refuses the job id and quotes it back whole in its message.
-      const r = await pool.run(target, [
+  Deno.test(`${mode}: agent commands run through the forced command on one reused connection`, async () => {
+    await withSshd(async (sshd, pool, target) => {
+      const w = pool.runner(target);
+      const gpus = await w.run(["cumulus-agent", "gpus", "--json"]);
+      assert.equal(gpus.code, 0, gpus.stderr);
+      assert.ok(JSON.parse(gpus.stdout).devices.length >= 1);
+      const created = await w.run([
         "cumulus-agent",
         "partition",
         "create",
         "0",
-        "0.1",
-        "5",
+        "0.5",
+        "60",
+        "--owner",
+        "alice",
         "--job",
-        value,
+        "job-1",
         "--json",
       ]);
-      assert.equal(r.code, 2, r.stderr);
-      const message: string = JSON.parse(r.stdout).error.message;
-      assert.ok(message.endsWith(`got '${value}'`), `${JSON.stringify(value)} → ${message}`);
-    }
-    assert.equal(existsSync(marker), false, "nothing was run by a shell");
+      assert.equal(created.code, 0, created.stderr);
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const t0 = performance.now();
+        const list = await w.run(["cumulus-agent", "partition", "list", "--json"]);
+        times.push(performance.now() - t0);
+        assert.equal(list.code, 0, list.stderr);
+        assert.deepEqual(
+          JSON.parse(list.stdout).partitions.map((p: { jobId: string }) => p.jobId),
+          [
+            "job-1",
+          ],
+        );
+      }
+      console.log(`${mode}: list over SSH: ${times.map((t) => t.toFixed(0)).join(", ")} ms`);
+      // A command the forced command does not allow is refused by the agent, not run.
+      const refused = await w.run(["cumulus-agent", "serve"]);
+      assert.equal(refused.code, 2);
+      assert.match(refused.stderr, /not an allowed agent command/);
+      const released = await w.run([
+        "cumulus-agent",
+        "partition",
+        "release-job",
+        "job-1",
+        "--json",
+      ]);
+      assert.equal(JSON.parse(released.stdout).released.length, 1);
+      assert.equal(accepted(sshd.log()), 1, "one connection for every command");
+      // Trust on first use: the host key is now pinned in the known-hosts file.
+      const known = Deno.readTextFileSync(`${sshd.dir}/known_hosts`);
+      assert.match(known, new RegExp(`^\\[127\\.0\\.0\\.1\\]:${sshd.port} ssh-ed25519 AAAA`));
+    }, { persistentChannel });
   });
-});
 
-Deno.test("8 concurrent creates with one job id over SSH make one partition", async () => {
-  await withSshd(async (_sshd, pool, target) => {
-    const w = pool.runner(target);
-    const results = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        w.run([
+  Deno.test(`${mode}: argv with shell metacharacters arrives verbatim as one argument`, async () => {
+    await withSshd(async (_sshd, pool, target) => {
+      const marker = `/tmp/cumulus-ssh-injected-${crypto.randomUUID()}`;
+      const evil = [
+        `; rm -rf /`,
+        `$(touch ${marker})`,
+        `\`touch ${marker}\``,
+        `it's "quoted" \\ here`,
+        `line one\nline two && touch ${marker}`,
+        `| touch ${marker} #`,
+      ];
+      for (const value of evil) {
+        // Chronos refuses the job id and quotes it back whole in its message.
+        const r = await pool.run(target, [
           "cumulus-agent",
           "partition",
           "create",
           "0",
-          "0.3",
-          "60",
-          "--owner",
-          "bob",
+          "0.1",
+          "5",
           "--job",
-          "same-job",
+          value,
           "--json",
-        ])),
-    );
-    for (const r of results) assert.equal(r.code, 0, r.stderr);
-    const parsed = results.map((r) => JSON.parse(r.stdout));
-    assert.equal(new Set(parsed.map((p) => p.id)).size, 1);
-    assert.equal(parsed.filter((p) => p.existing === false).length, 1);
-    const list = await w.run(["cumulus-agent", "partition", "list", "--json"]);
-    assert.equal(JSON.parse(list.stdout).partitions.length, 1);
+        ]);
+        assert.equal(r.code, 2, r.stderr);
+        const message: string = JSON.parse(r.stdout).error.message;
+        assert.ok(message.endsWith(`got '${value}'`), `${JSON.stringify(value)} → ${message}`);
+      }
+      assert.equal(existsSync(marker), false, "nothing was run by a shell");
+    }, { persistentChannel });
   });
-});
+
+  Deno.test(`${mode}: 8 concurrent creates with one job id make one partition`, async () => {
+    await withSshd(async (_sshd, pool, target) => {
+      const w = pool.runner(target);
+      const results = await Promise.all(
+        Array.from({ length: 8 }, () =>
+          w.run([
+            "cumulus-agent",
+            "partition",
+            "create",
+            "0",
+            "0.3",
+            "60",
+            "--owner",
+            "bob",
+            "--job",
+            "same-job",
+            "--json",
+          ])),
+      );
+      for (const r of results) assert.equal(r.code, 0, r.stderr);
+      const parsed = results.map((r) => JSON.parse(r.stdout));
+      assert.equal(new Set(parsed.map((p) => p.id)).size, 1);
+      assert.equal(parsed.filter((p) => p.existing === false).length, 1);
+      const list = await w.run(["cumulus-agent", "partition", "list", "--json"]);
+      assert.equal(JSON.parse(list.stdout).partitions.length, 1);
+    }, { persistentChannel });
+  });
+}
 
 Deno.test("a changed host key is refused with HostKeyMismatchError and the pin is kept", async () => {
   await withSshd(async (sshd, pool, target) => {
@@ -228,4 +241,32 @@ Deno.test("a command that outlives its timeout fails as SshTimeoutError; the poo
     const list = await pool.run(target, ["cumulus-agent", "partition", "list", "--json"]);
     assert.equal(list.code, 0, list.stderr);
   });
+});
+
+Deno.test("an agent without 'serve --stdio' is driven with one exec per command", async () => {
+  // An older agent: refuses 'serve --stdio' like any unknown command, answers the rest.
+  const dir = await Deno.makeTempDir({ prefix: "cumulus-old-agent-" });
+  const script = `${dir}/old-agent.sh`;
+  await Deno.writeTextFile(
+    script,
+    `#!/bin/sh\ncase "$SSH_ORIGINAL_COMMAND" in\n  *serve*) echo "unknown command" >&2; exit 2 ;;\n` +
+      `  *) printf '%s\\n' "$SSH_ORIGINAL_COMMAND" ;;\nesac\n`,
+    { mode: 0o755 },
+  );
+  const sshd = await startSshd({}, ["/bin/sh", script]);
+  const pool = new SshPool({ keyPath: sshd.keyPath, knownHostsPath: `${dir}/known_hosts` });
+  try {
+    const target = { host: "127.0.0.1", port: sshd.port, user: "root" };
+    for (let i = 0; i < 2; i++) {
+      const r = await pool.run(target, ["cumulus-agent", "partition", "list", "--json"]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.deepEqual(JSON.parse(r.stdout), ["cumulus-agent", "partition", "list", "--json"]);
+    }
+    const sessions = sshd.log().split("\n").filter((l) => l.startsWith("Starting session"));
+    assert.equal(sessions.length, 3, "one refused channel attempt, then one exec per command");
+  } finally {
+    await pool.close();
+    await sshd.dispose();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

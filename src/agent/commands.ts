@@ -23,6 +23,10 @@ export interface AgentIo {
   env(name: string): string | undefined;
   /** libchronos.so to load instead of the default location. */
   libraryPath?: string;
+  /** Standard input (for `serve --stdio`); the process's when omitted. */
+  stdin?: ReadableStream<Uint8Array>;
+  /** An open handle to use (and leave open) instead of opening one per command. */
+  chronos?: Chronos;
 }
 
 const encoder = new TextEncoder();
@@ -51,6 +55,7 @@ commands:
   partition reap            reclaim expired partitions now and list them
   gpus                      devices Chronos manages (OpenCL)
   serve [--grace S] [--interval MS]   the expiry daemon (see docs/workers.md)
+  serve --stdio             run commands sent as JSON lines on stdin (one SSH channel for many)
   ssh-dispatch              run the command in SSH_ORIGINAL_COMMAND (a JSON string array);
                             for the orchestrator's forced command in authorized_keys
 exit codes: 0 ok, 1 internal, 2 bad arguments, 3 not found, 4 no capacity, 5 fair share,
@@ -68,6 +73,7 @@ class UsageError extends ChronosError {
 interface ParsedArgs {
   words: string[];
   json: boolean;
+  stdio: boolean;
   help: boolean;
   flags: Map<string, string>;
 }
@@ -83,10 +89,17 @@ const VALUE_FLAGS = new Set([
 const NUMBER_RE = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function parseArgs(argv: string[]): ParsedArgs {
-  const out: ParsedArgs = { words: [], json: false, help: false, flags: new Map() };
+  const out: ParsedArgs = {
+    words: [],
+    json: false,
+    stdio: false,
+    help: false,
+    flags: new Map(),
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--json") out.json = true;
+    else if (a === "--stdio") out.stdio = true;
     else if (a === "--help" || a === "-h") out.help = true;
     else if (VALUE_FLAGS.has(a)) {
       if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
@@ -204,6 +217,24 @@ function chronosOptions(args: ParsedArgs, io: AgentIo): ChronosOptions {
 
 async function serveCommand(args: ParsedArgs, io: AgentIo): Promise<number> {
   expectArgs(args.words, 1, "no arguments");
+  if (args.stdio) {
+    if (args.flags.has("--grace") || args.flags.has("--interval")) {
+      throw new UsageError("--stdio takes no --grace or --interval");
+    }
+    const { serveStdio } = await import("./stdio.ts");
+    // One handle for the session: OpenCL discovery (~40 ms with PoCL) happens once.
+    const chronos = io.chronos ?? Chronos.open(chronosOptions(args, io));
+    try {
+      return await serveStdio(
+        io.stdin ?? Deno.stdin.readable,
+        io.stdout,
+        { ...io, chronos },
+        runAgentCommand,
+      );
+    } finally {
+      if (io.chronos === undefined) chronos.close();
+    }
+  }
   const graceS = parseNumber(args.flags.get("--grace") ?? "10", "--grace", "of seconds >= 0");
   const intervalMs = parseNumber(args.flags.get("--interval") ?? "500", "--interval", "of ms > 0");
   if (graceS < 0) throw new UsageError(`--grace must be >= 0, got ${graceS}`);
@@ -223,6 +254,7 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
   if (group !== "serve" && (args.flags.has("--grace") || args.flags.has("--interval"))) {
     throw new UsageError("--grace and --interval only apply to 'serve'");
   }
+  if (group !== "serve" && args.stdio) throw new UsageError("--stdio only applies to 'serve'");
   if (group === "serve") return await serveCommand(args, io);
   // Validate the whole command line before loading the library or touching state.
   let run: (chronos: Chronos) => Promise<string>;
@@ -316,12 +348,12 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
     }
   }
 
-  const chronos = Chronos.open(chronosOptions(args, io));
+  const chronos = io.chronos ?? Chronos.open(chronosOptions(args, io));
   try {
     io.stdout(await run(chronos));
     return 0;
   } finally {
-    chronos.close();
+    if (io.chronos === undefined) chronos.close();
   }
 }
 

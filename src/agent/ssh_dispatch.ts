@@ -4,7 +4,8 @@
  * orchestrator sends a JSON array of strings (the argv), which is parsed here and run in-process
  * by the agent, so no shell ever sees it. Only the commands the orchestrator needs are allowed,
  * and the flags that would point Chronos at another state directory or config are refused: the
- * worker's own environment decides those.
+ * worker's own environment decides those. `serve --stdio` (many commands over one channel, each
+ * checked the same way) is the only long-running command allowed.
  * @module
  */
 import { ChronosError } from "./chronos.ts";
@@ -39,7 +40,10 @@ export class DispatchRefusedError extends ChronosError {
  * parseDispatchCommand('["cumulus-agent","partition","list","--json"]');
  * // → ["partition", "list", "--json"]
  */
-export function parseDispatchCommand(text: string | undefined): string[] {
+export function parseDispatchCommand(
+  text: string | undefined,
+  opts: { allowStdio?: boolean } = {},
+): string[] {
   if (text === undefined || text === "") {
     throw new DispatchRefusedError(
       "no command (SSH_ORIGINAL_COMMAND is empty; interactive logins are not allowed)",
@@ -57,6 +61,12 @@ export function parseDispatchCommand(text: string | undefined): string[] {
   }
   const argv = parsed as string[];
   const rest = argv[0] === "cumulus-agent" ? argv.slice(1) : argv;
+  // The one long-running command allowed: many commands over one channel (src/agent/stdio.ts).
+  if (
+    (opts.allowStdio ?? true) && rest.length === 2 && rest[0] === "serve" && rest[1] === "--stdio"
+  ) {
+    return rest;
+  }
   const allowed = DISPATCH_ALLOWED.some((prefix) => prefix.every((word, i) => rest[i] === word));
   if (!allowed) {
     const shown = rest.slice(0, 2).join(" ") || "(nothing)";

@@ -83,9 +83,13 @@ async function waitListening(port: number, timeoutMs: number): Promise<void> {
 
 /**
  * Starts sshd on 127.0.0.1:<free port>. `env` is set for the forced command (e.g.
- * CHRONOS_STATE_DIR is always set to a fresh temp dir).
+ * CHRONOS_STATE_DIR is always set to a fresh temp dir); `command` replaces the agent as the
+ * forced command.
  */
-export async function startSshd(env: Record<string, string> = {}): Promise<Sshd> {
+export async function startSshd(
+  env: Record<string, string> = {},
+  command?: string[],
+): Promise<Sshd> {
   const dir = await Deno.makeTempDir({ prefix: "cumulus-sshd-" });
   const port = freePort();
   const stateDir = `${dir}/chronos`;
@@ -100,13 +104,15 @@ export async function startSshd(env: Record<string, string> = {}): Promise<Sshd>
   const forced = [
     "env",
     ...Object.entries(vars).map(([k, v]) => `${k}=${shellQuote(v)}`),
-    shellQuote(Deno.execPath()),
-    "run",
-    "-A",
-    "--config",
-    shellQuote(`${ROOT}/deno.json`),
-    shellQuote(`${ROOT}/src/agent/main.ts`),
-    "ssh-dispatch",
+    ...(command ?? [
+      Deno.execPath(),
+      "run",
+      "-A",
+      "--config",
+      `${ROOT}/deno.json`,
+      `${ROOT}/src/agent/main.ts`,
+      "ssh-dispatch",
+    ]).map(shellQuote),
   ].join(" ");
   const pub = (await Deno.readTextFile(`${keyPath}.pub`)).trim();
   await Deno.writeTextFile(
