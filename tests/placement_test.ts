@@ -156,3 +156,40 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a job whose container is lost resumes with a fresh partition; none is left after",
+  ...opts,
+  fn: async () => {
+    const ta = await testAgent();
+    const stack = await startStack({ env: ta.env });
+    const c = new TestClient(stack.url);
+    try {
+      const id = await c.submit(spec([
+        "sh",
+        "-c",
+        'echo "$CUMULUS_ATTEMPT $CUMULUS_PARTITION_ID"; [ "$CUMULUS_ATTEMPT" = 1 ] && sleep 60; true',
+      ], { retry: { maxAttempts: 2 } }));
+      const first = await waitFor("running", () => c.getJob(id), (j) => j.state === "RUNNING");
+      const firstPartition = (first as unknown as { partitionId: string }).partitionId;
+      const docker = stack.orch.swarm.docker;
+      const cs = await docker.listContainers({
+        filters: JSON.stringify({ label: [`cumulus.job=${id}`] }),
+      });
+      assert.equal(cs.length, 1);
+      await docker.getContainer(cs[0].Id).remove({ force: true });
+      const { job, lines } = await c.watchAll(id);
+      assert.equal(job.state, "SUCCEEDED", job.reason);
+      const attempts = lines.map((l) => l.text).filter((t) => /^\d p-/.test(t));
+      assert.equal(attempts.length, 2, JSON.stringify(lines));
+      const [one, two] = attempts.map((t) => t.split(" ")[1]);
+      assert.equal(one, firstPartition);
+      assert.notEqual(two, one, "the resumed attempt got a fresh partition");
+      await waitFor("released", () => ta.agent.list(), (l) => l.length === 0, 5000);
+    } finally {
+      c.close();
+      await stack.stop();
+      await ta.remove();
+    }
+  },
+});
