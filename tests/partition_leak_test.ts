@@ -78,6 +78,8 @@ Deno.test({
         if (ids.includes(s.labels["cumulus.job"])) await swarm.removeService(s.id);
       }
       await Deno.remove(dataDir, { recursive: true });
+      // An agent command the killed orchestrator had just started may still touch the dir.
+      await new Promise((r) => setTimeout(r, 1000));
       await ta.remove();
     }
   },
