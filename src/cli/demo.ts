@@ -13,6 +13,9 @@ export const DEMO_STEPS = 300;
 /** Checkpoint interval of the demo, in steps. */
 export const DEMO_EVERY = 25;
 
+/** How long `up` waits for the demo before it gives up. */
+export const DEMO_TIMEOUT_MS = 300_000;
+
 /** What {@link runDemo} needs. */
 export interface DemoOptions {
   /** Orchestrator address. */
@@ -25,6 +28,8 @@ export interface DemoOptions {
   now(): number;
   /** Directory holding train.py (default: examples/demo of this checkout). */
   dir?: string;
+  /** Give up waiting after this long (default {@link DEMO_TIMEOUT_MS}). */
+  timeoutMs?: number;
 }
 
 /** The demo's outcome. */
@@ -74,30 +79,41 @@ export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
     let result = "";
     let partition = "-";
     let last: JobRecord | null = null;
-    for await (const event of job.watch()) {
-      if (event.job && event.job.state !== last?.state) {
-        const j = event.job;
-        await opts.say(`job ${j.state}${j.attempts > 0 ? ` (attempt ${j.attempts})` : ""}`);
-        // Each attempt holds its own partition: show the one of the attempt that finished.
-        if (j.state === "RUNNING") partition = await partitionOf(client, j) ?? partition;
-      }
-      if (event.job) last = event.job;
-      for (const line of event.lines) {
-        await opts.say(`  | ${line.text}`);
-        const restored = /^restored step (\d+) from (\w+)/.exec(line.text);
-        if (restored) [restoredStep, restoredFrom] = [Number(restored[1]), restored[2]];
-        if (line.text.startsWith("RESULT ")) result = line.text.slice(7);
-        const step = /^step (\d+)\//.exec(line.text);
-        if (step && interruptedAtStep === 0 && Number(step[1]) >= DEMO_STEPS / 2) {
-          interruptedAtStep = Number(step[1]);
-          await opts.say(
-            `step ${interruptedAtStep} reached: removing the job's container, as if its ` +
-              "worker had failed; the job should resume from its last checkpoint by itself",
-          );
-          await removeContainers(opts.docker, job.id);
+    // Bounded: a demo stuck in the queue (no capacity, no worker) must not hang `up`.
+    const timeoutMs = opts.timeoutMs ?? DEMO_TIMEOUT_MS;
+    const signal = AbortSignal.timeout(timeoutMs);
+    try {
+      for await (const event of job.watch({ signal })) {
+        if (event.job && event.job.state !== last?.state) {
+          const j = event.job;
+          await opts.say(`job ${j.state}${j.attempts > 0 ? ` (attempt ${j.attempts})` : ""}`);
+          // Each attempt holds its own partition: show the one of the attempt that finished.
+          if (j.state === "RUNNING") partition = await partitionOf(client, j) ?? partition;
         }
+        if (event.job) last = event.job;
+        for (const line of event.lines) {
+          await opts.say(`  | ${line.text}`);
+          const restored = /^restored step (\d+) from (\w+)/.exec(line.text);
+          if (restored) [restoredStep, restoredFrom] = [Number(restored[1]), restored[2]];
+          if (line.text.startsWith("RESULT ")) result = line.text.slice(7);
+          const step = /^step (\d+)\//.exec(line.text);
+          if (step && interruptedAtStep === 0 && Number(step[1]) >= DEMO_STEPS / 2) {
+            interruptedAtStep = Number(step[1]);
+            await opts.say(
+              `step ${interruptedAtStep} reached: removing the job's container, as if its ` +
+                "worker had failed; the job should resume from its last checkpoint by itself",
+            );
+            await removeContainers(opts.docker, job.id);
+          }
+        }
+        if (last && isTerminalState(last.state)) break;
       }
-      if (last && isTerminalState(last.state)) break;
+    } catch (err) {
+      if (!signal.aborted) throw err;
+      throw new Error(
+        `the demo job ${job.id} did not end within ${timeoutMs / 1000} s (it goes on: ` +
+          `'cumulus logs -f ${job.id}' follows it)`,
+      );
     }
     const final = await job.status();
     const worker = await workerName(client, final.nodeId);
