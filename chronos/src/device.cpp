@@ -2,6 +2,7 @@
 
 #include <CL/cl.h>
 
+#include <mutex>
 #include <vector>
 
 #include "cl_raii.hpp"
@@ -38,7 +39,16 @@ const char *type_name(cl_device_type t) {
   return "OTHER";
 }
 
+// One discovery at a time per process: ICD loaders and drivers (PoCL here) may set themselves up
+// on the first platform query and are not safe to enter concurrently (8 threads, each with its
+// own handle, crashed PoCL). Discovery is rare and cached per handle, so a global lock is cheap.
+std::mutex &discovery_mutex() {
+  static std::mutex mu;
+  return mu;
+}
+
 std::vector<RawDevice> enumerate(DeviceTypes types) {
+  std::lock_guard<std::mutex> guard(discovery_mutex());
   cl_uint n_platforms = 0;
   const cl_int rc = clGetPlatformIDs(0, nullptr, &n_platforms);
   if (rc != CL_SUCCESS || n_platforms == 0) {
