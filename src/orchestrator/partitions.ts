@@ -14,9 +14,9 @@ import { type JobRecord, type JobSpec, UnavailableError } from "../core/mod.ts";
 import {
   canEverFit,
   formatBytes,
-  fractionOn,
   type GpuDemand,
   type NodeCapacity,
+  shareOf,
 } from "../scheduler/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import { AgentCommandError, type NodeInventory, type WorkerRegistry } from "../workers/mod.ts";
@@ -126,7 +126,7 @@ export class PartitionKeeper {
       if (job.partitionId !== PENDING_PARTITION || listed.has(job.id)) continue;
       const dev = caps.find((n) => n.nodeId === job.nodeId)?.devices
         .find((d) => d.index === job.gpuDevice);
-      if (dev) dev.free = Math.max(0, dev.free - fractionOn(dev, demandOf(job.spec)));
+      if (dev) dev.free = Math.max(0, dev.free - shareOf(dev, demandOf(job.spec)));
     }
     return caps;
   }
@@ -167,16 +167,9 @@ export class PartitionKeeper {
       const devices = await agent.gpus();
       const dev = devices.find((d) => d.index === job.gpuDevice);
       if (!dev) throw new PartitionWaitError(`waiting: device ${job.gpuDevice} is gone`);
-      const memory = Math.min(
-        1,
-        Number(
-          fractionOn({
-            index: dev.index,
-            name: dev.name,
-            memoryBytes: dev.totalMemoryBytes,
-            free: 1,
-          }, demandOf(job.spec)).toFixed(6),
-        ),
+      const memory = shareOf(
+        { index: dev.index, name: dev.name, memoryBytes: dev.totalMemoryBytes, free: 1 },
+        demandOf(job.spec),
       );
       const p = await agent.create({
         device: job.gpuDevice,
@@ -201,10 +194,7 @@ export class PartitionKeeper {
 
   #fraction(job: JobRecord, n: NodeInventory): number {
     const d = n.devices.find((x) => x.index === job.gpuDevice);
-    const need = d
-      ? fractionOn({ ...d, free: 1 }, demandOf(job.spec))
-      : demandOf(job.spec).fraction || 1;
-    return Math.min(1, Number(need.toFixed(6)));
+    return d ? shareOf({ ...d, free: 1 }, demandOf(job.spec)) : demandOf(job.spec).fraction || 1;
   }
 
   /** Releases every partition of the job on its node; failures are left to the sweep. */

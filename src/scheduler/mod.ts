@@ -13,5 +13,6 @@ export {
   type NodeCapacity,
   place,
   type Placement,
+  shareOf,
   waitingReason,
 } from "./placement.ts";

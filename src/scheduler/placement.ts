@@ -57,6 +57,18 @@ export function fractionOn(device: DeviceCapacity, demand: GpuDemand): number {
 }
 
 /**
+ * The share to ask Chronos for: {@link fractionOn} rounded up to 6 decimals,
+ * so an absolute size never gets a few bytes less than it asked for.
+ * @example
+ * shareOf({ index: 0, name: "H100", memoryBytes: 85017493504, free: 1 },
+ *   { fraction: 0, bytes: 20 * 1024 ** 3, count: 1, constraints: [] }); // 0.252594
+ */
+export function shareOf(device: DeviceCapacity, demand: GpuDemand): number {
+  const need = fractionOn(device, demand);
+  return Math.min(1, Math.ceil(need * 1e6 - 1e-6) / 1e6);
+}
+
+/**
  * Whether a node satisfies the job's constraints on node.id, node.hostname,
  * node.role and node.labels.*; other attributes are left to Swarm (true).
  */
@@ -78,15 +90,17 @@ export function matchesConstraints(node: NodeCapacity, constraints: readonly str
 
 function pick(node: NodeCapacity, demand: GpuDemand, free: (d: DeviceCapacity) => number) {
   const fits = node.devices
-    .map((d) => ({ d, need: fractionOn(d, demand) }))
-    .filter(({ d, need }) => need > 0 && need <= 1 + EPS && need <= free(d) + EPS)
+    .filter((d) => {
+      const raw = fractionOn(d, demand);
+      return raw > 0 && raw <= 1 + EPS;
+    })
+    // The share asked of Chronos (rounded up) is what must be free.
+    .map((d) => ({ d, need: shareOf(d, demand) }))
+    .filter(({ d, need }) => need <= free(d) + EPS)
     // Best fit: the fullest device that still fits keeps whole devices free for big jobs.
     .sort((a, b) => free(a.d) - a.need - (free(b.d) - b.need) || a.d.index - b.d.index);
   if (fits.length < demand.count) return null;
-  return fits.slice(0, demand.count).map(({ d, need }) => ({
-    index: d.index,
-    fraction: Math.min(1, Number(need.toFixed(6))),
-  }));
+  return fits.slice(0, demand.count).map(({ d, need }) => ({ index: d.index, fraction: need }));
 }
 
 /**

@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { canEverFit, type GpuDemand, type NodeCapacity, place, waitingReason } from "./mod.ts";
+import {
+  canEverFit,
+  type GpuDemand,
+  type NodeCapacity,
+  place,
+  shareOf,
+  waitingReason,
+} from "./mod.ts";
 
 const GiB = 1024 ** 3;
 
@@ -70,4 +77,12 @@ Deno.test("constraints on hostname and labels are honoured", () => {
 Deno.test("best fit keeps a whole device free for a big job", () => {
   const nodes = [node("a", [[16, 1], [16, 0.5]])];
   assert.deepEqual(place(demand({ fraction: 0.5 }), nodes)?.devices, [{ index: 1, fraction: 0.5 }]);
+});
+
+Deno.test("an absolute size is rounded up, never getting fewer bytes (H100: 85017493504 B)", () => {
+  const h100 = { index: 0, name: "H100", memoryBytes: 85017493504, free: 1 };
+  const share = shareOf(h100, demand({ bytes: 20 * GiB }));
+  assert.equal(share, 0.252594);
+  assert.ok(share * h100.memoryBytes >= 20 * GiB);
+  assert.equal(shareOf(h100, demand({ fraction: 0.5 })), 0.5);
 });
