@@ -7,9 +7,9 @@
  *   out: {"id": 7, "code": 0, "stdout": "...", "stderr": ""}
  *
  * The first line out is `{"ready": true}`. Commands run one at a time, in order, on the session's
- * Chronos handle (`io.chronos`): concurrent first OpenCL discoveries by several handles in one
- * process crash PoCL (seen: SIGSEGV with 8 parallel creates, each on its own handle). Each takes
- * a few ms; the Chronos lock would serialise them anyway. Answers carry the request's id. Each argv passes the same checks as `ssh-dispatch` (so `serve` itself and `--state-dir` are
+ * Chronos handle (`io.chronos`): each takes a few ms and the Chronos lock would serialise them
+ * anyway. (Several handles discovering OpenCL at once used to crash PoCL: 8 parallel creates,
+ * SIGSEGV; Chronos now discovers one at a time per process, but one handle is cheaper still.) Answers carry the request's id. Each argv passes the same checks as `ssh-dispatch` (so `serve` itself and `--state-dir` are
  * refused). End of input: the answers still due are written, then exit 0.
  * @module
  */
