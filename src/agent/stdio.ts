@@ -9,8 +9,10 @@
  * The first line out is `{"ready": true}`. Commands run one at a time, in order, on the session's
  * Chronos handle (`io.chronos`): each takes a few ms and the Chronos lock would serialise them
  * anyway. (Several handles discovering OpenCL at once used to crash PoCL: 8 parallel creates,
- * SIGSEGV; Chronos now discovers one at a time per process, but one handle is cheaper still.) Answers carry the request's id. Each argv passes the same checks as `ssh-dispatch` (so `serve` itself and `--state-dir` are
- * refused). End of input: the answers still due are written, then exit 0.
+ * SIGSEGV; Chronos now discovers one at a time per process, but one handle is cheaper still.)
+ * Answers carry the request's id. Each argv passes the same checks as `ssh-dispatch` (so `serve`
+ * itself and `--state-dir` are refused). End of input: the answers still due are written, then
+ * exit 0.
  * @module
  */
 import type { AgentIo } from "./commands.ts";
