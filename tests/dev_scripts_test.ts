@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { freePort } from "./helpers/process.ts";
+import { freePort } from "./helpers/sshd.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SOCKET = (Deno.env.get("DOCKER_HOST") ?? "unix:///run/cumulus-docker.sock").replace(

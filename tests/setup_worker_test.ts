@@ -6,8 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { SshPool } from "../src/ssh/mod.ts";
-import { freePort } from "./helpers/process.ts";
-import { startSshd } from "./helpers/sshd.ts";
+import { freePort, startSshd } from "./helpers/sshd.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const SCRIPT = `${ROOT}scripts/setup-worker.sh`;

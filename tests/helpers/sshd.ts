@@ -5,9 +5,19 @@
  * the test itself (CI has no sshd running); each test gets its own port and temp dir.
  * @module
  */
-import { freePort } from "./process.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname.replace(/\/$/, "");
+
+/**
+ * Returns a loopback TCP port that was free a moment ago. (Not process.ts's: that module pulls
+ * in the orchestrator, which tests of the transport, the agent and the scripts do not need.)
+ */
+export function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
 
 /** A running sshd. */
 export interface Sshd {
