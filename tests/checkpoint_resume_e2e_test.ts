@@ -41,7 +41,7 @@ async function uninterrupted(c: TestClient, b: Uint8Array): Promise<string> {
 }
 
 /** Waits until the job printed a checkpoint line past step `min`, then returns. */
-async function waitForStep(c: TestClient, id: string, min: number, seen: string[]) {
+async function waitForStep(c: TestClient, _id: string, min: number, seen: string[]) {
   await waitFor("a checkpoint", () => Promise.resolve(seen), (s) =>
     s.some((t) => {
       const m = /^step (\d+) loss/.exec(t);

@@ -101,8 +101,11 @@ Deno.test({
       assert.equal(jobs[0].spec.duration, 3600);
       assert.equal(jobs[0].spec.user, "e2e");
       const table = await cli(stack, ["jobs"]);
-      assert.match(table.stdout, /^ID\s+NAME\s+STATE\s+EXIT\s+USER\s+AGE\s+DURATION\s+COMMAND\n/);
-      assert.match(table.stdout, new RegExp(`${jobs[0].id}\\s+-\\s+FAILED\\s+3\\s+e2e\\s`));
+      assert.match(
+        table.stdout,
+        /^ID\s+NAME\s+STATE\s+EXIT\s+ATTEMPTS\s+USER\s+AGE\s+DURATION\s+COMMAND\n/,
+      );
+      assert.match(table.stdout, new RegExp(`${jobs[0].id}\\s+-\\s+FAILED\\s+3\\s+1/3\\s+e2e\\s`));
     }),
 });
 

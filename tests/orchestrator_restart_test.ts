@@ -23,6 +23,7 @@ async function sigkillMidJob(bundle?: Uint8Array): Promise<void> {
           "-c",
           `i=1; while [ $i -le ${n} ]; do echo "n=$i"; i=$((i+1)); sleep 0.1; done`,
         ]),
+        bundle,
       );
       let seen = 0;
       const watching = c.watchAll(id, { reconnect: true, onLine: () => seen++ });

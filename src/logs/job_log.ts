@@ -28,7 +28,6 @@ export interface LastLine {
 }
 
 const RECENT_MAX = 200_000;
-const INDEX_EVERY = 1024;
 const FLUSH_BYTES = 1 << 20;
 const FLUSH_MS = 5;
 const encoder = new TextEncoder();
@@ -93,7 +92,7 @@ export class JobLog {
   #endOffset = 0;
   /**
    * Sparse index, ascending: the first seq of each flushed batch (and, after a
-   * restart, of every INDEX_EVERY-th record scanned) with its byte offset.
+   * restart, of the first record of every 1 MiB chunk scanned) with its byte offset.
    */
   #indexSeqs: number[] = [];
   #indexOffsets: number[] = [];
