@@ -92,6 +92,17 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         for (const s of await orch.swarm.listServices("cumulus.job")) {
           if (ours.has(s.labels["cumulus.job"])) await orch.swarm.removeService(s.id);
         }
+        // Checkpoint volumes of this instance: the next stack is another
+        // instance whose sweeps never see them. A volume is in use until its
+        // container is gone (a second or so after its service), so retry.
+        const instanceId = (await Deno.readTextFile(`${dataDir}/instance-id`)).trim();
+        for (let i = 0; i < 20; i++) {
+          const vols = await orch.swarm.listVolumes("cumulus.orchestrator", instanceId);
+          let left = 0;
+          for (const v of vols) if (!(await orch.swarm.removeVolume(v.name))) left++;
+          if (left === 0) break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
       }
       if (!opts.keepData && !opts.dataDir) await Deno.remove(dataDir, { recursive: true });
     },
