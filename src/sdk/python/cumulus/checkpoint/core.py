@@ -154,22 +154,36 @@ class CheckpointManager:
         entries: List[Entry] = []
         records: List[FileRecord] = []
         stems: Dict[str, str] = {}
-        for key, value in state.items():
-            adapter, framework = detect(value)
-            out = EntryWriter(tmp, stem_for(key, stems))
-            try:
+        # Two passes: every entry starts writing (large tensor archives go on
+        # writing on shard threads), then each is finished (waited for and
+        # synced), so one entry's shards overlap the next entry's writes.
+        started: List[Tuple[str, str, Any, EntryWriter]] = []
+        current: Optional[Tuple[str, str, EntryWriter]] = None
+        try:
+            for key, value in state.items():
+                adapter, framework = detect(value)
+                out = EntryWriter(tmp, stem_for(key, stems))
+                current = (key, framework, out)
                 meta = adapter.save(value, framework, out)
+                started.append((key, framework, meta, out))
+            current = None
+            for key, framework, meta, out in started:
+                current = (key, framework, out)
                 written = out.finish()
-            except (OSError, MemoryError):
+                entries.append(Entry(key, framework, tuple(r.name for r in written), meta))
+                records.extend(written)
+        except BaseException as err:
+            for _, _, _, out in started:
                 out.abort()
+            if current is not None and all(current[2] is not s[3] for s in started):
+                current[2].abort()
+            if isinstance(err, (OSError, MemoryError)) or not isinstance(err, Exception) or current is None:
                 raise
-            except Exception as err:
-                out.abort()
-                raise UnsupportedValueError(
-                    f"cannot checkpoint state[{key!r}] ({type(value).__name__}, as {framework}): {err}", key
-                ) from err
-            entries.append(Entry(key, framework, tuple(r.name for r in written), meta))
-            records.extend(written)
+            key, framework, _ = current
+            value = state[key]
+            raise UnsupportedValueError(
+                f"cannot checkpoint state[{key!r}] ({type(value).__name__}, as {framework}): {err}", key
+            ) from err
         return Manifest(
             step=step,
             entries=tuple(entries),

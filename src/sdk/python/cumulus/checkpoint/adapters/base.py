@@ -8,7 +8,8 @@ import re
 import sys
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from concurrent.futures import Future
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 from cumulus.checkpoint.errors import FrameworkMissingError
 from cumulus.checkpoint.fileio import HashingWriter, sha256_file
@@ -58,7 +59,25 @@ class EntryWriter:
         self.stem = stem
         self._open: List[HashingWriter] = []
         self._paths: List[Path] = []
+        self._deferred: List["Future[Any]"] = []
         self.records: List[FileRecord] = []
+
+    def defer(self, futures: Iterable["Future[Any]"]) -> None:
+        """Writes still running elsewhere (shard threads): :meth:`finish` waits for them.
+
+        Lets the next entry of a step start writing while this one's shards
+        are still being written and synced.
+        """
+        self._deferred.extend(futures)
+
+    def _wait_deferred(self) -> Optional[BaseException]:
+        error: Optional[BaseException] = None
+        for future in self._deferred:
+            err = future.exception()  # waits
+            if err is not None and error is None:
+                error = err
+        self._deferred = []
+        return error
 
     def open(self, suffix: str) -> HashingWriter:
         """A new file to stream into; it is closed (and synced) by :meth:`finish`."""
@@ -74,6 +93,9 @@ class EntryWriter:
 
     def finish(self) -> List[FileRecord]:
         """Close every file, make it durable and return the records in creation order."""
+        error = self._wait_deferred()
+        if error is not None:
+            raise error
         for writer in self._open:
             self.records.append(writer.close())
         for path in self._paths:
@@ -84,6 +106,7 @@ class EntryWriter:
 
     def abort(self) -> None:
         """Release open files after a failure (the directory is discarded)."""
+        self._wait_deferred()
         for writer in self._open:
             writer.abort()
 
