@@ -256,10 +256,10 @@ export async function runSpineBench(): Promise<string> {
         LINE.length + 1
       } bytes)`,
       "",
-      "| path | MB/s |",
-      "|---|---|",
       `Medians of ${RELAY_PAIRS} alternating runs each for the first two rows; one run for the others.`,
       "",
+      "| path | MB/s |",
+      "|---|---|",
       `| raw grpc-js server stream of the same lines, same process (baseline) | ${
         fmt(rawStream.mbps)
       } |`,
