@@ -20,7 +20,7 @@ import { fmt, quantile } from "./stats.ts";
 
 const FIRST_LOG_RUNS = Number(Deno.env.get("BENCH_FIRST_LOG_RUNS") ?? 20);
 const RELAY_LINES = Number(Deno.env.get("BENCH_RELAY_LINES") ?? 1_000_000);
-const RELAY_PAIRS = Number(Deno.env.get("BENCH_RELAY_PAIRS") ?? 3);
+const RELAY_PAIRS = Number(Deno.env.get("BENCH_RELAY_PAIRS") ?? 5);
 const LINE = "x".repeat(100);
 
 async function cumulusFirstLog(c: TestClient): Promise<number> {
