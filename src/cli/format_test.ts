@@ -70,6 +70,7 @@ function job(over: Partial<JobRecord>): JobRecord {
       function: new Uint8Array([1, 2, 3]),
       env: {},
       gpuMemory: 0.25,
+      gpuMemorySize: "",
       duration: 3600,
       gpuCount: 1,
       constraints: [],

@@ -76,7 +76,7 @@ Deno.test("cumulus --help, cumulus help and cumulus help run", async () => {
   }
   const io = memoryIO();
   assert.equal(await runCli(["help", "run"], io), 0);
-  assert.match(io.out.text, /--gpu-memory FRACTION.*default 0\.25/);
+  assert.match(io.out.text, /--gpu-memory F\|SIZE.*default 0\.25/);
   assert.match(io.out.text, /--duration DURATION.*default 3600/);
 });
 

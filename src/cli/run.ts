@@ -103,9 +103,15 @@ export function parseRunOptions(
       image: stringFlag(f, "image") ?? "",
       command,
       env: jobEnv,
-      gpuMemory: gpuMemoryText === undefined
-        ? DEFAULT_GPU_MEMORY
-        : numberFlag("gpu-memory", gpuMemoryText),
+      // "0.5" is a fraction of one device; "20GiB" an absolute size, which the
+      // orchestrator parses (and refuses, naming spec.gpu_memory_size, when malformed).
+      ...(gpuMemoryText !== undefined && /^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$/.test(gpuMemoryText)
+        ? { gpuMemorySize: gpuMemoryText.trim() }
+        : {
+          gpuMemory: gpuMemoryText === undefined
+            ? DEFAULT_GPU_MEMORY
+            : numberFlag("gpu-memory", gpuMemoryText),
+        }),
       duration: durationText === undefined
         ? DEFAULT_DURATION
         : parseDuration("duration", durationText),

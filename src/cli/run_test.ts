@@ -88,3 +88,12 @@ for (const [state, exit, want] of codes) {
     assert.equal(exitCodeOfJob(ended(state, exit)), want);
   });
 }
+
+Deno.test("--gpu-memory takes a fraction or an absolute size", () => {
+  const frac = parseRunOptions({ "gpu-memory": "0.5" }, ["true"], noEnv).spec;
+  assert.equal(frac.gpuMemory, 0.5);
+  assert.equal(frac.gpuMemorySize, undefined);
+  const size = parseRunOptions({ "gpu-memory": " 20GiB " }, ["true"], noEnv).spec;
+  assert.equal(size.gpuMemorySize, "20GiB");
+  assert.equal(size.gpuMemory, undefined);
+});

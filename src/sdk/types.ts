@@ -56,6 +56,11 @@ export interface JobSpecInput {
   env?: Record<string, string>;
   /** Fraction of one device's memory, 0 < f <= 1 (default {@link DEFAULT_GPU_MEMORY}). */
   gpuMemory?: number;
+  /**
+   * GPU memory as an absolute size instead of a fraction, e.g. "20GiB" or "512MiB" (the
+   * orchestrator turns it into each device's share); give it or `gpuMemory`, not both.
+   */
+  gpuMemorySize?: string;
   /** Partition lifetime in seconds, > 0 (default {@link DEFAULT_DURATION}). */
   duration?: number;
   /** Devices wanted (default 1). */
@@ -84,8 +89,10 @@ export interface JobSpec {
   function: Uint8Array;
   /** Extra environment. */
   env: Record<string, string>;
-  /** Fraction of one device's memory. */
+  /** Fraction of one device's memory (0 when {@link JobSpec.gpuMemorySize} is set). */
   gpuMemory: number;
+  /** Absolute GPU memory asked for, e.g. "21474836480B"; empty when a fraction was given. */
+  gpuMemorySize: string;
   /** Partition lifetime in seconds. */
   duration: number;
   /** Devices wanted. */

@@ -67,7 +67,9 @@ export function specToWire(spec: JobSpecInput): WireMessage {
     command: spec.command ?? [],
     function: spec.function ?? new Uint8Array(),
     env: spec.env ?? {},
-    gpuMemory: spec.gpuMemory ?? DEFAULT_GPU_MEMORY,
+    // An absolute size replaces the default fraction (the orchestrator refuses both).
+    gpuMemory: spec.gpuMemory ?? (spec.gpuMemorySize ? 0 : DEFAULT_GPU_MEMORY),
+    gpuMemorySize: spec.gpuMemorySize ?? "",
     duration: spec.duration ?? DEFAULT_DURATION,
     gpuCount: spec.gpuCount ?? 0,
     constraints: spec.constraints ?? [],
@@ -88,6 +90,7 @@ export function specFromWire(m: WireMessage): JobSpec {
     function: bytes(m.function),
     env: stringMap(m.env),
     gpuMemory: num(m.gpuMemory),
+    gpuMemorySize: str(m.gpuMemorySize),
     duration: num(m.duration),
     gpuCount: num(m.gpuCount),
     constraints: strings(m.constraints),

@@ -48,3 +48,10 @@ Deno.test("eventFromWire lower-cases streams and keeps a missing job null", () =
   assert.deepEqual(e.lines.map((l) => l.stream), ["stderr", "stdout"]);
   assert.equal(e.job, null);
 });
+
+Deno.test("specToWire sends an absolute GPU memory size instead of the default fraction", () => {
+  const w = specToWire({ command: ["true"], gpuMemorySize: "20GiB" });
+  assert.equal(w.gpuMemorySize, "20GiB");
+  assert.equal(w.gpuMemory, 0);
+  assert.equal(specToWire({ command: ["true"] }).gpuMemorySize, "");
+});

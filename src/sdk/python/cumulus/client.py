@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import numbers
 import os
+import re
 import sys
-from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence
+from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from cumulus._bundle import FilesArg, build_bundle, iter_chunks, resolve_files
 from cumulus._call import CallEnvelope, defining_module, pickle_call, python_version, split_call
@@ -47,6 +48,18 @@ def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     return float(value)
+
+
+_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
+
+
+def _gpu_memory_size(value: str) -> str:
+    text = value.strip()
+    if not _SIZE.match(text):
+        raise ValueError(
+            f"gpu_memory must be a fraction (0 < f <= 1) or a size like '20GiB' or '512MiB', got {value!r}"
+        )
+    return text
 
 
 def _env(env: Optional[Mapping[str, str]]) -> Dict[str, str]:
@@ -106,7 +119,7 @@ class CumulusClient:
         self,
         fn: Callable[..., Any],
         *args: Any,
-        gpu_memory: float = DEFAULT_GPU_MEMORY,
+        gpu_memory: Union[float, str] = DEFAULT_GPU_MEMORY,
         duration: float = DEFAULT_DURATION,
         image: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
@@ -119,7 +132,8 @@ class CumulusClient:
         """Start ``fn(*args, **kwargs)`` as a job and return its :class:`~cumulus.job.Job` at once.
 
         ``gpu_memory`` is the fraction of one device's memory (0 < f <= 1),
-        ``duration`` the partition's lifetime in seconds; the orchestrator
+        or an absolute size as a string (``"20GiB"``, ``"512MiB"``) that the
+        orchestrator turns into each device's share; ``duration`` the partition's lifetime in seconds; the orchestrator
         checks both (a bad value raises :class:`~cumulus.errors.InvalidSpecError`,
         a ``ValueError``). ``image`` picks the container image (default: the
         orchestrator's), ``env`` adds environment variables, ``files`` ships
@@ -134,13 +148,16 @@ class CumulusClient:
         spec = pb2.JobSpec(
             image=image or "",
             env=_env(env),
-            gpu_memory=_number("gpu_memory", gpu_memory),
             duration=_number("duration", duration),
             gpu_count=int(gpu_count),
             constraints=list(constraints),
             user=self.user,
             name=job_name if job_name is not None else _job_name(fn),
         )
+        if isinstance(gpu_memory, str):
+            spec.gpu_memory_size = _gpu_memory_size(gpu_memory)
+        else:
+            spec.gpu_memory = _number("gpu_memory", gpu_memory)
         bundle_files = resolve_files(files)
         modules = local_modules()
         own = defining_module(fn)
@@ -169,7 +186,7 @@ class CumulusClient:
         self,
         fn: Callable[..., Any],
         *args: Any,
-        gpu_memory: float = DEFAULT_GPU_MEMORY,
+        gpu_memory: Union[float, str] = DEFAULT_GPU_MEMORY,
         duration: float = DEFAULT_DURATION,
         image: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,

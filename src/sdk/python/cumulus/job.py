@@ -66,6 +66,10 @@ class JobInfo:
     #: True for a Python function job (``run``/``submit``), False for a command.
     is_function: bool
     name: str
+    #: Fraction of one device's memory asked for (0 when given as a size).
+    gpu_memory: float = 0.0
+    #: Absolute GPU memory asked for, as the orchestrator stored it (e.g. ``"1073741824B"``), or "".
+    gpu_memory_size: str = ""
 
     @property
     def done(self) -> bool:
@@ -89,6 +93,8 @@ class JobInfo:
             has_result=job.has_result,
             is_function=len(job.spec.function) > 0,
             name=job.spec.name,
+            gpu_memory=job.spec.gpu_memory,
+            gpu_memory_size=job.spec.gpu_memory_size,
         )
 
 

@@ -32,7 +32,9 @@ def test_bad_url_is_refused_at_construction() -> None:
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"gpu_memory": "half"}, TypeError, "gpu_memory must be a number, got str"),
+        ({"gpu_memory": "half"}, ValueError, "gpu_memory must be a fraction .* or a size like '20GiB'"),
+        ({"gpu_memory": "20gb"}, ValueError, "got '20gb'"),
+        ({"gpu_memory": [0.5]}, TypeError, "gpu_memory must be a number, got list"),
         ({"duration": True}, TypeError, "duration must be a number, got bool"),
         ({"env": {"A": 1}}, TypeError, "env must map str to str"),
         ({"files": ["no-such-file-here.txt"]}, FileNotFoundError, "no-such-file-here.txt"),

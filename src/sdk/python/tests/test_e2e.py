@@ -426,3 +426,11 @@ def test_ctrl_c_in_run_cancels_the_job(orchestrator: Any, tmp_path: Path) -> Non
     assert match, err
     client = CumulusClient(orchestrator.url)
     assert client.job(match.group(1)).status == "CANCELLED"
+
+
+def test_gpu_memory_as_an_absolute_size(client: CumulusClient) -> None:
+    job = client.submit(lambda: 7, gpu_memory="1GiB", duration=60)
+    assert job.result(timeout=120) == 7
+    info = job.info()
+    assert info.gpu_memory_size == f"{1 << 30}B"
+    assert info.gpu_memory == 0
