@@ -94,6 +94,10 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "uint32",
                   "id": 2,
                 },
+                "resumeOnExpiry": {
+                  "type": "bool",
+                  "id": 3,
+                },
               },
             },
             "CheckpointSettings": {
@@ -177,6 +181,18 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "deadlineMs": {
                   "type": "int64",
                   "id": 18,
+                },
+                "lastCheckpointStep": {
+                  "type": "uint64",
+                  "id": 19,
+                },
+                "lastCheckpointTier": {
+                  "type": "string",
+                  "id": 20,
+                },
+                "lastCheckpointAtMs": {
+                  "type": "int64",
+                  "id": 21,
                 },
               },
             },

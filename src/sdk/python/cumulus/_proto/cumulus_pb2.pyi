@@ -96,7 +96,7 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, stop: bool = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "gpu_device", "has_exit_code", "has_result", "id", "log_seq", "node_id", "partition_id", "reason", "service_id", "spec", "started_at_ms", "state"]
+    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "gpu_device", "has_exit_code", "has_result", "id", "last_checkpoint_at_ms", "last_checkpoint_step", "last_checkpoint_tier", "log_seq", "node_id", "partition_id", "reason", "service_id", "spec", "started_at_ms", "state"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -107,6 +107,9 @@ class Job(_message.Message):
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     HAS_RESULT_FIELD_NUMBER: _ClassVar[int]
     ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKPOINT_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKPOINT_STEP_FIELD_NUMBER: _ClassVar[int]
+    LAST_CHECKPOINT_TIER_FIELD_NUMBER: _ClassVar[int]
     LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
@@ -125,6 +128,9 @@ class Job(_message.Message):
     has_exit_code: bool
     has_result: bool
     id: str
+    last_checkpoint_at_ms: int
+    last_checkpoint_step: int
+    last_checkpoint_tier: str
     log_seq: int
     node_id: str
     partition_id: str
@@ -133,7 +139,7 @@ class Job(_message.Message):
     spec: JobSpec
     started_at_ms: int
     state: JobState
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., last_checkpoint_step: _Optional[int] = ..., last_checkpoint_tier: _Optional[str] = ..., last_checkpoint_at_ms: _Optional[int] = ...) -> None: ...
 
 class JobSpec(_message.Message):
     __slots__ = ["checkpoint", "command", "constraints", "duration", "env", "function", "gpu_count", "gpu_memory", "gpu_memory_size", "image", "name", "retry", "user", "workdir"]
@@ -317,12 +323,14 @@ class ResultHeader(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., kind: _Optional[str] = ..., total_bytes: _Optional[int] = ...) -> None: ...
 
 class RetryPolicy(_message.Message):
-    __slots__ = ["max_attempts", "resume"]
+    __slots__ = ["max_attempts", "resume", "resume_on_expiry"]
     MAX_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     RESUME_FIELD_NUMBER: _ClassVar[int]
+    RESUME_ON_EXPIRY_FIELD_NUMBER: _ClassVar[int]
     max_attempts: int
     resume: bool
-    def __init__(self, resume: bool = ..., max_attempts: _Optional[int] = ...) -> None: ...
+    resume_on_expiry: bool
+    def __init__(self, resume: bool = ..., max_attempts: _Optional[int] = ..., resume_on_expiry: bool = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ["chunk", "spec"]
