@@ -82,6 +82,10 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "string",
                   "id": 14,
                 },
+                "resultRetention": {
+                  "type": "double",
+                  "id": 15,
+                },
               },
             },
             "RetryPolicy": {
@@ -193,6 +197,14 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "lastCheckpointAtMs": {
                   "type": "int64",
                   "id": 21,
+                },
+                "functionBytes": {
+                  "type": "uint64",
+                  "id": 22,
+                },
+                "resultRemovedAtMs": {
+                  "type": "int64",
+                  "id": 23,
                 },
               },
             },

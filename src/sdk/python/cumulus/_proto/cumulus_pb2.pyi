@@ -96,13 +96,14 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, stop: bool = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "gpu_device", "has_exit_code", "has_result", "id", "last_checkpoint_at_ms", "last_checkpoint_step", "last_checkpoint_tier", "log_seq", "node_id", "partition_id", "reason", "service_id", "spec", "started_at_ms", "state"]
+    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "function_bytes", "gpu_device", "has_exit_code", "has_result", "id", "last_checkpoint_at_ms", "last_checkpoint_step", "last_checkpoint_tier", "log_seq", "node_id", "partition_id", "reason", "result_removed_at_ms", "service_id", "spec", "started_at_ms", "state"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     DEADLINE_MS_FIELD_NUMBER: _ClassVar[int]
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    FUNCTION_BYTES_FIELD_NUMBER: _ClassVar[int]
     GPU_DEVICE_FIELD_NUMBER: _ClassVar[int]
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     HAS_RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -114,6 +115,7 @@ class Job(_message.Message):
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    RESULT_REMOVED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
     SPEC_FIELD_NUMBER: _ClassVar[int]
     STARTED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -124,6 +126,7 @@ class Job(_message.Message):
     deadline_ms: int
     exit_code: int
     finished_at_ms: int
+    function_bytes: int
     gpu_device: int
     has_exit_code: bool
     has_result: bool
@@ -135,14 +138,15 @@ class Job(_message.Message):
     node_id: str
     partition_id: str
     reason: str
+    result_removed_at_ms: int
     service_id: str
     spec: JobSpec
     started_at_ms: int
     state: JobState
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., last_checkpoint_step: _Optional[int] = ..., last_checkpoint_tier: _Optional[str] = ..., last_checkpoint_at_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., last_checkpoint_step: _Optional[int] = ..., last_checkpoint_tier: _Optional[str] = ..., last_checkpoint_at_ms: _Optional[int] = ..., function_bytes: _Optional[int] = ..., result_removed_at_ms: _Optional[int] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ["checkpoint", "command", "constraints", "duration", "env", "function", "gpu_count", "gpu_memory", "gpu_memory_size", "image", "name", "retry", "user", "workdir"]
+    __slots__ = ["checkpoint", "command", "constraints", "duration", "env", "function", "gpu_count", "gpu_memory", "gpu_memory_size", "image", "name", "result_retention", "retry", "user", "workdir"]
     class EnvEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +165,7 @@ class JobSpec(_message.Message):
     GPU_MEMORY_SIZE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
+    RESULT_RETENTION_FIELD_NUMBER: _ClassVar[int]
     RETRY_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     WORKDIR_FIELD_NUMBER: _ClassVar[int]
@@ -175,10 +180,11 @@ class JobSpec(_message.Message):
     gpu_memory_size: str
     image: str
     name: str
+    result_retention: float
     retry: RetryPolicy
     user: str
     workdir: str
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., function: _Optional[bytes] = ..., env: _Optional[_Mapping[str, str]] = ..., gpu_memory: _Optional[float] = ..., duration: _Optional[float] = ..., gpu_count: _Optional[int] = ..., constraints: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSettings, _Mapping]] = ..., user: _Optional[str] = ..., name: _Optional[str] = ..., workdir: _Optional[str] = ..., gpu_memory_size: _Optional[str] = ...) -> None: ...
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., function: _Optional[bytes] = ..., env: _Optional[_Mapping[str, str]] = ..., gpu_memory: _Optional[float] = ..., duration: _Optional[float] = ..., gpu_count: _Optional[int] = ..., constraints: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSettings, _Mapping]] = ..., user: _Optional[str] = ..., name: _Optional[str] = ..., workdir: _Optional[str] = ..., gpu_memory_size: _Optional[str] = ..., result_retention: _Optional[float] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ["page_size", "page_token", "states", "user"]
