@@ -95,6 +95,109 @@ Deno.test({
   },
 });
 
+function dataLines(from: number, to: number) {
+  const n = to - from;
+  const text = Array.from({ length: n }, (_, i) => `data line ${from + i} é\n`).join("");
+  return {
+    data: new TextEncoder().encode(text),
+    streams: new Uint8Array(Array.from({ length: n }, (_, i) => (from + i) % 2)),
+    timeMs: Date.now(),
+  };
+}
+
+/** Sends `batches` on one StreamLogs call; resolves with the acks or the error. */
+async function streamBatches(
+  rt: Record<string, CallableFunction>,
+  md: grpc.Metadata,
+  batches: unknown[],
+): Promise<{ acks: number[]; error?: grpc.ServiceError }> {
+  const acks: number[] = [];
+  const call = rt.StreamLogs(md) as Duplex;
+  call.on("data", (a) => acks.push(Number(a.accepted)));
+  const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
+    call.on("end", () => resolve(undefined));
+    call.on("error", resolve);
+  });
+  for (const b of batches) call.write(b);
+  call.end();
+  const error = await ended;
+  return { acks, error };
+}
+
+Deno.test({
+  name:
+    "StreamLogs data batches: bytes become numbered lines, resends are skipped, bad data is refused",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack();
+    const c = new TestClient(stack.url);
+    const { Runtime } = loadCumulusProto();
+    const rt = new Runtime(stack.url, grpc.credentials.createInsecure()) as unknown as
+      & grpc.Client
+      & Record<string, CallableFunction>;
+    try {
+      const id = await c.submit(spec(["sh", "-c", "sleep 4"]));
+      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
+      const svc = await stack.orch.swarm.docker.getService(`cumulus-${id}`).inspect();
+      const env: string[] = svc.Spec.TaskTemplate.ContainerSpec.Env;
+      const token = env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
+      const md = new grpc.Metadata();
+      md.set("x-cumulus-job-token", token);
+      const base = { jobId: id, attempt: 1 };
+
+      // Lines 0..2, then a resend of 1..4 overlapping them, then 5 with a
+      // byte that is not UTF-8 and an empty line.
+      const bad = new Uint8Array([...new TextEncoder().encode("bad "), 0xff, 0x0a, 0x0a]);
+      const ok = await streamBatches(rt, md, [
+        { ...base, firstIndex: 0, ...dataLines(0, 3) },
+        { ...base, firstIndex: 1, ...dataLines(1, 5) },
+        { ...base, firstIndex: 5, data: bad, streams: new Uint8Array([1, 0]) },
+      ]);
+      assert.equal(ok.error, undefined);
+      assert.deepEqual(ok.acks, [3, 5, 7]);
+
+      const noNewline = await streamBatches(rt, md, [
+        { ...base, firstIndex: 7, data: new TextEncoder().encode("torn") },
+      ]);
+      assert.equal(noNewline.error?.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(noNewline.error!.details, /newline/);
+      const both = await streamBatches(rt, md, [
+        { ...base, firstIndex: 7, texts: ["a"], data: new TextEncoder().encode("b\n") },
+      ]);
+      assert.equal(both.error?.code, grpc.status.INVALID_ARGUMENT);
+
+      const { lines: got, job } = await c.watchAll(id);
+      assert.equal(job.state, "SUCCEEDED");
+      assert.deepEqual(got.map((l) => l.text), [
+        ...[0, 1, 2, 3, 4].map((i) => `data line ${i} é`),
+        "bad \ufffd",
+        "",
+      ]);
+      assert.deepEqual(got.map((l) => l.stream), [
+        "STDOUT",
+        "STDERR",
+        "STDOUT",
+        "STDERR",
+        "STDOUT",
+        "STDERR",
+        "STDOUT",
+      ]);
+      got.forEach((l, i) => assert.equal(l.seq, i + 1));
+      // The same lines replayed from the file after a restart of the log.
+      const stored = await Deno.readTextFile(`${stack.dataDir}/logs/${id}.log`);
+      const records = stored.split("\n").filter((r) => r.split("\t")[3]?.startsWith("rt:1:"));
+      assert.deepEqual(
+        records.map((r) => r.split("\t")[3]),
+        [0, 1, 2, 3, 4, 5, 6].map((i) => `rt:1:${i}`),
+      );
+    } finally {
+      rt.close();
+      c.close();
+      await stack.stop();
+    }
+  },
+});
+
 Deno.test({
   name: "a runtime-wrapped job streams its output over gRPC: every line once, in order",
   ...opts,

@@ -9,6 +9,8 @@
  * @module
  */
 import type { LogLine } from "../core/mod.ts";
+import { encodeFileRecords, encodeRuntimeBatch, toValidUtf8 } from "./line_codec.ts";
+import { type EncodedLines, LineTail } from "./line_tail.ts";
 
 /** A line as it comes from the worker, before it has a sequence number. */
 export interface IncomingLine {
@@ -27,7 +29,6 @@ export interface LastLine {
   text: string;
 }
 
-const RECENT_MAX = 200_000;
 const FLUSH_BYTES = 1 << 20;
 const FLUSH_MS = 5;
 const encoder = new TextEncoder();
@@ -68,6 +69,16 @@ function parseRecord(rec: string): (LogLine & { dockerTs: string }) | null {
   };
 }
 
+function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let pos = 0;
+  for (const p of parts) {
+    out.set(p, pos);
+    pos += p.length;
+  }
+  return out;
+}
+
 /** Append-only numbered log of one job with fan-out to waiting readers. */
 export class JobLog {
   /** Path of the log file. */
@@ -81,9 +92,10 @@ export class JobLog {
   #lastMarkerSeq = 0;
   /** Runtime-streamed lines stored for the newest attempt that streamed. */
   #runtime = { attempt: 0, count: 0 };
-  #recent: LogLine[] = [];
-  #recentBase = 1;
-  #pending: string[] = [];
+  /** Newest lines, encoded for watchers; created once the last stored seq is known. */
+  #tail = new LineTail(1);
+  /** File records not yet written. */
+  #pending: Uint8Array[] = [];
   #pendingBytes = 0;
   #flushTimer: ReturnType<typeof setTimeout> | null = null;
   #waiters = new Set<() => void>();
@@ -112,7 +124,7 @@ export class JobLog {
   static async open(path: string): Promise<JobLog> {
     const log = new JobLog(path);
     await log.#recover();
-    log.#recentBase = log.#lastSeq + 1;
+    log.#tail = new LineTail(log.#lastSeq + 1);
     return log;
   }
 
@@ -240,14 +252,10 @@ export class JobLog {
       line.stream === "stderr" ? "e" : "o"
     }\t${line.timeMs}\t${line.dockerTs}\t${text}\n`;
     if (this.#pending.length === 0) this.#pendingFirstSeq = seq;
-    this.#pending.push(rec);
-    this.#pendingBytes += rec.length;
-    this.#recent.push({ seq, stream: line.stream, timeMs: line.timeMs, text });
-    if (this.#recent.length > RECENT_MAX) {
-      const drop = this.#recent.length - RECENT_MAX / 2;
-      this.#recent.splice(0, drop);
-      this.#recentBase += drop;
-    }
+    const bytes = encoder.encode(rec);
+    this.#pending.push(bytes);
+    this.#pendingBytes += bytes.length;
+    this.#tail.appendLine({ seq, stream: line.stream, timeMs: line.timeMs, text });
     this.#last = { seq, stream: line.stream, dockerTs: line.dockerTs, text };
     if (runtime) {
       if (runtime.attempt >= this.#runtime.attempt) {
@@ -263,10 +271,10 @@ export class JobLog {
   }
 
   /**
-   * Appends lines `firstIndex..` of `attempt`'s runtime stream at once: the
-   * StreamLogs fast path (one call per batch of thousands of lines instead of
-   * one {@link append} each). Same records, numbering and wake-ups as
-   * {@link append}. `streams[i]` is 1 for stderr, else stdout.
+   * Appends lines `firstIndex..` of `attempt`'s runtime stream given as
+   * strings (runtimes that predate LogBatch.data). Same records, numbering
+   * and wake-ups as {@link appendRuntimeData}; newlines inside a text become
+   * spaces. `streams[i]` is 1 for stderr, else stdout.
    */
   appendRuntimeBatch(
     attempt: number,
@@ -276,37 +284,58 @@ export class JobLog {
     timeMs: number,
   ): void {
     if (texts.length === 0) return;
-    const tail = `\t${timeMs}\t${RUNTIME_TS_PREFIX}${attempt}:`;
-    if (this.#pending.length === 0) this.#pendingFirstSeq = this.#lastSeq + 1;
-    let bytes = 0;
-    let seq = this.#lastSeq;
-    let text = "";
-    let stream: "stdout" | "stderr" = "stdout";
-    for (let i = 0; i < texts.length; i++) {
-      text = texts[i].includes("\n") ? texts[i].replaceAll("\n", " ") : texts[i];
-      stream = streams[i] === 1 ? "stderr" : "stdout";
-      const rec = ++seq + (stream === "stderr" ? "\te" : "\to") + tail + (firstIndex + i) + "\t" +
-        text + "\n";
-      this.#pending.push(rec);
-      bytes += rec.length;
-      this.#recent.push({ seq, stream, timeMs, text });
-    }
+    const joined = texts.map((t) => t.includes("\n") ? t.replaceAll("\n", " ") : t).join("\n");
+    this.appendRuntimeData(attempt, firstIndex, encoder.encode(joined + "\n"), streams, timeMs);
+  }
+
+  /**
+   * Appends lines `firstIndex..` of `attempt`'s runtime stream at once: the
+   * StreamLogs fast path. `data` holds the lines as UTF-8, each ending in
+   * `\n` (invalid UTF-8 is replaced); `streams[i]` is 1 when line i is
+   * stderr. The lines are numbered, queued for the file and added to the
+   * watchers' tail in one pass over the bytes, with no per-line strings.
+   * Returns the number of lines appended. Throws RangeError when `data` does
+   * not end with a newline.
+   */
+  appendRuntimeData(
+    attempt: number,
+    firstIndex: number,
+    data: Uint8Array,
+    streams: Uint8Array,
+    timeMs: number,
+  ): number {
+    if (data.length === 0) return 0;
+    const firstSeq = this.#lastSeq + 1;
+    const enc = encodeRuntimeBatch({
+      data: toValidUtf8(data),
+      streams,
+      firstSeq,
+      timeMs,
+      tsPrefix: `${RUNTIME_TS_PREFIX}${attempt}:`,
+      firstIndex,
+    });
+    if (enc.count === 0) return 0;
+    if (this.#pending.length === 0) this.#pendingFirstSeq = firstSeq;
+    this.#pending.push(enc.file);
+    this.#pendingBytes += enc.file.length;
+    this.#tail.appendEncoded(firstSeq, enc.count, enc.entries, enc.offsets);
+    const seq = firstSeq + enc.count - 1;
     this.#lastSeq = seq;
-    this.#pendingBytes += bytes;
-    if (this.#recent.length > RECENT_MAX) {
-      const drop = this.#recent.length - RECENT_MAX / 2;
-      this.#recent.splice(0, drop);
-      this.#recentBase += drop;
-    }
-    this.#last = { seq, stream, dockerTs: runtimeTs(attempt, firstIndex + texts.length - 1), text };
+    this.#last = {
+      seq,
+      stream: enc.lastStderr ? "stderr" : "stdout",
+      dockerTs: runtimeTs(attempt, firstIndex + enc.count - 1),
+      text: enc.lastText,
+    };
     if (attempt >= this.#runtime.attempt) {
-      this.#runtime = { attempt, count: firstIndex + texts.length };
+      this.#runtime = { attempt, count: firstIndex + enc.count };
     }
     if (this.#pendingBytes >= FLUSH_BYTES) this.flushSync();
     else if (this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => this.flushSync(), FLUSH_MS);
     }
     this.#wake();
+    return enc.count;
   }
 
   /** Writes pending records to disk now. */
@@ -319,7 +348,9 @@ export class JobLog {
     if (!this.#file) {
       this.#file = Deno.openSync(this.path, { append: true, create: true });
     }
-    const bytes = encoder.encode(this.#pending.join(""));
+    const bytes = this.#pending.length === 1
+      ? this.#pending[0]
+      : concat(this.#pending, this.#pendingBytes);
     this.#addIndex(this.#pendingFirstSeq, this.#endOffset);
     this.#endOffset += bytes.length;
     this.#pending = [];
@@ -369,12 +400,63 @@ export class JobLog {
   /** Up to `max` lines with seq > `afterSeq`, from memory or from the file. */
   async read(afterSeq: number, max: number): Promise<LogLine[]> {
     if (afterSeq >= this.#lastSeq) return [];
-    if (afterSeq + 1 >= this.#recentBase) {
-      const start = afterSeq + 1 - this.#recentBase;
-      return this.#recent.slice(start, start + max);
-    }
+    const held = this.#tail.readLines(afterSeq, max);
+    if (held) return held;
     this.flushSync();
     return await this.#readFile(afterSeq, max);
+  }
+
+  /**
+   * Lines with seq > `afterSeq` as ready-to-send `WatchJobEvent` bytes (about
+   * `maxBytes` at most, at least one line), when they are still in memory;
+   * null when there is nothing newer or they must be read with {@link read}.
+   */
+  readEncoded(afterSeq: number, maxBytes: number): EncodedLines | null {
+    if (afterSeq >= this.#lastSeq) return null;
+    return this.#tail.readEncoded(afterSeq, maxBytes);
+  }
+
+  /**
+   * Like {@link readEncoded} for lines no longer held in memory: reads the
+   * file from the sparse index and turns its records into entries without
+   * making strings. Null when there is nothing after `afterSeq`.
+   */
+  async readEncodedFromFile(afterSeq: number, maxBytes: number): Promise<EncodedLines | null> {
+    if (afterSeq >= this.#lastSeq) return null;
+    this.flushSync();
+    let f: Deno.FsFile;
+    try {
+      f = await Deno.open(this.path, { read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+    try {
+      const start = this.#seekPoint(afterSeq);
+      await f.seek(start.offset, Deno.SeekMode.Start);
+      let pos = start.offset; // file offset of data[0]
+      let data: Uint8Array = new Uint8Array(0);
+      const chunk = Math.max(1 << 20, maxBytes);
+      for (;;) {
+        const buf = new Uint8Array(chunk);
+        const n = await f.read(buf);
+        if (n === null) return null;
+        data = data.length
+          ? concat([data, buf.subarray(0, n)], data.length + n)
+          : buf.subarray(0, n);
+        const lastNl = data.lastIndexOf(10);
+        if (lastNl < 0) continue;
+        const got = encodeFileRecords(data, 0, lastNl + 1, afterSeq, maxBytes);
+        if (got.count > 0) {
+          this.#readHint = { seq: got.lastSeq + 1, offset: pos + got.end };
+          return { bytes: got.entries, lastSeq: got.lastSeq };
+        }
+        pos += lastNl + 1;
+        data = data.slice(lastNl + 1);
+      }
+    } finally {
+      f.close();
+    }
   }
 
   #addIndex(seq: number, offset: number): void {

@@ -1,4 +1,6 @@
 import assert from "node:assert/strict";
+import type { LogLine } from "../core/mod.ts";
+import { decodeEntries } from "./line_codec.ts";
 import { JobLog, runtimeTs } from "./mod.ts";
 
 function line(i: number, stream: "stdout" | "stderr" = "stdout") {
@@ -210,6 +212,54 @@ Deno.test("a reader paging through the file gets every line once, across chunk b
     }
     assert.equal(seen.length, n);
     assert.deepEqual(seen, texts);
+    again.close();
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("encoded reads from memory and from the file give the same lines as read()", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const enc = new TextEncoder();
+    const log = await JobLog.open(`${dir}/a.log`);
+    log.append({ stream: "stdout", dockerTs: "", timeMs: 5, text: "[cumulus] marker" });
+    let index = 0;
+    for (let b = 0; b < 20; b++) {
+      const n = 500 + b;
+      const data = enc.encode(
+        Array.from({ length: n }, (_, i) => `b${b} l${i} ${"é".repeat(i % 5)}\n`).join(""),
+      );
+      const streams = new Uint8Array(Array.from({ length: n }, (_, i) => i % 2));
+      assert.equal(log.appendRuntimeData(1, index, data, streams, 1000 + b), n);
+      index += n;
+    }
+    assert.equal(log.runtimeCount(1), index);
+    const decode = (bytes: Uint8Array) => decodeEntries(bytes, 0, bytes.length);
+    const collect = async (
+      read: (after: number) => Promise<{ bytes: Uint8Array; lastSeq: number } | null>,
+    ) => {
+      const out: LogLine[] = [];
+      for (let after = 0;;) {
+        const r = await read(after);
+        if (!r) return out;
+        out.push(...decode(r.bytes));
+        assert.equal(out[out.length - 1].seq, r.lastSeq);
+        after = r.lastSeq;
+      }
+    };
+    const fromMemory = await collect((a) => Promise.resolve(log.readEncoded(a, 64 << 10)));
+    const fromFile = await collect((a) => log.readEncodedFromFile(a, 64 << 10));
+    const plain = await log.read(0, 1 << 20);
+    assert.equal(plain.length, index + 1);
+    assert.deepEqual(fromMemory, plain);
+    assert.deepEqual(fromFile, plain);
+    // After a reopen nothing is in memory: the file path serves every line.
+    log.close();
+    const again = await JobLog.open(`${dir}/a.log`);
+    assert.equal(again.readEncoded(0, 1 << 20), null);
+    assert.deepEqual(await collect((a) => again.readEncodedFromFile(a, 100_000)), plain);
+    assert.equal(again.runtimeCount(1), index);
     again.close();
   } finally {
     await Deno.remove(dir, { recursive: true });

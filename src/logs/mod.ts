@@ -10,3 +10,4 @@ export {
   runtimeTs,
 } from "./job_log.ts";
 export { LogHub } from "./log_hub.ts";
+export type { EncodedLines } from "./line_tail.ts";

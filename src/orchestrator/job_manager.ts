@@ -60,6 +60,11 @@ export interface ManagerDeps {
 /** One WatchJob event: new lines and/or the job after a state change. */
 export interface WatchEvent {
   lines: LogLine[];
+  /**
+   * Lines already encoded as a `WatchJobEvent` (the live tail, shared by
+   * every watcher); set instead of `lines`, never with `job`.
+   */
+  encoded?: Uint8Array;
   job?: JobRecord;
 }
 
@@ -72,7 +77,8 @@ export interface WatchOptions {
 }
 
 const ACTIVE: JobState[] = ["SCHEDULED", "RUNNING", "RESUMING"];
-const WATCH_BATCH = 2000;
+/** Bytes of encoded lines per WatchJob message (well under gRPC's 4 MiB default). */
+const WATCH_BATCH_BYTES = 1 << 20;
 
 function randomHex(bytes: number): string {
   const b = crypto.getRandomValues(new Uint8Array(bytes));
@@ -381,10 +387,11 @@ export class JobManager {
     let lastState = job.state;
     while (!opts.signal.aborted) {
       if (!opts.noLogs) {
-        const lines = await log.read(cursor, WATCH_BATCH);
-        if (lines.length > 0) {
-          cursor = lines[lines.length - 1].seq;
-          yield { lines };
+        const held = log.readEncoded(cursor, WATCH_BATCH_BYTES) ??
+          await log.readEncodedFromFile(cursor, WATCH_BATCH_BYTES);
+        if (held) {
+          cursor = held.lastSeq;
+          yield { lines: [], encoded: held.bytes };
           continue;
         }
       }

@@ -688,6 +688,10 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "int64",
                   "id": 6,
                 },
+                "data": {
+                  "type": "bytes",
+                  "id": 7,
+                },
               },
             },
             "LogAck": {

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable, List, Optional, Tuple
+from typing import Callable, List, Optional
 
 import grpc
 
@@ -34,14 +34,29 @@ STREAM_METHOD = "/cumulus.v1.Runtime/StreamLogs"
 _READ_BYTES = 256 * 1024
 _MAX_LINE = 64 * 1024
 _BATCH_BYTES = 512 * 1024
-_BATCH_LINES = 4096
 _FLUSH_SECONDS = 0.02
 
-Line = Tuple[int, str, int]  # (stream enum value, text, time_ms)
+
+class _Chunk:
+    """Whole lines read at once from one stream: ``data`` ends with a newline."""
+
+    __slots__ = ("first", "stream", "data", "count", "time_ms")
+
+    def __init__(self, first: int, stream: int, data: bytes, count: int, time_ms: int) -> None:
+        self.first = first  # index of its first line in the attempt
+        self.stream = stream
+        self.data = data
+        self.count = count
+        self.time_ms = time_ms
 
 
 class LogStreamer:
-    """Captures fds 1 and 2 and streams their lines; see the module doc."""
+    """Captures fds 1 and 2 and streams their lines; see the module doc.
+
+    Lines travel as the bytes the command wrote (``LogBatch.data``), kept in
+    chunks as read, never one Python object per line: the orchestrator
+    checks the UTF-8 and numbers the lines.
+    """
 
     def __init__(
         self,
@@ -66,8 +81,10 @@ class LogStreamer:
         self._give_up_after = give_up_after
         self._clock = clock
         self._cond = threading.Condition()
-        self._pending: List[Line] = []  # lines from index self._base on
-        self._base = 0  # index of _pending[0]
+        self._pending: List[_Chunk] = []  # lines from index self._base on
+        self._pending_lines = 0
+        self._base = 0  # index of the first pending line
+        self._end = 0  # index after the last pending line
         self._sent = 0  # next index to send on the current call
         self._readers_done = 0
         self._closing = False
@@ -99,36 +116,41 @@ class LogStreamer:
                 chunk = os.read(fd, _READ_BYTES)
                 if not chunk:
                     break
-                data = carry + chunk
-                parts = data.split(b"\n")
-                carry = parts.pop()
-                while len(carry) > _MAX_LINE:
-                    parts.append(carry[:_MAX_LINE])
-                    carry = carry[_MAX_LINE:]
-                if parts:
-                    self._add(stream, parts)
+                data = carry + chunk if carry else chunk
+                cut = data.rfind(b"\n") + 1
+                whole, carry = data[:cut], data[cut:]
+                if len(carry) > _MAX_LINE:
+                    # A line with no end in sight goes out in pieces.
+                    pieces = [carry[i:i + _MAX_LINE] for i in range(0, len(carry), _MAX_LINE)]
+                    carry = pieces.pop()
+                    whole += b"\n".join(pieces) + b"\n"
+                if whole:
+                    self._add(stream, whole)
             if carry:
-                self._add(stream, [carry])
+                self._add(stream, carry + b"\n")
         finally:
             os.close(fd)
             with self._cond:
                 self._readers_done += 1
                 self._cond.notify_all()
 
-    def _add(self, stream: int, raw: List[bytes]) -> None:
+    def _add(self, stream: int, data: bytes) -> None:
+        count = data.count(b"\n")
         now = int(time.time() * 1000)
-        lines = [(stream, b.decode("utf-8", "replace"), now) for b in raw]
         with self._cond:
             while (
-                len(self._pending) >= self._max_pending
+                self._pending_lines >= self._max_pending
                 and not self._fallback
                 and not self._closing
             ):
                 self._cond.wait(0.5)
+            chunk = _Chunk(self._end, stream, data, count, now)
             if self._fallback:
-                self._write_original(lines)
+                self._write_original([chunk])
                 return
-            self._pending.extend(lines)
+            self._pending.append(chunk)
+            self._pending_lines += count
+            self._end += count
             self._cond.notify_all()
 
     # -- sending ---------------------------------------------------------------
@@ -137,40 +159,53 @@ class LogStreamer:
         while True:
             with self._cond:
                 while True:
-                    end = self._base + len(self._pending)
                     if self._fallback:
                         return
-                    if self._sent < end:
+                    if self._sent < self._end:
                         break
                     if self._readers_done == 2:
                         return
                     self._cond.wait(_FLUSH_SECONDS)
-                start = self._sent - self._base
-                batch: List[Line] = []
+                i = 0
+                while self._pending[i].first + self._pending[i].count <= self._sent:
+                    i += 1
+                batch: List[_Chunk] = []
                 size = 0
-                for line in self._pending[start:start + _BATCH_LINES]:
-                    batch.append(line)
-                    size += len(line[1]) + 16
+                for chunk in self._pending[i:]:
+                    batch.append(chunk)
+                    size += len(chunk.data)
                     if size >= _BATCH_BYTES:
                         break
-                first = self._sent
-                self._sent += len(batch)
+                self._sent = batch[-1].first + batch[-1].count
+            # A resend may start inside the first chunk: the orchestrator
+            # skips the lines it already has, so send the chunk whole.
             yield pb2.LogBatch(
                 job_id=self._job_id,
                 attempt=self._attempt,
-                first_index=first,
-                texts=[t for _, t, _ in batch],
-                streams=bytes(s for s, _, _ in batch),
-                time_ms=batch[-1][2],
+                first_index=batch[0].first,
+                data=b"".join(c.data for c in batch),
+                streams=b"".join(bytes((c.stream,)) * c.count for c in batch),
+                time_ms=batch[-1].time_ms,
             )
 
     def _ack(self, accepted: int) -> None:
         with self._cond:
-            drop = accepted - self._base
-            if drop > 0:
-                del self._pending[:drop]
-                self._base = accepted
-                self._cond.notify_all()
+            if accepted <= self._base:
+                return
+            while self._pending and self._pending[0].first + self._pending[0].count <= accepted:
+                c = self._pending.pop(0)
+                self._pending_lines -= c.count
+            if self._pending and self._pending[0].first < accepted:
+                # Acked up to a line inside the chunk: keep only its rest.
+                c = self._pending[0]
+                drop = accepted - c.first
+                cut = 0
+                for _ in range(drop):
+                    cut = c.data.index(b"\n", cut) + 1
+                c.data, c.first, c.count = c.data[cut:], accepted, c.count - drop
+                self._pending_lines -= drop
+            self._base = accepted
+            self._cond.notify_all()
 
     def _send_loop(self) -> None:
         failing_since: Optional[float] = None
@@ -212,18 +247,17 @@ class LogStreamer:
         with self._cond:
             self.error = why
             self._fallback = True
-            lines, self._pending = self._pending, []
-            self._base += len(lines)
-            self._write_original(
-                [(pb2.STDERR, f"cumulus.runtime: {why}; writing output to the container log", 0)]
-                + lines
-            )
+            chunks, self._pending = self._pending, []
+            self._pending_lines = 0
+            self._base = self._end
+            note = f"cumulus.runtime: {why}; writing output to the container log\n"
+            self._write_original([_Chunk(0, pb2.STDERR, note.encode(), 1, 0)] + chunks)
             self._cond.notify_all()
 
-    def _write_original(self, lines: List[Line]) -> None:
-        for stream, text, _ in lines:
-            fd = self._saved[0] if stream == pb2.STDOUT else self._saved[1]
-            data = (text + "\n").encode("utf-8", "replace")
+    def _write_original(self, chunks: List[_Chunk]) -> None:
+        for chunk in chunks:
+            fd = self._saved[0] if chunk.stream == pb2.STDOUT else self._saved[1]
+            data = memoryview(chunk.data)
             while data:
                 n = os.write(fd, data)
                 data = data[n:]
@@ -250,8 +284,9 @@ class LogStreamer:
             done = not self._pending and not self._fallback
             if self._pending and not self._fallback:
                 self._fallback = True
-                lines, self._pending = self._pending, []
-                self._write_original(lines)
+                chunks, self._pending = self._pending, []
+                self._pending_lines = 0
+                self._write_original(chunks)
             self._cond.notify_all()
         return done
 

@@ -235,20 +235,22 @@ class LogAck(_message.Message):
     def __init__(self, accepted: _Optional[int] = ...) -> None: ...
 
 class LogBatch(_message.Message):
-    __slots__ = ["attempt", "first_index", "job_id", "streams", "texts", "time_ms"]
+    __slots__ = ["attempt", "data", "first_index", "job_id", "streams", "texts", "time_ms"]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
     FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     attempt: int
+    data: bytes
     first_index: int
     job_id: str
     streams: bytes
     texts: _containers.RepeatedScalarFieldContainer[str]
     time_ms: int
-    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., first_index: _Optional[int] = ..., texts: _Optional[_Iterable[str]] = ..., streams: _Optional[bytes] = ..., time_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., first_index: _Optional[int] = ..., texts: _Optional[_Iterable[str]] = ..., streams: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
 
 class LogLine(_message.Message):
     __slots__ = ["seq", "stream", "text", "time_ms"]

@@ -1,0 +1,151 @@
+"""cumulus._logstream.LogStreamer against a real in-process gRPC StreamLogs
+server: a child process prints, the server stores lines by index the way
+the orchestrator does (resends skipped, acks after storing)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent import futures
+from dataclasses import dataclass, field
+from typing import Iterator, List, Tuple
+
+import grpc
+import pytest
+
+from bundle_helpers import PACKAGE_DIR, pb2
+
+
+@dataclass
+class LogServer:
+    """Stores (stream, bytes) per line index; can drop the first call early."""
+
+    lines: List[Tuple[int, bytes]] = field(default_factory=list)
+    batches: int = 0
+    #: End the first call with UNAVAILABLE after this many batches (0: never).
+    fail_first_call_after: int = 0
+    #: Refuse every call with this code (None: accept).
+    refuse: object = None
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stream_logs(self, requests: Iterator[pb2.LogBatch], context: grpc.ServicerContext) -> Iterator[pb2.LogAck]:
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+        if self.refuse is not None:
+            context.abort(self.refuse, "refused by test")
+        seen = 0
+        for batch in requests:
+            assert not batch.texts, "the streamer sends data, not texts"
+            data = batch.data
+            assert data.endswith(b"\n")
+            got = data[:-1].split(b"\n")
+            assert len(got) == len(batch.streams)
+            with self.lock:
+                self.batches += 1
+                skip = len(self.lines) - batch.first_index
+                assert skip >= 0, "a gap in the line indexes"
+                for i in range(skip, len(got)):
+                    self.lines.append((batch.streams[i], got[i]))
+                accepted = len(self.lines)
+            seen += 1
+            if call == 1 and self.fail_first_call_after and seen >= self.fail_first_call_after:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "dropped by test")
+            yield pb2.LogAck(accepted=accepted)
+
+
+@pytest.fixture()
+def log_server() -> Iterator[Tuple[LogServer, str]]:
+    state = LogServer()
+    handler = grpc.method_handlers_generic_handler(
+        "cumulus.v1.Runtime",
+        {
+            "StreamLogs": grpc.stream_stream_rpc_method_handler(
+                state.stream_logs,
+                request_deserializer=pb2.LogBatch.FromString,
+                response_serializer=pb2.LogAck.SerializeToString,
+            )
+        },
+    )
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield state, f"127.0.0.1:{port}"
+    finally:
+        server.stop(0)
+
+
+CHILD = textwrap.dedent(
+    """
+    import os, sys
+    sys.path.insert(0, {pkg!r})
+    import grpc
+    from cumulus._logstream import LogStreamer
+    channel = grpc.insecure_channel({url!r})
+    s = LogStreamer(channel, "job-1", 1, "tok", give_up_after=3).start()
+    out = os.fdopen(1, "wb", closefd=False)
+    for i in range({n}):
+        out.write(b"line %d\\n" % i)
+    out.flush()
+    os.write(2, b"to stderr\\n")
+    os.write(1, b"bad \\xff byte\\n")
+    os.write(1, b"y" * (150 * 1024))  # one line of 150 KiB with no newline at all
+    ok = s.close(timeout=20)
+    sys.__stderr__.write("CLOSED %s %s\\n" % (ok, s.error))
+    """
+)
+
+
+def run_child(url: str, n: int) -> subprocess.CompletedProcess:
+    code = CHILD.format(pkg=str(PACKAGE_DIR), url=url, n=n)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
+
+
+def check_lines(lines: List[Tuple[int, bytes]], n: int) -> None:
+    texts = [t for _, t in lines]
+    assert texts[:n] == [b"line %d" % i for i in range(n)]
+    rest = lines[n:]
+    assert (1, b"to stderr") in rest
+    assert (0, b"bad \xff byte") in rest  # bytes as written: the orchestrator repairs UTF-8
+    long_pieces = [t for s, t in rest if t.startswith(b"y")]
+    assert [len(t) for t in long_pieces] == [64 * 1024, 64 * 1024, 22 * 1024]
+
+
+def test_every_line_arrives_once_in_order_as_bytes(log_server: Tuple[LogServer, str]) -> None:
+    state, url = log_server
+    proc = run_child(url, 200_000)
+    assert proc.returncode == 0, proc.stderr
+    assert b"CLOSED True None" in proc.stderr
+    assert proc.stdout == b""  # nothing fell back to the container log
+    check_lines(state.lines, 200_000)
+    assert len(state.lines) == 200_000 + 2 + 3
+    # Many lines per batch, not one message per line.
+    assert state.batches < 200
+
+
+def test_a_dropped_call_is_resumed_from_the_last_ack(log_server: Tuple[LogServer, str]) -> None:
+    state, url = log_server
+    state.fail_first_call_after = 3
+    proc = run_child(url, 100_000)
+    assert proc.returncode == 0, proc.stderr
+    assert b"CLOSED True None" in proc.stderr
+    assert state.calls >= 2
+    check_lines(state.lines, 100_000)
+    assert len(state.lines) == 100_000 + 2 + 3
+
+
+def test_a_refused_stream_falls_back_to_the_original_output(log_server: Tuple[LogServer, str]) -> None:
+    state, url = log_server
+    state.refuse = grpc.StatusCode.UNAUTHENTICATED
+    proc = run_child(url, 1000)
+    assert proc.returncode == 0, proc.stderr
+    assert b"CLOSED False log stream refused" in proc.stderr
+    out = proc.stdout.split(b"\n")
+    assert out[:1000] == [b"line %d" % i for i in range(1000)]
+    assert b"bad \xff byte" in out
+    assert b"to stderr" in proc.stderr
