@@ -9,6 +9,7 @@
  * @module
  */
 import { CONFIG_KEYS, DEFAULT_CONFIG } from "../src/config/mod.ts";
+import { formatSeconds } from "../src/core/mod.ts";
 
 /** Where the reference is written, relative to the repository. */
 export const CONFIG_DOC_PATH = "docs/config.md";
@@ -59,11 +60,15 @@ function defaultOf(field: string): string {
   const value = (DEFAULT_CONFIG as unknown as Record<string, unknown>)[field];
   if (field === "advertiseAddress") return "`127.0.0.1:<port>`";
   if (value === "") return "(empty)";
+  if (CONFIG_KEYS[field as keyof typeof CONFIG_KEYS].kind === "duration") {
+    return `\`${formatSeconds(Number(value))}\``;
+  }
   return `\`${String(value)}\``;
 }
 
 function typeOf(spec: { kind: string; min?: number; max?: number }): string {
   if (spec.kind === "string") return "string";
+  if (spec.kind === "duration") return "duration: seconds, or 90s, 12h, 7d";
   const kind = spec.kind === "int" ? "integer" : "number";
   if (spec.min !== undefined && spec.max !== undefined) return `${kind} ${spec.min}–${spec.max}`;
   if (spec.min !== undefined) return `${kind} ≥ ${spec.min}`;

@@ -90,7 +90,7 @@ export function jobRow(job: JobRecord, now: number): string[] {
   const duration = started === null ? "-" : formatDuration((job.finishedAtMs ?? now) - started);
   const command = job.spec.command.length > 0
     ? displayCommand(job.spec.command)
-    : job.spec.function.length > 0
+    : job.functionBytes > 0
     ? "(python function)"
     : "";
   return [

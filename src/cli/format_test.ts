@@ -8,6 +8,7 @@ import {
   formatTable,
   formatWorkers,
   jobJson,
+  jobRow,
   truncate,
 } from "./format.ts";
 
@@ -79,6 +80,7 @@ function job(over: Partial<JobRecord>): JobRecord {
       user: "ada",
       name: "",
       workdir: "",
+      resultRetention: 604800,
     },
     state: "FAILED",
     exitCode: 3,
@@ -92,6 +94,8 @@ function job(over: Partial<JobRecord>): JobRecord {
     logSeq: 1,
     hasResult: false,
     bundleBytes: 0,
+    functionBytes: 0,
+    resultRemovedAtMs: null,
     ...over,
   };
 }
@@ -117,6 +121,18 @@ Deno.test("formatJobs shows state, exit code, attempts, user, age and duration",
   assert.match(lines[1], /^j-0123456789ab\s+-\s+FAILED\s+3\s+1\s+ada\s+1m\s+12s\s+sh -c "echo/);
   assert.match(lines[2], /^j-ffffffffffff\s+-\s+QUEUED\s+-\s+1\s+ada\s+1m\s+-\s+sh/);
   assert.match(lines[3], /^j-aaaaaaaaaaaa\s+-\s+RUNNING\s+-\s+2\/3\s+ada\s/);
+});
+
+Deno.test("a function job shows as one by its functionBytes (the bytes are never sent back)", () => {
+  const base = job({});
+  const fn = job({
+    functionBytes: 2_000_000,
+    spec: { ...base.spec, command: [], function: new Uint8Array() },
+  });
+  const noFn = job({ spec: { ...base.spec, command: [], function: new Uint8Array() } });
+  assert.equal(jobRow(fn, 61_000).at(-1), "(python function)");
+  assert.equal(jobRow(noFn, 61_000).at(-1), "");
+  assert.equal(jobJson(fn).functionBytes, 2_000_000);
 });
 
 Deno.test("jobJson encodes the pickled function as base64", () => {

@@ -5,6 +5,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
+import { parseDurationText } from "../core/mod.ts";
 
 /** A config key has a bad value or the file cannot be parsed. */
 export class ConfigError extends Error {
@@ -79,6 +80,13 @@ export interface Config {
   chronosStateDir: string;
   /** Milliseconds between partition reconciliations, inventory refreshes and deadline checks. */
   reconcileIntervalMs: number;
+  /**
+   * Seconds a job's result is kept after the job ends (0 = forever); also the
+   * most a job spec may ask for. YAML/env accept "7d", "12h", "90s" or seconds.
+   */
+  resultRetention: number;
+  /** Milliseconds between sweeps that remove results past their retention. */
+  resultSweepIntervalMs: number;
 }
 
 /** Defaults for every key. */
@@ -108,6 +116,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   agentCommand: "",
   chronosStateDir: "",
   reconcileIntervalMs: 5000,
+  resultRetention: 7 * 86400,
+  resultSweepIntervalMs: 60_000,
 };
 
 interface KeySpec {
@@ -115,7 +125,8 @@ interface KeySpec {
   yaml: string;
   /** Environment variable that overrides it. */
   env: string;
-  kind: "int" | "string" | "number";
+  /** "duration": seconds as a number, or text like "7d", "1h30m", "90s". */
+  kind: "int" | "string" | "number" | "duration";
   min?: number;
   max?: number;
   /** Human description, used by docs. */
@@ -345,6 +356,21 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     max: 3_600_000,
     doc: "partition reconciliation, GPU inventory and deadline check interval",
   },
+  resultRetention: {
+    yaml: "result_retention",
+    env: "CUMULUS_RESULT_RETENTION",
+    kind: "duration",
+    min: 0,
+    doc: "results are removed this long after their job ended (0: never); a job may ask for less",
+  },
+  resultSweepIntervalMs: {
+    yaml: "result_sweep_interval_ms",
+    env: "CUMULUS_RESULT_SWEEP_INTERVAL_MS",
+    kind: "int",
+    min: 100,
+    max: 86_400_000,
+    doc: "how often results past their retention are looked for",
+  },
 };
 
 function coerce(key: string, spec: KeySpec, value: unknown): number | string {
@@ -357,11 +383,18 @@ function coerce(key: string, spec: KeySpec, value: unknown): number | string {
   }
   const n = typeof value === "number"
     ? value
-    : typeof value === "string" && value.trim() !== ""
-    ? Number(value)
-    : NaN;
+    : typeof value !== "string" || value.trim() === ""
+    ? NaN
+    : spec.kind === "duration"
+    ? parseDurationText(value) ?? NaN
+    : Number(value);
   if (!Number.isFinite(n)) {
-    throw new ConfigError(key, `expected a number, got ${JSON.stringify(value)}`);
+    throw new ConfigError(
+      key,
+      spec.kind === "duration"
+        ? `expected seconds or a duration like 90s, 12h, 7d; got ${JSON.stringify(value)}`
+        : `expected a number, got ${JSON.stringify(value)}`,
+    );
   }
   if (spec.kind === "int" && !Number.isInteger(n)) {
     throw new ConfigError(key, `expected an integer, got ${n}`);

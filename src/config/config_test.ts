@@ -30,6 +30,19 @@ const bad: Array<[string, string | null, Record<string, string>, string]> = [
   ["worker without target", "workers: node1", {}, "workers"],
   ["worker target not user@host", null, { CUMULUS_WORKERS: "n1=host:22" }, "CUMULUS_WORKERS"],
   ["worker target in a mapping", "workers:\n  n1:\n    ssh: 'a b'\n", {}, "workers"],
+  [
+    "retention not a duration",
+    null,
+    { CUMULUS_RESULT_RETENTION: "7 days" },
+    "CUMULUS_RESULT_RETENTION",
+  ],
+  ["negative retention", "result_retention: -1", {}, "result_retention"],
+  [
+    "sweep interval too short",
+    null,
+    { CUMULUS_RESULT_SWEEP_INTERVAL_MS: "10" },
+    "CUMULUS_RESULT_SWEEP_INTERVAL_MS",
+  ],
 ];
 for (const [name, yamlText, env, key] of bad) {
   Deno.test(`invalid config fails naming the key: ${name}`, () => {
@@ -71,4 +84,16 @@ Deno.test("workers accept a YAML mapping or the env form, normalised alike", () 
   });
   assert.equal(yaml.workers, "gpu1=cumulus@10.0.0.5:22,gpu2=cumulus@10.0.0.6");
   assert.equal(env.workers, yaml.workers);
+});
+
+Deno.test("result_retention takes seconds or a duration; the default is 7 days", () => {
+  assert.equal(parseConfig({ yamlText: null, env: {} }).resultRetention, 7 * 86400);
+  assert.equal(parseConfig({ yamlText: "result_retention: 12h", env: {} }).resultRetention, 43200);
+  assert.equal(parseConfig({ yamlText: "result_retention: 90", env: {} }).resultRetention, 90);
+  const env = parseConfig({ yamlText: null, env: { CUMULUS_RESULT_RETENTION: "1d2h" } });
+  assert.equal(env.resultRetention, 93600);
+  assert.equal(
+    parseConfig({ yamlText: null, env: { CUMULUS_RESULT_RETENTION: "0" } }).resultRetention,
+    0,
+  );
 });

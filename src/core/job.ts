@@ -88,6 +88,12 @@ export interface JobSpec {
   name: string;
   /** Working directory inside the container ("" = image default). */
   workdir: string;
+  /**
+   * Seconds the result is kept after the job ends (0 = forever). Filled from
+   * the orchestrator's result_retention at submit; absent in records stored
+   * before it existed, which then follow the current result_retention.
+   */
+  resultRetention?: number;
 }
 
 /** One stored job. */
@@ -121,6 +127,11 @@ export interface JobRecord {
   gpuDevice: number;
   /** When the partition (and so the job) expires, epoch ms; 0 = no partition yet. */
   deadlineMs: number;
+  /**
+   * When the stored result was removed after its retention, epoch ms (the job
+   * keeps `hasResult`); 0 or absent while it is kept.
+   */
+  resultRemovedAt?: number;
 }
 
 /** Raw spec as it arrives from the wire (proto-loader object, camel-cased keys). */
@@ -139,6 +150,7 @@ export interface RawJobSpec {
   user?: string;
   name?: string;
   workdir?: string;
+  resultRetention?: number;
 }
 
 /** Limits applied while parsing a spec. */
@@ -149,6 +161,12 @@ export interface SpecLimits {
   maxDuration: number;
   /** Default attempts when the spec says 0. */
   defaultMaxAttempts: number;
+  /**
+   * The orchestrator's result retention in seconds: what a spec saying 0 gets,
+   * and the most one may ask (0 = results are kept forever, any value goes).
+   * Absent: 0.
+   */
+  resultRetention?: number;
 }
 
 const CONSTRAINT_RE = /^[A-Za-z0-9_.\-]+\s*(==|!=)\s*[A-Za-z0-9_.\-:/]+$/;
@@ -235,6 +253,10 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
     throw new InvalidArgumentError("spec.retry.max_attempts", `must be 1..100, got ${maxAttempts}`);
   }
+  const resultRetention = parseResultRetention(
+    raw.resultRetention ?? 0,
+    limits.resultRetention ?? 0,
+  );
   const name = raw.name ?? "";
   if (name.length > 128) {
     throw new InvalidArgumentError("spec.name", "must be at most 128 characters");
@@ -261,7 +283,25 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     user,
     name,
     workdir,
+    resultRetention,
   };
+}
+
+function parseResultRetention(asked: number, limit: number): number {
+  if (!Number.isFinite(asked) || asked < 0) {
+    throw new InvalidArgumentError(
+      "spec.result_retention",
+      `must be >= 0 seconds (0: the orchestrator's), got ${asked}`,
+    );
+  }
+  if (asked === 0) return limit;
+  if (limit > 0 && asked > limit) {
+    throw new InvalidArgumentError(
+      "spec.result_retention",
+      `must be at most ${limit} seconds (the orchestrator's result_retention), got ${asked}`,
+    );
+  }
+  return asked;
 }
 
 const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/;

@@ -2,5 +2,6 @@
  * Core domain types and errors shared by every Cumulus component.
  * @module
  */
+export * from "./duration.ts";
 export * from "./errors.ts";
 export * from "./job.ts";

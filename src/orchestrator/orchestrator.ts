@@ -16,6 +16,7 @@ import { PartitionKeeper } from "./partitions.ts";
 import { localAgentCommand, LocalTransport, WorkerRegistry } from "../workers/mod.ts";
 import { SshPool } from "../ssh/mod.ts";
 import { Metrics } from "./metrics.ts";
+import { ResultSweeper } from "./result_retention.ts";
 import { cumulusHandlers, runtimeHandlers } from "./server.ts";
 
 /** A running orchestrator. */
@@ -182,12 +183,14 @@ export async function startOrchestrator(
       defaultImage: config.defaultImage,
       maxDuration: config.maxDuration,
       defaultMaxAttempts: config.defaultMaxAttempts,
+      resultRetention: config.resultRetention,
     },
     maxBundleBytes: config.maxBundleBytes,
     maxResultBytes: config.maxResultBytes,
     tmpDir: dirs.tmp,
     bundleDir: dirs.bundles,
     resultDir: dirs.results,
+    resultRetention: config.resultRetention,
     log,
     observe: (m: string, c: string, ms: number) => metrics.observe(m, c, ms),
   };
@@ -197,6 +200,16 @@ export async function startOrchestrator(
   const health = new HealthState();
   server.addService(loadHealthProto().service, health.handlers());
   await manager.reconcile();
+  // Results past their retention (also while we were down) go at once, then periodically.
+  const results = new ResultSweeper({
+    store,
+    resultDir: dirs.results,
+    defaultRetention: config.resultRetention,
+    intervalMs: config.resultSweepIntervalMs,
+    now,
+    log,
+  });
+  await results.start();
   manager.startVolumeSweeps();
   // Orphan partitions (jobs that ended while we were down) go before anything is placed.
   await manager.startPartitionSweeps();
@@ -242,6 +255,7 @@ export async function startOrchestrator(
         setTimeout(() => server.forceShutdown(), 200);
       });
       await manager.shutdown();
+      await results.stop();
       await logs.closeAll();
       await metricsServer?.shutdown();
       await sshPool?.close();

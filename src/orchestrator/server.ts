@@ -27,6 +27,7 @@ import type { LogHub } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
 import type { PartitionKeeper } from "./partitions.ts";
+import { resultFiles, resultRemovedMessage } from "./result_retention.ts";
 
 /** What the handlers need. */
 export interface HandlerDeps {
@@ -44,6 +45,8 @@ export interface HandlerDeps {
   tmpDir: string;
   bundleDir: string;
   resultDir: string;
+  /** The orchestrator's result_retention in seconds, for jobs stored without their own. */
+  resultRetention: number;
   log: (msg: string) => void;
   /** Counts RPCs and their latencies (for /metrics). */
   observe: (method: string, code: string, ms: number) => void;
@@ -382,13 +385,24 @@ function getResultHandler(d: HandlerDeps) {
       const id = requireId(call.request.jobId);
       const job = d.store.mustGet(id);
       if (!job.hasResult) throw new NotFoundError(`job ${id} has no result (state ${job.state})`);
-      const meta = JSON.parse(await Deno.readTextFile(`${d.resultDir}/${id}.json`));
-      await streamFile(
-        call as grpc.ServerWritableStream<unknown, unknown>,
-        `${d.resultDir}/${id}.bin`,
-        { kind: meta.kind },
-        ac.signal,
-      );
+      const removed = () => new NotFoundError(resultRemovedMessage(job, d.resultRetention));
+      if (job.resultRemovedAt) throw removed();
+      const files = resultFiles(d.resultDir, id);
+      try {
+        const meta = JSON.parse(await Deno.readTextFile(files.meta));
+        await streamFile(
+          call as grpc.ServerWritableStream<unknown, unknown>,
+          files.data,
+          { kind: meta.kind },
+          ac.signal,
+        );
+      } catch (err) {
+        // The retention sweep may have removed it since the job was read.
+        if (err instanceof Deno.errors.NotFound && d.store.get(id)?.resultRemovedAt) {
+          throw removed();
+        }
+        throw err;
+      }
       if (!ac.signal.aborted) call.end();
     } catch (err) {
       if (!ac.signal.aborted) {

@@ -24,6 +24,8 @@ export interface WireJob {
   partitionId: string;
   gpuDevice: number;
   deadlineMs: number;
+  functionBytes: number;
+  resultRemovedAtMs: number;
 }
 
 /** proto `LogLine` as a plain object. */
@@ -34,7 +36,14 @@ export interface WireLogLine {
   text: string;
 }
 
-/** Converts a stored job to its wire form (the job token never leaves). */
+const NO_BYTES = new Uint8Array();
+
+/**
+ * Converts a stored job to its wire form. The job token never leaves, and
+ * neither does the pickled function (possibly megabytes, echoed by every
+ * listing otherwise): clients get its size in `functionBytes`, and only the
+ * job's runtime reads it, with Runtime.FetchFunction.
+ */
 export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
   const s = job.spec;
   return {
@@ -42,7 +51,7 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
     spec: {
       image: s.image,
       command: s.command,
-      function: s.function,
+      function: NO_BYTES,
       env: s.env,
       gpuMemory: s.gpuMemory,
       gpuMemorySize: s.gpuMemoryBytes ? `${s.gpuMemoryBytes}B` : "",
@@ -54,6 +63,7 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
       user: s.user,
       name: s.name,
       workdir: s.workdir,
+      resultRetention: s.resultRetention ?? 0,
     },
     state: job.state,
     hasExitCode: job.exitCode !== null,
@@ -71,6 +81,8 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
     partitionId: job.partitionId ?? "",
     gpuDevice: job.gpuDevice ?? 0,
     deadlineMs: job.deadlineMs ?? 0,
+    functionBytes: s.function.length,
+    resultRemovedAtMs: job.resultRemovedAt ?? 0,
   };
 }
 

@@ -159,7 +159,8 @@ export class Job {
 
   /**
    * The job's result bytes (GetResult), e.g. a pickled Python return value,
-   * or null when the job stored none.
+   * or null when the job stored none. Throws NOT_FOUND when the result was
+   * removed after its retention (the message says so).
    */
   async result(): Promise<Uint8Array | null> {
     const parts: Uint8Array[] = [];
@@ -178,8 +179,8 @@ export class Job {
     } catch (err) {
       const e = this.#rpc.error(err);
       if (e.code !== "NOT_FOUND") throw e;
-      // NOT_FOUND means "no such job" or "no result": ask which.
-      await this.status();
+      // NOT_FOUND means "no such job", "no result" or "removed": ask which.
+      if ((await this.status()).resultRemovedAtMs !== null) throw e;
       return null;
     }
     if (messages === 0) return null;

@@ -77,6 +77,11 @@ export interface JobSpecInput {
   name?: string;
   /** Working directory inside the container (absolute). */
   workdir?: string;
+  /**
+   * Seconds the result is kept after the job ends, then removed (default and
+   * most: the orchestrator's `result_retention`).
+   */
+  resultRetention?: number;
 }
 
 /** A job's spec as the orchestrator stored it (defaults filled in). */
@@ -109,6 +114,8 @@ export interface JobSpec {
   name: string;
   /** Working directory ("" = image default). */
   workdir: string;
+  /** Seconds the result is kept after the job ends (0: forever). */
+  resultRetention: number;
 }
 
 /** Everything the orchestrator knows about one job. */
@@ -141,6 +148,16 @@ export interface JobRecord {
   hasResult: boolean;
   /** Size of the uploaded bundle in bytes. */
   bundleBytes: number;
+  /**
+   * Size of the pickled Python call: > 0 for a function job. The orchestrator
+   * never sends the bytes back, so `spec.function` is empty here.
+   */
+  functionBytes: number;
+  /**
+   * When the result was removed after its retention (Unix epoch ms), or null
+   * while it is kept; {@link Job.result} then fails with NOT_FOUND saying so.
+   */
+  resultRemovedAtMs: number | null;
 }
 
 /** One line of a job's output. */

@@ -78,6 +78,7 @@ export function specToWire(spec: JobSpecInput): WireMessage {
     user: spec.user ?? "",
     name: spec.name ?? "",
     workdir: spec.workdir ?? "",
+    resultRetention: spec.resultRetention ?? 0,
   };
 }
 
@@ -99,6 +100,7 @@ export function specFromWire(m: WireMessage): JobSpec {
     user: str(m.user),
     name: str(m.name),
     workdir: str(m.workdir),
+    resultRetention: num(m.resultRetention),
   };
 }
 
@@ -121,6 +123,9 @@ export function jobFromWire(m: WireMessage): JobRecord {
     logSeq: num(m.logSeq),
     hasResult: bool(m.hasResult),
     bundleBytes: num(m.bundleBytes),
+    // An orchestrator older than function_bytes still echoes the bytes.
+    functionBytes: num(m.functionBytes) || bytes(obj(m.spec).function).length,
+    resultRemovedAtMs: num(m.resultRemovedAtMs) > 0 ? num(m.resultRemovedAtMs) : null,
   };
 }
 

@@ -28,6 +28,17 @@ export interface JobPatch {
   partitionId?: string;
   gpuDevice?: number;
   deadlineMs?: number;
+  resultRemovedAt?: number;
+}
+
+/** An ended job whose result is still stored, as {@link JobStore.storedResults} lists it. */
+export interface StoredResult {
+  id: string;
+  state: JobState;
+  /** When the job ended, epoch ms. */
+  finishedAt: number;
+  /** The spec's result retention in seconds, or undefined for records older than it. */
+  resultRetention: number | undefined;
 }
 
 /** Filters and paging for {@link JobStore.list}. */
@@ -89,6 +100,8 @@ const MIGRATIONS: ReadonlyArray<[column: string, definition: string]> = [
   ["partition_id", "TEXT NOT NULL DEFAULT ''"],
   ["gpu_device", "INTEGER NOT NULL DEFAULT 0"],
   ["deadline_ms", "INTEGER NOT NULL DEFAULT 0"],
+  // When the result was removed after its retention; 0 while it is kept.
+  ["result_removed_at", "INTEGER NOT NULL DEFAULT 0"],
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -105,6 +118,7 @@ const PATCH_COLUMNS: Record<keyof JobPatch, string> = {
   partitionId: "partition_id",
   gpuDevice: "gpu_device",
   deadlineMs: "deadline_ms",
+  resultRemovedAt: "result_removed_at",
 };
 
 function rowToJob(row: Row): JobRecord {
@@ -130,6 +144,7 @@ function rowToJob(row: Row): JobRecord {
     partitionId: String(row.partition_id ?? ""),
     gpuDevice: Number(row.gpu_device ?? 0),
     deadlineMs: Number(row.deadline_ms ?? 0),
+    resultRemovedAt: Number(row.result_removed_at ?? 0),
   };
 }
 
@@ -260,6 +275,37 @@ export class JobStore {
       if (Number(res.changes) !== 1) throw new NotFoundError(`job ${id} not found`);
     }
     return this.mustGet(id);
+  }
+
+  /**
+   * Ended jobs whose result is still stored (not yet removed), oldest end
+   * first. Reads neither the function nor anything else large.
+   */
+  storedResults(): StoredResult[] {
+    const rows = this.#db.prepare(
+      `SELECT id, state, finished_at, json_extract(spec, '$.resultRetention') AS retention
+       FROM jobs WHERE has_result = 1 AND result_removed_at = 0 AND finished_at IS NOT NULL
+       ORDER BY finished_at`,
+    ).all() as Row[];
+    return rows.map((r) => ({
+      id: String(r.id),
+      state: String(r.state) as JobState,
+      finishedAt: Number(r.finished_at),
+      resultRetention: r.retention === null ? undefined : Number(r.retention),
+    }));
+  }
+
+  /**
+   * Records that a job's result was removed at `at` (epoch ms), unless that
+   * was recorded already or the job has not ended. Returns whether it was
+   * recorded now.
+   */
+  markResultRemoved(id: string, at: number): boolean {
+    const res = this.#db.prepare(
+      `UPDATE jobs SET result_removed_at = ?
+       WHERE id = ? AND result_removed_at = 0 AND finished_at IS NOT NULL`,
+    ).run(at, id);
+    return Number(res.changes) === 1;
   }
 
   /** Jobs newest first, filtered, one page at a time. */

@@ -39,7 +39,9 @@ DEFAULT_DURATION = 3600.0
 DEFAULT_CONNECT_TIMEOUT = 4.0
 #: Keyword arguments ``run``/``submit`` keep for themselves (pass such names to
 #: your function with ``functools.partial``).
-RESERVED_KEYWORDS = ("gpu_memory", "duration", "image", "env", "files", "gpu_count", "constraints", "job_name")
+RESERVED_KEYWORDS = (
+    "gpu_memory", "duration", "image", "env", "files", "gpu_count", "constraints", "job_name", "result_retention",
+)
 
 _CHUNK = 64 * 1024
 
@@ -127,6 +129,7 @@ class CumulusClient:
         gpu_count: int = 1,
         constraints: Sequence[str] = (),
         job_name: Optional[str] = None,
+        result_retention: Optional[float] = None,
         **kwargs: Any,
     ) -> Job:
         """Start ``fn(*args, **kwargs)`` as a job and return its :class:`~cumulus.job.Job` at once.
@@ -138,7 +141,9 @@ class CumulusClient:
         a ``ValueError``). ``image`` picks the container image (default: the
         orchestrator's), ``env`` adds environment variables, ``files`` ships
         local files or directories into the job's working directory (see
-        :func:`cumulus._bundle.resolve_files`). The function, its arguments
+        :func:`cumulus._bundle.resolve_files`). ``result_retention`` keeps the
+        result that many seconds after the job ends (default and most: the
+        orchestrator's ``result_retention``). The function, its arguments
         and the caller's local modules are pickled here: a part that cannot be
         pickled raises :class:`~cumulus.errors.NotPicklableError` before
         anything is sent.
@@ -154,6 +159,8 @@ class CumulusClient:
             user=self.user,
             name=job_name if job_name is not None else _job_name(fn),
         )
+        if result_retention is not None:
+            spec.result_retention = _number("result_retention", result_retention)
         if isinstance(gpu_memory, str):
             spec.gpu_memory_size = _gpu_memory_size(gpu_memory)
         else:
@@ -194,6 +201,7 @@ class CumulusClient:
         gpu_count: int = 1,
         constraints: Sequence[str] = (),
         job_name: Optional[str] = None,
+        result_retention: Optional[float] = None,
         **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` remotely and return its value, like a local call.
@@ -207,7 +215,8 @@ class CumulusClient:
         """
         job = self.submit(
             fn, *args, gpu_memory=gpu_memory, duration=duration, image=image, env=env, files=files,
-            gpu_count=gpu_count, constraints=constraints, job_name=job_name, **kwargs,
+            gpu_count=gpu_count, constraints=constraints, job_name=job_name,
+            result_retention=result_retention, **kwargs,
         )
         try:
             return job._run_streaming()

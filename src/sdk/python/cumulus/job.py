@@ -63,13 +63,18 @@ class JobInfo:
     node_id: str
     log_seq: int
     has_result: bool
-    #: True for a Python function job (``run``/``submit``), False for a command.
+    #: True for a Python function job (``run``/``submit``), False for a command
+    #: (from ``Job.function_bytes``: the orchestrator never sends the pickled call back).
     is_function: bool
     name: str
     #: Fraction of one device's memory asked for (0 when given as a size).
     gpu_memory: float = 0.0
     #: Absolute GPU memory asked for, as the orchestrator stored it (e.g. ``"1073741824B"``), or "".
     gpu_memory_size: str = ""
+    #: Seconds the result is kept after the job ends (0: forever).
+    result_retention: float = 0.0
+    #: When the result was removed after its retention (Unix epoch ms), 0 while it is kept.
+    result_removed_at_ms: int = 0
 
     @property
     def done(self) -> bool:
@@ -91,10 +96,13 @@ class JobInfo:
             node_id=job.node_id,
             log_seq=job.log_seq,
             has_result=job.has_result,
-            is_function=len(job.spec.function) > 0,
+            # spec.function: an orchestrator older than function_bytes echoes the bytes.
+            is_function=job.function_bytes > 0 or len(job.spec.function) > 0,
             name=job.spec.name,
             gpu_memory=job.spec.gpu_memory,
             gpu_memory_size=job.spec.gpu_memory_size,
+            result_retention=job.spec.result_retention,
+            result_removed_at_ms=job.result_removed_at_ms,
         )
 
 
@@ -216,6 +224,8 @@ class Job:
         when the job ended without a result (exit, kill, expiry; with the exit
         code and the last log lines), :class:`~cumulus.errors.JobCancelled` when
         it was cancelled. A command job (not a function) that succeeded returns ``None``.
+        A result removed after its retention raises :class:`~cumulus.errors.JobNotFoundError`
+        saying so.
         """
         return self._outcome(self.wait(timeout), None)
 

@@ -434,3 +434,79 @@ def test_gpu_memory_as_an_absolute_size(client: CumulusClient) -> None:
     info = job.info()
     assert info.gpu_memory_size == f"{1 << 30}B"
     assert info.gpu_memory == 0
+
+
+def test_listings_carry_the_function_size_not_its_bytes(client: CumulusClient, orchestrator: Any) -> None:
+    """A 2 MB pickled call: ListJobs, GetJob and WatchJob send its size, never the bytes."""
+    import json
+
+    import cloudpickle
+    import grpc
+
+    from bundle_helpers import REPO_ROOT, pb2
+    from orchestrator_proc import find_deno
+
+    big = os.urandom(2 * 1024 * 1024)
+    # A bare (fn, args, kwargs) pickle inline in spec.function (the SDK would move it to the bundle).
+    payload = cloudpickle.dumps((len, (big,), {}))
+    assert len(payload) > 2_000_000
+    channel = grpc.insecure_channel(orchestrator.url)
+    try:
+        def method(name: str, req: Any, res: Any, kind: str = "unary_unary") -> Any:
+            return getattr(channel, kind)(
+                f"/cumulus.v1.Cumulus/{name}", request_serializer=req.SerializeToString,
+                response_deserializer=res.FromString,
+            )
+
+        submit = method("SubmitJob", pb2.SubmitJobRequest, pb2.SubmitJobResponse, "stream_unary")
+        spec = pb2.JobSpec(function=payload, gpu_memory=0.5, duration=120, name="big-call")
+        response = submit(iter([pb2.SubmitJobRequest(spec=spec)]), timeout=60)
+        job_id = response.job_id
+        assert response.job.function_bytes == len(payload) and response.job.spec.function == b""
+        # The runtime still gets the call (Runtime.FetchFunction).
+        assert client.job(job_id).result(timeout=120) == len(big)
+
+        page = method("ListJobs", pb2.ListJobsRequest, pb2.ListJobsResponse)(
+            pb2.ListJobsRequest(page_size=1000), timeout=30
+        )
+        [listed] = [j for j in page.jobs if j.id == job_id]
+        assert listed.function_bytes == len(payload) and listed.spec.function == b""
+        assert listed.ByteSize() < 2048, listed.ByteSize()
+        assert page.ByteSize() < 256 * 1024, f"{len(page.jobs)} jobs in {page.ByteSize()} bytes"
+        got = method("GetJob", pb2.GetJobRequest, pb2.Job)(pb2.GetJobRequest(job_id=job_id), timeout=30)
+        assert got.ByteSize() < 2048 and got.function_bytes == len(payload)
+        watch = method("WatchJob", pb2.WatchJobRequest, pb2.WatchJobEvent, "unary_stream")
+        events = list(watch(pb2.WatchJobRequest(job_id=job_id, no_logs=True, no_follow=True), timeout=30))
+        assert events and all(e.ByteSize() < 2048 for e in events)
+    finally:
+        channel.close()
+
+    # Clients still tell a function job: the Python SDK, and the CLI (JSON and table).
+    assert client.job(job_id).info().is_function is True
+    cli = [find_deno(), "run", "-A", "main.ts", "jobs", "--url", orchestrator.url]
+    env = dict(os.environ, NO_COLOR="1")
+    out = subprocess.run(
+        cli + ["--json"], cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    [record] = [j for j in json.loads(out.stdout) if j["id"] == job_id]
+    assert record["functionBytes"] == len(payload) and record["spec"]["function"] == ""
+    table = subprocess.run(
+        cli, cwd=str(REPO_ROOT), env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+    )
+    assert table.returncode == 0, table.stderr
+    [row] = [line for line in table.stdout.splitlines() if line.startswith(job_id)]
+    assert row.endswith("(python function)"), row
+
+
+def test_result_retention_may_be_shortened_not_exceeded(client: CumulusClient) -> None:
+    job = client.submit(lambda: 1, duration=60, result_retention=120)
+    assert job.info().result_retention == 120
+    assert job.result(timeout=120) == 1
+    # Without one, the orchestrator's (7 days by default) is recorded.
+    second = client.submit(lambda: 2, duration=60)
+    assert second.info().result_retention == 7 * 86400
+    assert second.result(timeout=120) == 2
+    with pytest.raises(InvalidSpecError, match=r"^spec\.result_retention: must be at most 604800"):
+        client.submit(lambda: 3, duration=60, result_retention=8 * 86400)

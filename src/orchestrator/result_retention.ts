@@ -1,0 +1,157 @@
+/**
+ * Result retention: a job's result (`<id>.bin` and `<id>.json` in the data
+ * dir's results directory) is kept for the job's retention after the job
+ * ends, then removed by a periodic sweep. The removal is recorded on the job
+ * first (it keeps its record and `hasResult`), so GetResult can say why the
+ * result is gone; a result of a job that has not ended is never touched.
+ * @module
+ */
+import { formatSeconds, isTerminal, type JobRecord, type JobSpec } from "../core/mod.ts";
+import type { JobStore } from "../store/mod.ts";
+
+/** What the sweeper uses, injected. */
+export interface ResultSweeperDeps {
+  store: JobStore;
+  /** Directory of stored results. */
+  resultDir: string;
+  /**
+   * The orchestrator's result_retention in seconds (0 = forever), for jobs
+   * stored before specs carried their own.
+   */
+  defaultRetention: number;
+  /** Milliseconds between sweeps (0 = only the one at start). */
+  intervalMs: number;
+  now: () => number;
+  log: (msg: string) => void;
+}
+
+/** What one sweep did. */
+export interface ResultSweepReport {
+  /** Jobs whose result was removed. */
+  removed: string[];
+  /** Files left behind by an earlier removal (a crash between recording and removing) removed now. */
+  leftovers: number;
+}
+
+/** The retention in seconds that applies to `spec` (0 = forever). */
+export function retentionOf(
+  spec: Pick<JobSpec, "resultRetention">,
+  defaultRetention: number,
+): number {
+  return spec.resultRetention ?? defaultRetention;
+}
+
+/**
+ * The GetResult message for a job whose result the sweep removed.
+ * @example
+ * resultRemovedMessage(job, 604800); // "result of job j-… was removed after its retention of 7d"
+ */
+export function resultRemovedMessage(job: JobRecord, defaultRetention: number): string {
+  const retention = retentionOf(job.spec, defaultRetention);
+  return `result of job ${job.id} was removed after its retention of ${formatSeconds(retention)}`;
+}
+
+/** The files of one job's result. */
+export function resultFiles(resultDir: string, jobId: string): { data: string; meta: string } {
+  return { data: `${resultDir}/${jobId}.bin`, meta: `${resultDir}/${jobId}.json` };
+}
+
+const RESULT_FILE_RE = /^(j-[0-9a-f]{12})\.(bin|json)$/;
+
+async function removeIfThere(path: string): Promise<boolean> {
+  try {
+    await Deno.remove(path);
+    return true;
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return false;
+    throw err;
+  }
+}
+
+/** Removes results past their retention, once at start and then periodically. */
+export class ResultSweeper {
+  #d: ResultSweeperDeps;
+  #timer: ReturnType<typeof setTimeout> | null = null;
+  #running: Promise<unknown> | null = null;
+  #closed = false;
+
+  /** Creates the sweeper; nothing runs before {@link start} or {@link sweep}. */
+  constructor(deps: ResultSweeperDeps) {
+    this.#d = deps;
+  }
+
+  /**
+   * Removes the result of every ended job whose retention is over: records
+   * the removal on the job, then deletes its files. With `leftovers`, also
+   * deletes files of results recorded as removed earlier (what a crash
+   * between the two steps leaves).
+   */
+  async sweep(opts: { leftovers?: boolean } = {}): Promise<ResultSweepReport> {
+    const now = this.#d.now();
+    const removed: string[] = [];
+    for (const r of this.#d.store.storedResults()) {
+      if (!isTerminal(r.state)) continue;
+      const retention = r.resultRetention ?? this.#d.defaultRetention;
+      if (retention <= 0 || r.finishedAt + retention * 1000 > now) continue;
+      if (!this.#d.store.markResultRemoved(r.id, now)) continue;
+      const files = resultFiles(this.#d.resultDir, r.id);
+      await removeIfThere(files.data);
+      await removeIfThere(files.meta);
+      removed.push(r.id);
+    }
+    let leftovers = 0;
+    if (opts.leftovers) {
+      for await (const e of Deno.readDir(this.#d.resultDir)) {
+        const m = RESULT_FILE_RE.exec(e.name);
+        if (!m || removed.includes(m[1])) continue;
+        const job = this.#d.store.get(m[1]);
+        if (job && (job.resultRemovedAt ?? 0) > 0) {
+          if (await removeIfThere(`${this.#d.resultDir}/${e.name}`)) leftovers++;
+        }
+      }
+    }
+    if (removed.length > 0 || leftovers > 0) {
+      this.#d.log(
+        `result retention: removed ${removed.length} result(s) past their retention` +
+          (leftovers > 0 ? `, ${leftovers} leftover file(s)` : ""),
+      );
+    }
+    return { removed, leftovers };
+  }
+
+  /** Sweeps now (leftovers included), then every `intervalMs` until {@link stop}. */
+  async start(): Promise<ResultSweepReport> {
+    const report = await this.#guarded({ leftovers: true });
+    this.#schedule();
+    return report;
+  }
+
+  /** Stops the periodic sweeps and waits for one in progress. */
+  async stop(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    await this.#running;
+  }
+
+  async #guarded(opts: { leftovers?: boolean }): Promise<ResultSweepReport> {
+    const run = this.sweep(opts).catch((err) => {
+      this.#d.log(`result retention: sweep failed: ${(err as Error).message}`);
+      return { removed: [], leftovers: 0 };
+    });
+    this.#running = run;
+    try {
+      return await run;
+    } finally {
+      this.#running = null;
+    }
+  }
+
+  #schedule(): void {
+    if (this.#closed || this.#d.intervalMs <= 0) return;
+    this.#timer = setTimeout(() => {
+      this.#timer = null;
+      void this.#guarded({}).finally(() => this.#schedule());
+    }, this.#d.intervalMs);
+  }
+}
