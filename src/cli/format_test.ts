@@ -75,7 +75,7 @@ function job(over: Partial<JobRecord>): JobRecord {
       duration: 3600,
       gpuCount: 1,
       constraints: [],
-      retry: { resume: false, maxAttempts: 1 },
+      retry: { resume: false, maxAttempts: 1, resumeOnExpiry: false },
       checkpoint: { s3Prefix: "" },
       user: "ada",
       name: "",
@@ -96,6 +96,7 @@ function job(over: Partial<JobRecord>): JobRecord {
     bundleBytes: 0,
     functionBytes: 0,
     resultRemovedAtMs: null,
+    lastCheckpoint: null,
     ...over,
   };
 }
@@ -110,7 +111,7 @@ Deno.test("formatJobs shows state, exit code, attempts, user, age and duration",
       state: "RUNNING",
       exitCode: null,
       attempts: 2,
-      spec: { ...base.spec, retry: { resume: true, maxAttempts: 3 } },
+      spec: { ...base.spec, retry: { resume: true, maxAttempts: 3, resumeOnExpiry: false } },
     }),
   ], 61_000);
   const lines = out.trimEnd().split("\n");

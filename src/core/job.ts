@@ -4,6 +4,7 @@
  * @module
  */
 import { InvalidArgumentError } from "./errors.ts";
+import type { CheckpointMark } from "./checkpoint.ts";
 
 /** Lifecycle states (DESIGN.md section 3). */
 export type JobState =
@@ -80,6 +81,12 @@ export interface JobSpec {
   resume: boolean;
   /** Attempts in total (>= 1). */
   maxAttempts: number;
+  /**
+   * Also resume when the partition's duration is over, if a checkpoint was
+   * reported and attempts remain (see `src/orchestrator/expiry.ts`). Absent in
+   * records stored before it existed: false.
+   */
+  resumeOnExpiry?: boolean;
   /** S3 prefix for checkpoints ("" = default). */
   s3Prefix: string;
   /** Submitting user ("anonymous" when not given). */
@@ -132,6 +139,8 @@ export interface JobRecord {
    * keeps `hasResult`); 0 or absent while it is kept.
    */
   resultRemovedAt?: number;
+  /** The newest checkpoint the job's runtime reported, or null when none was. */
+  lastCheckpoint: CheckpointMark | null;
 }
 
 /** Raw spec as it arrives from the wire (proto-loader object, camel-cased keys). */
@@ -145,7 +154,7 @@ export interface RawJobSpec {
   duration?: number;
   gpuCount?: number;
   constraints?: string[];
-  retry?: { resume?: boolean; maxAttempts?: number } | null;
+  retry?: { resume?: boolean; maxAttempts?: number; resumeOnExpiry?: boolean } | null;
   checkpoint?: { s3Prefix?: string } | null;
   user?: string;
   name?: string;
@@ -253,14 +262,21 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 100) {
     throw new InvalidArgumentError("spec.retry.max_attempts", `must be 1..100, got ${maxAttempts}`);
   }
-  const resultRetention = parseResultRetention(
-    raw.resultRetention ?? 0,
-    limits.resultRetention ?? 0,
-  );
+  const resumeOnExpiry = raw.retry?.resumeOnExpiry === true;
+  if (resumeOnExpiry && maxAttempts < 2) {
+    throw new InvalidArgumentError(
+      "spec.retry.resume_on_expiry",
+      "needs max_attempts > 1 (each resumed attempt is one more attempt)",
+    );
+  }
   const name = raw.name ?? "";
   if (name.length > 128) {
     throw new InvalidArgumentError("spec.name", "must be at most 128 characters");
   }
+  const resultRetention = parseResultRetention(
+    raw.resultRetention ?? 0,
+    limits.resultRetention ?? 0,
+  );
   const workdir = raw.workdir ?? "";
   if (workdir !== "" && !workdir.startsWith("/")) {
     throw new InvalidArgumentError("spec.workdir", "must be an absolute path");
@@ -279,6 +295,7 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     // attempt is resumed after an infrastructure failure.
     resume: maxAttempts > 1,
     maxAttempts,
+    ...(resumeOnExpiry ? { resumeOnExpiry } : {}),
     s3Prefix: raw.checkpoint?.s3Prefix ?? "",
     user,
     name,

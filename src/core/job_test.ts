@@ -33,3 +33,29 @@ Deno.test("a spec takes gpu_memory or gpu_memory_size, never both, and names the
   );
   assert.throws(() => parseJobSpec({ command: ["x"], duration: 1 }, limits), /spec\.gpu_memory:/);
 });
+
+Deno.test("resume_on_expiry is opt-in and needs more than one attempt", () => {
+  const base = { command: ["x"], gpuMemory: 0.5, duration: 1 };
+  assert.equal(parseJobSpec(base, limits).resumeOnExpiry, undefined);
+  assert.equal(
+    parseJobSpec({ ...base, retry: { maxAttempts: 3, resumeOnExpiry: true } }, limits)
+      .resumeOnExpiry,
+    true,
+  );
+  // The default attempts count when the spec says 0.
+  assert.equal(
+    parseJobSpec(
+      { ...base, retry: { resumeOnExpiry: true } },
+      { ...limits, defaultMaxAttempts: 2 },
+    ).resumeOnExpiry,
+    true,
+  );
+  assert.throws(
+    () => parseJobSpec({ ...base, retry: { maxAttempts: 1, resumeOnExpiry: true } }, limits),
+    /spec\.retry\.resume_on_expiry: needs max_attempts > 1/,
+  );
+  assert.throws(
+    () => parseJobSpec({ ...base, retry: { resumeOnExpiry: true } }, limits),
+    InvalidArgumentError,
+  );
+});

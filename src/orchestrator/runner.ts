@@ -9,6 +9,7 @@ import type { JobLog, LastLine, LogHub } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import type { DockerFrame, SwarmClient, TaskInfo } from "../swarm/mod.ts";
 import { Aligner } from "./align.ts";
+import { expiryDecision } from "./expiry.ts";
 import { type PartitionKeeper, PartitionWaitError, PENDING_PARTITION } from "./partitions.ts";
 import { buildServiceRequest, type S3Settings, serviceName } from "./service_spec.ts";
 
@@ -234,8 +235,8 @@ export class JobRunner {
         };
         expiredByUs = true;
         this.#expiredByUs = true;
-        // Recorded before the service is stopped.
-        this.#setFinal(outcome);
+        // Recorded (EXPIRED, or RESUMING) before the service is stopped.
+        this.#recordExpiry(outcome);
         break;
       }
       let task: TaskInfo | null = null;
@@ -428,6 +429,13 @@ export class JobRunner {
         exitCode: null,
       });
       log.close();
+    } else if (this.#expiryResumed) {
+      // The backstop recorded RESUMING already: the next attempt continues the log.
+      log.close();
+    } else if (outcome?.state === "EXPIRED" && !this.#cancelled && !this.#expiredByUs) {
+      // Stopped by the node's agent daemon at the deadline.
+      if (this.#recordExpiry(outcome)) log.close();
+      else log.markComplete();
     } else {
       log.markComplete();
       if (outcome && !this.#cancelled && !this.#expiredByUs) this.#setFinal(outcome);
@@ -449,6 +457,32 @@ export class JobRunner {
       }
     }
     await Promise.race([stopping, new Promise((r) => setTimeout(r, 1000))]);
+  }
+
+  /** Set once this attempt's expiry was recorded as RESUMING. */
+  #expiryResumed = false;
+
+  /**
+   * Records an expired attempt: RESUMING when {@link expiryDecision} allows
+   * it (the scheduler then places the next attempt with a fresh partition),
+   * else the final EXPIRED. Returns true when the job is RESUMING.
+   */
+  #recordExpiry(outcome: TaskOutcome): boolean {
+    const job = this.#deps.store.get(this.jobId);
+    // A reason noted while the job ran (a refused result) fails it in #setFinal.
+    const decision = job && !job.reason ? expiryDecision(job) : { resume: false, note: "" };
+    if (job && decision.resume) {
+      const moved = this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", {
+        reason: `attempt ${job.attempts}: ${outcome.reason}; ${decision.note}`,
+        exitCode: null,
+      });
+      this.#expiryResumed = moved !== null;
+      return this.#expiryResumed;
+    }
+    this.#setFinal(
+      decision.note ? { ...outcome, reason: `${outcome.reason}; ${decision.note}` } : outcome,
+    );
+    return false;
   }
 
   #setFinal(outcome: TaskOutcome): void {

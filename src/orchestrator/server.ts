@@ -15,7 +15,9 @@ import {
   type JobSpec,
   type JobState,
   NotFoundError,
+  parseCheckpointReport,
   parseJobSpec,
+  type RawCheckpointReport,
   type RawJobSpec,
   ResourceExhaustedError,
   type SpecLimits,
@@ -71,7 +73,9 @@ function report(d: HandlerDeps, method: string, err: unknown): grpc.ServiceError
 function unary<Req, Res>(d: HandlerDeps, method: string, fn: Unary<Req, Res>) {
   return (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
     const t0 = performance.now();
-    fn(call.request, call).then(
+    // Through a promise: a handler that throws before returning one (a refused
+    // token) still answers with its status, not UNKNOWN.
+    Promise.resolve().then(() => fn(call.request, call)).then(
       (res) => {
         d.observe(method, "OK", performance.now() - t0);
         cb(null, res);
@@ -480,15 +484,17 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       const job = authenticate(d, call, req.jobId);
       return Promise.resolve({ stop: job.state === "CANCELLED" });
     }),
-    ReportCheckpoint: unary(d, "ReportCheckpoint", (req: { jobId: string }, call) => {
-      authenticate(d, call, req.jobId);
-      return Promise.reject(
-        new CumulusError(
-          "FAILED_PRECONDITION",
-          "checkpoint reporting is not enabled on this orchestrator",
-        ),
-      );
-    }),
+    // A completed checkpoint of the job: stored on its record (persisted before
+    // the answer), where expiry reads it to decide whether the job resumes.
+    ReportCheckpoint: unary(
+      d,
+      "ReportCheckpoint",
+      (req: { jobId: string } & RawCheckpointReport, call) => {
+        const job = authenticate(d, call, req.jobId);
+        d.store.recordCheckpoint(job.id, parseCheckpointReport(req, Date.now()));
+        return Promise.resolve({});
+      },
+    ),
   };
 }
 

@@ -24,6 +24,9 @@ export interface WireJob {
   partitionId: string;
   gpuDevice: number;
   deadlineMs: number;
+  lastCheckpointStep: number;
+  lastCheckpointTier: string;
+  lastCheckpointAtMs: number;
   functionBytes: number;
   resultRemovedAtMs: number;
 }
@@ -58,7 +61,11 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
       duration: s.duration,
       gpuCount: s.gpuCount,
       constraints: s.constraints,
-      retry: { resume: s.resume, maxAttempts: s.maxAttempts },
+      retry: {
+        resume: s.resume,
+        maxAttempts: s.maxAttempts,
+        resumeOnExpiry: s.resumeOnExpiry ?? false,
+      },
       checkpoint: { s3Prefix: s.s3Prefix },
       user: s.user,
       name: s.name,
@@ -81,6 +88,9 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
     partitionId: job.partitionId ?? "",
     gpuDevice: job.gpuDevice ?? 0,
     deadlineMs: job.deadlineMs ?? 0,
+    lastCheckpointStep: job.lastCheckpoint?.step ?? 0,
+    lastCheckpointTier: job.lastCheckpoint?.tier ?? "",
+    lastCheckpointAtMs: job.lastCheckpoint?.atMs ?? 0,
     functionBytes: s.function.length,
     resultRemovedAtMs: job.resultRemovedAt ?? 0,
   };

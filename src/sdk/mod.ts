@@ -58,6 +58,7 @@ export {
   selectBundleEntries,
 } from "./bundle.ts";
 export {
+  type CheckpointInfo,
   DEFAULT_DURATION,
   DEFAULT_GPU_MEMORY,
   isTerminalState,

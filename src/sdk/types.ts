@@ -67,8 +67,12 @@ export interface JobSpecInput {
   gpuCount?: number;
   /** Swarm placement constraints, e.g. `node.labels.gpu==h100`. */
   constraints?: string[];
-  /** Resume policy on infrastructure failure. */
-  retry?: { resume?: boolean; maxAttempts?: number };
+  /**
+   * Resume policy on infrastructure failure. `resumeOnExpiry`: also resume when
+   * the duration is over, if the job reported a checkpoint and attempts remain
+   * (each attempt gets a fresh duration; needs `maxAttempts` > 1).
+   */
+  retry?: { resume?: boolean; maxAttempts?: number; resumeOnExpiry?: boolean };
   /** Checkpoint settings. */
   checkpoint?: { s3Prefix?: string };
   /** Who submits, for fair share (default "anonymous"). */
@@ -105,7 +109,7 @@ export interface JobSpec {
   /** Placement constraints. */
   constraints: string[];
   /** Resume policy. */
-  retry: { resume: boolean; maxAttempts: number };
+  retry: { resume: boolean; maxAttempts: number; resumeOnExpiry: boolean };
   /** Checkpoint settings. */
   checkpoint: { s3Prefix: string };
   /** Submitting user. */
@@ -158,6 +162,18 @@ export interface JobRecord {
    * while it is kept; {@link Job.result} then fails with NOT_FOUND saying so.
    */
   resultRemovedAtMs: number | null;
+  /** The newest checkpoint the job reported, or null when none was. */
+  lastCheckpoint: CheckpointInfo | null;
+}
+
+/** A checkpoint a job reported to the orchestrator. */
+export interface CheckpointInfo {
+  /** Checkpoint step. */
+  step: number;
+  /** "l1" (the worker's disk) or "l2" (S3). */
+  tier: string;
+  /** When the orchestrator recorded it, Unix epoch milliseconds. */
+  atMs: number;
 }
 
 /** One line of a job's output. */

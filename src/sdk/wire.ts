@@ -73,7 +73,11 @@ export function specToWire(spec: JobSpecInput): WireMessage {
     duration: spec.duration ?? DEFAULT_DURATION,
     gpuCount: spec.gpuCount ?? 0,
     constraints: spec.constraints ?? [],
-    retry: { resume: spec.retry?.resume ?? false, maxAttempts: spec.retry?.maxAttempts ?? 0 },
+    retry: {
+      resume: spec.retry?.resume ?? false,
+      maxAttempts: spec.retry?.maxAttempts ?? 0,
+      resumeOnExpiry: spec.retry?.resumeOnExpiry ?? false,
+    },
     checkpoint: { s3Prefix: spec.checkpoint?.s3Prefix ?? "" },
     user: spec.user ?? "",
     name: spec.name ?? "",
@@ -95,7 +99,11 @@ export function specFromWire(m: WireMessage): JobSpec {
     duration: num(m.duration),
     gpuCount: num(m.gpuCount),
     constraints: strings(m.constraints),
-    retry: { resume: bool(retry.resume), maxAttempts: num(retry.maxAttempts) },
+    retry: {
+      resume: bool(retry.resume),
+      maxAttempts: num(retry.maxAttempts),
+      resumeOnExpiry: bool(retry.resumeOnExpiry),
+    },
     checkpoint: { s3Prefix: str(obj(m.checkpoint).s3Prefix) },
     user: str(m.user),
     name: str(m.name),
@@ -126,6 +134,13 @@ export function jobFromWire(m: WireMessage): JobRecord {
     // An orchestrator older than function_bytes still echoes the bytes.
     functionBytes: num(m.functionBytes) || bytes(obj(m.spec).function).length,
     resultRemovedAtMs: num(m.resultRemovedAtMs) > 0 ? num(m.resultRemovedAtMs) : null,
+    lastCheckpoint: num(m.lastCheckpointAtMs) > 0
+      ? {
+        step: num(m.lastCheckpointStep),
+        tier: str(m.lastCheckpointTier),
+        atMs: num(m.lastCheckpointAtMs),
+      }
+      : null,
   };
 }
 

@@ -6,6 +6,8 @@
  */
 import { DatabaseSync, type SQLInputValue } from "node:sqlite";
 import {
+  type CheckpointMark,
+  type CheckpointTier,
   FailedPreconditionError,
   isTerminal,
   type JobRecord,
@@ -102,6 +104,10 @@ const MIGRATIONS: ReadonlyArray<[column: string, definition: string]> = [
   ["deadline_ms", "INTEGER NOT NULL DEFAULT 0"],
   // When the result was removed after its retention; 0 while it is kept.
   ["result_removed_at", "INTEGER NOT NULL DEFAULT 0"],
+  // The newest reported checkpoint; ckpt_at = 0 means none.
+  ["ckpt_step", "INTEGER NOT NULL DEFAULT 0"],
+  ["ckpt_tier", "TEXT NOT NULL DEFAULT ''"],
+  ["ckpt_at", "INTEGER NOT NULL DEFAULT 0"],
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -145,6 +151,13 @@ function rowToJob(row: Row): JobRecord {
     gpuDevice: Number(row.gpu_device ?? 0),
     deadlineMs: Number(row.deadline_ms ?? 0),
     resultRemovedAt: Number(row.result_removed_at ?? 0),
+    lastCheckpoint: Number(row.ckpt_at ?? 0) > 0
+      ? {
+        step: Number(row.ckpt_step),
+        tier: String(row.ckpt_tier) as CheckpointTier,
+        atMs: Number(row.ckpt_at),
+      }
+      : null,
   };
 }
 
@@ -274,6 +287,20 @@ export class JobStore {
       );
       if (Number(res.changes) !== 1) throw new NotFoundError(`job ${id} not found`);
     }
+    return this.mustGet(id);
+  }
+
+  /**
+   * Records a checkpoint the job reported, unless a newer step is recorded
+   * already (reports may arrive out of order: an L2 upload finishes after the
+   * next L1 save). The same step again replaces the record ("l2" after "l1").
+   * Returns the job; throws NotFoundError.
+   */
+  recordCheckpoint(id: string, mark: CheckpointMark): JobRecord {
+    this.#db.prepare(
+      `UPDATE jobs SET ckpt_step = ?, ckpt_tier = ?, ckpt_at = ?
+       WHERE id = ? AND (ckpt_at = 0 OR ckpt_step <= ?)`,
+    ).run(mark.step, mark.tier, mark.atMs, id, mark.step);
     return this.mustGet(id);
   }
 

@@ -121,3 +121,37 @@ Deno.test("an older store gains the partition columns and keeps its jobs", async
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("recordCheckpoint keeps the newest step; the same step again replaces its tier", () => {
+  const store = JobStore.open(":memory:");
+  store.insert({ id: "j-1", spec: spec(), token: "t", bundleBytes: 0, createdAt: 1 });
+  assert.equal(store.mustGet("j-1").lastCheckpoint, null);
+  store.recordCheckpoint("j-1", { step: 0, tier: "l1", atMs: 10 });
+  assert.deepEqual(store.mustGet("j-1").lastCheckpoint, { step: 0, tier: "l1", atMs: 10 });
+  store.recordCheckpoint("j-1", { step: 100, tier: "l1", atMs: 20 });
+  // An upload of an older step finishing late does not move it back.
+  store.recordCheckpoint("j-1", { step: 50, tier: "l2", atMs: 30 });
+  assert.deepEqual(store.mustGet("j-1").lastCheckpoint, { step: 100, tier: "l1", atMs: 20 });
+  store.recordCheckpoint("j-1", { step: 100, tier: "l2", atMs: 40 });
+  assert.deepEqual(store.mustGet("j-1").lastCheckpoint, { step: 100, tier: "l2", atMs: 40 });
+  assert.throws(
+    () => store.recordCheckpoint("j-2", { step: 1, tier: "l1", atMs: 1 }),
+    NotFoundError,
+  );
+  store.close();
+});
+
+Deno.test("a reported checkpoint survives reopening the store", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const a = JobStore.open(`${dir}/jobs.db`);
+    a.insert({ id: "j-1", spec: spec(), token: "t", bundleBytes: 0, createdAt: 1 });
+    a.recordCheckpoint("j-1", { step: 7, tier: "l2", atMs: 99 });
+    a.close();
+    const b = JobStore.open(`${dir}/jobs.db`);
+    assert.deepEqual(b.mustGet("j-1").lastCheckpoint, { step: 7, tier: "l2", atMs: 99 });
+    b.close();
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});

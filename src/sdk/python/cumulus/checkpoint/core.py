@@ -24,6 +24,7 @@ from cumulus.checkpoint.errors import (
 from cumulus.checkpoint.l1 import L1Store
 from cumulus.checkpoint.l2 import S3Store, make_s3_client
 from cumulus.checkpoint.manifest import Entry, FileRecord, Manifest, check_step
+from cumulus.checkpoint.report import CheckpointReporter, reporter_for
 from cumulus.checkpoint.uploader import Backoff, L2Uploader
 from cumulus.checkpoint.worker_backend import WorkerBackend
 
@@ -93,6 +94,11 @@ class CheckpointManager:
     (:mod:`~cumulus.checkpoint.upload_worker`) unless ``upload_process`` is
     false or a client is injected. ``restore_wait`` bounds how long
     :meth:`restore` keeps trying an unreachable S3.
+
+    Inside a Cumulus job each completed checkpoint (L1 saved, L2 uploaded) is
+    reported to the orchestrator, best-effort (:mod:`~cumulus.checkpoint.report`);
+    ``reporter`` replaces the one built from the environment, ``report=False``
+    turns reports off.
     """
 
     def __init__(
@@ -105,8 +111,11 @@ class CheckpointManager:
         restore_wait: float = 30.0,
         exit_flush_timeout: float = 30.0,
         upload_process: bool = True,
+        reporter: Optional[CheckpointReporter] = None,
+        report: bool = True,
     ) -> None:
         self.config = config
+        self.reporter = reporter if reporter is not None else (reporter_for(config.job_id) if report else None)
         self.l1 = L1Store(config.directory)
         self.l2: Optional[S3Store] = None
         self.uploader: Optional[L2Uploader] = None
@@ -122,7 +131,13 @@ class CheckpointManager:
             backend: Any = self.l2
             if s3_client is None and upload_process:
                 backend = WorkerBackend(config.s3, config.job_id)
-            self.uploader = L2Uploader(backend, self.l1, max_pending=max_pending, backoff=backoff)
+            on_uploaded = None
+            if self.reporter is not None:
+                reporter, url = self.reporter, backend.url
+                on_uploaded = lambda step: reporter.report(step, "l2", url(step))  # noqa: E731
+            self.uploader = L2Uploader(
+                backend, self.l1, max_pending=max_pending, backoff=backoff, on_uploaded=on_uploaded
+            )
         signals.register_flusher(self)
         _track(self)
 
@@ -148,6 +163,8 @@ class CheckpointManager:
                 self.uploader.submit(step, keep_last)
                 protect.add(step)
             self.l1.prune(keep_last, protect=protect)
+        if self.reporter is not None:
+            self.reporter.report(step, "l1", str(self.l1.step_dir(step)))
         return manifest
 
     def _write_entries(self, state: Mapping[str, Any], step: int, tmp: Path) -> Manifest:
@@ -284,8 +301,22 @@ class CheckpointManager:
 
     # -- L2 bookkeeping -------------------------------------------------------
     def flush(self, timeout: Optional[float] = None) -> bool:
-        """Wait for pending L2 uploads; False when ``timeout`` ran out (True without L2)."""
-        return self.uploader.flush(timeout) if self.uploader is not None else True
+        """Wait for pending L2 uploads; False when ``timeout`` ran out (True without L2).
+
+        Pending checkpoint reports then get what is left of ``timeout``, at
+        most a little more than one report's timeout.
+        """
+        start = time.monotonic()
+        done = self.uploader.flush(timeout) if self.uploader is not None else True
+        left = None if timeout is None else max(0.0, timeout - (time.monotonic() - start))
+        self._flush_reports(left)
+        return done
+
+    def _flush_reports(self, timeout: Optional[float]) -> None:
+        if self.reporter is None:
+            return
+        limit = self.reporter.timeout + 1.0
+        self.reporter.flush(limit if timeout is None else min(timeout, limit))
 
     def close(self, timeout: Optional[float] = 0) -> bool:
         """Stop the uploader after flushing for at most ``timeout`` seconds."""
@@ -294,6 +325,7 @@ class CheckpointManager:
     def flush_at_exit(self) -> None:
         """Interpreter exit: give pending uploads ``exit_flush_timeout`` seconds."""
         if self.uploader is None or not self.uploader.pending():
+            self._flush_reports(None)
             return
         self.uploader.prepare_for_exit()
         if not self.uploader.flush(self.exit_flush_timeout):
@@ -302,6 +334,7 @@ class CheckpointManager:
                 self.uploader.pending(),
                 self.uploader.last_error or "timed out",
             )
+        self._flush_reports(None)
 
 
 class _S3Unreachable(Exception):

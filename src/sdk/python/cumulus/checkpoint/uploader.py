@@ -66,7 +66,8 @@ class L2Uploader:
     ``prune``, ``url``), e.g. the worker process's
     :class:`~cumulus.checkpoint.worker_backend.WorkerBackend`.
 
-    ``max_pending`` bounds the queue.
+    ``max_pending`` bounds the queue. ``on_uploaded(step)`` is called after
+    each step is complete in S3 (its manifest stored); its errors are ignored.
     """
 
     def __init__(
@@ -77,6 +78,7 @@ class L2Uploader:
         max_pending: int = 4,
         backoff: Optional[Backoff] = None,
         clock: Callable[[], float] = time.monotonic,
+        on_uploaded: Optional[Callable[[int], None]] = None,
     ) -> None:
         if max_pending < 1:
             raise ValueError("max_pending must be >= 1")
@@ -85,6 +87,7 @@ class L2Uploader:
         self.max_pending = max_pending
         self.backoff = backoff or Backoff()
         self._clock = clock
+        self._on_uploaded = on_uploaded
         self._cond = threading.Condition()
         self._pending: Deque[_Item] = collections.deque()
         self._current: Optional[_Item] = None
@@ -181,6 +184,7 @@ class L2Uploader:
             if stored:
                 self._recovered()
                 self._after_upload(item)
+                self._notify_uploaded(item.step)
             # Last: flush() returning means uploaded *and* pruned.
             self._finish(item, uploaded=stored)
 
@@ -223,6 +227,14 @@ class L2Uploader:
             if uploaded:
                 self.uploaded.append(item.step)
             self._cond.notify_all()
+
+    def _notify_uploaded(self, step: int) -> None:
+        if self._on_uploaded is None:
+            return
+        try:
+            self._on_uploaded(step)
+        except Exception as err:  # a report must never stop uploads
+            _log.debug("cumulus.checkpoint: upload callback for step %d failed: %s", step, err)
 
     def _after_upload(self, item: _Item) -> None:
         try:

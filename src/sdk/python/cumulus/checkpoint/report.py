@@ -1,0 +1,182 @@
+"""Best-effort reports of completed checkpoints to the orchestrator.
+
+Inside a Cumulus job (``CUMULUS_ORCHESTRATOR_URL``, ``CUMULUS_JOB_ID`` and
+``CUMULUS_JOB_TOKEN`` set), every checkpoint durable on L1 and every one
+complete in L2 is reported with ``Runtime.ReportCheckpoint`` (step, tier,
+location). The orchestrator keeps the newest on the job's record
+(``cumulus jobs --json``: ``lastCheckpoint``) and uses it to decide whether a
+job whose duration is over resumes (``retry.resume_on_expiry``).
+
+Reports never get in training's way: :meth:`CheckpointReporter.report` only
+queues (a bounded queue; the oldest report goes when it is full), one daemon
+thread sends them with a short timeout, and a failure is logged once and
+dropped. An orchestrator that does not take reports (older versions, a bad
+token) turns reporting off for the process. Outside a job nothing is sent.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import threading
+import time
+from typing import Deque, Mapping, Optional, Tuple
+
+__all__ = ["CheckpointReporter", "reporter_for", "REPORT_TIMEOUT", "TOKEN_METADATA_KEY"]
+
+_log = logging.getLogger("cumulus.checkpoint")
+
+#: Seconds one report may take before it is given up.
+REPORT_TIMEOUT = 2.0
+#: Metadata key carrying the job's token on Runtime calls.
+TOKEN_METADATA_KEY = "x-cumulus-job-token"
+_METHOD = "/cumulus.v1.Runtime/ReportCheckpoint"
+_MAX_QUEUED = 16
+_MAX_LOCATION = 1024
+# Answers meaning "this orchestrator will never take reports from us".
+_FINAL_CODES = ("UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION", "NOT_FOUND")
+
+
+def _target(url: str) -> str:
+    for scheme in ("grpc://", "http://"):
+        if url.startswith(scheme):
+            return url[len(scheme):].rstrip("/")
+    return url
+
+
+class CheckpointReporter:
+    """Sends ``(step, tier, location)`` reports of one job on a background thread."""
+
+    def __init__(self, target: str, job_id: str, token: str, *, timeout: float = REPORT_TIMEOUT) -> None:
+        self.target = _target(target)
+        self.job_id = job_id
+        self._token = token
+        self.timeout = timeout
+        self._cond = threading.Condition()
+        self._queue: Deque[Tuple[int, str, str]] = collections.deque()
+        self._busy = False
+        self._thread: Optional[threading.Thread] = None
+        self._warned = False
+        #: False once the orchestrator refused reports for good.
+        self.enabled = True
+        #: Reports the orchestrator accepted, as ``(step, tier)`` (the newest 64).
+        self.sent: Deque[Tuple[int, str]] = collections.deque(maxlen=64)
+        #: Reports given up (failed or dropped from a full queue).
+        self.failed = 0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], job_id: Optional[str] = None) -> Optional["CheckpointReporter"]:
+        """A reporter when ``env`` names an orchestrator, a job and its token, else ``None``.
+
+        With ``job_id``, ``None`` also when the environment's job is another one
+        (the token is only good for its own job).
+        """
+        url = env.get("CUMULUS_ORCHESTRATOR_URL", "")
+        env_job = env.get("CUMULUS_JOB_ID", "")
+        token = env.get("CUMULUS_JOB_TOKEN", "")
+        if not (url and env_job and token) or (job_id is not None and job_id != env_job):
+            return None
+        return cls(url, env_job, token)
+
+    # -- called by the training thread (or the uploader's) --------------------
+    def report(self, step: int, tier: str, location: str = "") -> None:
+        """Queue a report; never blocks, never raises."""
+        try:
+            location = location if len(location.encode()) <= _MAX_LOCATION else ""
+            with self._cond:
+                if not self.enabled:
+                    return
+                if len(self._queue) >= _MAX_QUEUED:
+                    self._queue.popleft()
+                    self.failed += 1
+                self._queue.append((int(step), tier, location))
+                if self._thread is None or not self._thread.is_alive():
+                    self._thread = threading.Thread(target=self._run, name="cumulus-ckpt-report", daemon=True)
+                    self._thread.start()
+                self._cond.notify_all()
+        except Exception as err:  # pragma: no cover - e.g. no threads left at shutdown
+            _log.debug("cumulus.checkpoint: checkpoint report of step %s not queued: %s", step, err)
+
+    def flush(self, timeout: Optional[float] = None) -> bool:
+        """Wait until every queued report was sent or given up; False when ``timeout`` ran out."""
+        with self._cond:
+            return self._cond.wait_for(lambda: not self._queue and not self._busy, timeout)
+
+    # -- the sender thread ------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue))
+                item = self._queue.popleft()
+                self._busy = True
+            try:
+                self._send(*item)
+                with self._cond:
+                    self.sent.append((item[0], item[1]))
+            except Exception as err:
+                self._failed(item, err)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _send(self, step: int, tier: str, location: str) -> None:
+        import grpc  # only jobs that checkpoint inside Cumulus need gRPC
+
+        from cumulus._proto import cumulus_pb2 as pb2
+
+        # A channel per report: reports are rare, and no channel stays open
+        # in a training process that may fork (data loader workers).
+        channel = grpc.insecure_channel(self.target, options=[("grpc.enable_http_proxy", 0)])
+        try:
+            call = channel.unary_unary(
+                _METHOD,
+                request_serializer=pb2.ReportCheckpointRequest.SerializeToString,
+                response_deserializer=pb2.ReportCheckpointResponse.FromString,
+            )
+            request = pb2.ReportCheckpointRequest(job_id=self.job_id, step=step, tier=tier, location=location)
+            call(request, timeout=self.timeout, metadata=((TOKEN_METADATA_KEY, self._token),))
+        finally:
+            channel.close()
+
+    def _failed(self, item: Tuple[int, str, str], err: Exception) -> None:
+        code = getattr(err, "code", None)
+        name = getattr(code() if callable(code) else None, "name", "") or type(err).__name__
+        details = getattr(err, "details", None)
+        text = details() if callable(details) else None
+        if not text:
+            text = str(err).splitlines()[0] if str(err) else name
+        with self._cond:
+            self.failed += 1
+            if name in _FINAL_CODES:
+                self.enabled = False
+                self._queue.clear()
+        if name in _FINAL_CODES:
+            _log.warning(
+                "cumulus.checkpoint: the orchestrator at %s does not take checkpoint reports (%s: %s); "
+                "not reporting any more (checkpoints are unaffected)",
+                self.target,
+                name,
+                text,
+            )
+        elif not self._warned:
+            self._warned = True
+            _log.warning(
+                "cumulus.checkpoint: could not report checkpoint step %d (%s) to the orchestrator at %s (%s: %s); "
+                "checkpoints are unaffected, later reports are tried again",
+                item[0],
+                item[1],
+                self.target,
+                name,
+                text,
+            )
+        else:
+            _log.debug("cumulus.checkpoint: report of step %d (%s) failed: %s", item[0], item[1], name)
+        # Let a restarting orchestrator come back before the next report.
+        time.sleep(min(0.2, self.timeout))
+
+
+def reporter_for(job_id: str, env: Optional[Mapping[str, str]] = None) -> Optional[CheckpointReporter]:
+    """The reporter of ``job_id`` from the environment (``os.environ`` by default), or ``None``."""
+    return CheckpointReporter.from_env(os.environ if env is None else env, job_id)

@@ -1,0 +1,93 @@
+/**
+ * Runtime.ReportCheckpoint against a real orchestrator: the test plays the
+ * job's runtime with the job's own token (read from its Swarm service).
+ */
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { loadCumulusProto } from "../src/rpc/mod.ts";
+import { spec, TestClient, waitFor, type WireJob } from "./helpers/client.ts";
+import { startStack } from "./helpers/stack.ts";
+
+const opts = { sanitizeOps: false, sanitizeResources: false };
+
+type Checkpointed = WireJob & {
+  lastCheckpointStep: number;
+  lastCheckpointTier: string;
+  lastCheckpointAtMs: number;
+};
+
+Deno.test({
+  name: "ReportCheckpoint checks the token and the fields, and GetJob shows the newest step",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack();
+    const c = new TestClient(stack.url);
+    const { Runtime } = loadCumulusProto();
+    const rt = new Runtime(stack.url, grpc.credentials.createInsecure()) as unknown as
+      & grpc.Client
+      & Record<string, CallableFunction>;
+    const report = (req: Record<string, unknown>, token: string) =>
+      new Promise<void>((resolve, reject) => {
+        const md = new grpc.Metadata();
+        md.set("x-cumulus-job-token", token);
+        rt.ReportCheckpoint(req, md, { deadline: Date.now() + 5000 }, (err: unknown) => {
+          if (err) reject(err);
+          else resolve();
+        });
+      });
+    const code = (p: Promise<void>) =>
+      p.then(() => "OK", (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`);
+    try {
+      const id = await c.submit(spec(["sleep", "30"]));
+      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
+      const svc = await stack.orch.swarm.docker.getService(`cumulus-${id}`).inspect();
+      const env: string[] = svc.Spec.TaskTemplate.ContainerSpec.Env;
+      const token = env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
+      assert.equal(Number((await c.getJob(id) as Checkpointed).lastCheckpointAtMs), 0);
+
+      assert.match(
+        await code(report({ jobId: id, step: 5, tier: "l1" }, "wrong")),
+        /^UNAUTHENTICATED/,
+      );
+      assert.match(
+        await code(report({ jobId: id, step: 1e12, tier: "l1" }, token)),
+        /^INVALID_ARGUMENT: step:/,
+      );
+      assert.match(
+        await code(report({ jobId: id, step: 5, tier: "disk" }, token)),
+        /^INVALID_ARGUMENT: tier:/,
+      );
+      assert.match(
+        await code(report({ jobId: id, step: 5, tier: "l1", location: "x".repeat(2000) }, token)),
+        /^INVALID_ARGUMENT: location:/,
+      );
+      // Nothing refused was recorded.
+      assert.equal(Number((await c.getJob(id) as Checkpointed).lastCheckpointAtMs), 0);
+
+      const before = Date.now();
+      assert.equal(
+        await code(report({ jobId: id, step: 5, tier: "l1", location: "/x" }, token)),
+        "OK",
+      );
+      // A late upload of an older step does not move the record back.
+      assert.equal(await code(report({ jobId: id, step: 3, tier: "l2" }, token)), "OK");
+      assert.equal(await code(report({ jobId: id, step: 5, tier: "l2" }, token)), "OK");
+      const job = await c.getJob(id) as Checkpointed;
+      assert.equal(Number(job.lastCheckpointStep), 5);
+      assert.equal(job.lastCheckpointTier, "l2");
+      const at = Number(job.lastCheckpointAtMs);
+      assert.ok(at >= before && at <= Date.now(), `recorded at ${at}`);
+      // Persisted on the job record (what expiry reads).
+      assert.deepEqual(
+        stack.orch.manager.list({ limit: 10 }).find((j) => j.id === id)
+          ?.lastCheckpoint,
+        { step: 5, tier: "l2", atMs: at },
+      );
+      await c.cancel(id);
+    } finally {
+      rt.close();
+      c.close();
+      await stack.stop();
+    }
+  },
+});
