@@ -307,6 +307,44 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "run --max-attempts, --resume-on-expiry and --result-retention reach the job; bad values are refused",
+  ...opts,
+  fn: () =>
+    withStack(async (stack, dir) => {
+      const sub = await cli(stack, [
+        "run",
+        "--detach",
+        "--json",
+        "--max-attempts",
+        "4",
+        "--resume-on-expiry",
+        "--result-retention",
+        "2h",
+        "--",
+        "true",
+      ], dir);
+      assert.equal(sub.code, 0, sub.stderr);
+      const job = JSON.parse(sub.stdout);
+      assert.deepEqual(job.spec.retry, { resume: true, maxAttempts: 4, resumeOnExpiry: true });
+      assert.equal(job.spec.resultRetention, 7200);
+      const one = await cli(stack, [
+        "run",
+        "--max-attempts",
+        "1",
+        "--resume-on-expiry",
+        "--",
+        "true",
+      ], dir);
+      assert.equal(one.code, 1);
+      assert.match(one.stderr, /spec\.retry\.resume_on_expiry/);
+      const zero = await cli(stack, ["run", "--max-attempts", "0", "--", "true"], dir);
+      assert.equal(zero.code, 2);
+      assert.match(zero.stderr, /--max-attempts/);
+    }),
+});
+
+Deno.test({
   name: "jobs filters by state and user; workers lists the local Swarm node",
   ...opts,
   fn: () =>

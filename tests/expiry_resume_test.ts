@@ -66,15 +66,12 @@ async function checkpointedJobResumes(c: TestClient, stack: Stack, stoppedBy: Re
   const texts = lines.map((l) => l.text);
   assert.ok(texts.includes("saved step 7"), texts.join(" | "));
   assert.ok(texts.includes("restored step 7 from l1"), texts.join(" | "));
-  const states = stack.orch.manager.history(id).map((e) => e.to);
-  assert.deepEqual(states, [
-    "SCHEDULED",
-    "RUNNING",
-    "RESUMING",
-    "SCHEDULED",
-    "RUNNING",
-    "SUCCEEDED",
-  ]);
+  // The second attempt may end before the runner's task poll sees it
+  // running: RUNNING is then not recorded for it (as for any short job).
+  const states = stack.orch.manager.history(id).map((e) => e.to).filter((s, i) =>
+    !(i === 4 && s === "RUNNING")
+  );
+  assert.deepEqual(states, ["SCHEDULED", "RUNNING", "RESUMING", "SCHEDULED", "SUCCEEDED"]);
   const resuming = stack.orch.manager.history(id).find((e) => e.to === "RESUMING")!;
   assert.match(resuming.reason, new RegExp(`duration of ${DURATION_S} s is over`));
   assert.match(resuming.reason, stoppedBy);

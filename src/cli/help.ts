@@ -34,6 +34,13 @@ Flags:
   --max-bundle-size SIZE   largest compressed bundle, e.g. 500K, 100M, 1G (default 100M)
   --detach                 print the job id once submitted and exit 0
   --progress               show progress on stderr even when it is not a terminal
+  --max-attempts N         attempts in total when the job's container or worker is lost
+                           (default: the orchestrator's, 3); 1 turns resuming off
+  --resume-on-expiry       when the duration runs out, resume from the job's last
+                           reported checkpoint if attempts remain (each gets a new duration)
+  --result-retention DURATION
+                           keep the job's result this long after it ends (default and
+                           most: the orchestrator's result_retention, 7d)
 
 The bundle honours .gitignore and .cumulusignore files (also in subdirectories;
 .cumulusignore may re-include with !pattern); .git is never sent.

@@ -20,6 +20,7 @@ import {
   numberFlag,
   parseDuration,
   parseSize,
+  positiveIntFlag,
   stringFlag,
   UsageError,
 } from "./args.ts";
@@ -49,6 +50,9 @@ const RUN_FLAGS = [
   { name: "detach", type: "boolean" },
   { name: "max-bundle-size", type: "string" },
   { name: "progress", type: "boolean" },
+  { name: "max-attempts", type: "string" },
+  { name: "resume-on-expiry", type: "boolean" },
+  { name: "result-retention", type: "string" },
 ] as const;
 
 /** `cumulus run`'s options after parsing. */
@@ -82,6 +86,9 @@ export function parseRunOptions(
   const gpuMemoryText = stringFlag(f, "gpu-memory");
   const durationText = stringFlag(f, "duration");
   const sizeText = stringFlag(f, "max-bundle-size");
+  const attemptsText = stringFlag(f, "max-attempts");
+  const retentionText = stringFlag(f, "result-retention");
+  const resumeOnExpiry = boolFlag(f, "resume-on-expiry");
   const jobEnv: Record<string, string> = {};
   for (const item of listFlag(f, "env")) {
     const eq = item.indexOf("=");
@@ -119,6 +126,23 @@ export function parseRunOptions(
       name: stringFlag(f, "name") ?? "",
       user: user ?? "",
       workdir: stringFlag(f, "workdir") ?? "",
+      // Left out unless asked for, so the orchestrator's defaults apply; the
+      // orchestrator judges the values (max_attempts 1..100, resume_on_expiry
+      // needs more than one attempt).
+      ...(attemptsText !== undefined || resumeOnExpiry
+        ? {
+          retry: {
+            resume: true,
+            maxAttempts: attemptsText === undefined
+              ? 0
+              : positiveIntFlag("max-attempts", attemptsText),
+            resumeOnExpiry,
+          },
+        }
+        : {}),
+      ...(retentionText === undefined
+        ? {}
+        : { resultRetention: parseDuration("result-retention", retentionText) }),
     },
     bundle: !boolFlag(f, "no-bundle"),
     maxBundleBytes: sizeText === undefined

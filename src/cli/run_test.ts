@@ -97,3 +97,23 @@ Deno.test("--gpu-memory takes a fraction or an absolute size", () => {
   assert.equal(size.gpuMemorySize, "20GiB");
   assert.equal(size.gpuMemory, undefined);
 });
+
+Deno.test("retry and retention flags are sent only when given, and checked for form", () => {
+  const plain = parseRunOptions({}, ["true"], noEnv).spec;
+  assert.equal(plain.retry, undefined);
+  assert.equal(plain.resultRetention, undefined);
+  const resume = parseRunOptions({ "resume-on-expiry": true }, ["true"], noEnv).spec;
+  assert.deepEqual(resume.retry, { resume: true, maxAttempts: 0, resumeOnExpiry: true });
+  const attempts = parseRunOptions({ "max-attempts": "5" }, ["true"], noEnv).spec;
+  assert.deepEqual(attempts.retry, { resume: true, maxAttempts: 5, resumeOnExpiry: false });
+  assert.equal(
+    parseRunOptions({ "result-retention": "12h" }, ["true"], noEnv).spec.resultRetention,
+    43_200,
+  );
+  assert.throws(() => parseRunOptions({ "max-attempts": "0" }, ["true"], noEnv), /--max-attempts/);
+  assert.throws(() => parseRunOptions({ "max-attempts": "x" }, ["true"], noEnv), /--max-attempts/);
+  assert.throws(
+    () => parseRunOptions({ "result-retention": "soon" }, ["true"], noEnv),
+    /--result-retention/,
+  );
+});

@@ -41,6 +41,7 @@ DEFAULT_CONNECT_TIMEOUT = 4.0
 #: your function with ``functools.partial``).
 RESERVED_KEYWORDS = (
     "gpu_memory", "duration", "image", "env", "files", "gpu_count", "constraints", "job_name", "result_retention",
+    "max_attempts", "resume_on_expiry",
 )
 
 _CHUNK = 64 * 1024
@@ -130,6 +131,8 @@ class CumulusClient:
         constraints: Sequence[str] = (),
         job_name: Optional[str] = None,
         result_retention: Optional[float] = None,
+        max_attempts: Optional[int] = None,
+        resume_on_expiry: bool = False,
         **kwargs: Any,
     ) -> Job:
         """Start ``fn(*args, **kwargs)`` as a job and return its :class:`~cumulus.job.Job` at once.
@@ -143,7 +146,11 @@ class CumulusClient:
         local files or directories into the job's working directory (see
         :func:`cumulus._bundle.resolve_files`). ``result_retention`` keeps the
         result that many seconds after the job ends (default and most: the
-        orchestrator's ``result_retention``). The function, its arguments
+        orchestrator's ``result_retention``). ``max_attempts`` bounds the
+        attempts of a job whose container or worker is lost (default: the
+        orchestrator's, 3; 1 turns resuming off); ``resume_on_expiry`` also
+        resumes it from its last reported checkpoint when its duration runs
+        out, while attempts remain. The function, its arguments
         and the caller's local modules are pickled here: a part that cannot be
         pickled raises :class:`~cumulus.errors.NotPicklableError` before
         anything is sent.
@@ -161,6 +168,12 @@ class CumulusClient:
         )
         if result_retention is not None:
             spec.result_retention = _number("result_retention", result_retention)
+        if max_attempts is not None or resume_on_expiry:
+            if max_attempts is not None and (isinstance(max_attempts, bool) or not isinstance(max_attempts, int)):
+                raise TypeError(f"max_attempts must be an int, got {type(max_attempts).__name__}")
+            spec.retry.CopyFrom(pb2.RetryPolicy(
+                resume=True, max_attempts=max_attempts or 0, resume_on_expiry=bool(resume_on_expiry),
+            ))
         if isinstance(gpu_memory, str):
             spec.gpu_memory_size = _gpu_memory_size(gpu_memory)
         else:
@@ -202,6 +215,8 @@ class CumulusClient:
         constraints: Sequence[str] = (),
         job_name: Optional[str] = None,
         result_retention: Optional[float] = None,
+        max_attempts: Optional[int] = None,
+        resume_on_expiry: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` remotely and return its value, like a local call.
@@ -216,7 +231,8 @@ class CumulusClient:
         job = self.submit(
             fn, *args, gpu_memory=gpu_memory, duration=duration, image=image, env=env, files=files,
             gpu_count=gpu_count, constraints=constraints, job_name=job_name,
-            result_retention=result_retention, **kwargs,
+            result_retention=result_retention, max_attempts=max_attempts,
+            resume_on_expiry=resume_on_expiry, **kwargs,
         )
         try:
             return job._run_streaming()

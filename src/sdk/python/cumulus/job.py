@@ -75,6 +75,10 @@ class JobInfo:
     result_retention: float = 0.0
     #: When the result was removed after its retention (Unix epoch ms), 0 while it is kept.
     result_removed_at_ms: int = 0
+    #: Attempts the job may have in total (lost container or worker, expiry with resume).
+    max_attempts: int = 0
+    #: True when the job resumes from its last checkpoint once its duration runs out.
+    resume_on_expiry: bool = False
 
     @property
     def done(self) -> bool:
@@ -103,6 +107,8 @@ class JobInfo:
             gpu_memory_size=job.spec.gpu_memory_size,
             result_retention=job.spec.result_retention,
             result_removed_at_ms=job.result_removed_at_ms,
+            max_attempts=job.spec.retry.max_attempts,
+            resume_on_expiry=job.spec.retry.resume_on_expiry,
         )
 
 

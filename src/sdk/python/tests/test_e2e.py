@@ -510,3 +510,17 @@ def test_result_retention_may_be_shortened_not_exceeded(client: CumulusClient) -
     assert second.result(timeout=120) == 2
     with pytest.raises(InvalidSpecError, match=r"^spec\.result_retention: must be at most 604800"):
         client.submit(lambda: 3, duration=60, result_retention=8 * 86400)
+
+
+def test_retry_options_reach_the_job_and_are_checked(client: CumulusClient) -> None:
+    job = client.submit(lambda: 1, duration=60, max_attempts=5, resume_on_expiry=True)
+    info = job.info()
+    assert (info.max_attempts, info.resume_on_expiry) == (5, True)
+    assert job.result(timeout=120) == 1
+    plain = client.submit(lambda: 2, duration=60)
+    assert (plain.info().max_attempts, plain.info().resume_on_expiry) == (3, False)
+    assert plain.result(timeout=120) == 2
+    with pytest.raises(InvalidSpecError, match=r"^spec\.retry\.resume_on_expiry"):
+        client.submit(lambda: 3, duration=60, max_attempts=1, resume_on_expiry=True)
+    with pytest.raises(TypeError, match="max_attempts must be an int"):
+        client.submit(lambda: 4, duration=60, max_attempts=2.5)  # type: ignore[arg-type]
