@@ -348,6 +348,14 @@ export class JobManager {
   }
 
   /**
+   * Hurries the task polls of `id`'s runner (see JobRunner.nudge); called
+   * when the job's runtime signals a start or an end. No-op without a runner.
+   */
+  nudge(id: string): void {
+    this.#runners.get(id)?.nudge();
+  }
+
+  /**
    * Cancels a job: CANCELLED is recorded first, then its service is removed.
    * Throws FailedPreconditionError when the job already ended.
    */

@@ -96,6 +96,9 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
   };
 }
 
+/** First poll interval after a nudge; it grows by half each poll up to the normal one. */
+const NUDGE_POLL_MS = 20;
+
 /** How long the log follow may deliver nothing before the runner drains instead. */
 const CATCH_UP_STALL_MS = 5000;
 
@@ -121,6 +124,10 @@ export class JobRunner {
   #cancelled = false;
   #detached = false;
   #done: Promise<void> | null = null;
+  /** Interval of the next task poll when nudged (0: the normal interval). */
+  #nudgeMs = 0;
+  /** Ends the current poll wait early. */
+  #wake: (() => void) | null = null;
 
   /** Creates a runner for a job already SCHEDULED (or RUNNING, when re-attaching). */
   constructor(jobId: string, deps: RunnerDeps) {
@@ -133,6 +140,38 @@ export class JobRunner {
     this.#done = this.#run(imageId).catch((err) => {
       this.#deps.log(`job ${this.jobId}: runner failed: ${(err as Error).message}`);
     });
+  }
+
+  /**
+   * Tells the runner its job's container is at a turning point (the runtime
+   * made its first call, reported its result or closed its log stream): the
+   * next task polls come at once and then quickly (20, 30, 45, ... ms up to
+   * the normal interval), so the job is seen running or ended without
+   * waiting out a whole poll interval.
+   */
+  nudge(): void {
+    this.#nudgeMs = NUDGE_POLL_MS;
+    this.#wake?.();
+  }
+
+  /** Waits for the next task poll: the normal interval, or less after a nudge. */
+  async #pollPause(): Promise<void> {
+    const normal = this.#deps.pollIntervalMs;
+    const ms = this.#nudgeMs > 0 ? Math.min(this.#nudgeMs, normal) : normal;
+    if (this.#nudgeMs > 0) {
+      this.#nudgeMs = this.#nudgeMs * 1.5 >= normal ? 0 : this.#nudgeMs * 1.5;
+    }
+    const wake = new AbortController();
+    this.#wake = () => wake.abort();
+    const stop = this.#stop.signal;
+    const onStop = () => wake.abort();
+    stop.addEventListener("abort", onStop, { once: true });
+    try {
+      await sleep(ms, wake.signal);
+    } finally {
+      stop.removeEventListener("abort", onStop);
+      this.#wake = null;
+    }
   }
 
   /** Settles when the runner has finished (service removed) or detached. */
@@ -282,7 +321,7 @@ export class JobRunner {
         };
         break;
       }
-      await sleep(d.pollIntervalMs, this.#stop.signal);
+      await this.#pollPause();
     }
     if (outcome && !expiredByUs && !this.#stop.signal.aborted) {
       await this.#catchUp(serviceId, log);

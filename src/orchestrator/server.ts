@@ -438,6 +438,8 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       call.on("cancelled", () => ac.abort());
       try {
         const job = authenticate(d, call, call.request.jobId);
+        // The container is evidently running: see it as such without waiting a poll.
+        d.manager.nudge(job.id);
         if (job.bundleBytes === 0) throw new NotFoundError(`job ${job.id} has no bundle`);
         await streamFile(
           call as grpc.ServerWritableStream<unknown, unknown>,
@@ -460,6 +462,7 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       call.on("cancelled", () => ac.abort());
       try {
         const job = authenticate(d, call, call.request.jobId);
+        d.manager.nudge(job.id);
         if (job.spec.function.length === 0) {
           throw new NotFoundError(`job ${job.id} has no function`);
         }
@@ -565,6 +568,8 @@ function reportResultHandler(d: HandlerDeps) {
         d.store.update(jobId, { hasResult: true });
         done = true;
         cb(null, {});
+        // The runtime exits right after its result is stored: catch the end early.
+        d.manager.nudge(jobId);
       } catch (err) {
         fail(err);
       }
@@ -604,6 +609,8 @@ function streamLogsHandler(d: HandlerDeps) {
   return (call: grpc.ServerDuplexStream<WireLogBatch, unknown>) => {
     let chain = Promise.resolve();
     let failed = false;
+    /** The job this stream was authenticated for (set by its first batch). */
+    let streamJobId = "";
     const fail = (err: unknown) => {
       if (failed) return;
       failed = true;
@@ -611,6 +618,7 @@ function streamLogsHandler(d: HandlerDeps) {
     };
     const handle = async (batch: WireLogBatch) => {
       const job = authenticate(d, call, batch.jobId);
+      streamJobId = job.id;
       if (batch.attempt !== job.attempts) {
         throw new CumulusError(
           "FAILED_PRECONDITION",
@@ -675,6 +683,8 @@ function streamLogsHandler(d: HandlerDeps) {
     call.on("end", () => {
       chain.then(() => {
         if (!failed) call.end();
+        // The runtime closes its log stream once the command has exited.
+        if (streamJobId) d.manager.nudge(streamJobId);
       });
     });
     call.on("error", () => {
