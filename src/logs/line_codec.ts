@@ -22,6 +22,9 @@ export const MAX_LINE_BYTES = 1 << 20;
 
 /** Bytes a varint of the non-negative integer `n` takes. */
 export function varintLength(n: number): number {
+  if (n < 0x80) return 1;
+  if (n < 0x4000) return 2;
+  if (n < 0x200000) return 3;
   let len = 1;
   while (n >= 0x80) {
     n = Math.floor(n / 0x80);
@@ -32,6 +35,15 @@ export function varintLength(n: number): number {
 
 /** Writes `n` (a non-negative integer up to 2^53) as a varint at `pos`; returns the next position. */
 export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
+  if (n < 0x80000000) {
+    // Bit operations are exact below 2^31.
+    while (n >= 0x80) {
+      buf[pos++] = (n & 0x7f) | 0x80;
+      n >>>= 7;
+    }
+    buf[pos++] = n;
+    return pos;
+  }
   while (n >= 0x80) {
     buf[pos++] = (n % 0x80) | 0x80;
     n = Math.floor(n / 0x80);
@@ -40,14 +52,24 @@ export function writeVarint(buf: Uint8Array, pos: number, n: number): number {
   return pos;
 }
 
-function writeDecimal(buf: Uint8Array, pos: number, n: number): number {
-  if (n < 10) {
-    buf[pos] = 48 + n;
-    return pos + 1;
+/** Writes the decimal digits of `n` (ASCII) at the start of `digits`; returns their count. */
+function setDecimal(digits: Uint8Array, n: number): number {
+  const t = String(n);
+  for (let i = 0; i < t.length; i++) digits[i] = t.charCodeAt(i);
+  return t.length;
+}
+
+/** Adds one to the `len` decimal digits in `digits`; returns the new count. */
+function incrementDecimal(digits: Uint8Array, len: number): number {
+  let i = len - 1;
+  while (i >= 0 && digits[i] === 57) digits[i--] = 48;
+  if (i >= 0) {
+    digits[i]++;
+    return len;
   }
-  const s = String(n);
-  for (let i = 0; i < s.length; i++) buf[pos + i] = s.charCodeAt(i);
-  return pos + s.length;
+  digits.copyWithin(1, 0, len);
+  digits[0] = 49;
+  return len + 1;
 }
 
 /** Size of the entry of a line with `textBytes` of text. */
@@ -127,6 +149,9 @@ export interface EncodedBatch {
   lastStderr: boolean;
 }
 
+/** Newline positions of the batch being encoded (reused: encoding never interleaves). */
+let newlines = new Uint32Array(8192);
+
 /** Input of {@link encodeRuntimeBatch}. */
 export interface RuntimeBatchInput {
   /** Valid UTF-8, every line ending in `\n` (see {@link toValidUtf8}). */
@@ -150,8 +175,17 @@ export function encodeRuntimeBatch(input: RuntimeBatchInput): EncodedBatch {
   if (data.length > 0 && data[data.length - 1] !== 10) {
     throw new RangeError("log data must end with a newline");
   }
+  // One scan for the newlines; the loop below reuses their positions.
   let count = 0;
-  for (let p = data.indexOf(10); p >= 0; p = data.indexOf(10, p + 1)) count++;
+  let nl = newlines;
+  for (let p = data.indexOf(10); p >= 0; p = data.indexOf(10, p + 1)) {
+    if (count === nl.length) {
+      const bigger = new Uint32Array(nl.length * 2);
+      bigger.set(nl);
+      nl = newlines = bigger;
+    }
+    nl[count++] = p;
+  }
   const time = timeVarint(timeMs);
   const timeText = encoder.encode(`\t${timeMs}\t${input.tsPrefix}`);
   // Upper bounds: per line at most 10+1+2+1+10+1+3 header bytes and
@@ -159,27 +193,52 @@ export function encodeRuntimeBatch(input: RuntimeBatchInput): EncodedBatch {
   const file = new Uint8Array(data.length + count * (37 + timeText.length));
   const entries = new Uint8Array(data.length + count * (29 + time.length));
   const offsets = new Uint32Array(count + 1);
+  // seq and index go up by one per line: their decimal digits are counted up
+  // in place rather than formatted each time.
+  const seqDigits = new Uint8Array(24);
+  let seqLen = setDecimal(seqDigits, firstSeq);
+  const indexDigits = new Uint8Array(24);
+  let indexLen = setDecimal(indexDigits, firstIndex);
+  const timeLen = time.length, timeTextLen = timeText.length;
   let fp = 0, ep = 0, start = 0, lastStderr = false, lastStart = 0, lastLen = 0;
   for (let i = 0; i < count; i++) {
-    const end = data.indexOf(10, start);
-    const len = cutLength(data, start, end, MAX_LINE_BYTES);
+    const end = nl[i];
+    const len = end - start <= MAX_LINE_BYTES
+      ? end - start
+      : cutLength(data, start, end, MAX_LINE_BYTES);
     const seq = firstSeq + i;
     const stderr = streams[i] === 1;
     const text = data.subarray(start, start + len);
     offsets[i] = ep;
-    ep = writeEntryHeader(entries, ep, seq, stderr, time, len);
+    // Entry: 0x0a len | 0x08 seq | [0x10 1] | 0x18 time | 0x22 len text.
+    const seqVarLen = varintLength(seq);
+    const inner = 3 + seqVarLen + (stderr ? 2 : 0) + timeLen + varintLength(len) + len;
+    entries[ep++] = 0x0a;
+    ep = writeVarint(entries, ep, inner);
+    entries[ep++] = 0x08;
+    ep = writeVarint(entries, ep, seq);
+    if (stderr) {
+      entries[ep++] = 0x10;
+      entries[ep++] = 1;
+    }
+    entries[ep++] = 0x18;
+    for (let k = 0; k < timeLen; k++) entries[ep++] = time[k];
+    entries[ep++] = 0x22;
+    ep = writeVarint(entries, ep, len);
     entries.set(text, ep);
     ep += len;
-    fp = writeDecimal(file, fp, seq);
+    // Record: seq \t o|e \t time \t rt:A:index \t text \n.
+    for (let k = 0; k < seqLen; k++) file[fp++] = seqDigits[k];
     file[fp++] = 9;
     file[fp++] = stderr ? 101 : 111; // "e" | "o"
-    file.set(timeText, fp);
-    fp += timeText.length;
-    fp = writeDecimal(file, fp, firstIndex + i);
+    for (let k = 0; k < timeTextLen; k++) file[fp++] = timeText[k];
+    for (let k = 0; k < indexLen; k++) file[fp++] = indexDigits[k];
     file[fp++] = 9;
     file.set(text, fp);
     fp += len;
     file[fp++] = 10;
+    seqLen = incrementDecimal(seqDigits, seqLen);
+    indexLen = incrementDecimal(indexDigits, indexLen);
     lastStderr = stderr;
     lastStart = start;
     lastLen = len;
