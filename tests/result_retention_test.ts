@@ -5,8 +5,8 @@
  * was down (the sweep at start).
  */
 import assert from "node:assert/strict";
-import { CumulusClient, CumulusRpcError, type Job } from "../src/sdk/mod.ts";
-import { waitFor } from "./helpers/client.ts";
+import { CumulusClient, CumulusRpcError, type Job, packBundle } from "../src/sdk/mod.ts";
+import { spec, TestClient, waitFor } from "./helpers/client.ts";
 import { startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -146,6 +146,42 @@ Deno.test({
       }
     } finally {
       await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "a job's bundle is kept while it runs and removed once it has ended",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack({ env: { CUMULUS_RESULT_SWEEP_INTERVAL_MS: "200" } });
+    const c = new TestClient(stack.url);
+    try {
+      const bundle =
+        (await packBundle(new URL("./fixtures/train_ckpt/", import.meta.url).pathname)).bytes;
+      const id = await c.submit(spec(["sh", "-c", "sleep 2"]), bundle);
+      const path = `${stack.dataDir}/bundles/${id}.tar.gz`;
+      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
+      await new Promise((r) => setTimeout(r, 500)); // a few sweeps while it runs
+      assert.ok((await Deno.stat(path)).size > 0, "the bundle of a running job was removed");
+      const { job } = await c.watchAll(id);
+      assert.equal(job.state, "SUCCEEDED", job.reason);
+      await waitFor(
+        "the bundle removed",
+        async () => {
+          try {
+            await Deno.stat(path);
+            return true;
+          } catch {
+            return false;
+          }
+        },
+        (there) => !there,
+        5000,
+      );
+    } finally {
+      c.close();
+      await stack.stop();
     }
   },
 });

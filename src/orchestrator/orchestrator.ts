@@ -204,6 +204,7 @@ export async function startOrchestrator(
   const results = new ResultSweeper({
     store,
     resultDir: dirs.results,
+    bundleDir: dirs.bundles,
     defaultRetention: config.resultRetention,
     intervalMs: config.resultSweepIntervalMs,
     now,

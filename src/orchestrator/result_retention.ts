@@ -4,6 +4,12 @@
  * ends, then removed by a periodic sweep. The removal is recorded on the job
  * first (it keeps its record and `hasResult`), so GetResult can say why the
  * result is gone; a result of a job that has not ended is never touched.
+ *
+ * The same sweep removes job bundles (`<id>.tar.gz`) once their job has
+ * ended: only a job's attempts fetch its bundle, and an ended job has no
+ * attempt left. A bundle without a job record is removed only when it is
+ * older than an hour (a submit moves the bundle in just before it records
+ * the job).
  * @module
  */
 import { formatSeconds, isTerminal, type JobRecord, type JobSpec } from "../core/mod.ts";
@@ -14,6 +20,8 @@ export interface ResultSweeperDeps {
   store: JobStore;
   /** Directory of stored results. */
   resultDir: string;
+  /** Directory of job bundles; bundles are not swept when absent. */
+  bundleDir?: string;
   /**
    * The orchestrator's result_retention in seconds (0 = forever), for jobs
    * stored before specs carried their own.
@@ -31,7 +39,13 @@ export interface ResultSweepReport {
   removed: string[];
   /** Files left behind by an earlier removal (a crash between recording and removing) removed now. */
   leftovers: number;
+  /** Bundles of ended jobs (or of no job, over an hour old) removed. */
+  bundles: number;
 }
+
+/** Age past which a bundle with no job record is an orphan. */
+const ORPHAN_BUNDLE_MS = 3600_000;
+const BUNDLE_FILE_RE = /^(j-[0-9a-f]{12})\.tar\.gz$/;
 
 /** The retention in seconds that applies to `spec` (0 = forever). */
 export function retentionOf(
@@ -116,7 +130,27 @@ export class ResultSweeper {
           (leftovers > 0 ? `, ${leftovers} leftover file(s)` : ""),
       );
     }
-    return { removed, leftovers };
+    const bundles = await this.#sweepBundles(now);
+    if (bundles > 0) this.#d.log(`bundle cleanup: removed ${bundles} bundle(s) of ended jobs`);
+    return { removed, leftovers, bundles };
+  }
+
+  async #sweepBundles(now: number): Promise<number> {
+    const dir = this.#d.bundleDir;
+    if (!dir) return 0;
+    let n = 0;
+    for await (const e of Deno.readDir(dir)) {
+      const m = BUNDLE_FILE_RE.exec(e.name);
+      if (!m) continue;
+      const job = this.#d.store.get(m[1]);
+      if (job && !isTerminal(job.state)) continue;
+      if (!job) {
+        const st = await Deno.stat(`${dir}/${e.name}`).catch(() => null);
+        if (!st?.mtime || now - st.mtime.getTime() < ORPHAN_BUNDLE_MS) continue;
+      }
+      if (await removeIfThere(`${dir}/${e.name}`)) n++;
+    }
+    return n;
   }
 
   /** Sweeps now (leftovers included), then every `intervalMs` until {@link stop}. */
@@ -137,7 +171,7 @@ export class ResultSweeper {
   async #guarded(opts: { leftovers?: boolean }): Promise<ResultSweepReport> {
     const run = this.sweep(opts).catch((err) => {
       this.#d.log(`result retention: sweep failed: ${(err as Error).message}`);
-      return { removed: [], leftovers: 0 };
+      return { removed: [], leftovers: 0, bundles: 0 };
     });
     this.#running = run;
     try {

@@ -154,7 +154,7 @@ Deno.test("start sweeps at once (leftover files too), then every interval until 
   const sweeper = new ResultSweeper({ ...f.deps, intervalMs: 20 });
   const first = await sweeper.start();
   try {
-    assert.deepEqual(first, { removed: [old], leftovers: 2 });
+    assert.deepEqual(first, { removed: [old], leftovers: 2, bundles: 0 });
     assert.deepEqual(await f.filesOf(crashed), []);
     assert.deepEqual(await f.filesOf(later), [`${later}.bin`, `${later}.json`]);
     f.clock.t += 5000;
@@ -175,4 +175,31 @@ Deno.test("start sweeps at once (leftover files too), then every interval until 
     f.logs.some((l) => /removed 1 result\(s\).*2 leftover file/.test(l)),
     f.logs.join("\n"),
   );
+});
+
+Deno.test("bundles go once their job has ended; a running job's and a fresh orphan's stay", async () => {
+  await using f = await fixture();
+  const bundleDir = `${f.deps.resultDir}/../bundles`;
+  await Deno.mkdir(bundleDir);
+  // The orphan check compares file times with the clock: run it on real time.
+  f.clock.t = Date.now();
+  const ended = await f.job(f.clock.t);
+  const running = await f.job(null);
+  const orphanOld = "j-0000000000aa";
+  const orphanNew = "j-0000000000bb";
+  for (const id of [ended, running, orphanOld, orphanNew]) {
+    await Deno.writeFile(`${bundleDir}/${id}.tar.gz`, new Uint8Array([1, 2, 3]));
+  }
+  await Deno.writeTextFile(`${bundleDir}/notes.txt`, "not a bundle");
+  // One orphan from an hour and a minute ago, one from just now.
+  await Deno.utime(`${bundleDir}/${orphanOld}.tar.gz`, new Date(), new Date(f.clock.t - 3_660_000));
+  const sweeper = new ResultSweeper({ ...f.deps, bundleDir });
+  const report = await sweeper.sweep();
+  assert.equal(report.bundles, 2);
+  const left = [];
+  for await (const e of Deno.readDir(bundleDir)) left.push(e.name);
+  assert.deepEqual(left.sort(), [`${orphanNew}.tar.gz`, `${running}.tar.gz`, "notes.txt"].sort());
+  assert.ok(f.logs.some((l) => l.includes("removed 2 bundle(s)")));
+  // The ended job's result is untouched (its retention is not over).
+  assert.equal((await f.filesOf(ended)).length, 2);
 });
