@@ -141,6 +141,11 @@ export interface JobRecord {
   resultRemovedAt?: number;
   /** The newest checkpoint the job's runtime reported, or null when none was. */
   lastCheckpoint: CheckpointMark | null;
+  /**
+   * Size of `spec.function`, set on records read by a listing: those leave
+   * `spec.function` empty rather than read MBs of pickled calls per page.
+   */
+  functionBytes?: number;
 }
 
 /** Raw spec as it arrives from the wire (proto-loader object, camel-cased keys). */

@@ -91,7 +91,7 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
     lastCheckpointStep: job.lastCheckpoint?.step ?? 0,
     lastCheckpointTier: job.lastCheckpoint?.tier ?? "",
     lastCheckpointAtMs: job.lastCheckpoint?.atMs ?? 0,
-    functionBytes: s.function.length,
+    functionBytes: job.functionBytes ?? s.function.length,
     resultRemovedAtMs: job.resultRemovedAt ?? 0,
   };
 }

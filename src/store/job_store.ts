@@ -130,10 +130,12 @@ const PATCH_COLUMNS: Record<keyof JobPatch, string> = {
 function rowToJob(row: Row): JobRecord {
   const spec = JSON.parse(String(row.spec)) as Omit<JobSpec, "function">;
   const fn = row.function instanceof Uint8Array ? row.function : new Uint8Array();
+  const listed = row.function_len !== undefined;
   return {
     id: String(row.id),
     seq: Number(row.seq),
     spec: { ...spec, function: fn },
+    ...(listed ? { functionBytes: Number(row.function_len ?? 0) } : {}),
     state: String(row.state) as JobState,
     exitCode: row.exit_code === null ? null : Number(row.exit_code),
     reason: String(row.reason),
@@ -169,9 +171,15 @@ function patchValue(key: keyof JobPatch, value: unknown): SQLInputValue {
 /** Persistent job records and their transition history. */
 export class JobStore {
   #db: DatabaseSync;
+  /** Every column but `function`, plus its length: what listings read. */
+  #listColumns: string;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, columns: string[]) {
     this.#db = db;
+    this.#listColumns = [
+      ...columns.filter((c) => c !== "function"),
+      "length(function) AS function_len",
+    ].join(", ");
   }
 
   /** Opens (creating when needed) the store at `path` (":memory:" for tests). */
@@ -185,7 +193,10 @@ export class JobStore {
     for (const [column, definition] of MIGRATIONS) {
       if (!have.has(column)) db.exec(`ALTER TABLE jobs ADD COLUMN ${column} ${definition}`);
     }
-    return new JobStore(db);
+    const columns = (db.prepare("PRAGMA table_info(jobs)").all() as Row[]).map((r) =>
+      String(r.name)
+    );
+    return new JobStore(db, columns);
   }
 
   /** Closes the database. */
@@ -351,7 +362,10 @@ export class JobStore {
       where.push("seq < ?");
       values.push(q.beforeSeq);
     }
-    const sql = `SELECT * FROM jobs ${where.length ? "WHERE " + where.join(" AND ") : ""}
+    // A page of jobs never reads the pickled calls (up to MBs each): only their size.
+    const sql = `SELECT ${this.#listColumns} FROM jobs ${
+      where.length ? "WHERE " + where.join(" AND ") : ""
+    }
       ORDER BY seq DESC LIMIT ?`;
     const rows = this.#db.prepare(sql).all(...values, q.limit) as Row[];
     return rows.map(rowToJob);

@@ -155,3 +155,34 @@ Deno.test("a reported checkpoint survives reopening the store", () => {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("listings carry the pickled call's size, not its bytes; get() keeps the bytes", () => {
+  const store = JobStore.open(":memory:");
+  const big = { ...spec(), function: new Uint8Array(3_000_000).fill(7) };
+  store.insert({ id: "j-1", spec: big, token: "t", bundleBytes: 0, createdAt: 1 });
+  store.insert({
+    id: "j-2",
+    spec: { ...spec(), function: new Uint8Array() },
+    token: "t",
+    bundleBytes: 0,
+    createdAt: 2,
+  });
+  const [two, one] = store.list({ limit: 10 });
+  assert.equal(one.id, "j-1");
+  assert.equal(one.functionBytes, 3_000_000);
+  assert.equal(one.spec.function.length, 0);
+  assert.equal(two.functionBytes, 0);
+  // The rest of the record is what get() returns.
+  const full = store.get("j-1")!;
+  assert.equal(full.spec.function.length, 3_000_000);
+  assert.equal(full.functionBytes, undefined);
+  assert.deepEqual({
+    ...one,
+    spec: { ...one.spec, function: full.spec.function },
+    functionBytes: undefined,
+  }, {
+    ...full,
+    functionBytes: undefined,
+  });
+  store.close();
+});
