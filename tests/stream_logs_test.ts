@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { loadCumulusProto } from "../src/rpc/mod.ts";
 import { packBundle } from "../src/sdk/mod.ts";
 import { spec, TestClient, waitFor } from "./helpers/client.ts";
-import { startStack } from "./helpers/stack.ts";
+import { type Stack, startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -22,6 +22,23 @@ function lines(from: number, to: number) {
   };
 }
 
+/** Submits `command`, waits until it runs, and returns its id with its token's metadata. */
+async function runningJob(
+  stack: Stack,
+  c: TestClient,
+  command: string[],
+): Promise<{ id: string; md: grpc.Metadata }> {
+  const id = await c.submit(spec(command));
+  await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
+  // The test plays the job's runtime: it needs the token the job was given.
+  const svc = await stack.orch.swarm.docker.getService(`cumulus-${id}`).inspect();
+  const env: string[] = svc.Spec.TaskTemplate.ContainerSpec.Env;
+  const token = env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
+  const md = new grpc.Metadata();
+  md.set("x-cumulus-job-token", token);
+  return { id, md };
+}
+
 Deno.test({
   name: "StreamLogs stores numbered lines once, acks them, and refuses gaps and stale attempts",
   ...opts,
@@ -33,13 +50,7 @@ Deno.test({
       & grpc.Client
       & Record<string, CallableFunction>;
     try {
-      const id = await c.submit(spec(["sh", "-c", "echo from-docker; sleep 4"]));
-      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
-      const svc = await stack.orch.swarm.docker.getService(`cumulus-${id}`).inspect();
-      const env: string[] = svc.Spec.TaskTemplate.ContainerSpec.Env;
-      const token = env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
-      const md = new grpc.Metadata();
-      md.set("x-cumulus-job-token", token);
+      const { id, md } = await runningJob(stack, c, ["sh", "-c", "echo from-docker; sleep 4"]);
 
       const acks: number[] = [];
       const call = rt.StreamLogs(md) as Duplex;
@@ -136,13 +147,7 @@ Deno.test({
       & grpc.Client
       & Record<string, CallableFunction>;
     try {
-      const id = await c.submit(spec(["sh", "-c", "sleep 4"]));
-      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
-      const svc = await stack.orch.swarm.docker.getService(`cumulus-${id}`).inspect();
-      const env: string[] = svc.Spec.TaskTemplate.ContainerSpec.Env;
-      const token = env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
-      const md = new grpc.Metadata();
-      md.set("x-cumulus-job-token", token);
+      const { id, md } = await runningJob(stack, c, ["sh", "-c", "sleep 4"]);
       const base = { jobId: id, attempt: 1 };
 
       // Lines 0..2, then a resend of 1..4 overlapping them, then 5 with a
