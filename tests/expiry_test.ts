@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { spec, TestClient, waitFor } from "./helpers/client.ts";
 import { startStack, SWARM_SOCKET } from "./helpers/stack.ts";
-import { testAgent } from "./helpers/agent.ts";
+import { startTestDaemon, testAgent } from "./helpers/agent.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const CHRONOS_CLI = fileURLToPath(new URL("../chronos/build/chronos_cli", import.meta.url));
@@ -73,25 +73,7 @@ Deno.test({
   ...opts,
   fn: async () => {
     const ta = await testAgent();
-    const daemon = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        "src/agent/main.ts",
-        "serve",
-        "--grace",
-        String(GRACE_S),
-        "--interval",
-        "200",
-      ],
-      env: {
-        CHRONOS_STATE_DIR: ta.stateDir,
-        DOCKER_HOST: SWARM_SOCKET.startsWith("/") ? `unix://${SWARM_SOCKET}` : SWARM_SOCKET,
-      },
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    const daemon = startTestDaemon(ta, GRACE_S, SWARM_SOCKET);
     const stack = await startStack({
       env: { ...ta.env, CUMULUS_STOP_GRACE_PERIOD: String(GRACE_S) },
     });
@@ -110,9 +92,7 @@ Deno.test({
     } finally {
       c.close();
       await stack.stop();
-      daemon.kill("SIGTERM");
-      await daemon.status;
-      await daemon.stderr.cancel();
+      await daemon.stop();
       await ta.remove();
     }
   },

@@ -35,3 +35,42 @@ export async function testAgent(): Promise<TestAgent> {
     remove: () => Deno.remove(stateDir, { recursive: true }),
   };
 }
+
+/** A running `cumulus-agent serve` (the expiry daemon) on a test agent's state dir. */
+export interface TestDaemon {
+  /** Stops the daemon (SIGTERM) and waits for it. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the agent's expiry daemon on `ta`'s state dir against the test
+ * Docker engine, checking every 200 ms with `graceS` of grace.
+ */
+export function startTestDaemon(ta: TestAgent, graceS: number, dockerSocket: string): TestDaemon {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "src/agent/main.ts",
+      "serve",
+      "--grace",
+      String(graceS),
+      "--interval",
+      "200",
+    ],
+    env: {
+      CHRONOS_STATE_DIR: ta.stateDir,
+      DOCKER_HOST: dockerSocket.startsWith("/") ? `unix://${dockerSocket}` : dockerSocket,
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  return {
+    async stop() {
+      child.kill("SIGTERM");
+      await child.status;
+      await child.stderr.cancel();
+    },
+  };
+}
