@@ -22,6 +22,11 @@ const FIRST_LOG_RUNS = Number(Deno.env.get("BENCH_FIRST_LOG_RUNS") ?? 20);
 const RELAY_LINES = Number(Deno.env.get("BENCH_RELAY_LINES") ?? 1_000_000);
 const RELAY_PAIRS = Number(Deno.env.get("BENCH_RELAY_PAIRS") ?? 5);
 const LINE = "x".repeat(100);
+const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
+
+function settle(): Promise<void> {
+  return new Promise((r) => setTimeout(r, SETTLE_MS));
+}
 
 async function cumulusFirstLog(c: TestClient): Promise<number> {
   const t0 = performance.now();
@@ -151,7 +156,11 @@ export async function runSpineBench(): Promise<string> {
     const ours: number[] = [];
     const raw: number[] = [];
     for (let i = 0; i < FIRST_LOG_RUNS; i++) {
+      // A pause before each run, the same for both paths: the previous run's
+      // container teardown in Swarm must not overlap the next run's start.
+      await settle();
       raw.push(await rawFirstLog(docker, imageId));
+      await settle();
       ours.push(await cumulusFirstLog(c));
       console.error(
         `first-log ${i + 1}/${FIRST_LOG_RUNS}: raw ${fmt(raw[i], 0)} ms, cumulus ${
