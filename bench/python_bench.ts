@@ -24,6 +24,7 @@ import { fmt, quantile } from "./stats.ts";
 const RUNS = Number(Deno.env.get("BENCH_PY_RUNS") ?? 20);
 const RESULT_RUNS = Number(Deno.env.get("BENCH_PY_RESULT_RUNS") ?? 5);
 const RESULT_BYTES = 50_000_000;
+const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
 const PYTHON = Deno.env.get("CUMULUS_PYTHON") ?? "/usr/bin/python3";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -36,6 +37,7 @@ from cumulus import CumulusClient
 from cumulus._proto import cumulus_pb2 as pb2
 
 url, runs, result_runs, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+settle = float(sys.argv[5])
 # Jobs' output is streamed to sys.stdout: keep the real stdout for the JSON alone.
 json_out, sys.stdout = sys.stdout, sys.stderr
 client = CumulusClient(url)
@@ -47,6 +49,7 @@ def log(msg):
 client.run(lambda: 1)  # warm-up: image layers, page cache, connection
 out["queued_to_running"], out["running_to_ended"], out["ended_to_value"] = [], [], []
 for i in range(runs):
+    time.sleep(settle)  # as before each raw run: no overlap with the last teardown
     t = time.perf_counter()
     # Exactly what client.run does (submit, stream the log, fetch the result),
     # keeping the handle to read the job's recorded times afterwards.
@@ -180,7 +183,15 @@ interface PyTimings {
 
 async function runPython(url: string): Promise<PyTimings> {
   const child = new Deno.Command(PYTHON, {
-    args: ["-c", SCRIPT, url, String(RUNS), String(RESULT_RUNS), String(RESULT_BYTES)],
+    args: [
+      "-c",
+      SCRIPT,
+      url,
+      String(RUNS),
+      String(RESULT_RUNS),
+      String(RESULT_BYTES),
+      String(SETTLE_MS / 1000),
+    ],
     env: { PYTHONPATH: `${ROOT}src/sdk/python` },
     stdout: "piped",
     stderr: "inherit",
@@ -203,6 +214,9 @@ export async function runPythonBench(): Promise<string> {
     await rawFirstLog(docker, imageId); // warm-up
     const raw: number[] = [];
     for (let i = 0; i < RUNS; i++) {
+      // A pause before each run, also taken before each Python round trip:
+      // the previous run's Swarm teardown must not overlap the next start.
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
       raw.push(await rawFirstLog(docker, imageId));
       console.error(`raw service create → first log ${i + 1}/${RUNS}: ${fmt(raw[i], 0)} ms`);
     }
