@@ -262,10 +262,7 @@ export class JobLog {
         this.#runtime = { attempt: runtime.attempt, count: runtime.index + 1 };
       }
     } else this.#classify(this.#last);
-    if (this.#pendingBytes >= FLUSH_BYTES) this.flushSync();
-    else if (this.#flushTimer === null) {
-      this.#flushTimer = setTimeout(() => this.flushSync(), FLUSH_MS);
-    }
+    this.#scheduleFlush();
     this.#wake();
     return seq;
   }
@@ -330,12 +327,17 @@ export class JobLog {
     if (attempt >= this.#runtime.attempt) {
       this.#runtime = { attempt, count: firstIndex + enc.count };
     }
+    this.#scheduleFlush();
+    this.#wake();
+    return enc.count;
+  }
+
+  /** Writes the pending records now when they are many, else within FLUSH_MS. */
+  #scheduleFlush(): void {
     if (this.#pendingBytes >= FLUSH_BYTES) this.flushSync();
     else if (this.#flushTimer === null) {
       this.#flushTimer = setTimeout(() => this.flushSync(), FLUSH_MS);
     }
-    this.#wake();
-    return enc.count;
   }
 
   /** Writes pending records to disk now. */
@@ -424,35 +426,54 @@ export class JobLog {
   async readEncodedFromFile(afterSeq: number, maxBytes: number): Promise<EncodedLines | null> {
     if (afterSeq >= this.#lastSeq) return null;
     this.flushSync();
+    for await (const { data, pos } of this.#recordChunks(afterSeq)) {
+      const got = encodeFileRecords(data, 0, data.length, afterSeq, maxBytes);
+      if (got.count > 0) {
+        this.#readHint = { seq: got.lastSeq + 1, offset: pos + got.end };
+        return { bytes: got.entries, lastSeq: got.lastSeq };
+      }
+    }
+    return null;
+  }
+
+  /**
+   * The file from the seek point for `afterSeq` on, in chunks of whole
+   * records: `data` ends with a newline and starts at file offset `pos`. A
+   * chunk is only valid until the next one is asked for (the buffer is reused).
+   */
+  async *#recordChunks(afterSeq: number): AsyncGenerator<{ data: Uint8Array; pos: number }> {
     let f: Deno.FsFile;
     try {
       f = await Deno.open(this.path, { read: true });
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return null;
+      if (err instanceof Deno.errors.NotFound) return;
       throw err;
     }
     try {
       const start = this.#seekPoint(afterSeq);
       await f.seek(start.offset, Deno.SeekMode.Start);
-      let pos = start.offset; // file offset of data[0]
-      let data: Uint8Array = new Uint8Array(0);
-      const chunk = Math.max(1 << 20, maxBytes);
+      // Byte offset of the first unread record (the start of `carry`).
+      let pos = start.offset;
+      let carry = new Uint8Array(0);
+      const buf = new Uint8Array(1 << 20);
       for (;;) {
-        const buf = new Uint8Array(chunk);
         const n = await f.read(buf);
-        if (n === null) return null;
-        data = data.length
-          ? concat([data, buf.subarray(0, n)], data.length + n)
-          : buf.subarray(0, n);
-        const lastNl = data.lastIndexOf(10);
-        if (lastNl < 0) continue;
-        const got = encodeFileRecords(data, 0, lastNl + 1, afterSeq, maxBytes);
-        if (got.count > 0) {
-          this.#readHint = { seq: got.lastSeq + 1, offset: pos + got.end };
-          return { bytes: got.entries, lastSeq: got.lastSeq };
+        if (n === null) return;
+        let data = buf.subarray(0, n);
+        if (carry.length) {
+          const joined = new Uint8Array(carry.length + n);
+          joined.set(carry);
+          joined.set(data, carry.length);
+          data = joined;
         }
+        const lastNl = data.lastIndexOf(10);
+        if (lastNl < 0) {
+          carry = data.slice();
+          continue;
+        }
+        yield { data: data.subarray(0, lastNl + 1), pos };
         pos += lastNl + 1;
-        data = data.slice(lastNl + 1);
+        carry = data.slice(lastNl + 1);
       }
     } finally {
       f.close();
@@ -491,63 +512,30 @@ export class JobLog {
 
   async #readFileRaw(afterSeq: number, max: number): Promise<Array<LastLine & { timeMs: number }>> {
     const out: Array<LastLine & { timeMs: number }> = [];
-    let f: Deno.FsFile;
-    try {
-      f = await Deno.open(this.path, { read: true });
-    } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return out;
-      throw err;
-    }
-    try {
-      const start = this.#seekPoint(afterSeq);
-      await f.seek(start.offset, Deno.SeekMode.Start);
-      // Byte offset of the first unread record (the start of `carry`).
-      let pos = start.offset;
-      let carry = new Uint8Array(0);
-      const buf = new Uint8Array(1 << 20);
-      for (;;) {
-        const n = await f.read(buf);
-        if (n === null) break;
-        let data = buf.subarray(0, n);
-        if (carry.length) {
-          const joined = new Uint8Array(carry.length + n);
-          joined.set(carry);
-          joined.set(data, carry.length);
-          data = joined;
-        }
-        // One decode per chunk, up to its last newline (a newline byte never
-        // sits inside a UTF-8 sequence), instead of one per record.
-        const lastNl = data.lastIndexOf(10);
-        if (lastNl < 0) {
-          carry = data.slice();
-          continue;
-        }
-        const records = decoder.decode(data.subarray(0, lastNl)).split("\n");
-        for (let i = 0; i < records.length; i++) {
-          const rec = parseRecord(records[i]);
-          if (!rec) continue;
-          if (i === 0) this.#addIndex(rec.seq, pos);
-          if (rec.seq > afterSeq) {
-            out.push(rec);
-            if (out.length >= max) {
-              this.#noteReadEnd(rec.seq, records, i, data, pos);
-              return out;
-            }
+    for await (const { data, pos } of this.#recordChunks(afterSeq)) {
+      // One decode per chunk (a newline byte never sits inside a UTF-8
+      // sequence), instead of one per record.
+      const records = decoder.decode(data.subarray(0, data.length - 1)).split("\n");
+      for (let i = 0; i < records.length; i++) {
+        const rec = parseRecord(records[i]);
+        if (!rec) continue;
+        if (i === 0) this.#addIndex(rec.seq, pos);
+        if (rec.seq > afterSeq) {
+          out.push(rec);
+          if (out.length >= max) {
+            this.#noteReadEnd(rec.seq, records, i, data, pos);
+            return out;
           }
         }
-        pos += lastNl + 1;
-        carry = data.slice(lastNl + 1);
       }
-      return out;
-    } finally {
-      f.close();
     }
+    return out;
   }
 
   /**
    * Remembers where the record after `seq` starts, so the next page of a
    * reader going through the file seeks straight to it. `records[i]` is
-   * `seq`'s record in the chunk `data` decoded from byte offset `pos`.
+   * `seq`'s record in the chunk `data` (whole records) read at byte offset `pos`.
    */
   #noteReadEnd(seq: number, records: string[], i: number, data: Uint8Array, pos: number): void {
     if (i + 1 >= records.length) return;
@@ -556,7 +544,7 @@ export class JobLog {
     // chunk's string and byte lengths agree, else measured.
     let chars = 0;
     for (let k = 0; k <= i; k++) chars += records[k].length + 1;
-    const ascii = records.reduce((n, r) => n + r.length + 1, 0) - 1 === data.lastIndexOf(10);
+    const ascii = records.reduce((n, r) => n + r.length + 1, 0) === data.length;
     off += ascii ? chars : encoder.encode(records.slice(0, i + 1).join("\n") + "\n").length;
     this.#readHint = { seq: seq + 1, offset: off };
   }
