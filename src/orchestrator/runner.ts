@@ -163,13 +163,9 @@ export class JobRunner {
     }
     const wake = new AbortController();
     this.#wake = () => wake.abort();
-    const stop = this.#stop.signal;
-    const onStop = () => wake.abort();
-    stop.addEventListener("abort", onStop, { once: true });
     try {
-      await sleep(ms, wake.signal);
+      await sleep(ms, AbortSignal.any([wake.signal, this.#stop.signal]));
     } finally {
-      stop.removeEventListener("abort", onStop);
       this.#wake = null;
     }
   }
