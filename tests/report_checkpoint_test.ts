@@ -4,8 +4,15 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { loadCumulusProto } from "../src/rpc/mod.ts";
-import { spec, TestClient, waitFor, type WireJob } from "./helpers/client.ts";
+import {
+  jobToken,
+  runtimeClient,
+  spec,
+  TestClient,
+  tokenMetadata,
+  waitFor,
+  type WireJob,
+} from "./helpers/client.ts";
 import { startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -22,27 +29,25 @@ Deno.test({
   fn: async () => {
     const stack = await startStack();
     const c = new TestClient(stack.url);
-    const { Runtime } = loadCumulusProto();
-    const rt = new Runtime(stack.url, grpc.credentials.createInsecure()) as unknown as
-      & grpc.Client
-      & Record<string, CallableFunction>;
+    const rt = runtimeClient(stack.url);
     const report = (req: Record<string, unknown>, token: string) =>
       new Promise<void>((resolve, reject) => {
-        const md = new grpc.Metadata();
-        md.set("x-cumulus-job-token", token);
-        rt.ReportCheckpoint(req, md, { deadline: Date.now() + 5000 }, (err: unknown) => {
-          if (err) reject(err);
-          else resolve();
-        });
+        rt.ReportCheckpoint(
+          req,
+          tokenMetadata(token),
+          { deadline: Date.now() + 5000 },
+          (err: unknown) => {
+            if (err) reject(err);
+            else resolve();
+          },
+        );
       });
     const code = (p: Promise<void>) =>
       p.then(() => "OK", (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`);
     try {
       const id = await c.submit(spec(["sleep", "30"]));
       await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
-      const svc = await stack.orch.swarm.docker.getService(`cumulus-${id}`).inspect();
-      const env: string[] = svc.Spec.TaskTemplate.ContainerSpec.Env;
-      const token = env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
+      const token = await jobToken(stack.orch.swarm.docker, id);
       assert.equal(Number((await c.getJob(id) as Checkpointed).lastCheckpointAtMs), 0);
 
       assert.match(

@@ -4,9 +4,15 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { loadCumulusProto } from "../src/rpc/mod.ts";
 import { packBundle } from "../src/sdk/mod.ts";
-import { spec, TestClient, waitFor } from "./helpers/client.ts";
+import {
+  jobToken,
+  runtimeClient,
+  spec,
+  TestClient,
+  tokenMetadata,
+  waitFor,
+} from "./helpers/client.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -31,12 +37,26 @@ async function runningJob(
   const id = await c.submit(spec(command));
   await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
   // The test plays the job's runtime: it needs the token the job was given.
-  const svc = await stack.orch.swarm.docker.getService(`cumulus-${id}`).inspect();
-  const env: string[] = svc.Spec.TaskTemplate.ContainerSpec.Env;
-  const token = env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
-  const md = new grpc.Metadata();
-  md.set("x-cumulus-job-token", token);
-  return { id, md };
+  return { id, md: tokenMetadata(await jobToken(stack.orch.swarm.docker, id)) };
+}
+
+/** Sends `batches` on one StreamLogs call; resolves with the acks or the error. */
+async function streamBatches(
+  rt: Record<string, CallableFunction>,
+  md: grpc.Metadata,
+  batches: unknown[],
+): Promise<{ acks: number[]; error?: grpc.ServiceError }> {
+  const acks: number[] = [];
+  const call = rt.StreamLogs(md) as Duplex;
+  call.on("data", (a) => acks.push(Number(a.accepted)));
+  const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
+    call.on("end", () => resolve(undefined));
+    call.on("error", resolve);
+  });
+  for (const b of batches) call.write(b);
+  call.end();
+  const error = await ended;
+  return { acks, error };
 }
 
 Deno.test({
@@ -45,48 +65,33 @@ Deno.test({
   fn: async () => {
     const stack = await startStack();
     const c = new TestClient(stack.url);
-    const { Runtime } = loadCumulusProto();
-    const rt = new Runtime(stack.url, grpc.credentials.createInsecure()) as unknown as
-      & grpc.Client
-      & Record<string, CallableFunction>;
+    const rt = runtimeClient(stack.url);
     try {
       const { id, md } = await runningJob(stack, c, ["sh", "-c", "echo from-docker; sleep 4"]);
 
-      const acks: number[] = [];
-      const call = rt.StreamLogs(md) as Duplex;
-      call.on("data", (a) => acks.push(Number(a.accepted)));
-      const ended = new Promise<void>((resolve, reject) => {
-        call.on("end", resolve);
-        call.on("error", reject);
-      });
-      call.write({ jobId: id, attempt: 1, firstIndex: 0, ...lines(0, 3) });
-      // A resend overlapping what was stored (as after a reconnect).
-      call.write({ jobId: id, attempt: 1, firstIndex: 1, ...lines(1, 5) });
-      call.end();
-      await ended;
-      assert.deepEqual(acks, [3, 5]);
+      const ok = await streamBatches(rt, md, [
+        { jobId: id, attempt: 1, firstIndex: 0, ...lines(0, 3) },
+        // A resend overlapping what was stored (as after a reconnect).
+        { jobId: id, attempt: 1, firstIndex: 1, ...lines(1, 5) },
+      ]);
+      assert.equal(ok.error, undefined);
+      assert.deepEqual(ok.acks, [3, 5]);
 
-      const gap = rt.StreamLogs(md) as Duplex;
-      const gapErr = new Promise<grpc.ServiceError>((resolve) => gap.on("error", resolve));
-      gap.on("data", () => {});
-      gap.write({ jobId: id, attempt: 1, firstIndex: 9, ...lines(9, 10) });
-      const e1 = await gapErr;
-      assert.equal(e1.code, grpc.status.INVALID_ARGUMENT);
-      assert.match(e1.details, /resend from 5/);
+      const gap = await streamBatches(rt, md, [
+        { jobId: id, attempt: 1, firstIndex: 9, ...lines(9, 10) },
+      ]);
+      assert.equal(gap.error?.code, grpc.status.INVALID_ARGUMENT);
+      assert.match(gap.error!.details, /resend from 5/);
 
-      const stale = rt.StreamLogs(md) as Duplex;
-      const staleErr = new Promise<grpc.ServiceError>((resolve) => stale.on("error", resolve));
-      stale.on("data", () => {});
-      stale.write({ jobId: id, attempt: 7, firstIndex: 0, ...lines(0, 1) });
-      assert.equal((await staleErr).code, grpc.status.FAILED_PRECONDITION);
+      const stale = await streamBatches(rt, md, [
+        { jobId: id, attempt: 7, firstIndex: 0, ...lines(0, 1) },
+      ]);
+      assert.equal(stale.error?.code, grpc.status.FAILED_PRECONDITION);
 
-      const bad = new grpc.Metadata();
-      bad.set("x-cumulus-job-token", "wrong");
-      const unauth = rt.StreamLogs(bad) as Duplex;
-      const unauthErr = new Promise<grpc.ServiceError>((resolve) => unauth.on("error", resolve));
-      unauth.on("data", () => {});
-      unauth.write({ jobId: id, attempt: 1, firstIndex: 5, ...lines(5, 6) });
-      assert.equal((await unauthErr).code, grpc.status.UNAUTHENTICATED);
+      const unauth = await streamBatches(rt, tokenMetadata("wrong"), [
+        { jobId: id, attempt: 1, firstIndex: 5, ...lines(5, 6) },
+      ]);
+      assert.equal(unauth.error?.code, grpc.status.UNAUTHENTICATED);
 
       const { lines: got, job } = await c.watchAll(id);
       assert.equal(job.state, "SUCCEEDED");
@@ -116,25 +121,6 @@ function dataLines(from: number, to: number) {
   };
 }
 
-/** Sends `batches` on one StreamLogs call; resolves with the acks or the error. */
-async function streamBatches(
-  rt: Record<string, CallableFunction>,
-  md: grpc.Metadata,
-  batches: unknown[],
-): Promise<{ acks: number[]; error?: grpc.ServiceError }> {
-  const acks: number[] = [];
-  const call = rt.StreamLogs(md) as Duplex;
-  call.on("data", (a) => acks.push(Number(a.accepted)));
-  const ended = new Promise<grpc.ServiceError | undefined>((resolve) => {
-    call.on("end", () => resolve(undefined));
-    call.on("error", resolve);
-  });
-  for (const b of batches) call.write(b);
-  call.end();
-  const error = await ended;
-  return { acks, error };
-}
-
 Deno.test({
   name:
     "StreamLogs data batches: bytes become numbered lines, resends are skipped, bad data is refused",
@@ -142,10 +128,7 @@ Deno.test({
   fn: async () => {
     const stack = await startStack();
     const c = new TestClient(stack.url);
-    const { Runtime } = loadCumulusProto();
-    const rt = new Runtime(stack.url, grpc.credentials.createInsecure()) as unknown as
-      & grpc.Client
-      & Record<string, CallableFunction>;
+    const rt = runtimeClient(stack.url);
     try {
       const { id, md } = await runningJob(stack, c, ["sh", "-c", "sleep 4"]);
       const base = { jobId: id, attempt: 1 };

@@ -142,3 +142,30 @@ export async function waitFor<T>(
 export function spec(command: string[], extra: Record<string, unknown> = {}) {
   return { command, gpuMemory: 0.5, duration: 600, ...extra };
 }
+
+/** A raw client of the Runtime service, for tests that play a job's runtime. */
+export function runtimeClient(url: string): grpc.Client & Record<string, CallableFunction> {
+  const { Runtime } = loadCumulusProto();
+  return new Runtime(url, grpc.credentials.createInsecure()) as unknown as
+    & grpc.Client
+    & Record<string, CallableFunction>;
+}
+
+/** A job's runtime token, read from the job's Swarm service (`docker`: the stack's engine client). */
+export async function jobToken(
+  docker: { getService(name: string): { inspect(): Promise<unknown> } },
+  jobId: string,
+): Promise<string> {
+  const svc = await docker.getService(`cumulus-${jobId}`).inspect() as {
+    Spec: { TaskTemplate: { ContainerSpec: { Env: string[] } } };
+  };
+  const env = svc.Spec.TaskTemplate.ContainerSpec.Env;
+  return env.find((e) => e.startsWith("CUMULUS_JOB_TOKEN="))!.split("=")[1];
+}
+
+/** Call metadata carrying a job token, as the runtime sends it. */
+export function tokenMetadata(token: string): grpc.Metadata {
+  const md = new grpc.Metadata();
+  md.set("x-cumulus-job-token", token);
+  return md;
+}
