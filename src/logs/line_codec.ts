@@ -72,11 +72,10 @@ function incrementDecimal(digits: Uint8Array, len: number): number {
   return len + 1;
 }
 
-/** Size of the entry of a line with `textBytes` of text. */
-function entrySize(seq: number, stderr: boolean, timeLen: number, textBytes: number): number {
-  const inner = 1 + varintLength(seq) + (stderr ? 2 : 0) + 1 + timeLen + 1 +
+/** Size of a line's LogLine message (the entry without its tag and length). */
+function innerSize(seq: number, stderr: boolean, timeLen: number, textBytes: number): number {
+  return 1 + varintLength(seq) + (stderr ? 2 : 0) + 1 + timeLen + 1 +
     varintLength(textBytes) + textBytes;
-  return 1 + varintLength(inner) + inner;
 }
 
 /** Writes one entry's header (everything before the text) at `pos`; returns the text's position. */
@@ -88,8 +87,7 @@ function writeEntryHeader(
   time: Uint8Array,
   textBytes: number,
 ): number {
-  const inner = 1 + varintLength(seq) + (stderr ? 2 : 0) + 1 + time.length + 1 +
-    varintLength(textBytes) + textBytes;
+  const inner = innerSize(seq, stderr, time.length, textBytes);
   buf[pos++] = 0x0a;
   pos = writeVarint(buf, pos, inner);
   buf[pos++] = 0x08;
@@ -199,13 +197,11 @@ export function encodeRuntimeBatch(input: RuntimeBatchInput): EncodedBatch {
   let seqLen = setDecimal(seqDigits, firstSeq);
   const indexDigits = new Uint8Array(24);
   let indexLen = setDecimal(indexDigits, firstIndex);
-  const timeLen = time.length, timeTextLen = timeText.length;
+  const timeTextLen = timeText.length;
   let fp = 0, ep = 0, start = 0, lastStderr = false, lastStart = 0, lastLen = 0;
   for (let i = 0; i < count; i++) {
     const end = nl[i];
-    const len = end - start <= MAX_LINE_BYTES
-      ? end - start
-      : cutLength(data, start, end, MAX_LINE_BYTES);
+    const len = cutLength(data, start, end, MAX_LINE_BYTES);
     const seq = firstSeq + i;
     const stderr = streams[i] === 1;
     const text = data.subarray(start, start + len);
@@ -249,7 +245,8 @@ export function encodeLineEntry(line: LogLine): Uint8Array {
   }
   const time = timeVarint(line.timeMs);
   const stderr = line.stream === "stderr";
-  const out = new Uint8Array(entrySize(line.seq, stderr, time.length, text.length));
+  const inner = innerSize(line.seq, stderr, time.length, text.length);
+  const out = new Uint8Array(1 + varintLength(inner) + inner);
   const p = writeEntryHeader(out, 0, line.seq, stderr, time, text.length);
   out.set(text, p);
   return out;
