@@ -82,7 +82,6 @@ class LogStreamer:
         self._clock = clock
         self._cond = threading.Condition()
         self._pending: List[_Chunk] = []  # lines from index self._base on
-        self._pending_lines = 0
         self._base = 0  # index of the first pending line
         self._end = 0  # index after the last pending line
         self._sent = 0  # next index to send on the current call
@@ -139,7 +138,7 @@ class LogStreamer:
         now = int(time.time() * 1000)
         with self._cond:
             while (
-                self._pending_lines >= self._max_pending
+                self._end - self._base >= self._max_pending
                 and not self._fallback
                 and not self._closing
             ):
@@ -149,7 +148,6 @@ class LogStreamer:
                 self._write_original([chunk])
                 return
             self._pending.append(chunk)
-            self._pending_lines += count
             self._end += count
             self._cond.notify_all()
 
@@ -193,8 +191,7 @@ class LogStreamer:
             if accepted <= self._base:
                 return
             while self._pending and self._pending[0].first + self._pending[0].count <= accepted:
-                c = self._pending.pop(0)
-                self._pending_lines -= c.count
+                self._pending.pop(0)
             if self._pending and self._pending[0].first < accepted:
                 # Acked up to a line inside the chunk: keep only its rest.
                 c = self._pending[0]
@@ -203,7 +200,6 @@ class LogStreamer:
                 for _ in range(drop):
                     cut = c.data.index(b"\n", cut) + 1
                 c.data, c.first, c.count = c.data[cut:], accepted, c.count - drop
-                self._pending_lines -= drop
             self._base = accepted
             self._cond.notify_all()
 
@@ -248,7 +244,6 @@ class LogStreamer:
             self.error = why
             self._fallback = True
             chunks, self._pending = self._pending, []
-            self._pending_lines = 0
             self._base = self._end
             note = f"cumulus.runtime: {why}; writing output to the container log\n"
             self._write_original([_Chunk(0, pb2.STDERR, note.encode(), 1, 0)] + chunks)
@@ -285,7 +280,7 @@ class LogStreamer:
             if self._pending and not self._fallback:
                 self._fallback = True
                 chunks, self._pending = self._pending, []
-                self._pending_lines = 0
+                self._base = self._end
                 self._write_original(chunks)
             self._cond.notify_all()
         return done
