@@ -206,6 +206,20 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "int64",
                   "id": 23,
                 },
+                "partitionIds": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 24,
+                },
+                "gpuDevices": {
+                  "rule": "repeated",
+                  "type": "uint32",
+                  "id": 25,
+                },
+                "reasonCode": {
+                  "type": "string",
+                  "id": 26,
+                },
               },
             },
             "SubmitJobRequest": {
@@ -428,6 +442,10 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "Gpu",
                   "id": 10,
                 },
+                "deviceAccess": {
+                  "type": "string",
+                  "id": 11,
+                },
               },
             },
             "Gpu": {
@@ -455,6 +473,18 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "partitions": {
                   "type": "uint32",
                   "id": 6,
+                },
+                "uuid": {
+                  "type": "string",
+                  "id": 7,
+                },
+                "pciBusId": {
+                  "type": "string",
+                  "id": 8,
+                },
+                "vendor": {
+                  "type": "string",
+                  "id": 9,
                 },
               },
             },

@@ -68,20 +68,26 @@ class GetResultRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class Gpu(_message.Message):
-    __slots__ = ["allocated", "free", "index", "memory_bytes", "name", "partitions"]
+    __slots__ = ["allocated", "free", "index", "memory_bytes", "name", "partitions", "pci_bus_id", "uuid", "vendor"]
     ALLOCATED_FIELD_NUMBER: _ClassVar[int]
     FREE_FIELD_NUMBER: _ClassVar[int]
     INDEX_FIELD_NUMBER: _ClassVar[int]
     MEMORY_BYTES_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     PARTITIONS_FIELD_NUMBER: _ClassVar[int]
+    PCI_BUS_ID_FIELD_NUMBER: _ClassVar[int]
+    UUID_FIELD_NUMBER: _ClassVar[int]
+    VENDOR_FIELD_NUMBER: _ClassVar[int]
     allocated: float
     free: float
     index: int
     memory_bytes: int
     name: str
     partitions: int
-    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., allocated: _Optional[float] = ..., free: _Optional[float] = ..., partitions: _Optional[int] = ...) -> None: ...
+    pci_bus_id: str
+    uuid: str
+    vendor: str
+    def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., allocated: _Optional[float] = ..., free: _Optional[float] = ..., partitions: _Optional[int] = ..., uuid: _Optional[str] = ..., pci_bus_id: _Optional[str] = ..., vendor: _Optional[str] = ...) -> None: ...
 
 class HeartbeatRequest(_message.Message):
     __slots__ = ["job_id"]
@@ -96,7 +102,7 @@ class HeartbeatResponse(_message.Message):
     def __init__(self, stop: bool = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "function_bytes", "gpu_device", "has_exit_code", "has_result", "id", "last_checkpoint_at_ms", "last_checkpoint_step", "last_checkpoint_tier", "log_seq", "node_id", "partition_id", "reason", "result_removed_at_ms", "service_id", "spec", "started_at_ms", "state"]
+    __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "function_bytes", "gpu_device", "gpu_devices", "has_exit_code", "has_result", "id", "last_checkpoint_at_ms", "last_checkpoint_step", "last_checkpoint_tier", "log_seq", "node_id", "partition_id", "partition_ids", "reason", "reason_code", "result_removed_at_ms", "service_id", "spec", "started_at_ms", "state"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
     BUNDLE_BYTES_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +110,7 @@ class Job(_message.Message):
     EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     FINISHED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_BYTES_FIELD_NUMBER: _ClassVar[int]
+    GPU_DEVICES_FIELD_NUMBER: _ClassVar[int]
     GPU_DEVICE_FIELD_NUMBER: _ClassVar[int]
     HAS_EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     HAS_RESULT_FIELD_NUMBER: _ClassVar[int]
@@ -113,7 +120,9 @@ class Job(_message.Message):
     LAST_CHECKPOINT_TIER_FIELD_NUMBER: _ClassVar[int]
     LOG_SEQ_FIELD_NUMBER: _ClassVar[int]
     NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    PARTITION_IDS_FIELD_NUMBER: _ClassVar[int]
     PARTITION_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_CODE_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
     RESULT_REMOVED_AT_MS_FIELD_NUMBER: _ClassVar[int]
     SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -128,6 +137,7 @@ class Job(_message.Message):
     finished_at_ms: int
     function_bytes: int
     gpu_device: int
+    gpu_devices: _containers.RepeatedScalarFieldContainer[int]
     has_exit_code: bool
     has_result: bool
     id: str
@@ -137,13 +147,15 @@ class Job(_message.Message):
     log_seq: int
     node_id: str
     partition_id: str
+    partition_ids: _containers.RepeatedScalarFieldContainer[str]
     reason: str
+    reason_code: str
     result_removed_at_ms: int
     service_id: str
     spec: JobSpec
     started_at_ms: int
     state: JobState
-    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., last_checkpoint_step: _Optional[int] = ..., last_checkpoint_tier: _Optional[str] = ..., last_checkpoint_at_ms: _Optional[int] = ..., function_bytes: _Optional[int] = ..., result_removed_at_ms: _Optional[int] = ...) -> None: ...
+    def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., last_checkpoint_step: _Optional[int] = ..., last_checkpoint_tier: _Optional[str] = ..., last_checkpoint_at_ms: _Optional[int] = ..., function_bytes: _Optional[int] = ..., result_removed_at_ms: _Optional[int] = ..., partition_ids: _Optional[_Iterable[str]] = ..., gpu_devices: _Optional[_Iterable[int]] = ..., reason_code: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
     __slots__ = ["checkpoint", "command", "constraints", "duration", "env", "function", "gpu_count", "gpu_memory", "gpu_memory_size", "image", "name", "result_retention", "retry", "user", "workdir"]
@@ -377,7 +389,7 @@ class WatchJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., no_logs: bool = ..., no_follow: bool = ...) -> None: ...
 
 class Worker(_message.Message):
-    __slots__ = ["address", "agent", "availability", "gpus", "hostname", "labels", "node_id", "role", "running_jobs", "state"]
+    __slots__ = ["address", "agent", "availability", "device_access", "gpus", "hostname", "labels", "node_id", "role", "running_jobs", "state"]
     class LabelsEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -388,6 +400,7 @@ class Worker(_message.Message):
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     AGENT_FIELD_NUMBER: _ClassVar[int]
     AVAILABILITY_FIELD_NUMBER: _ClassVar[int]
+    DEVICE_ACCESS_FIELD_NUMBER: _ClassVar[int]
     GPUS_FIELD_NUMBER: _ClassVar[int]
     HOSTNAME_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
@@ -398,6 +411,7 @@ class Worker(_message.Message):
     address: str
     agent: str
     availability: str
+    device_access: str
     gpus: _containers.RepeatedCompositeFieldContainer[Gpu]
     hostname: str
     labels: _containers.ScalarMap[str, str]
@@ -405,7 +419,7 @@ class Worker(_message.Message):
     role: str
     running_jobs: int
     state: str
-    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., state: _Optional[str] = ..., availability: _Optional[str] = ..., role: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., address: _Optional[str] = ..., running_jobs: _Optional[int] = ..., agent: _Optional[str] = ..., gpus: _Optional[_Iterable[_Union[Gpu, _Mapping]]] = ...) -> None: ...
+    def __init__(self, node_id: _Optional[str] = ..., hostname: _Optional[str] = ..., state: _Optional[str] = ..., availability: _Optional[str] = ..., role: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., address: _Optional[str] = ..., running_jobs: _Optional[int] = ..., agent: _Optional[str] = ..., gpus: _Optional[_Iterable[_Union[Gpu, _Mapping]]] = ..., device_access: _Optional[str] = ...) -> None: ...
 
 class JobState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = []
