@@ -54,6 +54,27 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
   EXPIRED: [],
 };
 
+/**
+ * Codes for why a job ended, for programs; `reason` is the text for people.
+ * `GPU_MEMORY_EXCEEDED`: the job failed after running out of its GPU
+ * partition's memory (an allocation past the partition's hard limit).
+ */
+export const REASON_CODES = { GPU_MEMORY_EXCEEDED: "GPU_MEMORY_EXCEEDED" } as const;
+
+/** One of {@link REASON_CODES}, or "" for none. */
+export type ReasonCode = typeof REASON_CODES[keyof typeof REASON_CODES] | "";
+
+/** The partitions of a record's current attempt, in GPU order (old records: the single one). */
+export function partitionsOf(job: Pick<JobRecord, "partitionId" | "partitionIds">): string[] {
+  if (job.partitionIds && job.partitionIds.length > 0) return job.partitionIds;
+  return job.partitionId ? [job.partitionId] : [];
+}
+
+/** The devices a record was placed on, in GPU order (old records: the single one). */
+export function devicesOf(job: Pick<JobRecord, "gpuDevice" | "gpuDevices">): number[] {
+  return job.gpuDevices && job.gpuDevices.length > 0 ? job.gpuDevices : [job.gpuDevice];
+}
+
 /** A validated job specification. */
 export interface JobSpec {
   /** Image reference as the user gave it (default filled in by the orchestrator). */
@@ -64,7 +85,10 @@ export interface JobSpec {
   function: Uint8Array;
   /** Extra environment for the container. */
   env: Record<string, string>;
-  /** Fraction of one device's memory, 0 < f <= 1; 0 when {@link gpuMemoryBytes} is set. */
+  /**
+   * Fraction of one device's memory, 0 < f < 1; 1 for whole GPUs (then
+   * {@link gpuCount} says how many); 0 when {@link gpuMemoryBytes} is set.
+   */
   gpuMemory: number;
   /**
    * Absolute memory per device in bytes ("20GiB" on the wire), or 0 when the
@@ -73,7 +97,7 @@ export interface JobSpec {
   gpuMemoryBytes?: number;
   /** Partition lifetime in seconds. */
   duration: number;
-  /** Devices wanted (>= 1). */
+  /** Devices wanted: 1, or 1..8 whole GPUs on one worker. */
   gpuCount: number;
   /** Swarm placement constraints. */
   constraints: string[];
@@ -128,10 +152,20 @@ export interface JobRecord {
   token: string;
   bundleBytes: number;
   hasResult: boolean;
-  /** Chronos partition held for the current attempt ("" = none). */
+  /** Chronos partition held for the current attempt ("" = none); the first of {@link partitionIds}. */
   partitionId: string;
-  /** Device index of that partition on `nodeId`. */
+  /** Device index of that partition on `nodeId`; the first of {@link gpuDevices}. */
   gpuDevice: number;
+  /**
+   * Every partition of the current attempt, in GPU order (one per GPU of a
+   * whole-GPU job). Empty while none was created, and in records stored before
+   * groups existed: read it with {@link partitionsOf}.
+   */
+  partitionIds?: string[];
+  /** The device of each placed GPU, in order; read it with {@link devicesOf}. */
+  gpuDevices?: number[];
+  /** Why the job ended, as a code for programs ({@link REASON_CODES}); "" when none. */
+  reasonCode?: ReasonCode;
   /** When the partition (and so the job) expires, epoch ms; 0 = no partition yet. */
   deadlineMs: number;
   /**
@@ -205,23 +239,7 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
   if (command.length > 0 && command[0] === "") {
     throw new InvalidArgumentError("spec.command", "program name must not be empty");
   }
-  const sizeText = (raw.gpuMemorySize ?? "").trim();
-  const gpuMemoryBytes = sizeText === "" ? 0 : parseMemorySize(sizeText);
-  const gpuMemory = raw.gpuMemory ?? 0;
-  if (gpuMemoryBytes > 0 && gpuMemory !== 0) {
-    throw new InvalidArgumentError(
-      "spec.gpu_memory_size",
-      "give either gpu_memory (a fraction) or gpu_memory_size, not both",
-    );
-  }
-  if (
-    gpuMemoryBytes === 0 && (!Number.isFinite(gpuMemory) || gpuMemory <= 0 || gpuMemory > 1)
-  ) {
-    throw new InvalidArgumentError(
-      "spec.gpu_memory",
-      `must be a fraction in (0, 1], got ${gpuMemory}`,
-    );
-  }
+  const { gpuMemory, gpuMemoryBytes, gpuCount } = parseGpuDemand(raw);
   const duration = raw.duration ?? 0;
   if (!Number.isFinite(duration) || duration <= 0) {
     throw new InvalidArgumentError("spec.duration", `must be > 0 seconds, got ${duration}`);
@@ -231,10 +249,6 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
       "spec.duration",
       `must be at most ${limits.maxDuration} seconds, got ${duration}`,
     );
-  }
-  const gpuCount = raw.gpuCount || 1;
-  if (!Number.isInteger(gpuCount) || gpuCount < 1 || gpuCount > 64) {
-    throw new InvalidArgumentError("spec.gpu_count", `must be 1..64, got ${gpuCount}`);
   }
   const image = (raw.image ?? "").trim() || limits.defaultImage;
   if (/\s/.test(image) || image.length > 255) {
@@ -307,6 +321,88 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     workdir,
     resultRetention,
   };
+}
+
+/** Most whole GPUs one job may ask for (all on one worker). */
+export const MAX_GPU_COUNT = 8;
+
+/**
+ * The GPU part of a spec: a fraction of one GPU (`gpu_memory` in (0, 1), or
+ * an absolute `gpu_memory_size`), or N whole GPUs (`gpu_count` N, or
+ * `gpu_memory` N for an integer N >= 1), as the original system took 0.1-0.9
+ * of a GPU or 1-8 whole GPUs. Whole GPUs come out as `gpuMemory` 1.
+ */
+function parseGpuDemand(
+  raw: RawJobSpec,
+): { gpuMemory: number; gpuMemoryBytes: number; gpuCount: number } {
+  const sizeText = (raw.gpuMemorySize ?? "").trim();
+  const gpuMemoryBytes = sizeText === "" ? 0 : parseMemorySize(sizeText);
+  const memory = raw.gpuMemory ?? 0;
+  const count = raw.gpuCount ?? 0;
+  if (!Number.isInteger(count) || count < 0 || count > MAX_GPU_COUNT) {
+    throw new InvalidArgumentError(
+      "spec.gpu_count",
+      `must be 1..${MAX_GPU_COUNT} whole GPUs, got ${count}`,
+    );
+  }
+  if (!Number.isFinite(memory) || memory < 0) {
+    throw new InvalidArgumentError(
+      "spec.gpu_memory",
+      `must be a fraction in (0, 1) or a whole number of GPUs, got ${memory}`,
+    );
+  }
+  if (gpuMemoryBytes > 0) {
+    if (memory !== 0) {
+      throw new InvalidArgumentError(
+        "spec.gpu_memory_size",
+        "give either gpu_memory (a fraction) or gpu_memory_size, not both",
+      );
+    }
+    if (count > 1) {
+      throw new InvalidArgumentError(
+        "spec.gpu_count",
+        `gpu_memory_size is a share of one GPU; ask whole GPUs with gpu_count alone, got ${count}`,
+      );
+    }
+    return { gpuMemory: 0, gpuMemoryBytes, gpuCount: 1 };
+  }
+  if (memory > 0 && memory < 1) {
+    if (count > 1) {
+      throw new InvalidArgumentError(
+        "spec.gpu_count",
+        `a fraction of a GPU (gpu_memory ${memory}) is for one GPU; ask whole GPUs with gpu_count alone, got ${count}`,
+      );
+    }
+    return { gpuMemory: memory, gpuMemoryBytes: 0, gpuCount: 1 };
+  }
+  if (memory >= 1) {
+    if (!Number.isInteger(memory) || memory > MAX_GPU_COUNT) {
+      throw new InvalidArgumentError(
+        "spec.gpu_memory",
+        `above 1 it counts whole GPUs: must be a whole number 1..${MAX_GPU_COUNT}, got ${memory}`,
+      );
+    }
+    if (count > 1 && count !== memory) {
+      throw new InvalidArgumentError(
+        "spec.gpu_count",
+        `gpu_memory ${memory} already asks ${memory} whole GPUs, got gpu_count ${count}`,
+      );
+    }
+    return { gpuMemory: 1, gpuMemoryBytes: 0, gpuCount: memory };
+  }
+  // No memory given: whole GPUs when a count is, else nothing was asked.
+  if (count === 0) {
+    throw new InvalidArgumentError(
+      "spec.gpu_memory",
+      "must be a fraction in (0, 1) or a whole number of GPUs (or give gpu_count), got 0",
+    );
+  }
+  return { gpuMemory: 1, gpuMemoryBytes: 0, gpuCount: count };
+}
+
+/** True when the spec asks whole GPUs (its partitions are exclusive, no MPS). */
+export function wantsWholeGpus(spec: Pick<JobSpec, "gpuMemory" | "gpuMemoryBytes">): boolean {
+  return !spec.gpuMemoryBytes && spec.gpuMemory >= 1;
 }
 
 function parseResultRetention(asked: number, limit: number): number {

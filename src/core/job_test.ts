@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { InvalidArgumentError, parseJobSpec, parseMemorySize } from "./mod.ts";
+import {
+  devicesOf,
+  InvalidArgumentError,
+  parseJobSpec,
+  parseMemorySize,
+  partitionsOf,
+  wantsWholeGpus,
+} from "./mod.ts";
 
 const limits = { defaultImage: "img", maxDuration: 3600, defaultMaxAttempts: 1 };
 
@@ -32,6 +39,52 @@ Deno.test("a spec takes gpu_memory or gpu_memory_size, never both, and names the
     /spec\.gpu_memory_size: expected a size/,
   );
   assert.throws(() => parseJobSpec({ command: ["x"], duration: 1 }, limits), /spec\.gpu_memory:/);
+});
+
+Deno.test("a spec asks a fraction of one GPU or 1..8 whole GPUs", () => {
+  const cases: Array<[string, { gpuMemory?: number; gpuCount?: number }, [number, number]]> = [
+    ["a fraction", { gpuMemory: 0.25 }, [0.25, 1]],
+    ["a fraction with count 1", { gpuMemory: 0.5, gpuCount: 1 }, [0.5, 1]],
+    ["gpu_memory 1 is one whole GPU", { gpuMemory: 1 }, [1, 1]],
+    ["gpu_memory 4 is four whole GPUs", { gpuMemory: 4 }, [1, 4]],
+    ["gpu_count alone", { gpuCount: 2 }, [1, 2]],
+    ["gpu_count 1 alone", { gpuCount: 1 }, [1, 1]],
+    ["count and the same whole memory", { gpuMemory: 8, gpuCount: 8 }, [1, 8]],
+  ];
+  for (const [name, gpu, [memory, count]] of cases) {
+    const s = parseJobSpec({ command: ["x"], duration: 1, ...gpu }, limits);
+    assert.deepEqual([s.gpuMemory, s.gpuCount], [memory, count], name);
+    assert.equal(wantsWholeGpus(s), memory === 1, name);
+  }
+  const bad: Array<[string, { gpuMemory?: number; gpuCount?: number }, RegExp]> = [
+    ["nothing asked", {}, /spec\.gpu_memory: /],
+    ["a fraction of two GPUs", { gpuMemory: 0.5, gpuCount: 2 }, /spec\.gpu_count: a fraction/],
+    ["not whole above 1", { gpuMemory: 1.5 }, /spec\.gpu_memory: above 1/],
+    ["nine GPUs", { gpuCount: 9 }, /spec\.gpu_count: must be 1\.\.8/],
+    ["nine GPUs as memory", { gpuMemory: 9 }, /spec\.gpu_memory: above 1/],
+    ["two counts that disagree", { gpuMemory: 2, gpuCount: 4 }, /spec\.gpu_count: gpu_memory 2/],
+    ["negative", { gpuMemory: -1 }, /spec\.gpu_memory: /],
+    ["a half GPU count", { gpuCount: 1.5 }, /spec\.gpu_count: /],
+  ];
+  for (const [name, gpu, re] of bad) {
+    assert.throws(() => parseJobSpec({ command: ["x"], duration: 1, ...gpu }, limits), re, name);
+  }
+  assert.throws(
+    () =>
+      parseJobSpec({ command: ["x"], duration: 1, gpuMemorySize: "20GiB", gpuCount: 2 }, limits),
+    /spec\.gpu_count: gpu_memory_size is a share of one GPU/,
+  );
+});
+
+Deno.test("partitionsOf() and devicesOf() read groups and single-partition records alike", () => {
+  assert.deepEqual(partitionsOf({ partitionId: "", partitionIds: [] }), []);
+  assert.deepEqual(partitionsOf({ partitionId: "p-1" }), ["p-1"]);
+  assert.deepEqual(partitionsOf({ partitionId: "p-1", partitionIds: ["p-1", "p-2"] }), [
+    "p-1",
+    "p-2",
+  ]);
+  assert.deepEqual(devicesOf({ gpuDevice: 3 }), [3]);
+  assert.deepEqual(devicesOf({ gpuDevice: 0, gpuDevices: [0, 2] }), [0, 2]);
 });
 
 Deno.test("resume_on_expiry is opt-in and needs more than one attempt", () => {

@@ -14,6 +14,7 @@ import {
   type JobSpec,
   type JobState,
   NotFoundError,
+  type ReasonCode,
   TRANSITIONS,
 } from "../core/mod.ts";
 
@@ -29,6 +30,11 @@ export interface JobPatch {
   hasResult?: boolean;
   partitionId?: string;
   gpuDevice?: number;
+  /** Every partition of the attempt, in GPU order (stored comma-joined). */
+  partitionIds?: string[];
+  /** Every placed device, in GPU order (stored comma-joined). */
+  gpuDevices?: number[];
+  reasonCode?: ReasonCode;
   deadlineMs?: number;
   resultRemovedAt?: number;
 }
@@ -108,6 +114,10 @@ const MIGRATIONS: ReadonlyArray<[column: string, definition: string]> = [
   ["ckpt_step", "INTEGER NOT NULL DEFAULT 0"],
   ["ckpt_tier", "TEXT NOT NULL DEFAULT ''"],
   ["ckpt_at", "INTEGER NOT NULL DEFAULT 0"],
+  // Whole-GPU jobs: every partition and device of the attempt, comma-joined.
+  ["partition_ids", "TEXT NOT NULL DEFAULT ''"],
+  ["gpu_devices", "TEXT NOT NULL DEFAULT ''"],
+  ["reason_code", "TEXT NOT NULL DEFAULT ''"],
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -123,6 +133,9 @@ const PATCH_COLUMNS: Record<keyof JobPatch, string> = {
   hasResult: "has_result",
   partitionId: "partition_id",
   gpuDevice: "gpu_device",
+  partitionIds: "partition_ids",
+  gpuDevices: "gpu_devices",
+  reasonCode: "reason_code",
   deadlineMs: "deadline_ms",
   resultRemovedAt: "result_removed_at",
 };
@@ -151,6 +164,9 @@ function rowToJob(row: Row): JobRecord {
     hasResult: Number(row.has_result) === 1,
     partitionId: String(row.partition_id ?? ""),
     gpuDevice: Number(row.gpu_device ?? 0),
+    partitionIds: splitList(row.partition_ids),
+    gpuDevices: splitList(row.gpu_devices).map(Number),
+    reasonCode: String(row.reason_code ?? "") as ReasonCode,
     deadlineMs: Number(row.deadline_ms ?? 0),
     resultRemovedAt: Number(row.result_removed_at ?? 0),
     lastCheckpoint: Number(row.ckpt_at ?? 0) > 0
@@ -163,8 +179,14 @@ function rowToJob(row: Row): JobRecord {
   };
 }
 
+function splitList(value: SQLInputValue | undefined): string[] {
+  const text = String(value ?? "");
+  return text === "" ? [] : text.split(",");
+}
+
 function patchValue(key: keyof JobPatch, value: unknown): SQLInputValue {
   if (key === "hasResult") return value ? 1 : 0;
+  if (key === "partitionIds" || key === "gpuDevices") return (value as unknown[]).join(",");
   return (value ?? null) as SQLInputValue;
 }
 

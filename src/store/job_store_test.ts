@@ -186,3 +186,25 @@ Deno.test("listings carry the pickled call's size, not its bytes; get() keeps th
   });
   store.close();
 });
+
+Deno.test("a whole-GPU group's partitions, devices and a reason code round-trip", () => {
+  const store = JobStore.open(":memory:");
+  store.insert({ id: "j-1", spec: spec(), token: "t", bundleBytes: 0, createdAt: 1 });
+  assert.deepEqual(store.get("j-1")?.partitionIds, []);
+  assert.deepEqual(store.get("j-1")?.gpuDevices, []);
+  store.transition("j-1", "QUEUED", "SCHEDULED", {
+    gpuDevice: 2,
+    gpuDevices: [2, 5],
+    partitionId: "p-000000000001",
+    partitionIds: ["p-000000000001", "p-000000000002"],
+  });
+  const done = store.transition("j-1", "SCHEDULED", "FAILED", {
+    reasonCode: "GPU_MEMORY_EXCEEDED",
+  });
+  assert.deepEqual(done.gpuDevices, [2, 5]);
+  assert.deepEqual(done.partitionIds, ["p-000000000001", "p-000000000002"]);
+  assert.equal(done.reasonCode, "GPU_MEMORY_EXCEEDED");
+  // A new attempt clears them.
+  assert.deepEqual(store.update("j-1", { partitionIds: [], gpuDevices: [] }).partitionIds, []);
+  store.close();
+});

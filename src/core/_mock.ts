@@ -1,0 +1,52 @@
+/**
+ * Shared test fixtures (as Nomad's `mock` package): one builder of a valid
+ * job record, so unit tests state only what they are about.
+ * @module
+ */
+import type { JobRecord, JobSpec } from "./job.ts";
+
+/** A RUNNING one-attempt job with a 0.5 partition on node "n1"; override any field. */
+export function mockJob(
+  over: Partial<Omit<JobRecord, "spec">> & { spec?: Partial<JobSpec> } = {},
+): JobRecord {
+  const { spec, ...rest } = over;
+  return {
+    id: "j-0123456789ab",
+    seq: 1,
+    spec: {
+      image: "cumulus-job:latest",
+      command: ["python3", "train.py"],
+      function: new Uint8Array(),
+      env: {},
+      gpuMemory: 0.5,
+      duration: 600,
+      gpuCount: 1,
+      constraints: [],
+      resume: false,
+      maxAttempts: 1,
+      s3Prefix: "",
+      user: "ada",
+      name: "",
+      workdir: "",
+      ...spec,
+    },
+    state: "RUNNING",
+    exitCode: null,
+    reason: "",
+    createdAt: 1_000,
+    startedAt: 2_000,
+    finishedAt: null,
+    attempts: 1,
+    nodeId: "n1",
+    serviceId: "s1",
+    logSeq: 0,
+    token: "secret-token",
+    bundleBytes: 0,
+    hasResult: false,
+    partitionId: "p-000000000001",
+    gpuDevice: 0,
+    deadlineMs: 600_000,
+    lastCheckpoint: null,
+    ...rest,
+  };
+}
