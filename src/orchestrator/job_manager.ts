@@ -261,7 +261,9 @@ export class JobManager {
       const patch: Parameters<JobStore["transition"]>[3] = {
         attempts: job.attempts + 1,
         reason: "",
+        reasonCode: "",
         partitionId: "",
+        partitionIds: [],
         deadlineMs: 0,
         ...(from === "RESUMING" ? { serviceId: "" } : {}),
       };
@@ -288,6 +290,7 @@ export class JobManager {
           reason: "",
           nodeId: spot.nodeId,
           gpuDevice: spot.devices[0].index,
+          gpuDevices: spot.devices.map((d) => d.index),
           partitionId: PENDING_PARTITION,
         });
       }

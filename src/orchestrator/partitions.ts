@@ -10,7 +10,14 @@
  * releases any partition whose job has ended or never recorded it.
  * @module
  */
-import { type JobRecord, type JobSpec, UnavailableError } from "../core/mod.ts";
+import {
+  devicesOf,
+  type JobRecord,
+  type JobSpec,
+  partitionsOf,
+  UnavailableError,
+  wantsWholeGpus,
+} from "../core/mod.ts";
 import {
   canEverFit,
   formatBytes,
@@ -25,6 +32,19 @@ import { AgentCommandError, type NodeInventory, type WorkerRegistry } from "../w
 export const PENDING_PARTITION = "pending";
 
 const JOB_ID_RE = /^j-[0-9a-f]{12}$/;
+/** Chronos job ids of a group's partitions: `<job id>:g<k>` (one partition per job id). */
+const GROUP_MEMBER_RE = /^(j-[0-9a-f]{12}):g(\d{1,2})$/;
+
+/** The Cumulus job a partition's Chronos job id belongs to ("" when none). */
+export function partitionJob(chronosJobId: string): string {
+  if (JOB_ID_RE.test(chronosJobId)) return chronosJobId;
+  return GROUP_MEMBER_RE.exec(chronosJobId)?.[1] ?? "";
+}
+
+/** The Chronos job id of member `k` of a job's partitions (plain for one GPU). */
+export function memberJobId(jobId: string, k: number, count: number): string {
+  return count > 1 ? `${jobId}:g${k}` : jobId;
+}
 
 /** What a job asks of the GPUs, for the placement policy. */
 export function demandOf(spec: JobSpec): GpuDemand {
@@ -99,6 +119,22 @@ export class PartitionKeeper {
     return inv;
   }
 
+  /**
+   * The GPU memory a placed job holds per GPU, from the last inventory read
+   * (0 bytes when its node's devices are not known).
+   */
+  heldGpu(job: JobRecord): { bytes: number; count: number; whole: boolean } {
+    const count = devicesOf(job).length;
+    const whole = wantsWholeGpus(job.spec);
+    const dev = this.#last.find((n) => n.node.id === job.nodeId)?.devices
+      .find((d) => d.index === job.gpuDevice);
+    if (job.spec.gpuMemoryBytes) return { bytes: job.spec.gpuMemoryBytes, count, whole };
+    const bytes = dev
+      ? Math.floor(shareOf({ ...dev, free: 1 }, demandOf(job.spec)) * dev.memoryBytes)
+      : 0;
+    return { bytes, count, whole };
+  }
+
   /** Share held per node and device, from the last inventory read (for /metrics). */
   lastShares(): Array<{ node: string; device: number; allocated: number }> {
     return this.#last.flatMap((n) =>
@@ -121,12 +157,14 @@ export class PartitionKeeper {
     if (caps.length > 0) this.#everAnswered = true;
     if (!this.#everAnswered) return null;
     // Placed jobs whose partition is being created hold their share already.
-    const listed = new Set(inv.flatMap((n) => n.partitions.map((p) => p.jobId)));
+    const listed = new Set(inv.flatMap((n) => n.partitions.map((p) => partitionJob(p.jobId))));
     for (const job of this.#d.store.inStates(["SCHEDULED"])) {
       if (job.partitionId !== PENDING_PARTITION || listed.has(job.id)) continue;
-      const dev = caps.find((n) => n.nodeId === job.nodeId)?.devices
-        .find((d) => d.index === job.gpuDevice);
-      if (dev) dev.free = Math.max(0, dev.free - shareOf(dev, demandOf(job.spec)));
+      const node = caps.find((n) => n.nodeId === job.nodeId);
+      for (const index of devicesOf(job)) {
+        const dev = node?.devices.find((d) => d.index === index);
+        if (dev) dev.free = Math.max(0, dev.free - shareOf(dev, demandOf(job.spec)));
+      }
     }
     return caps;
   }
@@ -137,16 +175,20 @@ export class PartitionKeeper {
     // No agent answers right now: nothing is known to refuse on; the job waits.
     if (!caps || caps.length === 0) return;
     const demand = demandOf(spec);
-    if (demand.count > 1) {
-      throw new UnavailableError(
-        "gpu_count > 1 is not supported with partition placement yet (set gpu_placement: off)",
-      );
-    }
     if (!canEverFit(demand, caps)) {
-      const what = demand.bytes > 0 ? formatBytes(demand.bytes) : `${demand.fraction} of a device`;
-      const have = caps.flatMap((n) =>
-        n.devices.map((d) => `${n.hostname} gpu${d.index}: ${formatBytes(d.memoryBytes)}`)
-      ).slice(0, 8).join(", ");
+      const what = demand.count > 1
+        ? `${demand.count} whole GPUs on one worker`
+        : demand.bytes > 0
+        ? formatBytes(demand.bytes)
+        : demand.fraction >= 1
+        ? "a whole GPU"
+        : `${demand.fraction} of a device`;
+      const have = caps.map((n) =>
+        `${n.hostname}: ${n.devices.length} device(s)` +
+        (n.devices.length > 0
+          ? ` (${n.devices.slice(0, 8).map((d) => formatBytes(d.memoryBytes)).join(", ")})`
+          : "")
+      ).slice(0, 8).join("; ");
       throw new UnavailableError(`no worker can ever fit this job: it needs ${what} (${have})`);
     }
   }
@@ -165,24 +207,33 @@ export class PartitionKeeper {
         await agent.releaseJob(job.id);
       }
       const devices = await agent.gpus();
-      const dev = devices.find((d) => d.index === job.gpuDevice);
-      if (!dev) throw new PartitionWaitError(`waiting: device ${job.gpuDevice} is gone`);
+      const wanted = devicesOf(job);
+      const first = devices.find((d) => d.index === wanted[0]);
+      const gone = wanted.find((i) => !devices.some((d) => d.index === i));
+      if (!first || gone !== undefined) {
+        throw new PartitionWaitError(`waiting: device ${gone ?? wanted[0]} is gone`);
+      }
       const memory = shareOf(
-        { index: dev.index, name: dev.name, memoryBytes: dev.totalMemoryBytes, free: 1 },
+        { index: first.index, name: first.name, memoryBytes: first.totalMemoryBytes, free: 1 },
         demandOf(job.spec),
       );
-      const p = await agent.create({
-        device: job.gpuDevice,
-        memory,
-        durationS: job.spec.duration,
-        owner: job.spec.user,
-        jobId: job.id,
+      const req = { memory, durationS: job.spec.duration, owner: job.spec.user, jobId: job.id };
+      // A whole-GPU group is created all-or-nothing by the agent: never half of it.
+      const parts = wanted.length > 1
+        ? await agent.createGroup({ ...req, devices: wanted })
+        : [await agent.create({ ...req, device: wanted[0] })];
+      for (const p of parts) {
+        this.#d.log(
+          `job ${job.id}: partition ${p.id} ${p.existing ? "found again" : "created"} on ` +
+            `device ${p.device} (${p.memory}) until ${new Date(p.expiresAtMs).toISOString()}`,
+        );
+      }
+      return this.#d.store.update(job.id, {
+        partitionId: parts[0].id,
+        partitionIds: parts.map((p) => p.id),
+        gpuDevices: parts.map((p) => p.device),
+        deadlineMs: Math.min(...parts.map((p) => p.expiresAtMs)),
       });
-      this.#d.log(
-        `job ${job.id}: partition ${p.id} ${p.existing ? "found again" : "created"} on ` +
-          `device ${p.device} (${p.memory}) until ${new Date(p.expiresAtMs).toISOString()}`,
-      );
-      return this.#d.store.update(job.id, { partitionId: p.id, deadlineMs: p.expiresAtMs });
     } catch (err) {
       if (err instanceof PartitionWaitError) throw err;
       if (err instanceof AgentCommandError && (err.status === 4 || err.status === 5)) {
@@ -192,8 +243,8 @@ export class PartitionKeeper {
     }
   }
 
-  #fraction(job: JobRecord, n: NodeInventory): number {
-    const d = n.devices.find((x) => x.index === job.gpuDevice);
+  #fraction(job: JobRecord, n: NodeInventory, device: number): number {
+    const d = n.devices.find((x) => x.index === device);
     return d ? shareOf({ ...d, free: 1 }, demandOf(job.spec)) : demandOf(job.spec).fraction || 1;
   }
 
@@ -223,20 +274,18 @@ export class PartitionKeeper {
       if (n.agent !== "ok") continue;
       const agent = await this.#d.registry.agentFor(n.node);
       if (typeof agent === "string") continue;
-      const held = new Set<string>();
+      const heldIds = new Set(n.partitions.map((p) => p.id));
       for (const p of n.partitions) {
-        if (!JOB_ID_RE.test(p.jobId)) continue; // not a Cumulus job's partition
-        const job = this.#d.store.get(p.jobId);
+        const jobId = partitionJob(p.jobId);
+        if (!jobId) continue; // not a Cumulus job's partition
+        const job = this.#d.store.get(jobId);
         // Job records are written before their partitions: a job this store does not
         // know belongs to another orchestrator sharing the worker; Chronos expires it.
         if (job === null) continue;
         const owned = (job.state === "SCHEDULED" || job.state === "RUNNING") &&
           job.nodeId === n.node.id &&
-          (job.partitionId === p.id || job.partitionId === PENDING_PARTITION);
-        if (owned) {
-          held.add(job.id);
-          continue;
-        }
+          (partitionsOf(job).includes(p.id) || job.partitionId === PENDING_PARTITION);
+        if (owned) continue;
         try {
           if (await agent.release(p.id)) {
             released++;
@@ -252,26 +301,36 @@ export class PartitionKeeper {
       }
       // A job that runs with a recorded partition the agent no longer has.
       for (const job of this.#d.store.inStates(["SCHEDULED", "RUNNING"])) {
-        if (job.nodeId !== n.node.id || held.has(job.id)) continue;
+        if (job.nodeId !== n.node.id) continue;
         if (!job.partitionId || job.partitionId === PENDING_PARTITION) continue;
         if (this.#d.now() >= job.deadlineMs) continue; // expired: the deadline check acts
-        try {
-          const p = await agent.create({
-            device: job.gpuDevice,
-            memory: this.#fraction(job, n),
-            durationS: Math.max(1, (job.deadlineMs - this.#d.now()) / 1000),
-            owner: job.spec.user,
-            jobId: job.id,
-          });
-          this.#d.store.update(job.id, { partitionId: p.id, deadlineMs: p.expiresAtMs });
-          recreated++;
-          this.#d.log(`sweep: job ${job.id} had lost its partition; re-created ${p.id}`);
-        } catch (err) {
-          this.#d.log(
-            `sweep: job ${job.id} lost its partition and it could not be re-created: ${
-              (err as Error).message
-            }`,
-          );
+        const ids = partitionsOf(job);
+        const devices = devicesOf(job);
+        const lost = ids.map((id, k) => ({ id, k })).filter(({ id }) => !heldIds.has(id));
+        if (lost.length === 0) continue;
+        const now = [...ids];
+        for (const { k } of lost) {
+          try {
+            const p = await agent.create({
+              device: devices[k],
+              memory: this.#fraction(job, n, devices[k]),
+              durationS: Math.max(1, (job.deadlineMs - this.#d.now()) / 1000),
+              owner: job.spec.user,
+              jobId: memberJobId(job.id, k, ids.length),
+            });
+            now[k] = p.id;
+            recreated++;
+            this.#d.log(`sweep: job ${job.id} had lost partition ${ids[k]}; re-created ${p.id}`);
+          } catch (err) {
+            this.#d.log(
+              `sweep: job ${job.id} lost its partition and it could not be re-created: ${
+                (err as Error).message
+              }`,
+            );
+          }
+        }
+        if (now.some((id, k) => id !== ids[k])) {
+          this.#d.store.update(job.id, { partitionId: now[0], partitionIds: now });
         }
       }
     }

@@ -4,12 +4,19 @@
  * service. Also used to re-attach to a job after an orchestrator restart.
  * @module
  */
-import { CumulusError, isTerminal, type JobRecord, type JobState } from "../core/mod.ts";
+import {
+  CumulusError,
+  isTerminal,
+  type JobRecord,
+  type JobState,
+  type ReasonCode,
+} from "../core/mod.ts";
 import type { JobLog, LastLine, LogHub } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import type { DockerFrame, SwarmClient, TaskInfo } from "../swarm/mod.ts";
 import { Aligner } from "./align.ts";
 import { expiryDecision } from "./expiry.ts";
+import { gpuOomOutcome, isMpsClientTerminated } from "./gpu_oom.ts";
 import { type PartitionKeeper, PartitionWaitError, PENDING_PARTITION } from "./partitions.ts";
 import { buildServiceRequest, type S3Settings, serviceName } from "./service_spec.ts";
 
@@ -40,6 +47,8 @@ export interface TaskOutcome {
   state: JobState;
   exitCode: number | null;
   reason: string;
+  /** A code for programs when the reason is a known one (e.g. GPU_MEMORY_EXCEEDED). */
+  reasonCode?: ReasonCode;
   /**
    * The job did not end by itself: its container or node was lost, or it was
    * killed by a signal nobody in Cumulus sent. A job with attempts left resumes.
@@ -95,6 +104,9 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
     infrastructure: true,
   };
 }
+
+/** Log lines searched for a GPU out-of-memory or MPS error when a GPU job fails. */
+const GPU_TAIL_LINES = 60;
 
 /** First poll interval after a nudge; it grows by half each poll up to the normal one. */
 const NUDGE_POLL_MS = 20;
@@ -454,6 +466,11 @@ export class JobRunner {
         this.#cancelled || outcome?.state === "EXPIRED" ? 500 : 60_000,
       );
     }
+    // Said by the job's last log lines: it ran out of its GPU partition, or
+    // its GPU's MPS server faulted under it (infrastructure: it resumes).
+    if (outcome && outcome.state === "FAILED" && !this.#cancelled) {
+      outcome = await this.#explainGpuFailure(log, outcome);
+    }
     const job = d.store.get(this.jobId);
     const resume = outcome?.infrastructure === true && !this.#cancelled && job !== null &&
       job.spec.resume && job.attempts < job.spec.maxAttempts;
@@ -520,6 +537,32 @@ export class JobRunner {
     return false;
   }
 
+  /**
+   * A GPU job that exited non-zero after an out-of-memory error in its last
+   * log lines ran past its partition: say so, with the partition's size. One
+   * whose MPS server faulted (another client's fatal error ends every client
+   * on that GPU) did not fail by itself: it is an infrastructure failure.
+   */
+  async #explainGpuFailure(log: JobLog, outcome: TaskOutcome): Promise<TaskOutcome> {
+    const job = this.#deps.store.get(this.jobId);
+    const keeper = this.#deps.partitions;
+    if (!job || !keeper || !job.partitionId || !outcome.exitCode || outcome.infrastructure) {
+      return outcome;
+    }
+    const lines = (await log.read(Math.max(0, log.lastSeq - GPU_TAIL_LINES), GPU_TAIL_LINES))
+      .map((l) => l.text);
+    if (isMpsClientTerminated(lines)) {
+      return {
+        ...outcome,
+        reason: `its GPU's MPS server ended it (a fatal error of another job on the GPU); ` +
+          `exited with code ${outcome.exitCode}`,
+        infrastructure: true,
+      };
+    }
+    const gpu = gpuOomOutcome(lines, outcome.exitCode, keeper.heldGpu(job));
+    return gpu ? { ...outcome, ...gpu } : outcome;
+  }
+
   #setFinal(outcome: TaskOutcome): void {
     // A short job can end between two polls and never be seen running: its
     // first log line (or its end) is then the best start time there is.
@@ -536,6 +579,7 @@ export class JobRunner {
     this.#transition(["SCHEDULED", "RUNNING", "RESUMING"], state, {
       exitCode: outcome.exitCode,
       reason,
+      reasonCode: note ? "" : outcome.reasonCode ?? "",
       startedAt,
     });
   }

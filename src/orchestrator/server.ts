@@ -28,7 +28,7 @@ import type { JobStore } from "../store/mod.ts";
 import type { LogHub } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
-import type { PartitionKeeper } from "./partitions.ts";
+import { partitionJob, type PartitionKeeper } from "./partitions.ts";
 import { resultFiles, resultRemovedMessage } from "./result_retention.ts";
 
 /** What the handlers need. */
@@ -210,7 +210,7 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       const inv = await d.partitions.inventory();
       const active = d.manager.activeByNode();
       return {
-        workers: inv.map(({ node: n, agent, devices }) => ({
+        workers: inv.map(({ node: n, agent, access, devices }) => ({
           nodeId: n.id,
           hostname: n.hostname,
           state: n.state,
@@ -227,7 +227,11 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
             allocated: g.allocated,
             free: g.free,
             partitions: g.partitions,
+            uuid: g.uuid,
+            pciBusId: g.pciBusId,
+            vendor: g.vendor,
           })),
+          deviceAccess: access,
         })),
       };
     }),
@@ -241,7 +245,8 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
             device: p.device,
             memory: p.memory,
             owner: p.owner,
-            jobId: p.jobId,
+            // A whole-GPU group's members carry "<job>:g<k>" in Chronos.
+            jobId: partitionJob(p.jobId) || p.jobId,
             expiresAtMs: p.expiresAtMs,
           }))
         ),

@@ -2,7 +2,7 @@
  * Business rules that turn a job into a Swarm service request.
  * @module
  */
-import type { JobRecord } from "../core/mod.ts";
+import { devicesOf, type JobRecord, partitionsOf } from "../core/mod.ts";
 import type { ServiceRequest } from "../swarm/mod.ts";
 
 /** Label every Cumulus job service carries; its value is the job id. */
@@ -82,11 +82,19 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
   if (command[0] === "python3" && command[2] === "cumulus.runtime") env.CUMULUS_LOG_STREAM = "1";
   env.CUMULUS_MAX_ATTEMPTS = String(s.maxAttempts);
   const constraints = [...s.constraints];
+  // Always set, even empty: an image's own ENV must never name partitions
+  // for the worker's GPU runtime wrapper to hand over.
+  env.CUMULUS_PARTITION_ID = "";
+  env.CUMULUS_PARTITION_IDS = "";
   if (job.partitionId && job.deadlineMs > 0) {
     // Placed through a Chronos partition: the container runs where it is held,
     // knows it, and knows when it ends.
+    // On a GPU worker the runtime wrapper finds the job's grants by these ids
+    // and hands the container exactly those GPUs (docs/gpus.md).
     env.CUMULUS_PARTITION_ID = job.partitionId;
+    env.CUMULUS_PARTITION_IDS = partitionsOf(job).join(",");
     env.CUMULUS_GPU_DEVICE = String(job.gpuDevice);
+    env.CUMULUS_GPU_DEVICES = devicesOf(job).join(",");
     env.CUMULUS_DEADLINE_MS = String(job.deadlineMs);
     constraints.push(`node.id==${job.nodeId}`);
   }

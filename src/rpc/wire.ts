@@ -2,7 +2,13 @@
  * Conversions between stored records and proto-loader message objects.
  * @module
  */
-import type { JobRecord, JobState, LogLine } from "../core/mod.ts";
+import {
+  devicesOf,
+  type JobRecord,
+  type JobState,
+  type LogLine,
+  partitionsOf,
+} from "../core/mod.ts";
 
 /** proto `Job` as a plain object (proto-loader camelCase). */
 export interface WireJob {
@@ -29,6 +35,9 @@ export interface WireJob {
   lastCheckpointAtMs: number;
   functionBytes: number;
   resultRemovedAtMs: number;
+  partitionIds: string[];
+  gpuDevices: number[];
+  reasonCode: string;
 }
 
 /** proto `LogLine` as a plain object. */
@@ -93,6 +102,9 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
     lastCheckpointAtMs: job.lastCheckpoint?.atMs ?? 0,
     functionBytes: job.functionBytes ?? s.function.length,
     resultRemovedAtMs: job.resultRemovedAt ?? 0,
+    partitionIds: partitionsOf(job),
+    gpuDevices: job.partitionId ? devicesOf(job) : [],
+    reasonCode: job.reasonCode ?? "",
   };
 }
 

@@ -26,6 +26,11 @@ export interface DeviceUse {
   /** Fraction free now. */
   free: number;
   partitions: number;
+  /** The physical GPU behind the device ("" when it maps to none: no device access). */
+  uuid: string;
+  pciBusId: string;
+  /** "nvidia", "amd", "intel" or "" (no device access). */
+  vendor: string;
 }
 
 /** A node, its agent's state, devices and partitions. */
@@ -33,6 +38,11 @@ export interface NodeInventory {
   node: NodeInfo;
   /** "ok", "agent unreachable: <reason>" or "no agent". */
   agent: string;
+  /**
+   * How jobs reach the node's GPUs, as its agent reports it: "nvidia",
+   * "nvidia-toolkit", "amd", "intel", or "none" (also when the agent is away).
+   */
+  access: string;
   devices: DeviceUse[];
   partitions: AgentPartition[];
 }
@@ -75,7 +85,7 @@ export class WorkerRegistry {
   #targets: Map<string, SshTarget>;
   #localNodeId: Promise<string> | null = null;
   #agents = new Map<string, AgentClient>();
-  #devices = new Map<string, AgentDevice[]>();
+  #devices = new Map<string, { access: string; devices: AgentDevice[] }>();
 
   /** Creates the registry. */
   constructor(deps: RegistryDeps) {
@@ -127,19 +137,21 @@ export class WorkerRegistry {
   /** One node's inventory; never throws (an unreachable agent is a state). */
   async nodeInventory(node: NodeInfo): Promise<NodeInventory> {
     const agent = await this.agentFor(node).catch((e) => `agent unreachable: ${e.message}`);
-    if (typeof agent === "string") return { node, agent, devices: [], partitions: [] };
+    if (typeof agent === "string") {
+      return { node, agent, access: "none", devices: [], partitions: [] };
+    }
     try {
-      let devices = this.#devices.get(node.id);
-      const [gpus, partitions] = await Promise.all([
-        devices ? Promise.resolve(devices) : agent.gpus(),
+      let known = this.#devices.get(node.id);
+      const [inv, partitions] = await Promise.all([
+        known ? Promise.resolve(known) : agent.inventory(),
         agent.list(),
       ]);
-      if (!devices) {
-        devices = gpus;
-        this.#devices.set(node.id, gpus);
-        await this.#label(node, gpus);
+      if (!known) {
+        known = inv;
+        this.#devices.set(node.id, inv);
+        await this.#label(node, inv.devices);
       }
-      const use = devices.map((d): DeviceUse => {
+      const use = known.devices.map((d): DeviceUse => {
         const held = partitions.filter((p) => p.device === d.index);
         const allocated = Math.min(1, held.reduce((s, p) => s + p.memory, 0));
         return {
@@ -149,14 +161,23 @@ export class WorkerRegistry {
           allocated: Number(allocated.toFixed(6)),
           free: Number(Math.max(0, 1 - allocated).toFixed(6)),
           partitions: held.length,
+          uuid: d.gpu?.uuid ?? "",
+          pciBusId: d.gpu?.pciBusId ?? d.pciBusId ?? "",
+          vendor: d.gpu?.vendor ?? "",
         };
       });
-      return { node, agent: "ok", devices: use, partitions };
+      return { node, agent: "ok", access: known.access, devices: use, partitions };
     } catch (err) {
       // Re-read the devices (and labels) once the agent is back.
       this.#devices.delete(node.id);
       const why = ((err as Error).message ?? String(err)).split("\n")[0];
-      return { node, agent: `agent unreachable: ${why}`, devices: [], partitions: [] };
+      return {
+        node,
+        agent: `agent unreachable: ${why}`,
+        access: "none",
+        devices: [],
+        partitions: [],
+      };
     }
   }
 
@@ -176,6 +197,7 @@ export class WorkerRegistry {
     for (const d of devices) {
       labels[`gpu.${d.index}.name`] = d.name;
       labels[`gpu.${d.index}.memory`] = String(d.totalMemoryBytes);
+      if (d.gpu?.uuid) labels[`gpu.${d.index}.uuid`] = d.gpu.uuid;
     }
     try {
       await this.#d.swarm.setNodeLabels(node.id, GPU_LABEL_PREFIX, labels);
