@@ -129,20 +129,29 @@ Deno.test({
 });
 
 Deno.test({
-  name: "run --gpu-memory 2 prints one line naming gpu_memory, exits 1 and creates no job",
+  name: "run --gpu-memory 1.5 prints one line naming gpu_memory, exits 1 and creates no job",
   ...opts,
   fn: () =>
     withStack(async (stack, dir) => {
-      const r = await cli(stack, ["run", "--gpu-memory", "2", "--", "true"], dir);
+      // Above 1, gpu_memory counts whole GPUs: 1.5 is neither a fraction nor a count.
+      const r = await cli(stack, ["run", "--gpu-memory", "1.5", "--", "true"], dir);
       assert.equal(r.code, 1);
       const line = assertOneErrorLine(r.stderr);
       assert.match(line, /gpu_memory/);
       assert.match(line, /\[INVALID_ARGUMENT\]$/);
       assert.equal(r.stdout, "");
-      for (const args of [["--duration", "0"], ["--duration", "-5"], ["--gpu-memory", "0"]]) {
+      for (
+        const args of [
+          ["--duration", "0"],
+          ["--duration", "-5"],
+          ["--gpu-memory", "0"],
+          ["--gpus", "9"],
+          ["--gpus", "2", "--gpu-memory", "0.5"],
+        ]
+      ) {
         const bad = await cli(stack, ["run", ...args, "--", "true"], dir);
         assert.equal(bad.code, 1, args.join(" "));
-        assert.match(assertOneErrorLine(bad.stderr), /spec\.(duration|gpu_memory): /);
+        assert.match(assertOneErrorLine(bad.stderr), /spec\.(duration|gpu_memory|gpu_count): /);
       }
       assert.deepEqual(await jobsJson(stack), []);
     }),

@@ -80,7 +80,13 @@ Deno.test({
 });
 
 const badSpecs: Array<[string, JobSpecInput, RegExp]> = [
-  ["gpu_memory > 1", { command: ["true"], gpuMemory: 2 }, /^spec\.gpu_memory: /],
+  ["gpu_memory > 1, not whole", { command: ["true"], gpuMemory: 2.5 }, /^spec\.gpu_memory: /],
+  ["9 whole GPUs", { command: ["true"], gpuCount: 9 }, /^spec\.gpu_count: /],
+  [
+    "a fraction of 2 GPUs",
+    { command: ["true"], gpuCount: 2, gpuMemory: 0.5 },
+    /^spec\.gpu_count: /,
+  ],
   ["gpu_memory = 0", { command: ["true"], gpuMemory: 0 }, /^spec\.gpu_memory: /],
   ["gpu_memory < 0", { command: ["true"], gpuMemory: -0.5 }, /^spec\.gpu_memory: /],
   ["duration = 0", { command: ["true"], duration: 0 }, /^spec\.duration: /],

@@ -126,6 +126,7 @@ export const WORKER_HEADERS: readonly string[] = [
   "ROLE",
   "JOBS",
   "AGENT",
+  "DEVICE ACCESS",
   "GPUS (used/free share, partitions)",
   "ADDRESS",
   "LABELS",
@@ -135,13 +136,22 @@ function gibs(bytes: number): string {
   return `${(bytes / 1024 ** 3).toFixed(1)}GiB`;
 }
 
-/** One cell per worker: each device's memory, share used and free, partitions. */
+/**
+ * One cell per worker: each device's memory, share used and free, partitions,
+ * and the physical GPU behind it (its UUID, shortened) when there is one.
+ */
 export function formatGpus(w: Worker): string {
   if (w.gpus.length === 0) return "-";
   return w.gpus.map((g) =>
     `gpu${g.index} ${gibs(g.memoryBytes)} ${g.allocated.toFixed(2)}/${g.free.toFixed(2)} ` +
-    `(${g.partitions})`
+    `(${g.partitions})` + (g.uuid ? ` ${g.uuid.slice(0, 12)}` : "")
   ).join("; ");
+}
+
+/** The DEVICE ACCESS cell: how jobs reach the worker's GPUs ("none": bookkeeping only). */
+function formatAccess(w: Worker): string {
+  if (w.agent !== "ok") return "-";
+  return w.deviceAccess === "none" ? "none (no device access)" : w.deviceAccess;
 }
 
 /** The `cumulus workers` table. */
@@ -156,6 +166,7 @@ export function formatWorkers(workers: readonly Worker[]): string {
       w.role,
       String(w.runningJobs),
       w.agent || "-",
+      formatAccess(w),
       formatGpus(w),
       w.address || "-",
       // GPU labels repeat the GPUS column.

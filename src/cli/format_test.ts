@@ -97,6 +97,9 @@ function job(over: Partial<JobRecord>): JobRecord {
     functionBytes: 0,
     resultRemovedAtMs: null,
     lastCheckpoint: null,
+    partitionIds: [],
+    gpuDevices: [],
+    reasonCode: "",
     ...over,
   };
 }
@@ -142,7 +145,7 @@ Deno.test("jobJson encodes the pickled function as base64", () => {
   assert.equal(JSON.parse(JSON.stringify(j)).exitCode, 3);
 });
 
-Deno.test("workers table shows each device's used and free share and the agent state", () => {
+Deno.test("workers table shows each device's share, its GPU, the device access and the agent state", () => {
   const base = {
     nodeId: "n1",
     hostname: "gpu-box",
@@ -157,6 +160,7 @@ Deno.test("workers table shows each device's used and free share and the agent s
     {
       ...base,
       agent: "ok",
+      deviceAccess: "nvidia",
       gpus: [{
         index: 0,
         name: "H100",
@@ -164,11 +168,41 @@ Deno.test("workers table shows each device's used and free share and the agent s
         allocated: 0.5,
         free: 0.5,
         partitions: 1,
+        uuid: "GPU-8f0c1d2e-aaaa-bbbb-cccc-0123456789ab",
+        pciBusId: "0000:19:00.0",
+        vendor: "nvidia",
       }],
     },
-    { ...base, nodeId: "n2", agent: "agent unreachable: connection refused", gpus: [] },
+    {
+      ...base,
+      nodeId: "n2",
+      agent: "ok",
+      deviceAccess: "none",
+      gpus: [{
+        index: 0,
+        name: "pthread-cpu",
+        memoryBytes: 8 * 1024 ** 3,
+        allocated: 0,
+        free: 1,
+        partitions: 0,
+        uuid: "",
+        pciBusId: "",
+        vendor: "",
+      }],
+    },
+    {
+      ...base,
+      nodeId: "n3",
+      agent: "agent unreachable: connection refused",
+      deviceAccess: "none",
+      gpus: [],
+    },
   ]);
-  const [, ok, down] = table.trimEnd().split("\n");
-  assert.match(ok, /\bok\s+gpu0 80\.0GiB 0\.50\/0\.50 \(1\)\s+10\.0\.0\.5\s+zone=a$/);
-  assert.match(down, /agent unreachable: connection refused\s+-\s+10\.0\.0\.5/);
+  const [, ok, cpu, down] = table.trimEnd().split("\n");
+  assert.match(
+    ok,
+    /\bok\s+nvidia\s+gpu0 80\.0GiB 0\.50\/0\.50 \(1\) GPU-8f0c1d2e\s+10\.0\.0\.5\s+zone=a$/,
+  );
+  assert.match(cpu, /\bok\s+none \(no device access\)\s+gpu0 8\.0GiB 0\.00\/1\.00 \(0\)\s+10/);
+  assert.match(down, /agent unreachable: connection refused\s+-\s+-\s+10\.0\.0\.5/);
 });

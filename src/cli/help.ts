@@ -19,8 +19,9 @@ stderr to stderr, and exits with the job's exit code.
 
 Flags:
   --image IMAGE            container image (default: the orchestrator's default image)
-  --gpu-memory F|SIZE      fraction of one GPU's memory, 0 < F <= 1 (default 0.25), or a size
-                           such as 20GiB or 512MiB
+  --gpu-memory F|SIZE      fraction of one GPU's memory, 0 < F < 1 (default 0.25), a size
+                           such as 20GiB or 512MiB, or a whole number N: N whole GPUs
+  --gpus N                 N whole GPUs (1..8) on one worker, injected together
   --duration DURATION      partition lifetime: seconds or 90s, 10m, 2h, 1h30m (default 3600)
   --env KEY=VALUE          environment variable for the job; --env KEY copies the
                            local value (repeatable)

@@ -40,6 +40,7 @@ export const EXIT_EXPIRED = 124;
 const RUN_FLAGS = [
   { name: "image", type: "string" },
   { name: "gpu-memory", type: "string" },
+  { name: "gpus", type: "string" },
   { name: "duration", type: "string" },
   { name: "env", type: "string", multiple: true },
   { name: "name", type: "string" },
@@ -84,6 +85,13 @@ export function parseRunOptions(
   }
   const f = flags as Parameters<typeof stringFlag>[0];
   const gpuMemoryText = stringFlag(f, "gpu-memory");
+  const gpusText = stringFlag(f, "gpus");
+  if (gpusText !== undefined && !/^\d+$/.test(gpusText.trim())) {
+    throw new UsageError(
+      `--gpus: expected a whole number of GPUs, got ${JSON.stringify(gpusText)}`,
+    );
+  }
+  const gpuCount = gpusText === undefined ? undefined : Number(gpusText.trim());
   const durationText = stringFlag(f, "duration");
   const sizeText = stringFlag(f, "max-bundle-size");
   const attemptsText = stringFlag(f, "max-attempts");
@@ -114,11 +122,11 @@ export function parseRunOptions(
       // orchestrator parses (and refuses, naming spec.gpu_memory_size, when malformed).
       ...(gpuMemoryText !== undefined && /^\s*\d+(\.\d+)?\s*[A-Za-z]+\s*$/.test(gpuMemoryText)
         ? { gpuMemorySize: gpuMemoryText.trim() }
-        : {
-          gpuMemory: gpuMemoryText === undefined
-            ? DEFAULT_GPU_MEMORY
-            : numberFlag("gpu-memory", gpuMemoryText),
-        }),
+        : gpuMemoryText === undefined
+        // --gpus alone asks whole GPUs: no default fraction goes with it.
+        ? (gpuCount === undefined ? { gpuMemory: DEFAULT_GPU_MEMORY } : {})
+        : { gpuMemory: numberFlag("gpu-memory", gpuMemoryText) }),
+      ...(gpuCount === undefined ? {} : { gpuCount }),
       duration: durationText === undefined
         ? DEFAULT_DURATION
         : parseDuration("duration", durationText),

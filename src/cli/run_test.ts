@@ -56,6 +56,21 @@ Deno.test("run leaves out-of-range numbers to the server but rejects non-numbers
   );
 });
 
+Deno.test("--gpus N asks N whole GPUs, without the default fraction", () => {
+  const whole = parseRunOptions({ gpus: "2" }, ["true"], noEnv).spec;
+  assert.equal(whole.gpuCount, 2);
+  assert.equal(whole.gpuMemory, undefined);
+  // A fraction with a count goes as given: the orchestrator refuses it, naming the field.
+  const both = parseRunOptions({ gpus: "2", "gpu-memory": "0.5" }, ["true"], noEnv).spec;
+  assert.deepEqual([both.gpuCount, both.gpuMemory], [2, 0.5]);
+  assert.equal(parseRunOptions({}, ["true"], noEnv).spec.gpuCount, undefined);
+  assert.throws(
+    () => parseRunOptions({ gpus: "two" }, ["true"], noEnv),
+    /--gpus: expected a whole/,
+  );
+  assert.throws(() => parseRunOptions({ gpus: "1.5" }, ["true"], noEnv), UsageError);
+});
+
 Deno.test("run usage errors: no command, bad --env", () => {
   assert.throws(() => parseRunOptions({}, [], noEnv), UsageError);
   assert.throws(() => parseRunOptions({ env: ["=1"] }, ["true"], noEnv), /--env: expected/);

@@ -36,6 +36,7 @@ export {
   type UploadProgress,
 } from "./client.ts";
 export { Job, type LogsOptions, type WatchOptions } from "./job.ts";
+export { currentJob, type JobContext } from "./context.ts";
 export {
   BundleError,
   BundleTooLargeError,

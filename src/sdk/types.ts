@@ -54,7 +54,10 @@ export interface JobSpecInput {
   image?: string;
   /** Extra environment variables for the job. */
   env?: Record<string, string>;
-  /** Fraction of one device's memory, 0 < f <= 1 (default {@link DEFAULT_GPU_MEMORY}). */
+  /**
+   * Fraction of one device's memory, 0 < f < 1 (default {@link DEFAULT_GPU_MEMORY}
+   * unless `gpuCount` is given); a whole number N >= 1 asks N whole GPUs.
+   */
   gpuMemory?: number;
   /**
    * GPU memory as an absolute size instead of a fraction, e.g. "20GiB" or "512MiB" (the
@@ -63,7 +66,10 @@ export interface JobSpecInput {
   gpuMemorySize?: string;
   /** Partition lifetime in seconds, > 0 (default {@link DEFAULT_DURATION}). */
   duration?: number;
-  /** Devices wanted (default 1). */
+  /**
+   * Whole GPUs wanted, 1..8 on one worker (default: a fraction of one GPU). Alone it
+   * asks whole GPUs; a fractional `gpuMemory` is for one GPU only.
+   */
   gpuCount?: number;
   /** Swarm placement constraints, e.g. `node.labels.gpu==h100`. */
   constraints?: string[];
@@ -98,13 +104,16 @@ export interface JobSpec {
   function: Uint8Array;
   /** Extra environment. */
   env: Record<string, string>;
-  /** Fraction of one device's memory (0 when {@link JobSpec.gpuMemorySize} is set). */
+  /**
+   * Fraction of one device's memory; 1 for whole GPUs (see `gpuCount`); 0 when
+   * {@link JobSpec.gpuMemorySize} is set.
+   */
   gpuMemory: number;
   /** Absolute GPU memory asked for, e.g. "21474836480B"; empty when a fraction was given. */
   gpuMemorySize: string;
   /** Partition lifetime in seconds. */
   duration: number;
-  /** Devices wanted. */
+  /** GPUs wanted: 1, or the number of whole GPUs. */
   gpuCount: number;
   /** Placement constraints. */
   constraints: string[];
@@ -164,6 +173,15 @@ export interface JobRecord {
   resultRemovedAtMs: number | null;
   /** The newest checkpoint the job reported, or null when none was. */
   lastCheckpoint: CheckpointInfo | null;
+  /** Every Chronos partition of the current attempt, one per GPU, in GPU order. */
+  partitionIds: string[];
+  /** The worker's device index of each of those GPUs (empty before placement). */
+  gpuDevices: number[];
+  /**
+   * Why the job ended, as a code for programs ("" when none):
+   * "GPU_MEMORY_EXCEEDED" when it ran out of its GPU partition's memory.
+   */
+  reasonCode: string;
 }
 
 /** A checkpoint a job reported to the orchestrator. */
@@ -218,6 +236,11 @@ export interface Worker {
   agent: string;
   /** Its devices with the share held by partitions and the share free. */
   gpus: WorkerGpu[];
+  /**
+   * How jobs reach its GPUs: "nvidia" (Cumulus's runtime wrapper), "nvidia-toolkit",
+   * "amd", "intel", or "none" (no device access: partitions are bookkeeping only).
+   */
+  deviceAccess: string;
 }
 
 /** One device of a worker, as its agent reports it. */
@@ -234,6 +257,12 @@ export interface WorkerGpu {
   free: number;
   /** Live partitions on it. */
   partitions: number;
+  /** The physical GPU's UUID ("" when the device maps to none, e.g. a CPU OpenCL device). */
+  uuid: string;
+  /** Its PCI bus id ("" when unknown). */
+  pciBusId: string;
+  /** "nvidia", "amd", "intel" or "" (no device access). */
+  vendor: string;
 }
 
 /** A GPU partition held on a worker (Chronos). */

@@ -67,8 +67,9 @@ export function specToWire(spec: JobSpecInput): WireMessage {
     command: spec.command ?? [],
     function: spec.function ?? new Uint8Array(),
     env: spec.env ?? {},
-    // An absolute size replaces the default fraction (the orchestrator refuses both).
-    gpuMemory: spec.gpuMemory ?? (spec.gpuMemorySize ? 0 : DEFAULT_GPU_MEMORY),
+    // An absolute size or a GPU count replaces the default fraction (a count
+    // alone asks whole GPUs; the orchestrator refuses a fraction with a count > 1).
+    gpuMemory: spec.gpuMemory ?? (spec.gpuMemorySize || spec.gpuCount ? 0 : DEFAULT_GPU_MEMORY),
     gpuMemorySize: spec.gpuMemorySize ?? "",
     duration: spec.duration ?? DEFAULT_DURATION,
     gpuCount: spec.gpuCount ?? 0,
@@ -134,6 +135,9 @@ export function jobFromWire(m: WireMessage): JobRecord {
     // An orchestrator older than function_bytes still echoes the bytes.
     functionBytes: num(m.functionBytes) || bytes(obj(m.spec).function).length,
     resultRemovedAtMs: num(m.resultRemovedAtMs) > 0 ? num(m.resultRemovedAtMs) : null,
+    partitionIds: strings(m.partitionIds),
+    gpuDevices: Array.isArray(m.gpuDevices) ? m.gpuDevices.map(num) : [],
+    reasonCode: str(m.reasonCode),
     lastCheckpoint: num(m.lastCheckpointAtMs) > 0
       ? {
         step: num(m.lastCheckpointStep),
@@ -181,8 +185,12 @@ export function workerFromWire(m: WireMessage): Worker {
         allocated: num(o.allocated),
         free: num(o.free),
         partitions: num(o.partitions),
+        uuid: str(o.uuid),
+        pciBusId: str(o.pciBusId),
+        vendor: str(o.vendor),
       };
     }),
+    deviceAccess: str(m.deviceAccess) || "none",
   };
 }
 
