@@ -24,6 +24,12 @@ options:
   --no-create-user       the user must exist already (do not run useradd/usermod)
   --service-mode MODE    auto (systemd when it runs, else background), systemd, background, none
   --grace S              seconds between SIGTERM and SIGKILL when a job expires (default: 10)
+  --gpu-runtime PATH|URL cumulus-gpu-runc, the OCI runtime wrapper that hands jobs their GPUs
+                         (default: chronos/build/cumulus-gpu-runc of this checkout); installed and
+                         made Docker's default runtime only where GPUs are found (docs/gpus.md)
+  --no-gpu-runtime       never install the GPU runtime wrapper
+  --docker-config FILE   the Docker daemon config to register it in (default: /etc/docker/daemon.json)
+  --gpu-state-dir DIR    GPU grants and MPS pipes (default: /run/cumulus)
   -h, --help             this text
 
 exit codes: 0 ok, 1 other failure, 2 bad usage, 3 wrong join token, 4 manager unreachable,
@@ -51,12 +57,13 @@ CHECKOUT="$(cd "${SCRIPT_DIR}/.." && pwd)"
 AGENT_SRC="" CHRONOS_SRC="" PUBKEY="" WORKER_USER="cumulus" ADVERTISE=""
 PREFIX="/opt/cumulus" STATE_DIR="/run/chronos" AUTH_KEYS="" CREATE_USER=1
 SERVICE_MODE="auto" GRACE=10
+GPU_RUNTIME_SRC="" GPU_RUNTIME=1 DOCKER_CONFIG="/etc/docker/daemon.json" GPU_STATE_DIR="/run/cumulus"
 positional=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     -h | --help) usage; exit 0 ;;
     --agent | --chronos | --ssh-pubkey | --user | --advertise-addr | --prefix | --state-dir | \
-      --authorized-keys | --service-mode | --grace)
+      --authorized-keys | --service-mode | --grace | --gpu-runtime | --docker-config | --gpu-state-dir)
       [[ $# -ge 2 ]] || fail "${E_USAGE}" "$1 needs a value (see --help)"
       case "$1" in
         --agent) AGENT_SRC="$2" ;;
@@ -69,10 +76,14 @@ while [[ $# -gt 0 ]]; do
         --authorized-keys) AUTH_KEYS="$2" ;;
         --service-mode) SERVICE_MODE="$2" ;;
         --grace) GRACE="$2" ;;
+        --gpu-runtime) GPU_RUNTIME_SRC="$2" ;;
+        --docker-config) DOCKER_CONFIG="$2" ;;
+        --gpu-state-dir) GPU_STATE_DIR="$2" ;;
       esac
       shift 2
       ;;
     --no-create-user) CREATE_USER=0; shift ;;
+    --no-gpu-runtime) GPU_RUNTIME=0; shift ;;
     -*) fail "${E_USAGE}" "unknown option $1 (see --help)" ;;
     *) positional+=("$1"); shift ;;
   esac
@@ -92,11 +103,12 @@ case "${SERVICE_MODE}" in auto | systemd | background | none) ;; *)
   fail "${E_USAGE}" "--service-mode must be auto, systemd, background or none" ;;
 esac
 # These paths end up in the forced command and the unit file: keep them to plain characters.
-for p in "${PREFIX}" "${STATE_DIR}"; do
+for p in "${PREFIX}" "${STATE_DIR}" "${GPU_STATE_DIR}"; do
   [[ ${p} =~ ^/[A-Za-z0-9_./-]+$ ]] || fail "${E_USAGE}" "paths must be absolute and plain: '${p}'"
 done
 [[ -n ${AGENT_SRC} ]] || AGENT_SRC="${CHECKOUT}/dist/cumulus-agent"
 [[ -n ${CHRONOS_SRC} ]] || CHRONOS_SRC="${CHECKOUT}/chronos/build/libchronos.so"
+[[ -n ${GPU_RUNTIME_SRC} ]] || GPU_RUNTIME_SRC="${CHECKOUT}/chronos/build/cumulus-gpu-runc"
 
 echo "setup-worker: joining ${MANAGER} as a Cumulus worker"
 
@@ -212,6 +224,76 @@ fi
 
 AGENT_ENV=(CUMULUS_CHRONOS_PATH="${PREFIX}/lib" CHRONOS_STATE_DIR="${STATE_DIR}")
 [[ -z ${DOCKER_HOST:-} ]] || AGENT_ENV+=(DOCKER_HOST="${DOCKER_HOST}")
+
+# ---- 4b. GPU access: the OCI runtime wrapper as Docker's default runtime -------------------
+# Swarm cannot pick a runtime or devices per service, so on a GPU worker the wrapper is the
+# default runtime and decides per container: only Cumulus jobs holding a partition get devices,
+# every other container passes through untouched (docs/gpus.md). CUMULUS_GPU_ROOT lets tests
+# point the GPU detection at a fixture tree.
+gpu_root="${CUMULUS_GPU_ROOT:-}"
+gpu_vendor=""
+if compgen -G "${gpu_root}/proc/driver/nvidia/gpus/*/information" >/dev/null; then
+  gpu_vendor=nvidia
+elif [[ -e ${gpu_root}/dev/kfd ]]; then
+  gpu_vendor=amd
+elif compgen -G "${gpu_root}/dev/dri/renderD*" >/dev/null; then
+  gpu_vendor=intel
+fi
+if [[ ${GPU_RUNTIME} -eq 0 ]]; then
+  kept "GPU runtime wrapper not installed (--no-gpu-runtime)"
+elif [[ -z ${gpu_vendor} ]]; then
+  kept "no GPU found: jobs run without device access (partitions are bookkeeping only)"
+else
+  GPU_RUNC="${PREFIX}/bin/cumulus-gpu-runc"
+  install_file "${GPU_RUNTIME_SRC}" "${GPU_RUNC}" 0755 "cumulus-gpu-runc (${gpu_vendor} GPUs found)"
+  # Downstream runtime: nvidia-container-toolkit's where it is installed, else runc.
+  downstream="$(command -v nvidia-container-runtime || command -v runc || true)"
+  [[ -n ${downstream} ]] || fail "${E_DOCKER}" "no runc found for the GPU runtime wrapper to run"
+  GRANTS_DIR="${GPU_STATE_DIR}/gpu-grants"
+  for d in "${GPU_STATE_DIR}" "${GRANTS_DIR}" "${GPU_STATE_DIR}/mps"; do
+    if [[ -d ${d} ]]; then
+      kept "directory ${d}"
+    else
+      # The agent writes the grants; the wrapper (root) reads them and refuses any that others
+      # could have written, so the directory is the agent user's alone.
+      install -d -m 0700 -o "${WORKER_USER}" -g "${USER_GROUP}" "${d}"
+      changed "created ${d}"
+    fi
+  done
+  AGENT_ENV+=(CUMULUS_GPU_GRANTS_DIR="${GRANTS_DIR}" CUMULUS_MPS_DIR="${GPU_STATE_DIR}/mps")
+  command -v python3 >/dev/null 2>&1 ||
+    fail 1 "python3 is needed to edit ${DOCKER_CONFIG} (or register ${GPU_RUNC} there by hand)"
+  # Merge, never overwrite: other runtimes and settings in daemon.json stay.
+  python3 - "${DOCKER_CONFIG}" "${GPU_RUNC}" "${GRANTS_DIR}" "${downstream}" >"${TMP}/daemon.json" <<'PY'
+import json, os, sys
+path, wrapper, grants, downstream = sys.argv[1:5]
+cfg = json.load(open(path)) if os.path.exists(path) and os.path.getsize(path) > 0 else {}
+cfg.setdefault("runtimes", {})["cumulus"] = {
+    "path": wrapper,
+    "runtimeArgs": ["--cumulus-grants=" + grants, "--cumulus-runc=" + downstream],
+}
+cfg["default-runtime"] = "cumulus"
+json.dump(cfg, sys.stdout, indent=2, sort_keys=True)
+print()
+PY
+  if [[ -f ${DOCKER_CONFIG} ]] && cmp -s "${TMP}/daemon.json" "${DOCKER_CONFIG}"; then
+    kept "cumulus-gpu-runc is Docker's default runtime (${DOCKER_CONFIG})"
+  else
+    install -D -m 0644 "${TMP}/daemon.json" "${DOCKER_CONFIG}.tmp" && mv -f "${DOCKER_CONFIG}.tmp" "${DOCKER_CONFIG}"
+    changed "made cumulus-gpu-runc Docker's default runtime in ${DOCKER_CONFIG} (downstream ${downstream})"
+    if [[ -d /run/systemd/system && ${DOCKER_CONFIG} == /etc/docker/daemon.json ]]; then
+      systemctl restart docker || fail "${E_DOCKER}" "systemctl restart docker failed"
+      changed "restarted the Docker engine to load the runtime"
+    else
+      printf '  [note] restart dockerd so that it loads %s\n' "${DOCKER_CONFIG}"
+    fi
+  fi
+  if [[ ${gpu_vendor} == nvidia && $(id -u "${WORKER_USER}") -ne 0 ]]; then
+    # MPS servers are started for the clients' user by the control daemon; it must be root
+    # to serve jobs that run as root in their containers.
+    printf '  [note] NVIDIA MPS memory limits need the agent to run as root: rerun with --user root\n'
+  fi
+fi
 
 # ---- 5. the orchestrator's key, with the forced command ------------------------------------
 if [[ -n ${PUBKEY} ]]; then

@@ -304,3 +304,71 @@ Deno.test("on a fresh engine, setup-worker.sh refuses a wrong token (3), joins, 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("on a GPU host, setup-worker.sh makes cumulus-gpu-runc Docker's default runtime, merging daemon.json", async () => {
+  const { manager, token } = await swarm();
+  const dir = await Deno.makeTempDir({ prefix: "cumulus-setup-gpu-" });
+  try {
+    // A host with one NVIDIA GPU, as the driver shows it in /proc (a fixture tree).
+    const gpuRoot = `${dir}/host`;
+    await Deno.mkdir(`${gpuRoot}/proc/driver/nvidia/gpus/0000:19:00.0`, { recursive: true });
+    await Deno.writeTextFile(
+      `${gpuRoot}/proc/driver/nvidia/gpus/0000:19:00.0/information`,
+      "Model: \t\t NVIDIA H100 80GB HBM3\nGPU UUID: \t GPU-0000\nDevice Minor: \t 0\n",
+    );
+    const wrapper = `${dir}/cumulus-gpu-runc`;
+    await Deno.writeTextFile(wrapper, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
+    const config = `${dir}/daemon.json`;
+    await Deno.writeTextFile(config, JSON.stringify({ "log-level": "warn" }));
+    const args = (root: string) => [
+      SCRIPT,
+      manager,
+      token,
+      "--agent",
+      wrapper, // any file: this test is about the GPU runtime
+      "--chronos",
+      `${ROOT}chronos/build/libchronos.so`,
+      "--user",
+      "root",
+      "--no-create-user",
+      "--prefix",
+      `${dir}/opt`,
+      "--state-dir",
+      `${dir}/chronos`,
+      "--service-mode",
+      "none",
+      "--gpu-runtime",
+      wrapper,
+      "--docker-config",
+      config,
+      "--gpu-state-dir",
+      `${dir}/run`,
+    ];
+    const first = await sh(args(gpuRoot), { CUMULUS_GPU_ROOT: gpuRoot });
+    assert.equal(first.code, 0, first.stdout + first.stderr);
+    assert.match(first.stdout, /\[done\] installed cumulus-gpu-runc \(nvidia GPUs found\)/);
+    assert.match(first.stdout, /\[done\] made cumulus-gpu-runc Docker's default runtime/);
+    const cfg = JSON.parse(await Deno.readTextFile(config));
+    assert.equal(cfg["log-level"], "warn", "other settings stay");
+    assert.equal(cfg["default-runtime"], "cumulus");
+    assert.equal(cfg.runtimes.cumulus.path, `${dir}/opt/bin/cumulus-gpu-runc`);
+    assert.ok(cfg.runtimes.cumulus.runtimeArgs.includes(`--cumulus-grants=${dir}/run/gpu-grants`));
+    assert.match(cfg.runtimes.cumulus.runtimeArgs[1], /^--cumulus-runc=\/.*runc$/);
+    // Grants are the agent's alone: nobody else may write (or read) them.
+    assert.equal((await Deno.stat(`${dir}/run/gpu-grants`)).mode! & 0o777, 0o700);
+
+    const again = await sh(args(gpuRoot), { CUMULUS_GPU_ROOT: gpuRoot });
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.match(again.stdout, /\[ok\] {3}cumulus-gpu-runc is Docker's default runtime/);
+    assert.doesNotMatch(again.stdout, /gpu-runc.*\[done\]|\[done\].*gpu-runc/);
+
+    // Without GPUs nothing about the runtime changes.
+    await Deno.remove(config);
+    const cpu = await sh(args(`${dir}/empty`), { CUMULUS_GPU_ROOT: `${dir}/empty` });
+    assert.equal(cpu.code, 0, cpu.stdout + cpu.stderr);
+    assert.match(cpu.stdout, /\[ok\] {3}no GPU found: jobs run without device access/);
+    await assert.rejects(Deno.stat(config), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
