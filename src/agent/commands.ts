@@ -1,16 +1,22 @@
 /**
- * `cumulus-agent` commands over Chronos: `partition create|release|list|stats|reap` and `gpus`,
- * each with `--json`. The orchestrator runs them over SSH and parses the JSON; people read the
- * tables. Exit codes are Chronos's status codes (docs/chronos.md), 2 for bad usage.
+ * `cumulus-agent` commands over Chronos: `partition create|create-group|release|release-job|list|
+ * stats|reap` and `gpus`, each with `--json`. The orchestrator runs them over SSH and parses the
+ * JSON; people read the tables. Exit codes are Chronos's status codes (docs/chronos.md), 2 for bad
+ * usage. Creating a partition on a GPU the worker can hand out also writes its grant (and starts
+ * the GPU's MPS daemon when MPS enforces it) before answering; releasing removes the grant
+ * (src/agent/gpu_layer.ts).
  * @module
  */
 import {
   Chronos,
   ChronosError,
   type ChronosOptions,
+  type CreatedPartition,
   type Partition,
   resolveLibraryPath,
 } from "./chronos.ts";
+import { deviceAccess, GpuSession, inventoryOf, provisionGpus, removeGrants } from "./gpu_layer.ts";
+import { grantJobId } from "./grants.ts";
 import { parseDispatchCommand } from "./ssh_dispatch.ts";
 
 /** Where a command writes and what it reads; injected so tests capture output. */
@@ -27,6 +33,8 @@ export interface AgentIo {
   stdin?: ReadableStream<Uint8Array>;
   /** An open handle to use (and leave open) instead of opening one per command. */
   chronos?: Chronos;
+  /** The GPU layer's session to reuse (one per `serve --stdio`); one per command when omitted. */
+  gpu?: GpuSession;
 }
 
 const encoder = new TextEncoder();
@@ -47,13 +55,15 @@ export const processIo: AgentIo = {
 export const AGENT_USAGE =
   `usage: cumulus-agent [--state-dir DIR] [--config FILE] <command> [--json]
 commands:
-  partition create <device> <memory> <duration_s> [--owner U] [--job J]
+  partition create <device> <memory> <duration_s> [--owner U] [--job J] [--compute-share P]
+  partition create-group <dev[,dev...]> <memory> <duration_s> --owner U --job J [--compute-share P]
+                            one partition per device, all or nothing (whole devices when several)
   partition release <partition_id>
   partition release-job <job_id>   release every partition of a job (none: still exit 0)
   partition list
   partition stats
   partition reap            reclaim expired partitions now and list them
-  gpus                      devices Chronos manages (OpenCL)
+  gpus                      devices Chronos manages (OpenCL) and the GPU each one is
   serve [--grace S] [--interval MS]   the expiry daemon (see docs/workers.md)
   serve --stdio             run commands sent as JSON lines on stdin (one SSH channel for many)
   ssh-dispatch              run the command in SSH_ORIGINAL_COMMAND (a JSON string array);
@@ -81,6 +91,7 @@ interface ParsedArgs {
 const VALUE_FLAGS = new Set([
   "--owner",
   "--job",
+  "--compute-share",
   "--state-dir",
   "--config",
   "--grace",
@@ -122,6 +133,33 @@ function parseDevice(text: string): number {
     throw new UsageError(`device must be a non-negative integer index, got '${text}'`);
   }
   return Number(text);
+}
+
+/** Most devices one group may hold (a job asks 1..8 whole GPUs). */
+const MAX_GROUP_DEVICES = 8;
+
+function parseDeviceList(text: string): number[] {
+  const devices = text.split(",").map((d) => parseDevice(d));
+  if (devices.length > MAX_GROUP_DEVICES) {
+    throw new UsageError(`devices: at most ${MAX_GROUP_DEVICES} per group, got ${devices.length}`);
+  }
+  if (new Set(devices).size !== devices.length) {
+    throw new UsageError(`devices: each device at most once, got '${text}'`);
+  }
+  return devices;
+}
+
+function parseComputeShare(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,3}$/.test(text) || Number(text) < 1 || Number(text) > 100) {
+    throw new UsageError(`--compute-share must be an integer percentage in 1..100, got '${text}'`);
+  }
+  return Number(text);
+}
+
+/** Chronos job id of member `k` of a group of `count`: `J:g<k>`, or plain `J` alone. */
+function memberJobId(jobId: string, k: number, count: number): string {
+  return count > 1 ? `${jobId}:g${k}` : jobId;
 }
 
 function expectArgs(words: string[], n: number, shape: string): void {
@@ -172,14 +210,15 @@ function partitionRows(partitions: Partition[]): string {
 }
 
 /**
- * Releases every live partition of `jobId` and returns them. Safe against concurrent callers:
- * a partition someone else released (or that expired) in between is skipped, not an error.
+ * Releases every live partition of `jobId` (its own and its group members' `jobId:g<k>`) and
+ * returns them. Safe against concurrent callers: a partition someone else released (or that
+ * expired) in between is skipped, not an error.
  */
 export async function releaseJob(chronos: Chronos, jobId: string): Promise<Partition[]> {
   const { partitions } = await chronos.list();
   const released: Partition[] = [];
   for (const p of partitions) {
-    if (p.jobId !== jobId) continue;
+    if (p.jobId === "" || grantJobId(p.jobId) !== jobId) continue;
     try {
       released.push(await chronos.release(p.id));
     } catch (err) {
@@ -191,6 +230,46 @@ export async function releaseJob(chronos: Chronos, jobId: string): Promise<Parti
 
 function json(value: unknown): string {
   return JSON.stringify(value) + "\n";
+}
+
+/**
+ * Undoes a failed create: removes the grants written and releases the partitions this call made
+ * (not those the job already held), then rethrows `cause`, naming anything that could not be
+ * undone.
+ */
+async function undoCreate(
+  c: Chronos,
+  gpu: GpuSession,
+  made: Partition[],
+  cause: unknown,
+): Promise<never> {
+  const left: string[] = [];
+  for (const p of made) {
+    try {
+      await c.release(p.id);
+    } catch (err) {
+      if (!(err instanceof ChronosError && err.chronosCode === "NOT_FOUND")) {
+        left.push(`${p.id} (${(err as Error).message})`);
+      }
+    }
+    try {
+      await removeGrants(gpu.settings().grantsDir, [p.id]);
+    } catch (err) {
+      left.push(`the grant of ${p.id} (${(err as Error).message})`);
+    }
+  }
+  if (left.length === 0 || !(cause instanceof ChronosError)) throw cause;
+  throw new ChronosError(
+    cause.status,
+    `${cause.message}; undoing failed for ${left.join(", ")}`,
+    cause.earliestFitMs,
+  );
+}
+
+function createdLine(p: CreatedPartition): string {
+  return `${p.existing ? "existing" : "created"} ${p.id} on device ${p.device}: ` +
+    `${p.memory} of the device (${fmtBytes(p.memoryBytes)}) for ` +
+    `${fmtDuration(p.remainingS)}, owner ${p.owner}${p.jobId ? `, job ${p.jobId}` : ""}\n`;
 }
 
 function chronosOptions(args: ParsedArgs, io: AgentIo): ChronosOptions {
@@ -222,13 +301,14 @@ async function serveCommand(args: ParsedArgs, io: AgentIo): Promise<number> {
       throw new UsageError("--stdio takes no --grace or --interval");
     }
     const { serveStdio } = await import("./stdio.ts");
-    // One handle for the session: OpenCL discovery (~40 ms with PoCL) happens once.
+    // One handle for the session: OpenCL discovery (~40 ms with PoCL) happens once; so does
+    // reading the host's GPUs.
     const chronos = io.chronos ?? Chronos.open(chronosOptions(args, io));
     try {
       return await serveStdio(
         io.stdin ?? Deno.stdin.readable,
         io.stdout,
-        { ...io, chronos },
+        { ...io, chronos, gpu: io.gpu ?? new GpuSession(io.env) },
         runAgentCommand,
       );
     } finally {
@@ -245,6 +325,7 @@ async function serveCommand(args: ParsedArgs, io: AgentIo): Promise<number> {
     intervalMs,
     chronos: chronosOptions(args, io),
     dockerHost: io.env("DOCKER_HOST") || "/var/run/docker.sock",
+    gpu: io.gpu ?? new GpuSession(io.env),
     log: (line) => io.stdout(`${new Date().toISOString()} ${line}\n`),
   });
 }
@@ -258,19 +339,25 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
   if (group === "serve") return await serveCommand(args, io);
   // Validate the whole command line before loading the library or touching state.
   let run: (chronos: Chronos) => Promise<string>;
+  const gpu = io.gpu ?? new GpuSession(io.env);
+  gpu.settings(); // malformed GPU settings fail before anything is made
+  const computeShare = parseComputeShare(args.flags.get("--compute-share"));
   if (group === "gpus") {
     expectArgs(args.words, 1, "no arguments");
     run = async (c) => {
-      const devices = await c.devices();
-      if (args.json) return json({ devices });
+      const view = await gpu.view(() => c.devices());
+      const inventory = inventoryOf(view);
+      if (args.json) return json(inventory);
       return table([
-        ["DEV", "TYPE", "NAME", "MEMORY", "PLATFORM"],
-        ...devices.map((d) => [
+        ["DEV", "TYPE", "NAME", "MEMORY", "PLATFORM", "UUID", "ACCESS"],
+        ...inventory.devices.map((d) => [
           String(d.index),
           d.type,
           d.name,
           fmtBytes(d.totalMemoryBytes),
           d.platform,
+          d.gpu?.uuid || "-",
+          deviceAccess(view, d.index),
         ]),
       ]);
     };
@@ -283,16 +370,57 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
     const jobId = args.flags.get("--job");
     run = async (c) => {
       const p = await c.create({ device, memory, duration, owner, jobId });
-      if (args.json) return json(p);
-      return `${p.existing ? "existing" : "created"} ${p.id} on device ${p.device}: ` +
-        `${p.memory} of the device (${fmtBytes(p.memoryBytes)}) for ` +
-        `${fmtDuration(p.remainingS)}, owner ${p.owner}${p.jobId ? `, job ${p.jobId}` : ""}\n`;
+      try {
+        await provisionGpus(await gpu.view(() => c.devices()), [p], { computeShare });
+      } catch (err) {
+        await undoCreate(c, gpu, p.existing ? [] : [p], err);
+      }
+      return args.json ? json(p) : createdLine(p);
+    };
+  } else if (group === "partition" && action === "create-group") {
+    expectArgs(args.words, 5, "<dev[,dev...]> <memory> <duration_s>");
+    const devices = parseDeviceList(args.words[2]);
+    const memory = parseNumber(args.words[3], "memory", "in (0, 1]");
+    const duration = parseNumber(args.words[4], "duration", "of seconds > 0");
+    const owner = args.flags.get("--owner");
+    const jobId = args.flags.get("--job");
+    if (owner === undefined || jobId === undefined) {
+      throw new UsageError("'partition create-group' needs --owner and --job");
+    }
+    if (devices.length > 1 && memory !== 1) {
+      // One MPS pipe directory per process: several devices can only be whole devices.
+      throw new UsageError(
+        `memory: a group of several devices takes whole devices (1), got ${memory}`,
+      );
+    }
+    run = async (c) => {
+      const partitions: CreatedPartition[] = [];
+      try {
+        for (const [k, device] of devices.entries()) {
+          const id = memberJobId(jobId, k, devices.length);
+          partitions.push(await c.create({ device, memory, duration, owner, jobId: id }));
+        }
+        await provisionGpus(await gpu.view(() => c.devices()), partitions, { computeShare });
+      } catch (err) {
+        await undoCreate(c, gpu, partitions.filter((p) => !p.existing), err);
+      }
+      return args.json ? json({ partitions }) : partitions.map(createdLine).join("");
     };
   } else if (group === "partition" && action === "release") {
     expectArgs(args.words, 3, "<partition_id>");
     const id = args.words[2];
     run = async (c) => {
-      const p = await c.release(id);
+      let p: Partition;
+      try {
+        p = await c.release(id);
+      } catch (err) {
+        // Gone already (released or expired): its grant, if any, is stale.
+        if (err instanceof ChronosError && err.chronosCode === "NOT_FOUND") {
+          await removeGrants(gpu.settings().grantsDir, [id]);
+        }
+        throw err;
+      }
+      await removeGrants(gpu.settings().grantsDir, [p.id]);
       return args.json ? json(p) : `released ${p.id} (device ${p.device}, ${p.memory})\n`;
     };
   } else if (group === "partition" && action === "release-job") {
@@ -300,6 +428,7 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
     const jobId = args.words[2];
     run = async (c) => {
       const released = await releaseJob(c, jobId);
+      await removeGrants(gpu.settings().grantsDir, released.map((p) => p.id));
       if (args.json) return json({ released });
       return released.length === 0
         ? `no live partition for job ${jobId}\n`
@@ -309,6 +438,9 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
     expectArgs(args.words, 2, "no arguments");
     run = async (c) => {
       const l = action === "list" ? await c.list() : await c.reap();
+      if (action === "reap") {
+        await removeGrants(gpu.settings().grantsDir, l.partitions.map((p) => p.id));
+      }
       if (args.json) return json(l);
       return action === "list"
         ? partitionRows(l.partitions)
@@ -336,15 +468,18 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
   } else if (group === "partition") {
     throw new UsageError(
       action === undefined
-        ? "'partition' needs a subcommand: create, release, release-job, list, stats or reap"
+        ? "'partition' needs a subcommand: create, create-group, release, release-job, list, " +
+          "stats or reap"
         : `unknown partition command '${action}'`,
     );
   } else {
     throw new UsageError(group === undefined ? "no command given" : `unknown command '${group}'`);
   }
-  if (group !== "partition" || action !== "create") {
-    if (args.flags.has("--owner") || args.flags.has("--job")) {
-      throw new UsageError("--owner and --job only apply to 'partition create'");
+  if (group !== "partition" || (action !== "create" && action !== "create-group")) {
+    if (args.flags.has("--owner") || args.flags.has("--job") || computeShare !== undefined) {
+      throw new UsageError(
+        "--owner, --job and --compute-share only apply to 'partition create' and 'create-group'",
+      );
     }
   }
 

@@ -12,6 +12,7 @@
  * orchestrator's reconciliation (a service without a partition) stops it.
  * @module
  */
+import { sleep } from "./_sleep.ts";
 import { ChronosError, type Partition, type PartitionList } from "./chronos.ts";
 
 /** The Chronos calls the daemon makes (a {@link Chronos} handle satisfies it). */
@@ -174,17 +175,4 @@ export class ExpiryDaemon {
       await sleep(wait, signal);
     }
   }
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
 }

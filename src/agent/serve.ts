@@ -1,14 +1,17 @@
 /**
  * `cumulus-agent serve [--grace S] [--interval MS]`: runs the {@link ExpiryDaemon} against this
- * host's Chronos state and Docker engine (DOCKER_HOST, default /var/run/docker.sock) until
- * SIGTERM or SIGINT, then exits 0. Loaded only by that command, so the short commands the
- * orchestrator runs over SSH never load dockerode.
+ * host's Chronos state and Docker engine (DOCKER_HOST, default /var/run/docker.sock), and the
+ * {@link GpuKeeper} (stale grants, MPS daemons), until SIGTERM or SIGINT, then exits 0. Loaded
+ * only by that command, so the short commands the orchestrator runs over SSH never load
+ * dockerode.
  * @module
  */
 import type Docker from "dockerode";
 import { connectDocker } from "../swarm/mod.ts";
 import { Chronos, type ChronosOptions } from "./chronos.ts";
 import { ExpiryDaemon, type JobContainers } from "./daemon.ts";
+import { GpuKeeper } from "./gpu_keeper.ts";
+import { type GpuSession, mpsGpus } from "./gpu_layer.ts";
 
 /** Docker label that names a container's job (set by the orchestrator's service spec). */
 export const JOB_LABEL = "cumulus.job";
@@ -23,6 +26,13 @@ export interface ServeOptions {
   chronos: ChronosOptions;
   /** Docker engine address (DOCKER_HOST syntax). */
   dockerHost: string;
+  /** The GPU layer (grants directory, MPS); its settings are checked before anything starts. */
+  gpu: GpuSession;
+  /**
+   * Pause between two GPU housekeeping passes, ms.
+   * @default {1000}
+   */
+  gpuIntervalMs?: number;
   /** Writes one line. */
   log(line: string): void;
 }
@@ -57,6 +67,7 @@ export function dockerJobContainers(docker: Docker): JobContainers {
 
 /** Runs the daemon until SIGTERM/SIGINT; resolves with exit code 0. */
 export async function serve(opts: ServeOptions): Promise<number> {
+  opts.gpu.settings(); // malformed GPU settings fail here, before anything runs
   const chronos = Chronos.open(opts.chronos);
   const docker = connectDocker(opts.dockerHost);
   const controller = new AbortController();
@@ -73,7 +84,22 @@ export async function serve(opts: ServeOptions): Promise<number> {
       `${opts.intervalMs} ms, docker ${opts.dockerHost}`,
   );
   try {
-    await daemon.run(controller.signal);
+    const view = await opts.gpu.view(() => chronos.devices());
+    const gpus = mpsGpus(view);
+    opts.log(
+      `gpus: access ${view.access}, ${view.mapped.size} device(s) with a GPU, grants in ` +
+        `${view.settings.grantsDir}, ${
+          view.mps === null ? "no MPS" : `MPS for ${gpus.length} GPU(s) in ${view.settings.mpsDir}`
+        }`,
+    );
+    const keeper = new GpuKeeper(chronos, {
+      grantsDir: view.settings.grantsDir,
+      gpus,
+      mps: view.mps,
+      intervalMs: opts.gpuIntervalMs ?? 1_000,
+      log: opts.log,
+    });
+    await Promise.all([daemon.run(controller.signal), keeper.run(controller.signal)]);
   } finally {
     Deno.removeSignalListener("SIGTERM", stop);
     Deno.removeSignalListener("SIGINT", stop);

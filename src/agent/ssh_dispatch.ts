@@ -14,6 +14,7 @@ import { ChronosError } from "./chronos.ts";
 export const DISPATCH_ALLOWED: readonly (readonly string[])[] = [
   ["gpus"],
   ["partition", "create"],
+  ["partition", "create-group"],
   ["partition", "release"],
   ["partition", "release-job"],
   ["partition", "list"],

@@ -10,7 +10,8 @@
  * Chronos handle (`io.chronos`): each takes a few ms and the Chronos lock would serialise them
  * anyway. (Several handles discovering OpenCL at once used to crash PoCL: 8 parallel creates,
  * SIGSEGV; Chronos now discovers one at a time per process, but one handle is cheaper still.)
- * Answers carry the request's id. Each argv passes the same checks as `ssh-dispatch` (so `serve`
+ * The session also keeps one GPU view (`io.gpu`): the host's GPUs are read once. Answers carry
+ * the request's id. Each argv passes the same checks as `ssh-dispatch` (so `serve`
  * itself and `--state-dir` are refused). End of input: the answers still due are written, then
  * exit 0.
  * @module
@@ -63,6 +64,7 @@ export async function serveStdio(
         env: io.env,
         libraryPath: io.libraryPath,
         chronos: io.chronos,
+        gpu: io.gpu,
       });
     } catch (e) {
       if (!(e instanceof DispatchRefusedError)) throw e;

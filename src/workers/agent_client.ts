@@ -6,24 +6,79 @@
  */
 import type { Transport } from "./transport.ts";
 
+/** The physical GPU behind a device, as `cumulus-agent gpus --json` reports it. */
+export interface AgentGpu {
+  /** "nvidia", "amd" or "intel". */
+  vendor: string;
+  /** NVIDIA's `GPU-…` UUID; "" for other vendors. */
+  uuid: string;
+  /** PCI address, e.g. `0000:19:00.0`. */
+  pciBusId: string;
+  /** NVIDIA device minor; null for other vendors. */
+  minor: number | null;
+  /** Device nodes a job on this GPU gets. */
+  devices: string[];
+}
+
 /** One device as `cumulus-agent gpus --json` reports it. */
 export interface AgentDevice {
+  /** Chronos device index. */
   index: number;
+  /** Device name (OpenCL). */
   name: string;
+  /** "GPU", "CPU", "ACCELERATOR" or "OTHER". */
   type: string;
+  /** Global memory in bytes. */
   totalMemoryBytes: number;
+  /** PCI address ("" when unknown; absent from agents older than issue 13). */
+  pciBusId?: string;
+  /** The GPU the device is; null (or absent, older agents) when it maps to none. */
+  gpu?: AgentGpu | null;
+}
+
+/** `cumulus-agent gpus --json`: the worker's access kind and its devices. */
+export interface AgentInventory {
+  /** "nvidia", "nvidia-toolkit", "amd", "intel" or "none" (older agents: "none"). */
+  access: string;
+  /** The devices Chronos manages. */
+  devices: AgentDevice[];
+}
+
+/** Parameters of {@link AgentClient.createGroup}. */
+export interface CreateGroupRequest {
+  /** Chronos device indexes, in GPU order (1..8, each once). */
+  devices: number[];
+  /** Fraction of each device (1 when several devices). */
+  memory: number;
+  /** Lifetime in seconds. */
+  durationS: number;
+  /** User name of the holder. */
+  owner: string;
+  /** Cumulus job id; members get Chronos job ids `<jobId>:g<k>` (plain for one device). */
+  jobId: string;
+  /** MPS compute share in percent (1..100) for fractional NVIDIA partitions; none by default. */
+  computeShare?: number;
 }
 
 /** One live partition as `partition list --json` reports it. */
 export interface AgentPartition {
+  /** "p-" + 12 hex digits. */
   id: string;
+  /** Chronos device index. */
   device: number;
+  /** Fraction of the device's memory, 0 < f <= 1. */
   memory: number;
+  /** Bytes of the device it holds. */
   memoryBytes: number;
+  /** User name of the holder. */
   owner: string;
+  /** Chronos job id: the Cumulus job id, or `<job id>:g<k>` for a group member; "" for none. */
   jobId: string;
+  /** Creation time, epoch ms. */
   startMs: number;
+  /** Expiry time, epoch ms. */
   expiresAtMs: number;
+  /** Lifetime in seconds. */
   durationS: number;
 }
 
@@ -50,6 +105,10 @@ export class AgentCommandError extends Error {
 
 /** Exit code of the agent for a command it does not know (an older agent). */
 const USAGE_EXIT = 2;
+
+function computeShareArgs(share: number | undefined): string[] {
+  return share === undefined ? [] : ["--compute-share", String(share)];
+}
 
 /** One worker's agent. */
 export class AgentClient {
@@ -84,10 +143,18 @@ export class AgentClient {
     return body;
   }
 
-  /** The worker's devices. */
+  /** The worker's devices, each with its GPU (`gpu`, null without device access). */
   async gpus(): Promise<AgentDevice[]> {
+    return (await this.inventory()).devices;
+  }
+
+  /** The worker's access kind and devices (`gpus --json`). */
+  async inventory(): Promise<AgentInventory> {
     const body = await this.#json(["gpus"]);
-    return (body.devices as AgentDevice[] | undefined) ?? [];
+    return {
+      access: typeof body.access === "string" ? body.access : "none",
+      devices: (body.devices as AgentDevice[] | undefined) ?? [],
+    };
   }
 
   /** Live partitions on the worker. */
@@ -101,7 +168,14 @@ export class AgentClient {
    * agent is idempotent by job id, so a retry after a lost answer never makes two).
    */
   async create(
-    req: { device: number; memory: number; durationS: number; owner: string; jobId: string },
+    req: {
+      device: number;
+      memory: number;
+      durationS: number;
+      owner: string;
+      jobId: string;
+      computeShare?: number;
+    },
   ): Promise<CreatedPartition> {
     const body = await this.#json([
       "partition",
@@ -113,8 +187,33 @@ export class AgentClient {
       req.owner,
       "--job",
       req.jobId,
+      ...computeShareArgs(req.computeShare),
     ]);
     return { ...(body as unknown as AgentPartition), existing: body.existing === true };
+  }
+
+  /**
+   * Creates one partition per device for `jobId`, all or nothing (the agent releases what it
+   * made when one fails, and throws the failing status); partitions the job already holds come
+   * back with `existing: true`. In device order.
+   */
+  async createGroup(req: CreateGroupRequest): Promise<CreatedPartition[]> {
+    const body = await this.#json([
+      "partition",
+      "create-group",
+      req.devices.join(","),
+      String(req.memory),
+      String(req.durationS),
+      "--owner",
+      req.owner,
+      "--job",
+      req.jobId,
+      ...computeShareArgs(req.computeShare),
+    ]);
+    return ((body.partitions as Record<string, unknown>[] | undefined) ?? []).map((p) => ({
+      ...(p as unknown as AgentPartition),
+      existing: p.existing === true,
+    }));
   }
 
   /** Releases one partition; false when it was gone already. */
