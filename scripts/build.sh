@@ -52,7 +52,7 @@ declare -A FIXED_ARGS=(
 declare -A PERMISSIONS=(
   [cumulus]="--allow-net --allow-env --allow-read=."
   [cumulus-orchestrator]="--allow-net --allow-env --allow-read --allow-write"
-  [cumulus-agent]="--allow-ffi --allow-env --allow-read --allow-write --allow-net"
+  [cumulus-agent]="--allow-ffi --allow-env --allow-read --allow-write --allow-net --allow-run"
 )
 
 usage() {

@@ -193,3 +193,59 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a whole-GPU job waits while a 0.5 job holds the device and starts once it ends; " +
+    "more GPUs than the worker has are refused UNAVAILABLE; the worker has no device access",
+  ...opts,
+  fn: async () => {
+    const ta = await testAgent();
+    const stack = await startStack({ env: ta.env });
+    const c = new TestClient(stack.url);
+    const get = (id: string) => c.getJob(id);
+    try {
+      const w = (await c.unary<{ workers: Array<WireWorker & { deviceAccess: string }> }>(
+        "ListWorkers",
+        {},
+      )).workers.find((x) => x.agent === "ok")!;
+      // PoCL's CPU device has no GPU behind it: partitions are bookkeeping only.
+      assert.equal(w.deviceAccess, "none");
+      await assert.rejects(
+        c.submit(spec(["true"], { gpuMemory: 0, gpuCount: 2 })),
+        (e: { code: number; details: string }) =>
+          e.code === 14 &&
+          /no worker can ever fit this job: it needs 2 whole GPUs on one worker/.test(e.details),
+      );
+      const half = await c.submit(spec(["sleep", "4"]));
+      await waitFor("half running", () => get(half), (j) => j.state === "RUNNING");
+      const whole = await c.submit(spec(["true"], { gpuMemory: 0, gpuCount: 1 }));
+      const waiting = await waitFor(
+        "whole waits",
+        () => get(whole),
+        (j) => j.reason.startsWith("waiting"),
+      );
+      assert.equal(waiting.state, "QUEUED");
+      assert.match(waiting.reason, /^waiting: no device with 1 free \(.+ gpu0: 0\.50 free\)$/);
+      const [doneHalf, doneWhole] = await Promise.all([
+        waitFor("half done", () => get(half), (j) => j.state === "SUCCEEDED", 30_000),
+        waitFor("whole done", () => get(whole), (j) => j.state === "SUCCEEDED", 30_000),
+      ]);
+      assert.ok(
+        Number(doneWhole.startedAtMs) >= Number(doneHalf.finishedAtMs),
+        "the whole-GPU job started only after the 0.5 job ended",
+      );
+      const record = doneWhole as WireJob & {
+        partitionIds: string[];
+        gpuDevices: number[];
+        spec: { gpuMemory: number; gpuCount: number };
+      };
+      assert.equal(record.partitionIds.length, 1);
+      assert.deepEqual(record.gpuDevices, [0]);
+      assert.deepEqual([record.spec.gpuMemory, record.spec.gpuCount], [1, 1]);
+    } finally {
+      c.close();
+      await stack.stop();
+      await ta.remove();
+    }
+  },
+});

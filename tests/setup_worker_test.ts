@@ -320,7 +320,7 @@ Deno.test("on a GPU host, setup-worker.sh makes cumulus-gpu-runc Docker's defaul
     await Deno.writeTextFile(wrapper, "#!/bin/sh\nexit 0\n", { mode: 0o755 });
     const config = `${dir}/daemon.json`;
     await Deno.writeTextFile(config, JSON.stringify({ "log-level": "warn" }));
-    const args = (root: string) => [
+    const args = [
       SCRIPT,
       manager,
       token,
@@ -344,7 +344,7 @@ Deno.test("on a GPU host, setup-worker.sh makes cumulus-gpu-runc Docker's defaul
       "--gpu-state-dir",
       `${dir}/run`,
     ];
-    const first = await sh(args(gpuRoot), { CUMULUS_GPU_ROOT: gpuRoot });
+    const first = await sh(args, { CUMULUS_GPU_ROOT: gpuRoot });
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.match(first.stdout, /\[done\] installed cumulus-gpu-runc \(nvidia GPUs found\)/);
     assert.match(first.stdout, /\[done\] made cumulus-gpu-runc Docker's default runtime/);
@@ -357,14 +357,14 @@ Deno.test("on a GPU host, setup-worker.sh makes cumulus-gpu-runc Docker's defaul
     // Grants are the agent's alone: nobody else may write (or read) them.
     assert.equal((await Deno.stat(`${dir}/run/gpu-grants`)).mode! & 0o777, 0o700);
 
-    const again = await sh(args(gpuRoot), { CUMULUS_GPU_ROOT: gpuRoot });
+    const again = await sh(args, { CUMULUS_GPU_ROOT: gpuRoot });
     assert.equal(again.code, 0, again.stdout + again.stderr);
     assert.match(again.stdout, /\[ok\] {3}cumulus-gpu-runc is Docker's default runtime/);
     assert.doesNotMatch(again.stdout, /gpu-runc.*\[done\]|\[done\].*gpu-runc/);
 
     // Without GPUs nothing about the runtime changes.
     await Deno.remove(config);
-    const cpu = await sh(args(`${dir}/empty`), { CUMULUS_GPU_ROOT: `${dir}/empty` });
+    const cpu = await sh(args, { CUMULUS_GPU_ROOT: `${dir}/empty` });
     assert.equal(cpu.code, 0, cpu.stdout + cpu.stderr);
     assert.match(cpu.stdout, /\[ok\] {3}no GPU found: jobs run without device access/);
     await assert.rejects(Deno.stat(config), Deno.errors.NotFound);

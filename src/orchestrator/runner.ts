@@ -453,7 +453,7 @@ export class JobRunner {
     }
   }
 
-  async #finish(log: JobLog, serviceId: string, outcome: TaskOutcome | null): Promise<void> {
+  async #finish(log: JobLog, serviceId: string, ended: TaskOutcome | null): Promise<void> {
     const d = this.#deps;
     if (this.#detached && !this.#cancelled) {
       log.close();
@@ -463,14 +463,14 @@ export class JobRunner {
       await this.#drain(
         serviceId,
         log,
-        this.#cancelled || outcome?.state === "EXPIRED" ? 500 : 60_000,
+        this.#cancelled || ended?.state === "EXPIRED" ? 500 : 60_000,
       );
     }
     // Said by the job's last log lines: it ran out of its GPU partition, or
     // its GPU's MPS server faulted under it (infrastructure: it resumes).
-    if (outcome && outcome.state === "FAILED" && !this.#cancelled) {
-      outcome = await this.#explainGpuFailure(log, outcome);
-    }
+    const outcome = ended && ended.state === "FAILED" && !this.#cancelled
+      ? await this.#explainGpuFailure(log, ended)
+      : ended;
     const job = d.store.get(this.jobId);
     const resume = outcome?.infrastructure === true && !this.#cancelled && job !== null &&
       job.spec.resume && job.attempts < job.spec.maxAttempts;

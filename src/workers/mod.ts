@@ -8,8 +8,11 @@ export {
   AgentClient,
   AgentCommandError,
   type AgentDevice,
+  type AgentGpu,
+  type AgentInventory,
   type AgentPartition,
   type CreatedPartition,
+  type CreateGroupRequest,
 } from "./agent_client.ts";
 export {
   type DeviceUse,
