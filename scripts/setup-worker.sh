@@ -110,6 +110,23 @@ done
 [[ -n ${CHRONOS_SRC} ]] || CHRONOS_SRC="${CHECKOUT}/chronos/build/libchronos.so"
 [[ -n ${GPU_RUNTIME_SRC} ]] || GPU_RUNTIME_SRC="${CHECKOUT}/chronos/build/cumulus-gpu-runc"
 
+# GPUs on this host (docs/gpus.md). # CUMULUS_GPU_ROOT lets tests
+# point the GPU detection at a fixture tree.
+gpu_root="${CUMULUS_GPU_ROOT:-}"
+gpu_vendor=""
+if compgen -G "${gpu_root}/proc/driver/nvidia/gpus/*/information" >/dev/null; then
+  gpu_vendor=nvidia
+elif [[ -e ${gpu_root}/dev/kfd ]]; then
+  gpu_vendor=amd
+elif compgen -G "${gpu_root}/dev/dri/renderD*" >/dev/null; then
+  gpu_vendor=intel
+fi
+if [[ ${GPU_RUNTIME} -eq 1 && ${gpu_vendor} == nvidia && ${WORKER_USER} != root ]]; then
+  # The MPS control daemon starts a server as each client's user; jobs run as root in their
+  # containers, so only a root daemon can serve them, and the agent starts it.
+  fail "${E_USAGE}" "NVIDIA GPUs found: the agent must run as root to start the MPS daemons that enforce GPU partitions; rerun with --user root --no-create-user (or --no-gpu-runtime)"
+fi
+
 echo "setup-worker: joining ${MANAGER} as a Cumulus worker"
 
 # ---- 1. Docker -----------------------------------------------------------------------------
@@ -228,17 +245,7 @@ AGENT_ENV=(CUMULUS_CHRONOS_PATH="${PREFIX}/lib" CHRONOS_STATE_DIR="${STATE_DIR}"
 # ---- 4b. GPU access: the OCI runtime wrapper as Docker's default runtime -------------------
 # Swarm cannot pick a runtime or devices per service, so on a GPU worker the wrapper is the
 # default runtime and decides per container: only Cumulus jobs holding a partition get devices,
-# every other container passes through untouched (docs/gpus.md). CUMULUS_GPU_ROOT lets tests
-# point the GPU detection at a fixture tree.
-gpu_root="${CUMULUS_GPU_ROOT:-}"
-gpu_vendor=""
-if compgen -G "${gpu_root}/proc/driver/nvidia/gpus/*/information" >/dev/null; then
-  gpu_vendor=nvidia
-elif [[ -e ${gpu_root}/dev/kfd ]]; then
-  gpu_vendor=amd
-elif compgen -G "${gpu_root}/dev/dri/renderD*" >/dev/null; then
-  gpu_vendor=intel
-fi
+# every other container passes through untouched (docs/gpus.md).
 if [[ ${GPU_RUNTIME} -eq 0 ]]; then
   kept "GPU runtime wrapper not installed (--no-gpu-runtime)"
 elif [[ -z ${gpu_vendor} ]]; then
@@ -255,7 +262,7 @@ else
       kept "directory ${d}"
     else
       # The agent writes the grants; the wrapper (root) reads them and refuses any that others
-      # could have written, so the directory is the agent user's alone.
+      # could have written, so the directory is the agent user's (root on NVIDIA) alone.
       install -d -m 0700 -o "${WORKER_USER}" -g "${USER_GROUP}" "${d}"
       changed "created ${d}"
     fi
@@ -287,11 +294,6 @@ PY
     else
       printf '  [note] restart dockerd so that it loads %s\n' "${DOCKER_CONFIG}"
     fi
-  fi
-  if [[ ${gpu_vendor} == nvidia && $(id -u "${WORKER_USER}") -ne 0 ]]; then
-    # MPS servers are started for the clients' user by the control daemon; it must be root
-    # to serve jobs that run as root in their containers.
-    printf '  [note] NVIDIA MPS memory limits need the agent to run as root: rerun with --user root\n'
   fi
 fi
 

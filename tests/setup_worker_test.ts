@@ -344,6 +344,13 @@ Deno.test("on a GPU host, setup-worker.sh makes cumulus-gpu-runc Docker's defaul
       "--gpu-state-dir",
       `${dir}/run`,
     ];
+    // MPS must serve jobs that run as root: an unprivileged agent is refused before any change.
+    const unprivileged = args.map((a) => a === "root" ? "cumulus" : a);
+    const refused = await sh(unprivileged, { CUMULUS_GPU_ROOT: gpuRoot });
+    assert.equal(refused.code, 2, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, /NVIDIA GPUs found: the agent must run as root/);
+    assert.doesNotMatch(refused.stdout, /\[done\]/);
+
     const first = await sh(args, { CUMULUS_GPU_ROOT: gpuRoot });
     assert.equal(first.code, 0, first.stdout + first.stderr);
     assert.match(first.stdout, /\[done\] installed cumulus-gpu-runc \(nvidia GPUs found\)/);
