@@ -2,7 +2,10 @@
 
 #include <CL/cl.h>
 
+#include <cstdio>
+#include <cstring>
 #include <mutex>
+#include <sstream>
 #include <vector>
 
 #include "cl_raii.hpp"
@@ -30,6 +33,40 @@ std::string device_string(cl_device_id d, cl_device_info what) {
   std::vector<char> buf(size);
   if (clGetDeviceInfo(d, what, size, buf.data(), nullptr) != CL_SUCCESS) return "";
   return std::string(buf.data());
+}
+
+// Vendor extension queries. The Khronos headers here define only AMD's; NVIDIA's values come from
+// its cl_nv_device_attribute_query specification. Spelled out so any header version builds.
+constexpr cl_device_info kNvPciBusId = 0x4008;
+constexpr cl_device_info kNvPciSlotId = 0x4009;
+constexpr cl_device_info kNvPciDomainId = 0x400A;
+constexpr cl_device_info kAmdTopology = 0x4037;
+
+bool device_uint(cl_device_id d, cl_device_info what, uint32_t &out) {
+  cl_uint v = 0;
+  if (clGetDeviceInfo(d, what, sizeof v, &v, nullptr) != CL_SUCCESS) return false;
+  out = v;
+  return true;
+}
+
+// "" whenever the driver does not say: the agent then treats the device as unmapped.
+std::string pci_bus_id_of(cl_device_id d) {
+  const std::string extensions = device_string(d, CL_DEVICE_EXTENSIONS);
+  if (has_cl_extension(extensions, "cl_nv_device_attribute_query")) {
+    uint32_t bus = 0;
+    uint32_t slot = 0;
+    if (!device_uint(d, kNvPciBusId, bus) || !device_uint(d, kNvPciSlotId, slot)) return "";
+    uint32_t domain = 0;
+    // Older drivers lack the domain query; their GPUs all sit in domain 0.
+    if (!device_uint(d, kNvPciDomainId, domain)) domain = 0;
+    return nvidia_pci_bus_id(domain, bus, slot);
+  }
+  if (has_cl_extension(extensions, "cl_amd_device_attribute_query")) {
+    uint8_t raw[kAmdTopologyBytes] = {};
+    if (clGetDeviceInfo(d, kAmdTopology, sizeof raw, raw, nullptr) != CL_SUCCESS) return "";
+    return amd_topology_pci_bus_id(raw);
+  }
+  return "";
 }
 
 const char *type_name(cl_device_type t) {
@@ -91,6 +128,7 @@ std::vector<RawDevice> enumerate(DeviceTypes types) {
       raw.info.driver_version = device_string(d, CL_DRIVER_VERSION);
       raw.info.opencl_version = device_string(d, CL_DEVICE_VERSION);
       raw.info.total_memory_bytes = mem;
+      raw.info.pci_bus_id = pci_bus_id_of(d);
       all.push_back(raw);
     }
   }
@@ -119,6 +157,36 @@ std::vector<RawDevice> enumerate(DeviceTypes types) {
 }
 
 }  // namespace
+
+std::string format_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t device, uint32_t function) {
+  if (bus > 0xFF || device > 0x1F || function > 7) return "";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04x:%02x:%02x.%x", domain, bus, device, function);
+  return buf;
+}
+
+std::string nvidia_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t slot) {
+  if (slot > 0xFF) return "";
+  return format_pci_bus_id(domain, bus, slot >> 3, slot & 7u);
+}
+
+std::string amd_topology_pci_bus_id(const uint8_t (&raw)[kAmdTopologyBytes]) {
+  uint32_t type = 0;
+  std::memcpy(&type, raw, sizeof type);
+  constexpr uint32_t kTopologyPcie = 1;  // CL_DEVICE_TOPOLOGY_TYPE_PCIE_AMD
+  if (type != kTopologyPcie) return "";
+  // Layout: cl_uint type, cl_char unused[17], then cl_char bus, device, function.
+  return format_pci_bus_id(0, raw[21], raw[22], raw[23]);
+}
+
+bool has_cl_extension(const std::string &extensions, const std::string &extension) {
+  std::istringstream words(extensions);
+  std::string word;
+  while (words >> word) {
+    if (word == extension) return true;
+  }
+  return false;
+}
 
 std::vector<DeviceInfo> discover_opencl_devices(DeviceTypes types) {
   std::vector<DeviceInfo> out;

@@ -23,7 +23,36 @@ struct DeviceInfo {
   std::string driver_version;
   std::string opencl_version;
   uint64_t total_memory_bytes = 0;
+  /// PCI address as sysfs names it ("0000:19:00.0", lowercase hex), so the agent can match the
+  /// device to /sys/bus/pci and nvidia-smi; "" when the vendor's OpenCL does not report it.
+  std::string pci_bus_id;
 };
+
+/**
+ * Formats a PCI address like sysfs: 4+ hex digits of domain, then 2 of bus, 2 of device and 1
+ * of function ("0000:19:00.0"). Returns "" when a part is out of range for PCI (bus > 0xff,
+ * device > 0x1f, function > 7).
+ */
+std::string format_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t device, uint32_t function);
+
+/**
+ * The PCI address from NVIDIA's cl_nv_device_attribute_query values: `slot` packs the device
+ * number in its upper bits and the function in its lower 3 (as PCI's devfn does).
+ */
+std::string nvidia_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t slot);
+
+/** Size of AMD's cl_device_topology_amd union (CL_DEVICE_TOPOLOGY_AMD). */
+constexpr size_t kAmdTopologyBytes = 24;
+
+/**
+ * The PCI address from the raw bytes of AMD's cl_device_topology_amd: a cl_uint type (1 =
+ * PCIe), 17 unused bytes, then bus, device and function as single bytes. AMD reports no PCI
+ * domain, so it is 0. Returns "" for any other topology type.
+ */
+std::string amd_topology_pci_bus_id(const uint8_t (&raw)[kAmdTopologyBytes]);
+
+/** True when the space-separated OpenCL extension list names `extension` exactly. */
+bool has_cl_extension(const std::string &extensions, const std::string &extension);
 
 /** Produces the device list (OpenCL in production, a fixed list in pure-logic tests). */
 using DeviceSource = std::function<std::vector<DeviceInfo>()>;

@@ -1,11 +1,14 @@
 // Real OpenCL: discovery over every platform and an end-to-end buffer round trip per device.
-// Runs on PoCL's CPU device here and on the NVIDIA platform on the GPU machine.
+// Runs on PoCL's CPU device here and on the NVIDIA platform on the GPU machine. Also the pure
+// PCI bus id formatting, whose NVIDIA and AMD inputs no CI host has.
 #include <catch2/catch.hpp>
 
+#include <cstring>
 #include <thread>
 #include <vector>
 
 #include "device.hpp"
+#include "engine.hpp"
 #include "status.hpp"
 
 using namespace chronos;
@@ -82,4 +85,57 @@ TEST_CASE("concurrent discoveries in one process agree and do not crash", "[devi
   for (std::thread &th : threads) th.join();
   const size_t expected = discover_opencl_devices(DeviceTypes::kAuto).size();
   for (size_t n : found) CHECK(n == expected);
+}
+
+TEST_CASE("PCI bus ids are formatted like sysfs", "[devices]") {
+  CHECK(format_pci_bus_id(0, 0x19, 0, 0) == "0000:19:00.0");
+  CHECK(format_pci_bus_id(0x1, 0xc1, 0x1f, 7) == "0001:c1:1f.7");
+  // A domain wider than 4 hex digits (VMD) keeps every digit, as sysfs prints it.
+  CHECK(format_pci_bus_id(0x10000, 0x02, 0x00, 0) == "10000:02:00.0");
+  CHECK(format_pci_bus_id(0, 0x100, 0, 0).empty());
+  CHECK(format_pci_bus_id(0, 0, 0x20, 0).empty());
+  CHECK(format_pci_bus_id(0, 0, 0, 8).empty());
+}
+
+TEST_CASE("NVIDIA slot ids split into device and function", "[devices]") {
+  // nvidia-smi: 00000000:19:00.0 is bus 0x19, slot 0 (device 0, function 0).
+  CHECK(nvidia_pci_bus_id(0, 0x19, 0) == "0000:19:00.0");
+  // Slot 0x0b: device 1, function 3.
+  CHECK(nvidia_pci_bus_id(0, 0x3b, 0x0b) == "0000:3b:01.3");
+  CHECK(nvidia_pci_bus_id(2, 0xdb, 0xf8) == "0002:db:1f.0");
+  CHECK(nvidia_pci_bus_id(0, 0x19, 0x100).empty());
+}
+
+TEST_CASE("AMD PCIe topology bytes give a PCI bus id, other topology types none", "[devices]") {
+  uint8_t raw[kAmdTopologyBytes] = {};
+  const uint32_t pcie = 1;
+  std::memcpy(raw, &pcie, sizeof pcie);
+  raw[21] = 0xc3;  // bus above 0x7f: a signed cl_char in AMD's header, read as unsigned
+  raw[22] = 0x00;
+  raw[23] = 0x01;
+  CHECK(amd_topology_pci_bus_id(raw) == "0000:c3:00.1");
+  const uint32_t other = 2;
+  std::memcpy(raw, &other, sizeof other);
+  CHECK(amd_topology_pci_bus_id(raw).empty());
+}
+
+TEST_CASE("extension lookup matches whole names only", "[devices]") {
+  const std::string ext = "cl_khr_fp64 cl_nv_device_attribute_query  cl_khr_icd";
+  CHECK(has_cl_extension(ext, "cl_nv_device_attribute_query"));
+  CHECK(has_cl_extension(ext, "cl_khr_icd"));
+  CHECK_FALSE(has_cl_extension(ext, "cl_nv_device_attribute"));
+  CHECK_FALSE(has_cl_extension("", "cl_khr_icd"));
+}
+
+TEST_CASE("device JSON carries the PCI bus id, empty when unknown", "[devices]") {
+  DeviceInfo d;
+  d.name = "stand-in";
+  d.pci_bus_id = "0000:19:00.0";
+  CHECK_THAT(device_json(d), Catch::Contains("\"pciBusId\":\"0000:19:00.0\""));
+  d.pci_bus_id = "";
+  CHECK_THAT(device_json(d), Catch::Contains("\"pciBusId\":\"\""));
+  // PoCL's CPU device has no PCI address; every real device reports a string, maybe empty.
+  for (const DeviceInfo &real : discover_opencl_devices(DeviceTypes::kAuto)) {
+    if (real.type != "GPU") CHECK(real.pci_bus_id.empty());
+  }
 }

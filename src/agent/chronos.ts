@@ -150,6 +150,11 @@ export interface DeviceInfo {
   openclVersion: string;
   /** Global memory of the device in bytes. */
   totalMemoryBytes: number;
+  /**
+   * PCI address as sysfs writes it ("0000:19:00.0", lower-case hex), read through the vendor's
+   * OpenCL extension (NVIDIA, AMD); "" when the device reports none (PoCL's CPU device).
+   */
+  pciBusId: string;
 }
 
 /** A live (or just released) partition. */
@@ -406,6 +411,7 @@ function toDevice(r: Raw): DeviceInfo {
     driverVersion: String(r.driver_version ?? ""),
     openclVersion: String(r.opencl_version ?? ""),
     totalMemoryBytes: Number(r.total_memory_bytes),
+    pciBusId: String(r.pciBusId ?? ""),
   };
 }
 
