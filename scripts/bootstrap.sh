@@ -11,7 +11,7 @@ set -euo pipefail
 # Add yours here; a second run installs only what is missing.
 CUMULUS_APT_PACKAGES=(
   docker.io debootstrap makeself openssh-server iproute2 git
-  cmake g++ make catch2 libyaml-cpp-dev sqlite3
+  cmake g++ make catch2 libyaml-cpp-dev nlohmann-json3-dev sqlite3
   pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo
   python3-torch python3-sklearn python3-xgboost python3-numpy python3-boto3
   python3-grpcio python3-protobuf protobuf-compiler python3-cloudpickle python3-pytest
