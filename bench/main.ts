@@ -1,8 +1,9 @@
 /**
  * `deno task bench`: runs every benchmark section and writes
  * docs/BENCHMARKS.md. Each section measures Cumulus against a baseline in
- * the same run. Sections: spine (orchestrator), chronos (if built), and the
- * recorded real-GPU run (docs/gpu_run.md, produced on the GPU machine).
+ * the same run. Sections: spine (orchestrator), chronos (if built), the OCI
+ * runtime wrapper (gpu-runtime: runc with and without cumulus-gpu-runc), and
+ * the recorded real-GPU run (docs/gpu_run.md, produced on the GPU machine).
  * @module
  */
 import { runSpineBench } from "./spine_bench.ts";
@@ -39,6 +40,14 @@ if (!only || only === "checkpoint") {
     await optionalSection("Checkpoints", async () => {
       const mod = await import("./checkpoint_bench.ts");
       return await mod.runCheckpointBench();
+    }),
+  );
+}
+if (!only || only === "gpu-runtime") {
+  sections.push(
+    await optionalSection("OCI runtime wrapper (issue 13)", async () => {
+      const mod = await import("./gpu_runtime_bench.ts");
+      return await mod.runGpuRuntimeBench();
     }),
   );
 }
