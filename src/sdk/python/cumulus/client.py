@@ -8,10 +8,12 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 import os
 import re
 import sys
+from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
 from cumulus._bundle import FilesArg, build_bundle, iter_chunks, resolve_files
@@ -26,13 +28,19 @@ from cumulus.job import Job
 __all__ = [
     "CumulusClient",
     "DEFAULT_GPU_MEMORY",
+    "MAX_GPU_COUNT",
+    "GpuRequest",
+    "gpu_request",
     "DEFAULT_DURATION",
     "DEFAULT_CONNECT_TIMEOUT",
     "RESERVED_KEYWORDS",
 ]
 
-#: GPU memory fraction used when ``gpu_memory`` is not given (as in the TypeScript SDK).
+#: GPU memory fraction used when neither ``gpu_memory`` nor ``gpu_count`` is given
+#: (as in the TypeScript SDK).
 DEFAULT_GPU_MEMORY = 0.25
+#: Most whole GPUs one job may ask for.
+MAX_GPU_COUNT = 8
 #: Partition lifetime in seconds used when ``duration`` is not given.
 DEFAULT_DURATION = 3600.0
 #: Seconds the first call waits for the connection before OrchestratorUnavailable.
@@ -49,7 +57,7 @@ _CHUNK = 64 * 1024
 
 def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+        raise TypeError(f"{name}: must be a number, got {type(value).__name__}")
     return float(value)
 
 
@@ -60,9 +68,97 @@ def _gpu_memory_size(value: str) -> str:
     text = value.strip()
     if not _SIZE.match(text):
         raise ValueError(
-            f"gpu_memory must be a fraction (0 < f <= 1) or a size like '20GiB' or '512MiB', got {value!r}"
+            "gpu_memory: must be a fraction in (0, 1), a whole number of GPUs "
+            f"1..{MAX_GPU_COUNT} or a size like '20GiB' or '512MiB', got {value!r}"
         )
     return text
+
+
+@dataclass(frozen=True)
+class GpuRequest:
+    """What a job asks of GPUs, as the wire carries it.
+
+    Attributes:
+        gpu_memory: ``JobSpec.gpu_memory``: the fraction, in (0, 1), for a
+            share of one GPU; for whole GPUs the count again (an integer N >= 1
+            means N whole GPUs, and agreeing with ``gpu_count`` every
+            orchestrator takes it); 0 when ``gpu_memory_size`` is given instead.
+        gpu_memory_size: An absolute size for a share of one GPU (``"20GiB"``), or "".
+        gpu_count: GPUs (``JobSpec.gpu_count``): 1 for a share of one GPU.
+    """
+
+    gpu_memory: float
+    gpu_memory_size: str
+    gpu_count: int
+
+    @property
+    def whole_gpus(self) -> bool:
+        """True for whole GPUs, False for a share of one GPU."""
+        return not self.gpu_memory_size and self.gpu_memory >= 1
+
+
+_FRACTION_FOR_ONE = "a fraction of a GPU is for one GPU; ask whole GPUs with gpu_count"
+
+
+def _whole_gpus(name: str, value: float) -> int:
+    if value != int(value) or not 1 <= value <= MAX_GPU_COUNT:
+        raise ValueError(
+            f"{name}: must be a fraction in (0, 1) or a whole number of GPUs 1..{MAX_GPU_COUNT}, got {value:g}"
+        )
+    return int(value)
+
+
+def gpu_request(gpu_memory: Union[float, str, None], gpu_count: Optional[int]) -> GpuRequest:
+    """Resolve ``gpu_memory`` and ``gpu_count`` into what the job asks.
+
+    A job asks either a fraction of one GPU (``gpu_memory`` in (0, 1), or a
+    size string) or N whole GPUs (``gpu_count=N``, or ``gpu_memory=N`` with N
+    a whole number >= 1; both may be given when they agree). Neither given
+    means :data:`DEFAULT_GPU_MEMORY` of one GPU.
+
+    Args:
+        gpu_memory: A fraction, a whole number of GPUs, a size string, or ``None``.
+        gpu_count: Whole GPUs (1..:data:`MAX_GPU_COUNT`), or ``None``.
+
+    Returns:
+        The request as the wire carries it.
+
+    Raises:
+        TypeError: A value of the wrong type.
+        ValueError: A value out of range, a malformed size, or a fraction
+            together with ``gpu_count`` > 1 (the message names the option).
+    """
+    count: Optional[int] = None
+    if gpu_count is not None:
+        if isinstance(gpu_count, bool) or not isinstance(gpu_count, numbers.Integral):
+            raise TypeError(f"gpu_count: must be an int, got {type(gpu_count).__name__}")
+        count = int(gpu_count)
+        if not 1 <= count <= MAX_GPU_COUNT:
+            raise ValueError(f"gpu_count: must be 1..{MAX_GPU_COUNT}, got {count}")
+    if gpu_memory is None:
+        if count is None:
+            return GpuRequest(DEFAULT_GPU_MEMORY, "", 1)
+        return GpuRequest(float(count), "", count)
+    if isinstance(gpu_memory, str):
+        size = _gpu_memory_size(gpu_memory)
+        if count is not None and count > 1:
+            raise ValueError(f"gpu_memory: {_FRACTION_FOR_ONE}, got {gpu_memory!r} with gpu_count={count}")
+        return GpuRequest(0.0, size, 1)
+    value = _number("gpu_memory", gpu_memory)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(
+            f"gpu_memory: must be a fraction in (0, 1) or a whole number of GPUs 1..{MAX_GPU_COUNT}, got {value:g}"
+        )
+    if value < 1:
+        if count is not None and count > 1:
+            raise ValueError(f"gpu_memory: {_FRACTION_FOR_ONE}, got gpu_memory={value:g} with gpu_count={count}")
+        return GpuRequest(value, "", 1)
+    whole = _whole_gpus("gpu_memory", value)
+    if count is not None and whole not in (1, count):
+        raise ValueError(f"gpu_memory: {whole} whole GPUs disagrees with gpu_count={count}, got gpu_memory={value:g}")
+    # gpu_memory=1 with gpu_count=N: the whole of each of N GPUs.
+    n = count if count is not None else whole
+    return GpuRequest(float(n), "", n)
 
 
 def _env(env: Optional[Mapping[str, str]]) -> Dict[str, str]:
@@ -122,12 +218,12 @@ class CumulusClient:
         self,
         fn: Callable[..., Any],
         *args: Any,
-        gpu_memory: Union[float, str] = DEFAULT_GPU_MEMORY,
+        gpu_memory: Union[float, str, None] = None,
         duration: float = DEFAULT_DURATION,
         image: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
         files: FilesArg = None,
-        gpu_count: int = 1,
+        gpu_count: Optional[int] = None,
         constraints: Sequence[str] = (),
         job_name: Optional[str] = None,
         result_retention: Optional[float] = None,
@@ -137,11 +233,16 @@ class CumulusClient:
     ) -> Job:
         """Start ``fn(*args, **kwargs)`` as a job and return its :class:`~cumulus.job.Job` at once.
 
-        ``gpu_memory`` is the fraction of one device's memory (0 < f <= 1),
-        or an absolute size as a string (``"20GiB"``, ``"512MiB"``) that the
-        orchestrator turns into each device's share; ``duration`` the partition's lifetime in seconds; the orchestrator
-        checks both (a bad value raises :class:`~cumulus.errors.InvalidSpecError`,
-        a ``ValueError``). ``image`` picks the container image (default: the
+        The job asks either a share of one GPU or whole GPUs:
+        ``gpu_memory`` is the fraction of one GPU's memory (0 < f < 1,
+        default :data:`DEFAULT_GPU_MEMORY`) or an absolute size as a string
+        (``"20GiB"``, ``"512MiB"``) that the orchestrator turns into that
+        GPU's share; ``gpu_count=N`` (or ``gpu_memory=N``, N a whole number)
+        asks N whole GPUs, 1..:data:`MAX_GPU_COUNT`. These are checked here
+        (``ValueError``/``TypeError`` naming the option, e.g. a fraction with
+        ``gpu_count`` > 1); ``duration`` is the partition's lifetime in
+        seconds, checked by the orchestrator (a bad value raises
+        :class:`~cumulus.errors.InvalidSpecError`, a ``ValueError``). ``image`` picks the container image (default: the
         orchestrator's), ``env`` adds environment variables, ``files`` ships
         local files or directories into the job's working directory (see
         :func:`cumulus._bundle.resolve_files`). ``result_retention`` keeps the
@@ -157,11 +258,12 @@ class CumulusClient:
         """
         if not callable(fn):
             raise TypeError(f"fn must be callable, got {type(fn).__name__}")
+        gpus = gpu_request(gpu_memory, gpu_count)
         spec = pb2.JobSpec(
             image=image or "",
             env=_env(env),
             duration=_number("duration", duration),
-            gpu_count=int(gpu_count),
+            gpu_count=gpus.gpu_count,
             constraints=list(constraints),
             user=self.user,
             name=job_name if job_name is not None else _job_name(fn),
@@ -174,10 +276,10 @@ class CumulusClient:
             spec.retry.CopyFrom(pb2.RetryPolicy(
                 resume=True, max_attempts=max_attempts or 0, resume_on_expiry=bool(resume_on_expiry),
             ))
-        if isinstance(gpu_memory, str):
-            spec.gpu_memory_size = _gpu_memory_size(gpu_memory)
+        if gpus.gpu_memory_size:
+            spec.gpu_memory_size = gpus.gpu_memory_size
         else:
-            spec.gpu_memory = _number("gpu_memory", gpu_memory)
+            spec.gpu_memory = gpus.gpu_memory
         bundle_files = resolve_files(files)
         modules = local_modules()
         own = defining_module(fn)
@@ -206,12 +308,12 @@ class CumulusClient:
         self,
         fn: Callable[..., Any],
         *args: Any,
-        gpu_memory: Union[float, str] = DEFAULT_GPU_MEMORY,
+        gpu_memory: Union[float, str, None] = None,
         duration: float = DEFAULT_DURATION,
         image: Optional[str] = None,
         env: Optional[Mapping[str, str]] = None,
         files: FilesArg = None,
-        gpu_count: int = 1,
+        gpu_count: Optional[int] = None,
         constraints: Sequence[str] = (),
         job_name: Optional[str] = None,
         result_retention: Optional[float] = None,

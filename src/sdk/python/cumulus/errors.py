@@ -107,8 +107,10 @@ class JobFailed(CumulusError):
 
     Attributes: ``job_id``, ``state`` (``FAILED``, ``CANCELLED``, ``EXPIRED``),
     ``exit_code`` (``None`` when the process never exited on its own),
-    ``reason`` (the orchestrator's words) and ``last_lines`` (the job's last
-    log lines, oldest first).
+    ``reason`` (the orchestrator's words), ``last_lines`` (the job's last
+    log lines, oldest first) and ``reason_code`` (the same reason as a code for
+    programs: "" or ``"GPU_MEMORY_EXCEEDED"`` when the job ran out of its GPU
+    partition's memory).
     """
 
     code = "JOB_FAILED"
@@ -120,12 +122,14 @@ class JobFailed(CumulusError):
         exit_code: Optional[int],
         reason: str,
         last_lines: Sequence[str] = (),
+        reason_code: str = "",
     ) -> None:
         self.job_id = job_id
         self.state = state
         self.exit_code = exit_code
         self.reason = reason
         self.last_lines: Tuple[str, ...] = tuple(last_lines)
+        self.reason_code = reason_code
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -138,7 +142,7 @@ class JobFailed(CumulusError):
         return f"{head}; last {len(self.last_lines)} log line(s):\n{tail}"
 
     def __reduce__(self):  # type: ignore[no-untyped-def]
-        return (type(self), (self.job_id, self.state, self.exit_code, self.reason, self.last_lines))
+        return (type(self), (self.job_id, self.state, self.exit_code, self.reason, self.last_lines, self.reason_code))
 
 
 class JobCancelled(JobFailed):

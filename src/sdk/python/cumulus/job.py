@@ -67,7 +67,7 @@ class JobInfo:
     #: (from ``Job.function_bytes``: the orchestrator never sends the pickled call back).
     is_function: bool
     name: str
-    #: Fraction of one device's memory asked for (0 when given as a size).
+    #: Fraction of one GPU's memory asked for (0 when given as a size); 1 for whole GPUs.
     gpu_memory: float = 0.0
     #: Absolute GPU memory asked for, as the orchestrator stored it (e.g. ``"1073741824B"``), or "".
     gpu_memory_size: str = ""
@@ -79,6 +79,25 @@ class JobInfo:
     max_attempts: int = 0
     #: True when the job resumes from its last checkpoint once its duration runs out.
     resume_on_expiry: bool = False
+    #: GPUs asked for: 1 for a share of one GPU, N for N whole GPUs.
+    gpu_count: int = 1
+    #: The current attempt's partitions, one per GPU, in GPU order (empty before placement).
+    partition_ids: Tuple[str, ...] = ()
+    #: The worker's Chronos device index of each of those GPUs, in the same order.
+    gpu_devices: Tuple[int, ...] = ()
+    #: Why the job ended, as a code for programs (``reason`` is for people): ""
+    #: or ``"GPU_MEMORY_EXCEEDED"`` (it ran out of its GPU partition's memory).
+    reason_code: str = ""
+
+    @property
+    def whole_gpus(self) -> bool:
+        """True when the job asked whole GPUs rather than a share of one."""
+        return not self.gpu_memory_size and self.gpu_memory >= 1
+
+    @property
+    def partition_id(self) -> str:
+        """The first partition of the current attempt ("" before placement)."""
+        return self.partition_ids[0] if self.partition_ids else ""
 
     @property
     def done(self) -> bool:
@@ -109,6 +128,11 @@ class JobInfo:
             result_removed_at_ms=job.result_removed_at_ms,
             max_attempts=job.spec.retry.max_attempts,
             resume_on_expiry=job.spec.retry.resume_on_expiry,
+            gpu_count=job.spec.gpu_count or 1,
+            # An orchestrator older than partition_ids sends only the first partition.
+            partition_ids=tuple(job.partition_ids) or ((job.partition_id,) if job.partition_id else ()),
+            gpu_devices=tuple(job.gpu_devices) or ((job.gpu_device,) if job.partition_id else ()),
+            reason_code=job.reason_code,
         )
 
 
@@ -253,7 +277,7 @@ class Job:
         if info.state == "SUCCEEDED":
             reason = "the job exited with code 0 but sent no result"
         cls = JobCancelled if info.state == "CANCELLED" else JobFailed
-        raise cls(self.id, info.state, info.exit_code, reason, lines)
+        raise cls(self.id, info.state, info.exit_code, reason, lines, info.reason_code)
 
     def _run_streaming(self, timeout: Optional[float] = None) -> Any:
         """``result()`` with the log written to sys.stdout/sys.stderr as it arrives."""

@@ -1,14 +1,18 @@
-"""Client checks that happen before anything is sent (no orchestrator needed)."""
+"""Client checks that happen before anything is sent (no orchestrator needed), and the
+GPU request submit() puts on the wire (to a real gRPC server on loopback)."""
 
 from __future__ import annotations
 
 import socket
-from typing import Any, Dict
+from concurrent import futures
+from typing import Any, Dict, Iterator, List, Tuple
 
+import grpc
 import pytest
 
 import cumulus
 from cumulus import CumulusClient, InvalidUrlError, OrchestratorUnavailable
+from cumulus.client import GpuRequest, gpu_request
 
 
 def _closed_port() -> int:
@@ -32,10 +36,26 @@ def test_bad_url_is_refused_at_construction() -> None:
 @pytest.mark.parametrize(
     "kwargs, error, message",
     [
-        ({"gpu_memory": "half"}, ValueError, "gpu_memory must be a fraction .* or a size like '20GiB'"),
+        ({"gpu_memory": "half"}, ValueError, "gpu_memory: must be a fraction .* or a size like '20GiB'"),
         ({"gpu_memory": "20gb"}, ValueError, "got '20gb'"),
-        ({"gpu_memory": [0.5]}, TypeError, "gpu_memory must be a number, got list"),
-        ({"duration": True}, TypeError, "duration must be a number, got bool"),
+        ({"gpu_memory": [0.5]}, TypeError, "gpu_memory: must be a number, got list"),
+        ({"gpu_memory": 1.5}, ValueError, r"^gpu_memory: must be a fraction in \(0, 1\) or a whole number of GPUs 1\.\.8, got 1\.5$"),
+        ({"gpu_memory": 0}, ValueError, "^gpu_memory: .*got 0$"),
+        ({"gpu_memory": -0.1}, ValueError, "^gpu_memory: .*got -0.1$"),
+        ({"gpu_memory": float("nan")}, ValueError, "^gpu_memory: .*got nan$"),
+        ({"gpu_memory": 9}, ValueError, "^gpu_memory: .*1..8, got 9$"),
+        ({"gpu_count": 0}, ValueError, r"^gpu_count: must be 1\.\.8, got 0$"),
+        ({"gpu_count": 9}, ValueError, r"^gpu_count: must be 1\.\.8, got 9$"),
+        ({"gpu_count": 2.0}, TypeError, "^gpu_count: must be an int, got float$"),
+        ({"gpu_count": True}, TypeError, "^gpu_count: must be an int, got bool$"),
+        (
+            {"gpu_memory": 0.5, "gpu_count": 2}, ValueError,
+            r"^gpu_memory: a fraction of a GPU is for one GPU; ask whole GPUs with gpu_count, "
+            r"got gpu_memory=0\.5 with gpu_count=2$",
+        ),
+        ({"gpu_memory": "20GiB", "gpu_count": 4}, ValueError, "^gpu_memory: a fraction of a GPU is for one GPU"),
+        ({"gpu_memory": 2, "gpu_count": 4}, ValueError, "^gpu_memory: 2 whole GPUs disagrees with gpu_count=4"),
+        ({"duration": True}, TypeError, "duration: must be a number, got bool"),
         ({"env": {"A": 1}}, TypeError, "env must map str to str"),
         ({"files": ["no-such-file-here.txt"]}, FileNotFoundError, "no-such-file-here.txt"),
     ],
@@ -45,6 +65,88 @@ def test_bad_options_fail_before_connecting(kwargs: Dict[str, Any], error: type,
     client = CumulusClient(f"127.0.0.1:{_closed_port()}")
     with pytest.raises(error, match=message):
         client.submit(lambda: 1, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "gpu_memory, gpu_count, expected",
+    [
+        (None, None, GpuRequest(0.25, "", 1)),
+        (0.5, None, GpuRequest(0.5, "", 1)),
+        (0.5, 1, GpuRequest(0.5, "", 1)),
+        ("20GiB", None, GpuRequest(0.0, "20GiB", 1)),
+        (" 512 MiB ", 1, GpuRequest(0.0, "512 MiB", 1)),
+        (1, None, GpuRequest(1.0, "", 1)),
+        (1.0, None, GpuRequest(1.0, "", 1)),
+        (4, None, GpuRequest(4.0, "", 4)),
+        (8.0, None, GpuRequest(8.0, "", 8)),
+        (None, 1, GpuRequest(1.0, "", 1)),
+        (None, 2, GpuRequest(2.0, "", 2)),
+        (2, 2, GpuRequest(2.0, "", 2)),
+        (1, 4, GpuRequest(4.0, "", 4)),
+    ],
+    ids=[
+        "default", "fraction", "fraction-count-1", "size", "size-count-1", "one-whole", "one-whole-float",
+        "four-as-memory", "eight-as-float", "count-1", "count-2", "agreeing", "whole-each-of-4",
+    ],
+)
+def test_gpu_request_resolves_fractions_and_whole_gpus(
+    gpu_memory: Any, gpu_count: Any, expected: GpuRequest,
+) -> None:
+    got = gpu_request(gpu_memory, gpu_count)
+    assert got == expected
+    assert got.whole_gpus == (expected.gpu_memory >= 1)
+
+
+@pytest.fixture
+def submit_server() -> Iterator[Tuple[str, List[Any]]]:
+    """A real gRPC server on loopback whose SubmitJob keeps each JobSpec it gets."""
+    from cumulus._proto import cumulus_pb2 as pb2
+
+    specs: List[Any] = []
+
+    def submit(requests: Iterator[Any], context: grpc.ServicerContext) -> Any:
+        for request in requests:
+            if request.HasField("spec"):
+                specs.append(request.spec)
+        return pb2.SubmitJobResponse(job_id="j-000000000001")
+
+    handler = grpc.method_handlers_generic_handler("cumulus.v1.Cumulus", {
+        "SubmitJob": grpc.stream_unary_rpc_method_handler(
+            submit, request_deserializer=pb2.SubmitJobRequest.FromString,
+            response_serializer=pb2.SubmitJobResponse.SerializeToString,
+        ),
+    })
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    server.add_generic_rpc_handlers((handler,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield f"127.0.0.1:{port}", specs
+    finally:
+        server.stop(grace=None)
+
+
+@pytest.mark.parametrize(
+    "kwargs, wire",
+    [
+        ({"gpu_count": 4}, (4.0, "", 4)),
+        ({"gpu_memory": 2}, (2.0, "", 2)),
+        ({"gpu_memory": 1, "gpu_count": 3}, (3.0, "", 3)),
+        ({}, (0.25, "", 1)),
+        ({"gpu_memory": 0.5}, (0.5, "", 1)),
+        ({"gpu_memory": "20GiB"}, (0.0, "20GiB", 1)),
+    ],
+    ids=["count-4", "memory-2", "memory-1-count-3", "default", "fraction", "size"],
+)
+def test_submit_sends_whole_gpus_as_count_and_matching_memory(
+    submit_server: Tuple[str, List[Any]], kwargs: Dict[str, Any], wire: Tuple[float, str, int],
+) -> None:
+    # An integer gpu_memory N >= 1 means N whole GPUs to every orchestrator; with
+    # gpu_count=N beside it the two agree, so no reading of the spec can differ.
+    url, specs = submit_server
+    with CumulusClient(url) as client:
+        assert client.submit(lambda: 1, duration=5, **kwargs).id == "j-000000000001"
+    assert [(s.gpu_memory, s.gpu_memory_size, s.gpu_count) for s in specs] == [wire]
 
 
 def test_non_callable_is_a_type_error() -> None:
