@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         RemoteError,
         ResourceExhaustedError,
     )
+    from cumulus.gpu import MemoryCap, apply_memory_cap
     from cumulus.job import Job, JobInfo, LogLine
 
 #: Version of the ``cumulus`` Python package.
@@ -43,6 +44,8 @@ _LAZY: Dict[str, str] = {
     "LogLine": "cumulus.job",
     "JobContext": "cumulus.context",
     "current_job": "cumulus.context",
+    "MemoryCap": "cumulus.gpu",
+    "apply_memory_cap": "cumulus.gpu",
     "CumulusError": "cumulus.errors",
     "CumulusTimeoutError": "cumulus.errors",
     "FailedPreconditionError": "cumulus.errors",

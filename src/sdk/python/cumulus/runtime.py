@@ -38,6 +38,11 @@ Environment:
     (:mod:`cumulus._logstream`); the child's exit status is the runtime's.
 ``CUMULUS_GPU_MEMORY``, ``CUMULUS_GPU_COUNT``, ``CUMULUS_DURATION``, ``CUMULUS_DEADLINE_MS``, ``CUMULUS_ATTEMPT``
     The job's partition and deadline, for the job's code (see :mod:`cumulus.context`).
+``CUMULUS_PARTITION_IDS``, ``CUMULUS_GPU_DEVICES``, ``CUMULUS_GPU_UUIDS``, ``CUMULUS_GPU_MEMORY_BYTES``
+    The job's partitions and GPUs (see :mod:`cumulus.context`). In function
+    mode a fraction of a GPU also caps the ML frameworks' allocators before
+    the function is loaded (:mod:`cumulus.gpu`); a command calls
+    :func:`cumulus.gpu.apply_memory_cap` itself if it wants that second layer.
 
 An empty stream (no chunk carries data) means the job has no bundle: nothing is
 extracted. When a chunk carries ``total_bytes`` > 0, the stream must deliver

@@ -5,6 +5,8 @@
    caller's local modules, a large call).
 2. ``chdir`` to the working directory; put the shipped modules
    (``.cumulus/python``) and the working directory first on ``sys.path``.
+   For a fraction of a GPU, cap the ML frameworks' allocators to the
+   partition (:func:`cumulus.gpu.apply_memory_cap`).
 3. Unpickle and call ``fn(*args, **kwargs)`` in the main thread. No gRPC
    channel is open meanwhile, so a function that forks (data loaders,
    multiprocessing) inherits none. (With ``CUMULUS_LOG_STREAM=1``,
@@ -32,6 +34,7 @@ import grpc
 from cumulus._call import CALL_PATH, MODULES_DIR, CallEnvelope, PayloadError
 from cumulus._outcome import KIND_ERROR, KIND_VALUE, dump_value, encode_error
 from cumulus._proto import cumulus_pb2 as pb2
+from cumulus.gpu import apply_memory_cap
 from cumulus.runtime import (
     EXIT_BAD_BUNDLE,
     EXIT_FUNCTION_RAISED,
@@ -192,6 +195,8 @@ def run_function(config: RuntimeConfig) -> int:
     envelope = _fetch(config)
     _enter_workdir(config.workdir)
     _warn_version(envelope)
+    # Before unpickling: the call's arguments may already hold GPU tensors.
+    apply_memory_cap()
     try:
         fn, args, kwargs = load_call(envelope, config.workdir)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is reported as the result
