@@ -121,10 +121,11 @@ elif [[ -e ${gpu_root}/dev/kfd ]]; then
 elif compgen -G "${gpu_root}/dev/dri/renderD*" >/dev/null; then
   gpu_vendor=intel
 fi
-if [[ ${GPU_RUNTIME} -eq 1 && ${gpu_vendor} == nvidia && ${WORKER_USER} != root ]]; then
-  # The MPS control daemon starts a server as each client's user; jobs run as root in their
-  # containers, so only a root daemon can serve them, and the agent starts it.
-  fail "${E_USAGE}" "NVIDIA GPUs found: the agent must run as root to start the MPS daemons that enforce GPU partitions; rerun with --user root --no-create-user (or --no-gpu-runtime)"
+if [[ ${GPU_RUNTIME} -eq 1 && -n ${gpu_vendor} && ${WORKER_USER} != root ]]; then
+  # The runtime wrapper (root) trusts only root-owned device grants, which the agent writes; and
+  # the MPS control daemon starts a server as each client's user: jobs run as root in their
+  # containers, so only a root daemon, started by the agent, can serve them.
+  fail "${E_USAGE}" "${gpu_vendor} GPUs found: the agent must run as root to write the device grants (and start the MPS daemons) that hand jobs their GPUs; rerun with --user root --no-create-user (or --no-gpu-runtime)"
 fi
 
 echo "setup-worker: joining ${MANAGER} as a Cumulus worker"

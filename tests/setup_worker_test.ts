@@ -348,7 +348,7 @@ Deno.test("on a GPU host, setup-worker.sh makes cumulus-gpu-runc Docker's defaul
     const unprivileged = args.map((a) => a === "root" ? "cumulus" : a);
     const refused = await sh(unprivileged, { CUMULUS_GPU_ROOT: gpuRoot });
     assert.equal(refused.code, 2, refused.stdout + refused.stderr);
-    assert.match(refused.stderr, /NVIDIA GPUs found: the agent must run as root/);
+    assert.match(refused.stderr, /nvidia GPUs found: the agent must run as root/);
     assert.doesNotMatch(refused.stdout, /\[done\]/);
 
     const first = await sh(args, { CUMULUS_GPU_ROOT: gpuRoot });

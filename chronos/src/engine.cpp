@@ -254,6 +254,7 @@ std::string stats_json(const StatsOutcome &s, const Config &config) {
     w.key("platform").str(d.platform);
     w.key("type").str(d.type);
     w.key("total_memory_bytes").num(d.total_memory_bytes);
+    w.key("pci_bus_id").str(d.pci_bus_id);
     w.key("allocated").fixed(ppm_to_fraction(static_cast<uint32_t>(used)), 6);
     w.key("free").fixed(ppm_to_fraction(static_cast<uint32_t>(kWholePpm - used)), 6);
     w.key("free_memory_bytes")

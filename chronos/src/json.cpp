@@ -160,7 +160,7 @@ void write_device(JsonWriter &w, const DeviceInfo &d) {
   w.key("driver_version").str(d.driver_version);
   w.key("opencl_version").str(d.opencl_version);
   w.key("total_memory_bytes").num(d.total_memory_bytes);
-  w.key("pciBusId").str(d.pci_bus_id);
+  w.key("pci_bus_id").str(d.pci_bus_id);
   w.end_object();
 }
 

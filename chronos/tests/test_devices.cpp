@@ -131,9 +131,9 @@ TEST_CASE("device JSON carries the PCI bus id, empty when unknown", "[devices]")
   DeviceInfo d;
   d.name = "stand-in";
   d.pci_bus_id = "0000:19:00.0";
-  CHECK_THAT(device_json(d), Catch::Contains("\"pciBusId\":\"0000:19:00.0\""));
+  CHECK_THAT(device_json(d), Catch::Contains("\"pci_bus_id\":\"0000:19:00.0\""));
   d.pci_bus_id = "";
-  CHECK_THAT(device_json(d), Catch::Contains("\"pciBusId\":\"\""));
+  CHECK_THAT(device_json(d), Catch::Contains("\"pci_bus_id\":\"\""));
   // PoCL's CPU device has no PCI address; every real device reports a string, maybe empty.
   for (const DeviceInfo &real : discover_opencl_devices(DeviceTypes::kAuto)) {
     if (real.type != "GPU") CHECK(real.pci_bus_id.empty());

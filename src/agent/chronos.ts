@@ -411,7 +411,8 @@ function toDevice(r: Raw): DeviceInfo {
     driverVersion: String(r.driver_version ?? ""),
     openclVersion: String(r.opencl_version ?? ""),
     totalMemoryBytes: Number(r.total_memory_bytes),
-    pciBusId: String(r.pciBusId ?? ""),
+    // "" for devices without a PCI address (PoCL) and from libraries older than the field.
+    pciBusId: String(r.pci_bus_id ?? ""),
   };
 }
 

@@ -382,13 +382,14 @@ function parseGpuDemand(
         `above 1 it counts whole GPUs: must be a whole number 1..${MAX_GPU_COUNT}, got ${memory}`,
       );
     }
-    if (count > 1 && count !== memory) {
+    // gpu_memory 1 with a count is how whole-GPU jobs are stored and read back.
+    if (memory > 1 && count > 1 && count !== memory) {
       throw new InvalidArgumentError(
         "spec.gpu_count",
         `gpu_memory ${memory} already asks ${memory} whole GPUs, got gpu_count ${count}`,
       );
     }
-    return { gpuMemory: 1, gpuMemoryBytes: 0, gpuCount: memory };
+    return { gpuMemory: 1, gpuMemoryBytes: 0, gpuCount: memory > 1 ? memory : Math.max(1, count) };
   }
   // No memory given: whole GPUs when a count is, else nothing was asked.
   if (count === 0) {

@@ -50,6 +50,7 @@ Deno.test("a spec asks a fraction of one GPU or 1..8 whole GPUs", () => {
     ["gpu_count alone", { gpuCount: 2 }, [1, 2]],
     ["gpu_count 1 alone", { gpuCount: 1 }, [1, 1]],
     ["count and the same whole memory", { gpuMemory: 8, gpuCount: 8 }, [1, 8]],
+    ["gpu_memory 1 with a count, as records read back", { gpuMemory: 1, gpuCount: 4 }, [1, 4]],
   ];
   for (const [name, gpu, [memory, count]] of cases) {
     const s = parseJobSpec({ command: ["x"], duration: 1, ...gpu }, limits);
