@@ -31,6 +31,10 @@ if [[ ${1:-} == --stop ]]; then
     kill "${pid}" 2>/dev/null || true
     for _ in $(seq 100); do kill -0 "${pid}" 2>/dev/null || break; sleep 0.2; done
   fi
+  # dockerd leaves its network namespace's bind mount (exec-root/netns/default) behind.
+  awk -v d="${dir}/" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r | while read -r m; do
+    umount "${m}" || warn "cannot unmount ${m}"
+  done
   ip netns del "${ns}" 2>/dev/null || true
   info "kept ${dir} (remove it by hand)"
   exit 0
