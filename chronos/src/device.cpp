@@ -166,8 +166,8 @@ std::string format_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t device, ui
 }
 
 std::string nvidia_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t slot) {
-  if (slot > 0xFF) return "";
-  return format_pci_bus_id(domain, bus, slot >> 3, slot & 7u);
+  // GPUs are function 0 of their PCI device; the slot id is the device number.
+  return format_pci_bus_id(domain, bus, slot, 0);
 }
 
 std::string amd_topology_pci_bus_id(const uint8_t (&raw)[kAmdTopologyBytes]) {

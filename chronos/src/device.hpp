@@ -36,8 +36,9 @@ struct DeviceInfo {
 std::string format_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t device, uint32_t function);
 
 /**
- * The PCI address from NVIDIA's cl_nv_device_attribute_query values: `slot` packs the device
- * number in its upper bits and the function in its lower 3 (as PCI's devfn does).
+ * The PCI address from NVIDIA's cl_nv_device_attribute_query values: `slot` is the PCI device
+ * number (seen on the H100 machine: bus 0, slot 6 for nvidia-smi's 00000000:00:06.0), and a GPU
+ * is function 0. "" when a value is out of PCI's range.
  */
 std::string nvidia_pci_bus_id(uint32_t domain, uint32_t bus, uint32_t slot);
 

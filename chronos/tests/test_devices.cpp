@@ -97,13 +97,13 @@ TEST_CASE("PCI bus ids are formatted like sysfs", "[devices]") {
   CHECK(format_pci_bus_id(0, 0, 0, 8).empty());
 }
 
-TEST_CASE("NVIDIA slot ids split into device and function", "[devices]") {
-  // nvidia-smi: 00000000:19:00.0 is bus 0x19, slot 0 (device 0, function 0).
+TEST_CASE("NVIDIA slot ids are PCI device numbers of function 0", "[devices]") {
+  // nvidia-smi: 00000000:19:00.0 is bus 0x19, slot 0.
   CHECK(nvidia_pci_bus_id(0, 0x19, 0) == "0000:19:00.0");
-  // Slot 0x0b: device 1, function 3.
-  CHECK(nvidia_pci_bus_id(0, 0x3b, 0x0b) == "0000:3b:01.3");
-  CHECK(nvidia_pci_bus_id(2, 0xdb, 0xf8) == "0002:db:1f.0");
-  CHECK(nvidia_pci_bus_id(0, 0x19, 0x100).empty());
+  // The H100 machine: the driver's OpenCL said bus 0, slot 6; nvidia-smi said 00000000:00:06.0.
+  CHECK(nvidia_pci_bus_id(0, 0x00, 6) == "0000:00:06.0");
+  CHECK(nvidia_pci_bus_id(2, 0xdb, 0x1f) == "0002:db:1f.0");
+  CHECK(nvidia_pci_bus_id(0, 0x19, 0x20).empty());
 }
 
 TEST_CASE("AMD PCIe topology bytes give a PCI bus id, other topology types none", "[devices]") {

@@ -88,9 +88,16 @@ up_rc=${PIPESTATUS[0]}
 ((up_rc == 0)) || say "cumulus up failed (exit ${up_rc}); collecting logs"
 if ((up_rc == 0)); then
   deno run -A main.ts workers --url "${CUMULUS_ORCHESTRATOR_URL}" 2>&1 | tee "${data}/workers.txt"
-  deno run -A src/agent/main.ts gpus --json >"${data}/gpus.json" 2>&1
+  deno run -A src/agent/main.ts gpus --json >"${data}/gpus.json" 2>"${data}/gpus.err"
   cat "${data}/gpus.json"
   echo
+  if [[ ${GPU_E2E_CPU:-0} != 1 ]] && grep -q '"access":"none"' "${data}/gpus.json"; then
+    # Every case needs the GPU in the job: stop here, with what the agent's inventory reads.
+    say "the agent maps no GPU (access none): not running e2e.py"
+    for f in /proc/driver/nvidia/gpus/*/information; do echo "== ${f}"; cat "${f}"; done
+    ls -la /dev/nvidia* 2>&1
+    up_rc=3
+  fi
 fi
 
 # ---- 3. e2e ---------------------------------------------------------------------------------

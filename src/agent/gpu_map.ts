@@ -88,7 +88,7 @@ export function openClVendor(device: ChronosDeviceView): GpuVendor | null {
  *
  * 1. `pinned` (the operator's `CUMULUS_GPU_MAP`: device index → PCI address) wins;
  * 2. else the PCI address Chronos reports, compared after {@link normalizePciBusId};
- * 3. else, for devices that report no address, by order: the k-th such GPU-type device of a
+ * 3. else, for devices that report no address (or one that names no GPU here), by order: the k-th such GPU-type device of a
  *    vendor is the k-th not yet mapped GPU of that vendor by PCI address, but only when the two
  *    counts are equal (otherwise which is which cannot be known, and nothing is mapped).
  *
@@ -124,7 +124,9 @@ export function mapDevicesToGpus(
   for (const d of devices) {
     if (pinned.has(d.index)) continue;
     const reported = d.pciBusId ? normalizePciBusId(d.pciBusId) : null;
-    if (reported !== null) claim(d.index, byBus.get(reported));
+    // An address that names no GPU of this host is no address at all (a driver's OpenCL may
+    // encode it differently from the kernel's): order decides, under the same equal-count rule.
+    if (reported !== null && byBus.has(reported)) claim(d.index, byBus.get(reported));
     else unaddressed.push(d);
   }
   for (const vendor of Object.values(GPU_VENDOR)) {

@@ -87,8 +87,15 @@ Deno.test("mapDevicesToGpus() maps by PCI address, pin, then order; never guesse
       want: { 0: b, 1: a },
     },
     {
-      name: "a reported address of no GPU maps nothing (no order fallback)",
-      devices: [dev(0, NV, "0000:99:00.0")],
+      // As on the H100 machine before Chronos read NVIDIA's slot id right (00:00.6 for 00:06.0).
+      name: "a reported address of no GPU here falls back to order when the counts are equal",
+      devices: [dev(0, NV, "0000:00:00.6")],
+      gpus: [a],
+      want: { 0: a },
+    },
+    {
+      name: "... and maps nothing when they are not",
+      devices: [dev(0, NV, "0000:99:00.0"), dev(1, NV, "0000:98:00.0")],
       gpus: [a],
       want: {},
     },
