@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import type { JobRecord } from "../core/mod.ts";
+import { mockJob } from "../core/_mock.ts";
 import { expiryDecision } from "./expiry.ts";
 
 function job(patch: {
@@ -9,46 +10,19 @@ function job(patch: {
   step?: number | null;
 }): JobRecord {
   const maxAttempts = patch.maxAttempts ?? 3;
-  return {
-    id: "j-000000000001",
-    seq: 1,
+  return mockJob({
     spec: {
-      image: "img",
-      command: ["python3", "train.py"],
-      function: new Uint8Array(),
-      env: {},
-      gpuMemory: 0.5,
       duration: 5,
-      gpuCount: 1,
-      constraints: [],
       resume: maxAttempts > 1,
       maxAttempts,
       ...(patch.resumeOnExpiry === undefined ? {} : { resumeOnExpiry: patch.resumeOnExpiry }),
-      s3Prefix: "",
-      user: "u",
-      name: "",
-      workdir: "",
     },
-    state: "RUNNING",
-    exitCode: null,
-    reason: "",
-    createdAt: 1,
-    startedAt: 2,
-    finishedAt: null,
     attempts: patch.attempts ?? 1,
-    nodeId: "n",
-    serviceId: "s",
-    logSeq: 0,
-    token: "t",
-    bundleBytes: 0,
-    hasResult: false,
-    partitionId: "p",
-    gpuDevice: 0,
     deadlineMs: 5000,
     lastCheckpoint: patch.step === null || patch.step === undefined
       ? null
       : { step: patch.step, tier: "l2", atMs: 3000 },
-  };
+  });
 }
 
 Deno.test("a job that asked, checkpointed and has attempts left resumes", () => {
