@@ -14,6 +14,7 @@
  */
 import { sleep } from "./_sleep.ts";
 import { ChronosError, type Partition, type PartitionList } from "./chronos.ts";
+import { grantJobId } from "./grants.ts";
 
 /** The Chronos calls the daemon makes (a {@link Chronos} handle satisfies it). */
 export interface PartitionStore {
@@ -102,18 +103,20 @@ export class ExpiryDaemon {
     }
     this.#known = new Map(partitions.map((p) => [p.id, p]));
     // A job that holds a live partition again (placed anew under a new lease) is alive.
-    const liveJobs = new Set(partitions.map((p) => p.jobId));
+    // A whole-GPU group's members ("J:g<k>") belong to job J: its container is labelled J.
+    const liveJobs = new Set(partitions.map((p) => grantJobId(p.jobId)));
     for (const p of expired.values()) {
-      if (p.jobId === "" || liveJobs.has(p.jobId) || this.#handling.has(p.jobId)) continue;
-      const work = this.#enforce(p).finally(() => this.#handling.delete(p.jobId));
-      this.#handling.set(p.jobId, work);
+      const job = grantJobId(p.jobId);
+      if (job === "" || liveJobs.has(job) || this.#handling.has(job)) continue;
+      const work = this.#enforce(p, job).finally(() => this.#handling.delete(job));
+      this.#handling.set(job, work);
     }
     let next = Infinity;
     for (const p of partitions) next = Math.min(next, p.expiresAtMs - this.#now());
     return next;
   }
 
-  async #enforce(p: Partition): Promise<void> {
+  async #enforce(p: Partition, job: string): Promise<void> {
     const { graceS, log } = this.#opts;
     const late = Math.max(0, this.#now() - p.expiresAtMs);
     log(
@@ -126,17 +129,17 @@ export class ExpiryDaemon {
     const attempts = this.#opts.stopAttempts ?? 10;
     for (let attempt = 1; attempt <= attempts; attempt++) {
       try {
-        const stopped = await this.#containers.stopJob(p.jobId, graceS);
+        const stopped = await this.#containers.stopJob(job, graceS);
         log(
           stopped.length === 0
-            ? `job ${p.jobId}: no running container on this host`
-            : `job ${p.jobId}: stopped ${stopped.join(", ")} in ${this.#now() - t0} ms`,
+            ? `job ${job}: no running container on this host`
+            : `job ${job}: stopped ${stopped.join(", ")} in ${this.#now() - t0} ms`,
         );
         break;
       } catch (err) {
         const last = attempt === attempts;
         log(
-          `job ${p.jobId}: stopping its containers failed (attempt ${attempt}/${attempts}` +
+          `job ${job}: stopping its containers failed (attempt ${attempt}/${attempts}` +
             `${last ? ", giving up" : ""}): ${(err as Error).message}`,
         );
         if (!last) await new Promise((r) => setTimeout(r, this.#opts.retryPauseMs ?? 1_000));

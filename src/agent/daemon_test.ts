@@ -78,6 +78,18 @@ Deno.test("expiry stops the job's containers once, whoever reclaimed the partiti
   assert.ok(lines.some((l) => l.includes("job-a: stopped c-job-a")), lines.join("\n"));
 });
 
+Deno.test("an expired whole-GPU group stops its job's containers once, by the job's id", async () => {
+  const { store, stops, daemon } = setup();
+  store.add("p-0", "j-0123456789ab:g0", 2_000);
+  store.add("p-1", "j-0123456789ab:g1", 2_000);
+  await daemon.tick();
+  store.now = 2_500;
+  await daemon.tick();
+  await daemon.settle();
+  // The containers carry the job's own id (label cumulus.job), never a member's "J:g<k>".
+  assert.deepEqual(stops, ["j-0123456789ab"]);
+});
+
 Deno.test("a partition released before its expiry is left alone", async () => {
   const { store, stops, daemon } = setup();
   store.add("p-a", "job-a", 2_000);
