@@ -35,6 +35,17 @@ const badSpecs: Array<[string, Record<string, unknown>, string]> = [
   ["empty command", spec([]), "spec.command"],
   ["missing image", spec(["true"], { image: "cumulus-no-such-image:nope" }), "spec.image"],
   ["bad env name", spec(["true"], { env: { "1BAD": "x" } }), "spec.env"],
+  // Image references go into the Docker API's URL path: these once killed the orchestrator
+  // (a redirect followed by dockerode's modem outside any promise).
+  ["image ../../info", spec(["true"], { image: "../../info" }), "spec.image"],
+  [
+    "image x/../../containers/json",
+    spec(["true"], { image: "x/../../containers/json" }),
+    "spec.image",
+  ],
+  ["image %2e%2e/%2e%2e/info", spec(["true"], { image: "%2e%2e/%2e%2e/info" }), "spec.image"],
+  ["env of 7.5 MiB", spec(["true"], { env: { BIG: "x".repeat(7.5 * 1024 * 1024) } }), "spec.env"],
+  ["NUL in an env value", spec(["true"], { env: { A: "a\0b" } }), "spec.env"],
 ];
 
 Deno.test({

@@ -96,3 +96,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "ReportResult refuses a second header with INVALID_ARGUMENT and stores nothing",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack();
+    const c = new TestClient(stack.url);
+    const rt = runtimeClient(stack.url);
+    try {
+      const id = await c.submit(spec(["sleep", "30"]));
+      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
+      const token = await jobToken(stack.orch.swarm.docker, id);
+      const header = { header: { jobId: id, kind: "pickle", totalBytes: 3 } };
+      const got = await new Promise<string>((resolve) => {
+        const call = rt.ReportResult(
+          tokenMetadata(token),
+          { deadline: Date.now() + 5000 },
+          (err: grpc.ServiceError | null) =>
+            resolve(err ? `${grpc.status[err.code]}: ${err.details}` : "OK"),
+        );
+        call.write(header);
+        call.write(header);
+        call.end();
+      });
+      assert.match(got, /^INVALID_ARGUMENT: chunk: every message after the header/);
+      assert.equal((await c.getJob(id) as WireJob & { hasResult: boolean }).hasResult, false);
+      await c.unary("CancelJob", { jobId: id });
+    } finally {
+      rt.close();
+      c.close();
+      await stack.stop();
+    }
+  },
+});

@@ -6,7 +6,7 @@
 import { parseArgs } from "node:util";
 import { CONFIG_KEYS, ConfigError, loadConfig } from "../config/mod.ts";
 import { CumulusError } from "../core/mod.ts";
-import { startOrchestrator } from "../orchestrator/mod.ts";
+import { installCrashGuard, startOrchestrator } from "../orchestrator/mod.ts";
 import { CUMULUS_COMMIT, CUMULUS_VERSION } from "./version.ts";
 
 /** Help text of `cumulus orchestrator`. */
@@ -64,6 +64,10 @@ export async function orchestratorCommand(argv: string[]): Promise<number> {
   if (values.config) env.ORCHESTRATOR_CONFIG = values.config;
   if (values.port) env.ORCHESTRATOR_PORT = values.port;
   if (values["data-dir"]) env.CUMULUS_DATA_DIR = values["data-dir"];
+  // A dependency's error thrown outside our promises must not end every client's stream.
+  const guard = installCrashGuard((line) =>
+    console.error(`${new Date().toISOString()} orchestrator: ${line}`)
+  );
   let orch;
   try {
     orch = await startOrchestrator(await loadConfig(env));
@@ -83,5 +87,6 @@ export async function orchestratorCommand(argv: string[]): Promise<number> {
   Deno.removeSignalListener("SIGTERM", onSignal);
   Deno.removeSignalListener("SIGINT", onSignal);
   await orch.stop();
+  guard.remove();
   return 0;
 }

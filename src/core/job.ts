@@ -217,6 +217,20 @@ export interface SpecLimits {
   resultRetention?: number;
 }
 
+/**
+ * Most bytes of a job's argv and of its env (names, values and separators). Every listing
+ * returns them, so they are bounded to keep a page of jobs far under what clients accept
+ * (64 MiB), and Docker refuses service specs past a few MiB anyway.
+ */
+export const MAX_COMMAND_BYTES = 128 * 1024;
+/** See {@link MAX_COMMAND_BYTES}. */
+export const MAX_ENV_BYTES = 64 * 1024;
+
+const ENCODER = new TextEncoder();
+function utf8Length(text: string): number {
+  return ENCODER.encode(text).length;
+}
+
 const CONSTRAINT_RE = /^[A-Za-z0-9_.\-]+\s*(==|!=)\s*[A-Za-z0-9_.\-:/]+$/;
 const ENV_KEY_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const USER_RE = /^[A-Za-z0-9_.@\-]{1,64}$/;
@@ -236,6 +250,13 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
   if (command.some((a) => typeof a !== "string" || a.includes("\0"))) {
     throw new InvalidArgumentError("spec.command", "arguments must be strings without NUL bytes");
   }
+  const commandBytes = command.reduce((n, a) => n + utf8Length(a) + 1, 0);
+  if (commandBytes > MAX_COMMAND_BYTES) {
+    throw new InvalidArgumentError(
+      "spec.command",
+      `must be at most ${MAX_COMMAND_BYTES} bytes in all (pass data in the bundle), got ${commandBytes}`,
+    );
+  }
   if (command.length > 0 && command[0] === "") {
     throw new InvalidArgumentError("spec.command", "program name must not be empty");
   }
@@ -251,8 +272,13 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     );
   }
   const image = (raw.image ?? "").trim() || limits.defaultImage;
-  if (/\s/.test(image) || image.length > 255) {
-    throw new InvalidArgumentError("spec.image", `not a valid image reference: ${image}`);
+  if (!isImageReference(image)) {
+    throw new InvalidArgumentError(
+      "spec.image",
+      `not a valid image reference (name[:tag][@digest], or sha256:<id>), got ${
+        JSON.stringify(image.slice(0, 300))
+      }`,
+    );
   }
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(raw.env ?? {})) {
@@ -262,7 +288,21 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     if (k.startsWith("CUMULUS_")) {
       throw new InvalidArgumentError("spec.env", `${k}: the CUMULUS_ prefix is reserved`);
     }
-    env[k] = String(v);
+    const value = String(v);
+    if (value.includes("\0")) {
+      throw new InvalidArgumentError("spec.env", `${k}: values must not contain NUL bytes`);
+    }
+    env[k] = value;
+  }
+  const envBytes = Object.entries(env).reduce(
+    (n, [k, v]) => n + utf8Length(k) + utf8Length(v) + 2,
+    0,
+  );
+  if (envBytes > MAX_ENV_BYTES) {
+    throw new InvalidArgumentError(
+      "spec.env",
+      `must be at most ${MAX_ENV_BYTES} bytes in all (pass data in the bundle), got ${envBytes}`,
+    );
   }
   const constraints = raw.constraints ?? [];
   for (const c of constraints) {
@@ -321,6 +361,30 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     workdir,
     resultRetention,
   };
+}
+
+// Docker's reference grammar (distribution/reference): [domain/]path[:tag][@digest].
+const DOMAIN_COMPONENT = "(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])";
+const DOMAIN = `(?:${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})*|\\[[0-9a-fA-F:]+\\])(?::[0-9]+)?`;
+const PATH_COMPONENT = "[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*";
+const IMAGE_REF_RE = new RegExp(
+  `^(?:${DOMAIN}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*` +
+    "(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?" +
+    "(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$",
+);
+const IMAGE_ID_RE = /^sha256:[0-9a-f]{64}$/;
+
+/**
+ * True when `ref` is an image reference by Docker's grammar (`name[:tag][@digest]`,
+ * name = `[domain[:port]/]path`, lowercase path components) or an image id (`sha256:<64 hex>`),
+ * at most 255 characters. Checked at the edge because the reference goes into the Docker
+ * Engine API's URL path: `../` or `%2e%2e` there would address other endpoints.
+ * @example
+ * isImageReference("pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime"); // true
+ * isImageReference("../../info"); // false
+ */
+export function isImageReference(ref: string): boolean {
+  return ref.length <= 255 && (IMAGE_REF_RE.test(ref) || IMAGE_ID_RE.test(ref));
 }
 
 /** Most whole GPUs one job may ask for (all on one worker). */

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   devicesOf,
   InvalidArgumentError,
+  isImageReference,
   parseJobSpec,
   parseMemorySize,
   partitionsOf,
@@ -111,5 +112,60 @@ Deno.test("resume_on_expiry is opt-in and needs more than one attempt", () => {
   assert.throws(
     () => parseJobSpec({ ...base, retry: { resumeOnExpiry: true } }, limits),
     InvalidArgumentError,
+  );
+});
+
+Deno.test("isImageReference() follows Docker's reference grammar and refuses path tricks", () => {
+  const good = [
+    "cumulus-job:latest",
+    "cumulus-job",
+    "pytorch/pytorch:2.5.1-cuda12.4-cudnn9-runtime",
+    "localhost:5000/team/train:v1",
+    "registry.example.com/a_b/c__d/e-f:TAG_1.0",
+    "[::1]:5000/img",
+    `ghcr.io/org/img@sha256:${"a".repeat(64)}`,
+    `img:tag@sha256:${"0".repeat(64)}`,
+    `sha256:${"f".repeat(64)}`,
+  ];
+  for (const ref of good) assert.ok(isImageReference(ref), ref);
+  const bad = [
+    "../../info",
+    "x/../../containers/json",
+    "%2e%2e/%2e%2e/info",
+    "..",
+    "img/../other",
+    "Upper/Case",
+    "img:tag:tag",
+    "img?x=1",
+    "img#frag",
+    "/abs",
+    "img/",
+    "img:",
+    "a b",
+    "img@sha256:short",
+    "x".repeat(256),
+  ];
+  for (const ref of bad) assert.ok(!isImageReference(ref), ref);
+  assert.throws(
+    () =>
+      parseJobSpec({ command: ["x"], gpuMemory: 0.5, duration: 1, image: "../../info" }, limits),
+    /spec\.image: not a valid image reference/,
+  );
+});
+
+Deno.test("a spec's env and command are bounded in size, and env values refuse NUL bytes", () => {
+  const base = { command: ["x"], gpuMemory: 0.5, duration: 1 };
+  assert.ok(parseJobSpec({ ...base, env: { A: "x".repeat(60_000) } }, limits));
+  assert.throws(
+    () => parseJobSpec({ ...base, env: { A: "x".repeat(7.5 * 1024 * 1024) } }, limits),
+    /spec\.env: must be at most 65536 bytes in all/,
+  );
+  assert.throws(
+    () => parseJobSpec({ ...base, env: { A: "a\0b" } }, limits),
+    /spec\.env: A: values must not contain NUL bytes/,
+  );
+  assert.throws(
+    () => parseJobSpec({ ...base, command: ["echo", "y".repeat(200_000)] }, limits),
+    /spec\.command: must be at most 131072 bytes/,
   );
 });

@@ -7,3 +7,4 @@ export { type OrchestratorHandle, type StartOptions, startOrchestrator } from ".
 export { JobManager, type ManagerDeps, type WatchEvent, type WatchOptions } from "./job_manager.ts";
 export { JOB_LABEL, serviceName } from "./service_spec.ts";
 export { outcomeOf } from "./runner.ts";
+export { type CrashGuard, installCrashGuard } from "./crash_guard.ts";

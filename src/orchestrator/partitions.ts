@@ -119,6 +119,24 @@ export class PartitionKeeper {
     return inv;
   }
 
+  #listing: Promise<NodeInventory[]> | null = null;
+
+  /**
+   * The inventory for listings (ListWorkers, ListPartitions): callers at once
+   * share one read, so a burst of calls never starts an agent command per
+   * call. Placement never uses it: it must see partitions created a moment ago.
+   */
+  listingInventory(): Promise<NodeInventory[]> {
+    if (this.#listing) return this.#listing;
+    const inv = this.inventory();
+    this.#listing = inv;
+    const clear = () => {
+      if (this.#listing === inv) this.#listing = null;
+    };
+    inv.then(clear, clear);
+    return inv;
+  }
+
   /**
    * The GPU memory a placed job holds per GPU, from the last inventory read
    * (0 bytes when its node's devices are not known).

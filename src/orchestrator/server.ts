@@ -207,7 +207,7 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
     }),
     GetResult: getResultHandler(d),
     ListWorkers: unary(d, "ListWorkers", async () => {
-      const inv = await d.partitions.inventory();
+      const inv = await d.partitions.listingInventory();
       const active = d.manager.activeByNode();
       return {
         workers: inv.map(({ node: n, agent, access, devices }) => ({
@@ -236,7 +236,7 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       };
     }),
     ListPartitions: unary(d, "ListPartitions", async (req: { nodeId: string }) => {
-      const inv = await d.partitions.inventory();
+      const inv = await d.partitions.listingInventory();
       return {
         partitions: inv.filter((n) => !req.nodeId || n.node.id === req.nodeId).flatMap((n) =>
           n.partitions.map((p) => ({
@@ -296,7 +296,10 @@ function submitHandler(d: HandlerDeps) {
         if (msg.payload !== "chunk") {
           throw new InvalidArgumentError("spec", "sent twice; only bundle chunks may follow it");
         }
-        const chunk = msg.chunk as Uint8Array;
+        const chunk = msg.chunk;
+        if (msg.payload !== "chunk" || !(chunk instanceof Uint8Array)) {
+          throw new InvalidArgumentError("chunk", "every message after the header must be a chunk");
+        }
         bytes += chunk.length;
         if (bytes > d.maxBundleBytes) {
           throw new ResourceExhaustedError(
@@ -552,7 +555,10 @@ function reportResultHandler(d: HandlerDeps) {
           tmp = Deno.openSync(tmpPath, { write: true, createNew: true });
           return;
         }
-        const chunk = msg.chunk as Uint8Array;
+        const chunk = msg.chunk;
+        if (msg.payload !== "chunk" || !(chunk instanceof Uint8Array)) {
+          throw new InvalidArgumentError("chunk", "every message after the header must be a chunk");
+        }
         bytes += chunk.length;
         if (bytes > d.maxResultBytes) refuse(`more than ${d.maxResultBytes}`);
         let off = 0;
