@@ -114,8 +114,48 @@ Deno.test({
       }
       console.log(`second up: ${((Date.now() - t1) / 1000).toFixed(1)} s`);
 
+      // The orchestrator dies as Deno's HTTP/2 abort kills it: its supervisor restarts it at
+      // once, clients only see a pause, no record is lost, and `cumulus status` tells it.
+      const statusOf = async () => {
+        const st = await cli(["status", "--data-dir", dataDir, "--json"]);
+        assert.equal(st.code, 0, st.stderr);
+        const pieces = JSON.parse(st.stdout).pieces as Array<
+          {
+            piece: string;
+            childPid: number;
+            restarts: number;
+            lastCrash: { signal: string } | null;
+          }
+        >;
+        return pieces.find((p) => p.piece === "orchestrator")!;
+      };
+      const orchBefore = await statusOf();
+      assert.ok(alive(orchBefore.childPid), "status names the orchestrator's own pid");
+      const tKill = Date.now();
+      Deno.kill(orchBefore.childPid, "SIGABRT");
+      const back = new CumulusClient(report.url);
+      try {
+        let job = null;
+        while (Date.now() - tKill < 60_000) {
+          job = await back.getJob(jobId).catch(() => null);
+          if (job) break;
+          await new Promise((r) => setTimeout(r, 100));
+        }
+        assert.equal(job?.state, "SUCCEEDED", "the restarted orchestrator kept the demo's record");
+        console.log(
+          `orchestrator back after a SIGABRT in ${((Date.now() - tKill) / 1000).toFixed(1)} s`,
+        );
+      } finally {
+        back.close();
+      }
+      const orchAfter = await statusOf();
+      assert.equal(orchAfter.restarts, 1);
+      assert.equal(orchAfter.lastCrash?.signal, "SIGABRT");
+      assert.notEqual(orchAfter.childPid, orchBefore.childPid);
+
       const pids = Object.values(report.pieces as Record<string, Piece>)
         .map((p) => p.pid).filter((p): p is number => p !== undefined);
+      pids.push(orchAfter.childPid);
       assert.ok(pids.every(alive));
       const down = await cli(["down", "--data-dir", dataDir, "--json"]);
       assert.equal(down.code, 0, down.stderr);

@@ -123,8 +123,10 @@ export interface DetachedProcess {
 
 /**
  * Starts `argv` detached from this process (its own session, stdin from
- * /dev/null, stdout and stderr appended to `logFile`) and records its pid in
- * the piece's pid file. The process outlives `cumulus up`.
+ * /dev/null, stdout and stderr appended to `logFile`) under `cumulus
+ * supervise`, which restarts it when it crashes (src/cli/supervise.ts), and
+ * records the supervisor's pid in the piece's pid file. Both outlive
+ * `cumulus up`.
  */
 export async function spawnDetached(
   paths: EmbeddedPaths,
@@ -137,10 +139,27 @@ export async function spawnDetached(
   await Deno.writeTextFile(log, `--- ${new Date().toISOString()} starting ${piece}\n`, {
     append: true,
   });
-  // setsid and sh both exec, so the pid we get is the piece's own. The log
-  // path and the argv travel as arguments, never inside the script text.
+  // setsid and sh both exec, so the pid we get is the supervisor's own, and it
+  // leads the process group. The log path and the argv travel as arguments,
+  // never inside the script text.
+  const supervised = selfArgv([
+    "supervise",
+    "--name",
+    piece,
+    "--run-dir",
+    paths.runDir,
+    "--",
+    ...argv,
+  ]);
   const child = new Deno.Command("setsid", {
-    args: ["sh", "-c", 'log="$1"; shift; exec "$@" </dev/null >>"$log" 2>&1', "sh", log, ...argv],
+    args: [
+      "sh",
+      "-c",
+      'log="$1"; shift; exec "$@" </dev/null >>"$log" 2>&1',
+      "sh",
+      log,
+      ...supervised,
+    ],
     env,
     stdin: "null",
     stdout: "null",
@@ -154,7 +173,8 @@ export async function spawnDetached(
 }
 
 /**
- * Stops a running piece: SIGTERM, then SIGKILL after `graceMs`. Returns the
+ * Stops a running piece: SIGTERM to its supervisor (which stops the piece,
+ * then itself), then SIGKILL to the whole process group after `graceMs`. Returns the
  * pid it stopped, or null when the piece was not running. Removes the pid
  * file either way.
  */
@@ -169,7 +189,8 @@ export async function stopPiece(
     const until = Date.now() + graceMs;
     while (await runningPid(paths, piece) === pid && Date.now() < until) await sleep(100);
     if (await runningPid(paths, piece) === pid) {
-      signal(pid, "SIGKILL");
+      // The supervisor leads its process group: the piece goes with it.
+      signal(-pid, "SIGKILL");
       while (await runningPid(paths, piece) === pid) await sleep(50);
     }
   }
@@ -193,8 +214,12 @@ export function selfArgv(args: readonly string[]): string[] {
   const exe = Deno.execPath();
   const isDeno = /(^|\/)deno$/.test(exe);
   if (!isDeno) return [exe, ...args];
-  return [exe, "run", "-A", "--quiet", new URL(Deno.mainModule).pathname, ...args];
+  // This checkout's CLI entry, not Deno.mainModule: a test importing this module runs it too.
+  return [exe, "run", "-A", "--quiet", MAIN_MODULE, ...args];
 }
+
+/** The CLI's entry module, main.ts at the checkout's root. */
+const MAIN_MODULE = new URL("../../main.ts", import.meta.url).pathname;
 
 /** A TCP port free on 127.0.0.1 right now. */
 export function freePort(): number {

@@ -169,6 +169,19 @@ Flags:
   -h, --help        show this help
   (--url ADDR does not apply: down finds the processes by their pid files)`,
 
+  status: `Usage: cumulus status [--data-dir DIR] [--json]
+
+Shows what 'cumulus up' started with this data dir: each piece (S3 server,
+orchestrator, agent daemon), whether it runs, since when, how often its
+supervisor restarted it after a crash, and the last crash (when, how it ended,
+its last log line). Every crash is also in the piece's log under DIR/up/.
+
+Flags:
+  --data-dir DIR    data directory given to 'cumulus up' (default ./cumulus-data)
+  --json            print {"dataDir", "pieces": [...]}
+  -h, --help        show this help
+  (--url ADDR does not apply: status reads the pid and crash files in DIR/up)`,
+
   orchestrator: `Usage: cumulus orchestrator [flags]
 
 Runs the orchestrator (the gRPC control point). Its flags and configuration
@@ -193,6 +206,7 @@ Commands:
   workers        list worker nodes
   up             start an orchestrator + local worker here and run the demo
   down           stop what 'cumulus up' started (keeps the data)
+  status         what 'cumulus up' started: running since, restarts, crashes
   version        print the version
   orchestrator   run the orchestrator server
   agent          run the worker agent

@@ -30,12 +30,15 @@ const CLIENT_COMMANDS: Readonly<Record<string, Command>> = {
   // Loaded on use: `up` pulls in the Docker client, which other commands never need.
   up: async (argv, ctx) => (await import("./up.ts")).upCommand(argv, ctx),
   down: async (argv, ctx) => (await import("./down.ts")).downCommand(argv, ctx),
+  status: async (argv, ctx) => (await import("./status.ts")).statusCommand(argv, ctx),
 };
 
 /** Server commands get their argv untouched: they parse their own flags. */
 const SERVER_COMMANDS: Readonly<Record<string, (argv: string[]) => Promise<number>>> = {
   orchestrator: async (argv) => (await import("./orchestrator.ts")).orchestratorCommand(argv),
   agent: agentCommand,
+  // Not for people: `cumulus up` runs its pieces under it (docs/operations.md).
+  supervise: async (argv) => (await import("./supervise.ts")).superviseCommand(argv),
 };
 
 /**

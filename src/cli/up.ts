@@ -22,6 +22,7 @@ import {
   tail,
   writeState,
 } from "./embedded.ts";
+import { crashHow, piecesStatus } from "./status.ts";
 import { CumulusClient } from "../sdk/mod.ts";
 import { connectDocker } from "../swarm/mod.ts";
 
@@ -44,7 +45,17 @@ export interface UpReport {
   url: string;
   dataDir: string;
   /** Each piece: started now, reused, or skipped (with why). */
-  pieces: Record<string, { status: "started" | "reused" | "skipped"; pid?: number; note?: string }>;
+  pieces: Record<
+    string,
+    {
+      status: "started" | "reused" | "skipped";
+      /** The supervisor's pid (the piece runs as its child). */
+      pid?: number;
+      note?: string;
+      /** Restarts by its supervisor after crashes (0 for a piece started now). */
+      restarts?: number;
+    }
+  >;
   /** Where L2 checkpoints go. */
   checkpoints: string;
   /** The demo's outcome, when it ran. */
@@ -229,6 +240,17 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   report.url = `127.0.0.1:${state.port}`;
   await writeState(paths, state);
   await say(`checkpoints: ${report.checkpoints}`);
+  // Pieces run under supervisors: say what crashed and was restarted since they started.
+  for (const p of await piecesStatus(paths)) {
+    const piece = report.pieces[p.piece];
+    if (piece) piece.restarts = p.restarts;
+    if (p.restarts > 0 && p.lastCrash) {
+      await say(
+        `${p.piece}: restarted ${p.restarts} time(s) by its supervisor; last crash ` +
+          `${p.lastCrash.at}, ${crashHow(p.lastCrash)} (see cumulus status)`,
+      );
+    }
+  }
   await say(`cluster ready in ${since(t0)}: CUMULUS_ORCHESTRATOR_URL=${report.url}`);
 
   let code = 0;
