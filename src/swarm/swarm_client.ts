@@ -4,7 +4,7 @@
  * @module
  */
 import type Docker from "dockerode";
-import { UnavailableError } from "../core/mod.ts";
+import { InvalidArgumentError, UnavailableError } from "../core/mod.ts";
 import { decodeAll, type DockerFrame, FrameDecoder } from "./frames.ts";
 
 /** A service to create: one container, run once, on the host network. */
@@ -109,6 +109,11 @@ export class SwarmClient {
       return info.Id;
     } catch (err) {
       if (statusCode(err) === 404) return null;
+      // The engine refused the reference itself: the caller's input, not an outage.
+      if (statusCode(err) === 400) {
+        const msg = ((err as Error)?.message ?? String(err)).split("\n")[0];
+        throw new InvalidArgumentError("spec.image", `the Docker engine refused it: ${msg}`);
+      }
       throw wrap("image inspect", err);
     }
   }
