@@ -66,7 +66,7 @@ class LogStreamer:
         token: str,
         *,
         max_pending: int = 200_000,
-        give_up_after: float = 30.0,
+        give_up_after: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._call_factory = channel.stream_stream(

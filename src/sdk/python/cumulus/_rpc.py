@@ -4,16 +4,24 @@ One channel per :class:`~cumulus.CumulusClient`. The first call checks the
 connection (at most ``connect_timeout`` seconds; a refused connection fails at
 once), so a wrong address is a clear :class:`~cumulus.errors.OrchestratorUnavailable`
 instead of a hang. gRPC statuses become the typed errors of :mod:`cumulus.errors`.
+
+Once an orchestrator has answered, calls that are safe to repeat
+(:data:`IDEMPOTENT_METHODS`) ride out a restart: UNAVAILABLE is retried with
+capped exponential backoff (:mod:`cumulus._retry`) for ``retry_timeout``
+seconds. SubmitJob and CancelJob are never repeated: a retry could create a
+second job, or report the cancellation of a job the first call already ended.
 """
 
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Type
+import time
+from typing import Any, Callable, Dict, Iterable, Iterator, Optional, Type, TypeVar
 
 import grpc
 
 from cumulus._proto import cumulus_pb2 as pb2
+from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
 from cumulus._url import is_loopback
 from cumulus.errors import (
     CumulusError,
@@ -25,13 +33,23 @@ from cumulus.errors import (
     ResourceExhaustedError,
 )
 
-__all__ = ["Rpc", "translate_error", "SERVICE"]
+__all__ = ["Rpc", "translate_error", "SERVICE", "IDEMPOTENT_METHODS", "RECONNECT_OPTIONS"]
+
+_T = TypeVar("_T")
 
 #: Full name of the client-facing service.
 SERVICE = "/cumulus.v1.Cumulus/"
 #: Method of the first-call connection check (grpc.health.v1).
 HEALTH_CHECK_METHOD = "/grpc.health.v1.Health/Check"
 _MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+#: Methods repeated after UNAVAILABLE: reads, and WatchJob (resumed from its last sequence).
+IDEMPOTENT_METHODS = frozenset({"GetJob", "ListJobs", "ListWorkers", "ListPartitions", "GetResult", "WatchJob"})
+#: Channel options that reconnect within about 2 s of a restarted orchestrator
+#: (grpc's default backoff grows to 120 s, longer than any retry budget).
+RECONNECT_OPTIONS = [
+    ("grpc.initial_reconnect_backoff_ms", 200),
+    ("grpc.max_reconnect_backoff_ms", 2000),
+]
 
 _STATUS_ERRORS: Dict[grpc.StatusCode, Type[CumulusError]] = {
     grpc.StatusCode.INVALID_ARGUMENT: InvalidSpecError,
@@ -68,16 +86,19 @@ def translate_error(err: grpc.RpcError, target: str) -> CumulusError:
 class Rpc:
     """A channel to one orchestrator with typed calls."""
 
-    def __init__(self, target: str, connect_timeout: float) -> None:
+    def __init__(self, target: str, connect_timeout: float, retry_timeout: float = DEFAULT_RETRY_TIMEOUT) -> None:
         options = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
+            *RECONNECT_OPTIONS,
         ]
         if is_loopback(target):
             # A proxy from the environment cannot reach this machine's loopback.
             options.append(("grpc.enable_http_proxy", 0))
         self.target = target
         self.connect_timeout = connect_timeout
+        #: The retry policy of idempotent calls.
+        self.backoff = Backoff(budget=retry_timeout)
         self._channel = grpc.insecure_channel(target, options=options)
         self._connected = False
         self._lock = threading.Lock()
@@ -122,13 +143,39 @@ class Rpc:
         factory = getattr(self._channel, kind)
         return factory(SERVICE + method, request_serializer=ser, response_deserializer=de)
 
+    def retrying(self, attempt: Callable[[], _T]) -> _T:
+        """``attempt()``, repeated after :class:`OrchestratorUnavailable` within the retry budget.
+
+        Only for operations safe to repeat. An orchestrator that never answered
+        (the first connection check failed) is reported at once: that is a
+        wrong address or a stopped orchestrator, not a restart.
+
+        Raises:
+            OrchestratorUnavailable: Still unreachable when the budget ran out.
+        """
+        retrier = Retrier(self.backoff)
+        while True:
+            try:
+                return attempt()
+            except OrchestratorUnavailable:
+                if not self._connected:
+                    raise
+                delay = retrier.next_delay()
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
     def unary(self, method: str, request: Any, timeout: Optional[float] = 30.0) -> Any:
-        """A unary call; raises the typed error."""
+        """A unary call; raises the typed error. Idempotent methods ride out a restart."""
         self.ensure_connected()
-        try:
-            return self._callable("unary_unary", method)(request, timeout=timeout)
-        except grpc.RpcError as err:
-            raise translate_error(err, self.target) from None
+
+        def attempt() -> Any:
+            try:
+                return self._callable("unary_unary", method)(request, timeout=timeout)
+            except grpc.RpcError as err:
+                raise translate_error(err, self.target) from None
+
+        return self.retrying(attempt) if method in IDEMPOTENT_METHODS else attempt()
 
     def client_stream(self, method: str, requests: Iterable[Any]) -> Any:
         """A client-streaming call (no deadline: uploads take as long as they take)."""

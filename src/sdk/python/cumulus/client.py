@@ -19,6 +19,7 @@ from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, U
 from cumulus._bundle import FilesArg, build_bundle, iter_chunks, resolve_files
 from cumulus._call import CallEnvelope, defining_module, pickle_call, python_version, split_call
 from cumulus._modules import local_modules
+from cumulus._retry import DEFAULT_RETRY_TIMEOUT
 from cumulus._proto import cumulus_pb2 as pb2
 from cumulus._rpc import Rpc
 from cumulus._url import default_orchestrator_url, parse_orchestrator_url
@@ -33,6 +34,7 @@ __all__ = [
     "gpu_request",
     "DEFAULT_DURATION",
     "DEFAULT_CONNECT_TIMEOUT",
+    "DEFAULT_RETRY_TIMEOUT",
     "RESERVED_KEYWORDS",
 ]
 
@@ -184,6 +186,15 @@ class CumulusClient:
     seconds with :class:`~cumulus.errors.OrchestratorUnavailable` when no
     orchestrator answers. ``user`` (default ``CUMULUS_USER``, else ``USER``)
     is the name fair sharing counts jobs under.
+
+    Once the orchestrator has answered, reads (job state, results, listings)
+    and log/event streams ride out an orchestrator restart: UNAVAILABLE is
+    retried with capped exponential backoff (0.1 s doubling to 2 s) for up to
+    ``retry_timeout`` seconds (default :data:`DEFAULT_RETRY_TIMEOUT`, 60; 0
+    turns it off), and streams resume after the last log line delivered.
+    ``submit`` and ``cancel`` are never repeated: during a restart they raise
+    :class:`~cumulus.errors.OrchestratorUnavailable`, and the job may or may
+    not exist (or be cancelled); look before trying again.
     """
 
     def __init__(
@@ -192,10 +203,14 @@ class CumulusClient:
         *,
         user: Optional[str] = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
     ) -> None:
         self.url = parse_orchestrator_url(url if url is not None else default_orchestrator_url(os.environ))
         self.user = user if user is not None else (os.environ.get("CUMULUS_USER") or os.environ.get("USER") or "")
-        self._rpc = Rpc(self.url, _number("connect_timeout", connect_timeout))
+        retry = _number("retry_timeout", retry_timeout)
+        if not retry >= 0:
+            raise ValueError(f"retry_timeout: must be a number >= 0, got {retry_timeout!r}")
+        self._rpc = Rpc(self.url, _number("connect_timeout", connect_timeout), retry)
 
     def __repr__(self) -> str:
         return f"CumulusClient({self.url!r})"

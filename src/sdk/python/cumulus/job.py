@@ -15,6 +15,7 @@ from typing import Any, Callable, Deque, Iterator, List, Optional, Sequence, Tup
 
 from cumulus._outcome import KIND_ERROR, KIND_VALUE, decode_error, decode_value
 from cumulus._proto import cumulus_pb2 as pb2
+from cumulus._retry import Retrier
 from cumulus._rpc import Rpc
 from cumulus.errors import (
     CumulusError,
@@ -30,8 +31,6 @@ __all__ = ["TERMINAL_STATES", "LogLine", "JobInfo", "Job"]
 TERMINAL_STATES = frozenset({"SUCCEEDED", "FAILED", "CANCELLED", "EXPIRED"})
 #: Log lines a JobFailed error carries.
 FAILURE_TAIL_LINES = 20
-# An orchestrator restart takes a few seconds; a watcher rides it out this long.
-_RECONNECT_S = 30.0
 _MISSING = object()
 
 
@@ -173,26 +172,30 @@ class Job:
     def _events(
         self, after_seq: int, no_logs: bool, follow: bool, deadline: Optional[float]
     ) -> Iterator[Tuple[List[LogLine], Optional[JobInfo]]]:
-        """WatchJob events, resumed after a dropped connection without loss or repeats."""
+        """WatchJob events, resumed after a dropped connection without loss or repeats.
+
+        While the orchestrator is unreachable (a restart), the stream is opened
+        again after the last line delivered, with the client's backoff, until
+        its retry budget or ``deadline`` runs out.
+        """
         cursor = after_seq
-        lost_since: Optional[float] = None
+        retrier = Retrier(self._rpc.backoff)
         while True:
             timeout = None if deadline is None else max(0.001, deadline - time.monotonic())
             request = pb2.WatchJobRequest(job_id=self.id, after_seq=cursor, no_logs=no_logs, no_follow=not follow)
             try:
                 for event in self._rpc.server_stream("WatchJob", request, timeout=timeout):
-                    lost_since = None
+                    retrier.reset()
                     lines = [_line(w) for w in event.lines if w.seq > cursor]
                     if lines:
                         cursor = lines[-1].seq
                     yield lines, (JobInfo.from_wire(event.job) if event.HasField("job") else None)
                 return
             except OrchestratorUnavailable:
-                now = time.monotonic()
-                lost_since = lost_since if lost_since is not None else now
-                if now - lost_since > _RECONNECT_S or (deadline is not None and now > deadline):
+                delay = retrier.next_delay()
+                if delay is None or (deadline is not None and time.monotonic() + delay > deadline):
                     raise
-                time.sleep(0.5)
+                time.sleep(delay)
 
     def logs(self, follow: bool = True, after_seq: int = 0) -> Iterator[LogLine]:
         """The job's log lines from ``after_seq`` on; with ``follow``, until the job ends."""
@@ -234,17 +237,23 @@ class Job:
     # -- result --------------------------------------------------------------
 
     def _fetch_result(self) -> Tuple[str, bytes]:
-        kind = ""
-        total = -1
-        buf = bytearray()
-        for chunk in self._rpc.server_stream("GetResult", pb2.GetResultRequest(job_id=self.id)):
-            if not kind and chunk.kind:
-                kind = chunk.kind
-                total = chunk.total_bytes
-            buf += chunk.data
-        if total >= 0 and len(buf) != total:
-            raise CumulusError(f"result of job {self.id} truncated: {len(buf)} of {total} bytes", code="DATA_LOSS")
-        return kind or KIND_VALUE, bytes(buf)
+        """GetResult, read again from the start when the connection drops (a restart)."""
+
+        def attempt() -> Tuple[str, int, bytes]:
+            kind = ""
+            total = -1
+            buf = bytearray()
+            for chunk in self._rpc.server_stream("GetResult", pb2.GetResultRequest(job_id=self.id)):
+                if not kind and chunk.kind:
+                    kind = chunk.kind
+                    total = chunk.total_bytes
+                buf += chunk.data
+            return kind, total, bytes(buf)
+
+        kind, total, data = self._rpc.retrying(attempt)
+        if total >= 0 and len(data) != total:
+            raise CumulusError(f"result of job {self.id} truncated: {len(data)} of {total} bytes", code="DATA_LOSS")
+        return kind or KIND_VALUE, data
 
     def result(self, timeout: Optional[float] = None) -> Any:
         """Wait for the job, then return the function's return value.

@@ -30,6 +30,11 @@ Environment:
 ``CUMULUS_CONNECT_TIMEOUT``
     Seconds to wait for the orchestrator to accept the connection (default 30),
     so a job started while the orchestrator restarts still gets its bundle.
+``CUMULUS_RETRY_TIMEOUT``
+    Seconds a call cut by an orchestrator restart (UNAVAILABLE) is tried
+    again, with backoff from 0.1 s doubling to 2 s (default 60). FetchBundle and
+    FetchFunction resume after the bytes already received, ReportResult sends
+    the whole result again (the orchestrator stores it once).
 ``CUMULUS_RUNTIME_DEBUG``
     ``1`` prints one line about the fetched bundle on stderr.
 ``CUMULUS_LOG_STREAM``
@@ -94,6 +99,7 @@ from typing import IO, Generator, Iterable, Iterator, List, Mapping, NoReturn, O
 import grpc
 
 from cumulus._proto import cumulus_pb2 as pb2
+from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
 
 __all__ = [
     "FETCH_BUNDLE_METHOD",
@@ -123,6 +129,7 @@ __all__ = [
     "RuntimeConfig",
     "BundleStats",
     "status_failure",
+    "is_unavailable",
     "open_channel",
     "probe",
     "fetch_bundle",
@@ -237,6 +244,7 @@ class RuntimeConfig:
     workdir: str = _DEFAULT_WORKDIR
     connect_timeout: float = _DEFAULT_CONNECT_TIMEOUT
     debug: bool = False
+    retry_timeout: float = DEFAULT_RETRY_TIMEOUT
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RuntimeConfig":
@@ -255,6 +263,13 @@ class RuntimeConfig:
             timeout = -1.0
         if not timeout > 0:
             raise UsageError(f"CUMULUS_CONNECT_TIMEOUT must be a number > 0, got {raw_timeout!r}")
+        raw_retry = env.get("CUMULUS_RETRY_TIMEOUT") or str(DEFAULT_RETRY_TIMEOUT)
+        try:
+            retry = float(raw_retry)
+        except ValueError:
+            retry = -1.0
+        if not retry >= 0:
+            raise UsageError(f"CUMULUS_RETRY_TIMEOUT must be a number >= 0, got {raw_retry!r}")
         return cls(
             target=_grpc_target(env["CUMULUS_ORCHESTRATOR_URL"]),
             job_id=env["CUMULUS_JOB_ID"],
@@ -262,7 +277,12 @@ class RuntimeConfig:
             workdir=os.path.abspath(env.get("CUMULUS_WORKDIR") or _DEFAULT_WORKDIR),
             connect_timeout=timeout,
             debug=env.get("CUMULUS_RUNTIME_DEBUG") == "1",
+            retry_timeout=retry,
         )
+
+    def retrier(self) -> Retrier:
+        """A fresh retry state for one call (see ``CUMULUS_RETRY_TIMEOUT``)."""
+        return Retrier(Backoff(budget=self.retry_timeout))
 
 
 @dataclass
@@ -307,6 +327,9 @@ def open_channel(config: RuntimeConfig) -> grpc.Channel:
         ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
         # The orchestrator is reached directly (host network); a proxy from the env would break it.
         ("grpc.enable_http_proxy", 0),
+        # Reconnect within ~2 s of a restarted orchestrator (grpc's default backoff grows to 120 s).
+        ("grpc.initial_reconnect_backoff_ms", 200),
+        ("grpc.max_reconnect_backoff_ms", 2000),
     ]
     channel = grpc.insecure_channel(config.target, options=options)
     if not probe(channel, config.connect_timeout, wait_for_ready=True):
@@ -345,10 +368,21 @@ def probe(channel: grpc.Channel, timeout: float, wait_for_ready: bool) -> bool:
     return True
 
 
+def is_unavailable(err: grpc.RpcError) -> bool:
+    """True for a failure an orchestrator restart causes (the call may be tried again)."""
+    code = err.code() if hasattr(err, "code") else None
+    return code == grpc.StatusCode.UNAVAILABLE
+
+
 def _fetch_stream(
     config: RuntimeConfig, channel: Optional[grpc.Channel], method: str, request: object, what: str
 ) -> Generator[bytes, None, None]:
-    """Yield the data of a BundleChunk stream, checking the announced byte count."""
+    """Yield the data of a BundleChunk stream, checking the announced byte count.
+
+    A stream cut by UNAVAILABLE (an orchestrator restart) is asked again
+    within ``config.retry_timeout`` and the bytes already yielded are skipped:
+    the orchestrator serves the same stored bytes each time.
+    """
     own = channel is None
     chan = open_channel(config) if channel is None else channel
     try:
@@ -357,18 +391,31 @@ def _fetch_stream(
             request_serializer=type(request).SerializeToString,  # type: ignore[attr-defined]
             response_deserializer=pb2.BundleChunk.FromString,
         )
-        responses = call(request, metadata=((TOKEN_METADATA_KEY, config.token),))
+        retrier = config.retrier()
         expected = 0
         received = 0
-        try:
-            for chunk in responses:
-                if not expected and chunk.total_bytes:
-                    expected = chunk.total_bytes
-                received += len(chunk.data)
-                if chunk.data:
-                    yield chunk.data
-        except grpc.RpcError as err:
-            raise status_failure(err, method) from None
+        while True:
+            responses = call(request, metadata=((TOKEN_METADATA_KEY, config.token),))
+            skip = received  # bytes of this attempt already yielded by an earlier one
+            try:
+                for chunk in responses:
+                    if not expected and chunk.total_bytes:
+                        expected = chunk.total_bytes
+                    data = chunk.data
+                    if skip:
+                        cut = min(skip, len(data))
+                        data, skip = data[cut:], skip - cut
+                    if data:
+                        received += len(data)
+                        retrier.reset()
+                        yield data
+                break
+            except grpc.RpcError as err:
+                delay = retrier.next_delay() if is_unavailable(err) else None
+                if delay is None:
+                    raise status_failure(err, method) from None
+                responses.cancel()
+                time.sleep(delay)
         if expected and received != expected:
             raise BundleError(f"{what} truncated: received {received} of {expected} bytes")
     finally:

@@ -26,6 +26,7 @@ import os
 import platform
 import sys
 import tempfile
+import time
 from types import TracebackType
 from typing import IO, Any, Iterator, Optional, Tuple
 
@@ -47,6 +48,7 @@ from cumulus.runtime import (
     extract_bundle,
     fetch_bundle,
     fetch_function,
+    is_unavailable,
     open_channel,
     status_failure,
 )
@@ -121,6 +123,11 @@ def report_result(config: RuntimeConfig, kind: str, body: IO[bytes], size: int) 
     Raises :class:`~cumulus.runtime.ResultRefusedError` when the orchestrator
     refuses it as too large, other :class:`~cumulus.runtime.RuntimeFailure`\\ s
     when it cannot be reached or refuses the token.
+
+    A call cut by UNAVAILABLE (an orchestrator restart) is sent again from
+    the start of ``body`` (which must be seekable) within
+    ``config.retry_timeout`` seconds: the orchestrator replaces the stored
+    result with the same bytes, so a repeat is harmless.
     """
     channel = open_channel(config)
     try:
@@ -130,10 +137,18 @@ def report_result(config: RuntimeConfig, kind: str, body: IO[bytes], size: int) 
             response_deserializer=pb2.ReportResultResponse.FromString,
         )
         header = pb2.ResultHeader(job_id=config.job_id, kind=kind, total_bytes=size)
-        try:
-            call(_chunks(header, body), metadata=((TOKEN_METADATA_KEY, config.token),))
-        except grpc.RpcError as err:
-            raise status_failure(err, "ReportResult") from None
+        start = body.tell()
+        retrier = config.retrier()
+        while True:
+            try:
+                call(_chunks(header, body), metadata=((TOKEN_METADATA_KEY, config.token),))
+                return
+            except grpc.RpcError as err:
+                delay = retrier.next_delay() if is_unavailable(err) else None
+                if delay is None:
+                    raise status_failure(err, "ReportResult") from None
+                time.sleep(delay)
+                body.seek(start)
     finally:
         channel.close()
 

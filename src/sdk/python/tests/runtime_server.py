@@ -26,6 +26,11 @@ class RuntimeServer:
     max_result_bytes: int = 1 << 30
     #: (kind, data) of each accepted result.
     results: List[Tuple[str, bytes]] = field(default_factory=list)
+    #: The first FetchFunction/FetchBundle stream longer than this many chunks ends
+    #: with UNAVAILABLE after them (0: never), as a restarting orchestrator cuts it.
+    cut_stream_after: int = 0
+    #: The first this many ReportResult calls end with UNAVAILABLE after reading everything.
+    unavailable_results: int = 0
     #: Method names in call order.
     calls: List[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -39,22 +44,27 @@ class RuntimeServer:
         if job_id != JOB_ID:
             context.abort(grpc.StatusCode.NOT_FOUND, f"unknown job {job_id}")
 
-    def _stream(self, data: bytes) -> Iterator[pb2.BundleChunk]:
+    def _stream(self, data: bytes, context: grpc.ServicerContext) -> Iterator[pb2.BundleChunk]:
         size = 64 * 1024
-        for offset in range(0, len(data), size):
+        for n, offset in enumerate(range(0, len(data), size)):
+            with self.lock:
+                cut = self.cut_stream_after and n == self.cut_stream_after
+                self.cut_stream_after = 0 if cut else self.cut_stream_after
+            if cut:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "orchestrator restarting")
             yield pb2.BundleChunk(data=data[offset:offset + size], total_bytes=len(data) if offset == 0 else 0)
 
     def fetch_function(self, request: pb2.FetchFunctionRequest, context: grpc.ServicerContext) -> Iterator[pb2.BundleChunk]:
         self._check("FetchFunction", request.job_id, context)
         if not self.function:
             context.abort(grpc.StatusCode.NOT_FOUND, "job has no function")
-        yield from self._stream(self.function)
+        yield from self._stream(self.function, context)
 
     def fetch_bundle(self, request: pb2.FetchBundleRequest, context: grpc.ServicerContext) -> Iterator[pb2.BundleChunk]:
         self._check("FetchBundle", request.job_id, context)
         if not self.bundle:
             context.abort(grpc.StatusCode.NOT_FOUND, "job has no bundle")
-        yield from self._stream(self.bundle)
+        yield from self._stream(self.bundle, context)
 
     def report_result(self, requests: Iterator[pb2.ReportResultRequest], context: grpc.ServicerContext) -> pb2.ReportResultResponse:
         header: Optional[pb2.ResultHeader] = None
@@ -70,6 +80,11 @@ class RuntimeServer:
             if len(data) > self.max_result_bytes:
                 context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "result exceeds the limit")
         assert header is not None
+        with self.lock:
+            restarting = self.unavailable_results > 0
+            self.unavailable_results -= 1 if restarting else 0
+        if restarting:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "orchestrator restarting")
         with self.lock:
             self.results.append((header.kind, bytes(data)))
         return pb2.ReportResultResponse()

@@ -35,12 +35,17 @@ class ReportServer:
     delay: float = 0.0
     #: Answer every call with this status instead of OK.
     refuse: Optional[grpc.StatusCode] = None
+    #: Answer this many calls with UNAVAILABLE first (an orchestrator restarting).
+    unavailable_first: int = 0
     calls: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def report(self, request: pb2.ReportCheckpointRequest, context: grpc.ServicerContext) -> pb2.ReportCheckpointResponse:
         with self.lock:
             self.calls += 1
+            restarting = self.calls <= self.unavailable_first
+        if restarting:
+            context.abort(grpc.StatusCode.UNAVAILABLE, "orchestrator restarting")
         if self.delay:
             time.sleep(self.delay)
         if self.refuse is not None:
@@ -134,7 +139,8 @@ def test_l2_uploads_are_reported_once_complete(
 
 
 def test_an_absent_orchestrator_costs_saves_nothing(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    reporter = CheckpointReporter("127.0.0.1:1", JOB, TOKEN)  # nothing listens on port 1
+    # Nothing listens on port 1; each report is retried for 1 s before it counts as failed.
+    reporter = CheckpointReporter("127.0.0.1:1", JOB, TOKEN, retry_timeout=1.0)
     manager = make_manager(tmp_path / "l1", job_id=JOB, reporter=reporter)
     with caplog.at_level(logging.WARNING, logger="cumulus.checkpoint"):
         started = time.monotonic()
@@ -176,3 +182,13 @@ def test_an_orchestrator_that_refuses_reports_turns_them_off(tmp_path: Path, rep
     assert reporter.flush(timeout=5)
     assert report_server.calls == 1
     assert manager.restore() is not None
+
+
+def test_a_report_cut_by_a_restart_is_sent_again(tmp_path: Path, report_server: ReportServer) -> None:
+    report_server.unavailable_first = 3
+    reporter = CheckpointReporter(report_server.url, JOB, TOKEN)
+    manager = make_manager(tmp_path / "l1", job_id=JOB, reporter=reporter)
+    manager.save(state(1), 1)
+    assert reporter.flush(timeout=10)
+    assert report_server.steps("l1") == [1]
+    assert report_server.calls == 4 and reporter.failed == 0

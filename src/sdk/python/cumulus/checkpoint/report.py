@@ -10,7 +10,9 @@ job whose duration is over resumes (``retry.resume_on_expiry``).
 Reports never get in training's way: :meth:`CheckpointReporter.report` only
 queues (a bounded queue; the oldest report goes when it is full), one daemon
 thread sends them with a short timeout, and a failure is logged once and
-dropped. An orchestrator that does not take reports (older versions, a bad
+dropped. A report cut by an orchestrator restart (UNAVAILABLE) is sent again with backoff for up to ``retry_timeout`` seconds
+(default 60) first: the orchestrator keeps the newest report, so a repeat is
+harmless. An orchestrator that does not take reports (older versions, a bad
 token) turns reporting off for the process. Outside a job nothing is sent.
 """
 
@@ -22,6 +24,8 @@ import os
 import threading
 import time
 from typing import Deque, Mapping, Optional, Tuple
+
+from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
 
 __all__ = ["CheckpointReporter", "reporter_for", "REPORT_TIMEOUT", "TOKEN_METADATA_KEY"]
 
@@ -36,6 +40,9 @@ _MAX_QUEUED = 16
 _MAX_LOCATION = 1024
 # Answers meaning "this orchestrator will never take reports from us".
 _FINAL_CODES = ("UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED_PRECONDITION", "NOT_FOUND")
+# The answer an orchestrator restart gives (refused or reset connection): the
+# report is sent again. A hanging orchestrator (DEADLINE_EXCEEDED) is not retried.
+_RETRY_CODES = ("UNAVAILABLE",)
 
 
 def _target(url: str) -> str:
@@ -48,11 +55,20 @@ def _target(url: str) -> str:
 class CheckpointReporter:
     """Sends ``(step, tier, location)`` reports of one job on a background thread."""
 
-    def __init__(self, target: str, job_id: str, token: str, *, timeout: float = REPORT_TIMEOUT) -> None:
+    def __init__(
+        self,
+        target: str,
+        job_id: str,
+        token: str,
+        *,
+        timeout: float = REPORT_TIMEOUT,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+    ) -> None:
         self.target = _target(target)
         self.job_id = job_id
         self._token = token
         self.timeout = timeout
+        self._backoff = Backoff(budget=retry_timeout)
         self._cond = threading.Condition()
         self._queue: Deque[Tuple[int, str, str]] = collections.deque()
         self._busy = False
@@ -123,6 +139,21 @@ class CheckpointReporter:
 
     def _send(self, step: int, tier: str, location: str) -> None:
         import grpc  # only jobs that checkpoint inside Cumulus need gRPC
+
+        retrier = Retrier(self._backoff)
+        while True:
+            try:
+                self._send_once(step, tier, location)
+                return
+            except grpc.RpcError as err:
+                code = err.code() if hasattr(err, "code") else None
+                delay = retrier.next_delay() if getattr(code, "name", "") in _RETRY_CODES else None
+                if delay is None:
+                    raise
+                time.sleep(delay)
+
+    def _send_once(self, step: int, tier: str, location: str) -> None:
+        import grpc
 
         from cumulus._proto import cumulus_pb2 as pb2
 
