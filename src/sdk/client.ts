@@ -9,7 +9,7 @@
 import type { ClientWritableStream } from "npm:@grpc/grpc-js@1.14.7";
 import { CumulusRpcError } from "./errors.ts";
 import { Job } from "./job.ts";
-import { RpcConnection } from "./rpc.ts";
+import { type RetryOptions, retryUnavailable, RpcConnection } from "./rpc.ts";
 import type {
   JobPage,
   JobRecord,
@@ -36,7 +36,13 @@ export interface ClientOptions {
   connectTimeoutMs?: number;
   /** Deadline of unary calls in ms (default 30000). */
   callTimeoutMs?: number;
-  /** Streams give up after the orchestrator was unreachable this long, in ms (default 60000). */
+  /**
+   * Once the orchestrator has answered, idempotent calls (job state, results,
+   * listings) and streams retry UNAVAILABLE (an orchestrator restart) with
+   * backoff from 100 ms doubling to 2 s for at most this many ms, then fail
+   * (default 60000; 0 turns retrying off). SubmitJob and CancelJob are never
+   * repeated.
+   */
   reconnectTimeoutMs?: number;
 }
 
@@ -164,12 +170,13 @@ export class CumulusClient {
    * const { jobs } = await client.listJobs({ states: ["RUNNING"], user: "ada" });
    */
   async listJobs(options: ListJobsOptions = {}): Promise<JobPage> {
-    const res = await this.#rpc.unary("ListJobs", {
+    const req = {
       states: options.states ?? [],
       user: options.user ?? "",
       pageSize: options.pageSize ?? 0,
       pageToken: options.pageToken ?? "",
-    });
+    };
+    const res = await retryUnavailable(() => this.#rpc.unary("ListJobs", req), this.#retry());
     const jobs = Array.isArray(res.jobs) ? res.jobs : [];
     return {
       jobs: jobs.map((j) => jobFromWire(j as WireMessage)),
@@ -179,16 +186,23 @@ export class CumulusClient {
 
   /** The Swarm nodes that can run jobs (ListWorkers). */
   async listWorkers(): Promise<Worker[]> {
-    const res = await this.#rpc.unary("ListWorkers", {});
+    const res = await retryUnavailable(() => this.#rpc.unary("ListWorkers", {}), this.#retry());
     const workers = Array.isArray(res.workers) ? res.workers : [];
     return workers.map((w) => workerFromWire(w as WireMessage));
   }
 
   /** GPU partitions held on the workers, optionally on one node (ListPartitions). */
   async listPartitions(nodeId = ""): Promise<Partition[]> {
-    const res = await this.#rpc.unary("ListPartitions", { nodeId });
+    const res = await retryUnavailable(
+      () => this.#rpc.unary("ListPartitions", { nodeId }),
+      this.#retry(),
+    );
     const parts = Array.isArray(res.partitions) ? res.partitions : [];
     return parts.map((p) => partitionFromWire(p as WireMessage));
+  }
+
+  #retry(): RetryOptions {
+    return { timeoutMs: this.#reconnectTimeoutMs, reached: () => this.#rpc.reached };
   }
 
   /** Closes the connection; streams still open end with CANCELLED. */

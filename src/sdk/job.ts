@@ -4,7 +4,7 @@
  * @module
  */
 import { CumulusRpcError } from "./errors.ts";
-import type { RpcConnection } from "./rpc.ts";
+import { abortableSleep, type RetryOptions, retryUnavailable, type RpcConnection } from "./rpc.ts";
 import { isTerminalState, type JobEvent, type JobRecord, type LogLine } from "./types.ts";
 import { eventFromWire, jobFromWire, type WireMessage } from "./wire.ts";
 
@@ -53,12 +53,26 @@ export class Job {
     this.#reconnect = reconnect;
   }
 
-  /** The current job record (GetJob). Throws NOT_FOUND for an unknown id. */
-  async status(): Promise<JobRecord> {
-    return jobFromWire(await this.#rpc.unary("GetJob", { jobId: this.id }));
+  #retry(): RetryOptions {
+    return { timeoutMs: this.#reconnect.reconnectTimeoutMs, reached: () => this.#rpc.reached };
   }
 
-  /** Cancels the job (CancelJob) and returns its record after the cancellation. */
+  /**
+   * The current job record (GetJob). Throws NOT_FOUND for an unknown id.
+   * Rides out an orchestrator restart (UNAVAILABLE is retried with backoff
+   * for `reconnectTimeoutMs`).
+   */
+  async status(): Promise<JobRecord> {
+    return jobFromWire(
+      await retryUnavailable(() => this.#rpc.unary("GetJob", { jobId: this.id }), this.#retry()),
+    );
+  }
+
+  /**
+   * Cancels the job (CancelJob) and returns its record after the cancellation.
+   * Never repeated on UNAVAILABLE: the first call may have cancelled the job
+   * already, so look at {@link Job.status} before trying again.
+   */
   async cancel(): Promise<JobRecord> {
     const res = await this.#rpc.unary("CancelJob", { jobId: this.id });
     return jobFromWire((res.job ?? {}) as WireMessage);
@@ -79,9 +93,9 @@ export class Job {
     let last: JobRecord | null = null;
     let downSince: number | null = null;
     let backoff = 100;
-    // Reconnecting makes sense only for a stream that worked: an orchestrator
-    // that is unreachable from the start is reported at once.
-    let everConnected = false;
+    // Reconnecting makes sense only once the orchestrator answered: one that
+    // is unreachable from the start is reported at once.
+    let everConnected = this.#rpc.reached;
     while (true) {
       signal?.throwIfAborted();
       let failure: CumulusRpcError;
@@ -98,6 +112,7 @@ export class Job {
       try {
         for await (const message of call) {
           everConnected = true;
+          this.#rpc.markReached();
           downSince = null;
           backoff = 100;
           const event = eventFromWire(message as WireMessage);
@@ -122,7 +137,7 @@ export class Job {
       }
       downSince ??= Date.now();
       if (Date.now() - downSince > this.#reconnect.reconnectTimeoutMs) throw failure;
-      await sleep(backoff, signal);
+      await abortableSleep(Math.min(backoff, this.#reconnect.reconnectTimeoutMs), signal);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
     }
   }
@@ -163,19 +178,30 @@ export class Job {
    * removed after its retention (the message says so).
    */
   async result(): Promise<Uint8Array | null> {
-    const parts: Uint8Array[] = [];
+    let parts: Uint8Array[] = [];
     let total = 0;
     let messages = 0;
-    try {
-      const call = await this.#rpc.serverStream("GetResult", { jobId: this.id });
-      for await (const message of call) {
-        messages++;
-        const data = (message as WireMessage).data;
-        if (data instanceof Uint8Array && data.length > 0) {
-          parts.push(new Uint8Array(data));
-          total += data.length;
+    // A stream cut by a restart is read again from the start.
+    const read = async () => {
+      parts = [];
+      total = 0;
+      messages = 0;
+      try {
+        const call = await this.#rpc.serverStream("GetResult", { jobId: this.id });
+        for await (const message of call) {
+          messages++;
+          const data = (message as WireMessage).data;
+          if (data instanceof Uint8Array && data.length > 0) {
+            parts.push(new Uint8Array(data));
+            total += data.length;
+          }
         }
+      } catch (err) {
+        throw this.#rpc.error(err);
       }
+    };
+    try {
+      await retryUnavailable(read, this.#retry());
     } catch (err) {
       const e = this.#rpc.error(err);
       if (e.code !== "NOT_FOUND") throw e;
@@ -192,18 +218,4 @@ export class Job {
     }
     return out;
   }
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal?.reason);
-    };
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }

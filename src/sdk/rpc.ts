@@ -74,6 +74,7 @@ export class RpcConnection {
   readonly #client: grpc.Client;
   readonly #options: RpcOptions;
   #ready: Promise<void> | null = null;
+  #reached = false;
 
   /** Opens a lazy channel to `target` (nothing is sent until the first call). */
   constructor(target: string, options: RpcOptions) {
@@ -106,6 +107,7 @@ export class RpcConnection {
           state === grpc.connectivityState.READY ||
           state === grpc.connectivityState.TRANSIENT_FAILURE
         ) {
+          if (state === grpc.connectivityState.READY) this.#reached = true;
           resolve();
           return;
         }
@@ -137,6 +139,21 @@ export class RpcConnection {
     return ready;
   }
 
+  /**
+   * True once the orchestrator answered on this channel: from then on,
+   * UNAVAILABLE means it restarts, and idempotent calls retry (see
+   * {@link retryUnavailable}); before, it means a wrong address or a stopped
+   * orchestrator, reported at once.
+   */
+  get reached(): boolean {
+    return this.#reached;
+  }
+
+  /** Marks the orchestrator as reached (a stream delivered a message). */
+  markReached(): void {
+    this.#reached = true;
+  }
+
   /** Calls a unary method with the call deadline. */
   async unary(method: string, req: WireMessage, timeoutMs?: number): Promise<WireMessage> {
     await this.ready();
@@ -145,7 +162,10 @@ export class RpcConnection {
     return await new Promise<WireMessage>((resolve, reject) => {
       fn(req, new grpc.Metadata(), { deadline }, (err, res) => {
         if (err) reject(this.error(err));
-        else resolve(res ?? {});
+        else {
+          this.#reached = true;
+          resolve(res ?? {});
+        }
       });
     });
   }
@@ -202,6 +222,93 @@ export class RpcConnection {
     if (typeof fn !== "function") throw new Error(`unknown RPC method ${name}`);
     return fn.bind(this.#client) as T;
   }
+}
+
+/** Options of {@link retryUnavailable}. */
+export interface RetryOptions {
+  /** Stop retrying once UNAVAILABLE lasted this long (ms); 0 turns retrying off. */
+  timeoutMs: number;
+  /** False while the orchestrator never answered: UNAVAILABLE then fails at once. */
+  reached: () => boolean;
+  /** Stops the waiting; the call then rejects with the signal's reason. */
+  signal?: AbortSignal;
+}
+
+/** First delay between attempts (ms); it doubles up to {@link RETRY_MAX_DELAY_MS}. */
+export const RETRY_INITIAL_DELAY_MS = 100;
+/** Largest delay between attempts (ms). */
+export const RETRY_MAX_DELAY_MS = 2000;
+
+/**
+ * Delay before attempt `failures + 1` (ms): 100 ms doubling to 2 s, never
+ * past what is left of the budget; null once the budget is spent.
+ * @param failures Failures so far (1 after the first).
+ * @param elapsedMs Time since the first failure.
+ * @param timeoutMs The budget.
+ * @returns The delay in ms, or null.
+ */
+export function retryDelayMs(
+  failures: number,
+  elapsedMs: number,
+  timeoutMs: number,
+): number | null {
+  const left = timeoutMs - elapsedMs;
+  if (left <= 0) return null;
+  const delay = RETRY_INITIAL_DELAY_MS * 2 ** Math.min(failures - 1, 16);
+  return Math.min(delay, RETRY_MAX_DELAY_MS, left);
+}
+
+/**
+ * Runs `attempt`, repeating it while it fails with UNAVAILABLE (an
+ * orchestrator restart) with capped exponential backoff, for at most
+ * `timeoutMs`. Only for calls that are safe to repeat (reads); never for
+ * SubmitJob or CancelJob.
+ * @param attempt One try of the call.
+ * @param options The budget and whether the orchestrator was ever reached.
+ * @returns What `attempt` resolved with.
+ * @throws {CumulusRpcError} The last UNAVAILABLE once the budget is spent, or any other error at once.
+ * @example
+ * const job = await retryUnavailable(() => rpc.unary("GetJob", { jobId }), {
+ *   timeoutMs: 60_000,
+ *   reached: () => rpc.reached,
+ * });
+ */
+export async function retryUnavailable<T>(
+  attempt: () => Promise<T>,
+  options: RetryOptions,
+): Promise<T> {
+  let failures = 0;
+  let since = 0;
+  while (true) {
+    options.signal?.throwIfAborted();
+    try {
+      return await attempt();
+    } catch (err) {
+      if (!(err instanceof CumulusRpcError) || err.code !== "UNAVAILABLE" || !options.reached()) {
+        throw err;
+      }
+      if (failures === 0) since = Date.now();
+      failures++;
+      const delay = retryDelayMs(failures, Date.now() - since, options.timeoutMs);
+      if (delay === null) throw err;
+      await abortableSleep(delay, options.signal);
+    }
+  }
+}
+
+/** Resolves after `ms`, or rejects with the signal's reason when it aborts first. */
+export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
 }
 
 /** Shortens grpc-js transport messages to what a user can act on. */
