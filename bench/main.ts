@@ -2,8 +2,10 @@
  * `deno task bench`: runs every benchmark section and writes
  * docs/BENCHMARKS.md. Each section measures Cumulus against a baseline in
  * the same run. Sections: spine (orchestrator), chronos (if built), the OCI
- * runtime wrapper (gpu-runtime: runc with and without cumulus-gpu-runc), and
- * the recorded real-GPU run (docs/gpu_run.md, produced on the GPU machine).
+ * runtime wrapper (gpu-runtime: runc with and without cumulus-gpu-runc),
+ * the fuzz of every RPC (fuzz: 10,000 hostile messages against a real
+ * orchestrator process), and the recorded real-GPU run (docs/gpu_run.md,
+ * produced on the GPU machine).
  * @module
  */
 import { runSpineBench } from "./spine_bench.ts";
@@ -48,6 +50,14 @@ if (!only || only === "gpu-runtime") {
     await optionalSection("OCI runtime wrapper (issue 13)", async () => {
       const mod = await import("./gpu_runtime_bench.ts");
       return await mod.runGpuRuntimeBench();
+    }),
+  );
+}
+if (!only || only === "fuzz") {
+  sections.push(
+    await optionalSection("Fuzz", async () => {
+      const mod = await import("./fuzz.ts");
+      return await mod.runFuzzBench();
     }),
   );
 }
