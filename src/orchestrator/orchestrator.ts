@@ -113,6 +113,15 @@ export async function startOrchestrator(
   const server = new grpc.Server({
     "grpc.max_receive_message_length": 8 * 1024 * 1024,
     "grpc.keepalive_permit_without_calls": 1,
+    // Deno 2.9.6's node:http2 can die inside nghttp2 (find_stream_on_goaway_func
+    // assertion or SIGSEGV, denoland/deno#36788) when a client comes back to a
+    // session that sat idle for minutes. A server ping every 60 s keeps no session
+    // idle that long: in `deno task soak --duration 12m --idle-min 150 --idle-max 330`
+    // (docs/operations.md) the orchestrator died 3 times in 3 runs without it (2 of the
+    // runs), and 0 times in 2 runs with it; grpc.max_connection_idle_ms = 60 s did
+    // not help (died at 175 s).
+    "grpc.keepalive_time_ms": 60_000,
+    "grpc.keepalive_timeout_ms": 20_000,
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
