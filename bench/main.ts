@@ -4,8 +4,9 @@
  * the same run. Sections: spine (orchestrator), chronos (if built), the OCI
  * runtime wrapper (gpu-runtime: runc with and without cumulus-gpu-runc),
  * the fuzz of every RPC (fuzz: 10,000 hostile messages against a real
- * orchestrator process), and the recorded real-GPU run (docs/gpu_run.md,
- * produced on the GPU machine).
+ * orchestrator process), and the recorded runs: the real-GPU runs
+ * (docs/gpu_run.md, produced on the GPU machine) and the HTTP/2 soak
+ * (docs/soak_run.md, `deno task soak`, too long for the bench).
  * @module
  */
 import { runSpineBench } from "./spine_bench.ts";
@@ -61,11 +62,14 @@ if (!only || only === "fuzz") {
     }),
   );
 }
-let gpu = "";
-try {
-  gpu = await Deno.readTextFile(new URL("../docs/gpu_run.md", import.meta.url));
-} catch {
-  // No GPU run recorded yet.
+// Runs recorded elsewhere (the GPU machine; long soaks), kept as their own docs and appended.
+const recorded: string[] = [];
+for (const doc of ["gpu_run.md", "soak_run.md"]) {
+  try {
+    recorded.push(await Deno.readTextFile(new URL(`../docs/${doc}`, import.meta.url)));
+  } catch {
+    // Not recorded yet.
+  }
 }
 const header = [
   "# Benchmarks",
@@ -74,7 +78,7 @@ const header = [
   "Every figure is a ratio against a baseline measured in the same run on the same machine.",
   "",
 ].join("\n");
-const body = [header, ...sections, gpu].filter((s) => s).join("\n");
+const body = [header, ...sections, ...recorded].filter((s) => s).join("\n");
 const out = new URL("../docs/BENCHMARKS.md", import.meta.url);
 if (only) {
   console.log(body);
