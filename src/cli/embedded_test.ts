@@ -34,7 +34,12 @@ Deno.test({
       ], { PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin" });
       const pid = proc.pid;
       assert.equal(proc.exited(), false);
-      await sleep(200);
+      // The piece runs under its supervisor (a Deno process): wait for both to be up.
+      const until = Date.now() + 20_000;
+      while (
+        Date.now() < until &&
+        !/started/.test(await Deno.readTextFile(paths.logFile("orchestrator")))
+      ) await sleep(50);
       assert.equal(await runningPid(paths, "orchestrator"), pid);
       assert.match(await Deno.readTextFile(paths.logFile("orchestrator")), /started/);
       // A pid file naming a live process of another kind is not ours.
