@@ -23,6 +23,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseDurationText } from "../src/core/duration.ts";
+import { pause } from "../src/core/pause.ts";
 import { CumulusClient } from "../src/sdk/mod.ts";
 import { freePort, type OrchestratorProcess, spawnOrchestrator } from "../tests/helpers/process.ts";
 
@@ -172,19 +173,6 @@ print(json.dumps(stats), flush=True)
 sys.stdout.flush()
 import os; os._exit(0)
 `;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
 
 function cli(args: string[]): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
@@ -377,7 +365,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
         calls++;
         cliCalls++;
         if (!st.success) failedCalls++;
-        await sleep(o.cliIntervalS * 1000, stop.signal);
+        await pause(o.cliIntervalS * 1000, stop.signal);
       }
     })());
     // 3. CLI log followers, SIGKILLed mid-stream and started again.
@@ -389,7 +377,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
             .spawn();
           sessions++;
           calls++;
-          await sleep((10 + Math.random() * Math.max(0, o.killMaxS - 10)) * 1000, stop.signal);
+          await pause((10 + Math.random() * Math.max(0, o.killMaxS - 10)) * 1000, stop.signal);
           try {
             child.kill("SIGKILL");
           } catch {
@@ -403,7 +391,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakResult> {
     if (o.restartEveryS > 0) {
       loops.push((async () => {
         while (!stop.signal.aborted) {
-          await sleep(o.restartEveryS * 1000, stop.signal);
+          await pause(o.restartEveryS * 1000, stop.signal);
           if (!stop.signal.aborted) await orch.restart();
         }
       })());

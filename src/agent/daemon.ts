@@ -12,7 +12,7 @@
  * orchestrator's reconciliation (a service without a partition) stops it.
  * @module
  */
-import { sleep } from "./_sleep.ts";
+import { pause } from "../core/mod.ts";
 import { ChronosError, type Partition, type PartitionList } from "./chronos.ts";
 import { grantJobId } from "./grants.ts";
 
@@ -175,7 +175,7 @@ export class ExpiryDaemon {
         if (message !== lastError) log(`looking at partitions failed: ${message}`);
         lastError = message;
       }
-      await sleep(wait, signal);
+      await pause(wait, signal);
     }
   }
 }

@@ -6,7 +6,7 @@
  * and the only memory (since when a GPU is idle) merely delays a stop after a restart.
  * @module
  */
-import { sleep } from "./_sleep.ts";
+import { pause } from "../core/mod.ts";
 import type { PartitionList } from "./chronos.ts";
 import { listGrantIds, removeGrant, staleGrants } from "./grants.ts";
 import { MPS_ACTION, MPS_IDLE_STOP_MS, type MpsControl, type MpsGpu, planMps } from "./mps.ts";
@@ -104,7 +104,7 @@ export class GpuKeeper {
         if (message !== lastError) this.#o.log(`gpu housekeeping failed: ${message}`);
         lastError = message;
       }
-      await sleep(this.#o.intervalMs, signal);
+      await pause(this.#o.intervalMs, signal);
     }
   }
 }

@@ -6,3 +6,4 @@ export * from "./checkpoint.ts";
 export * from "./duration.ts";
 export * from "./errors.ts";
 export * from "./job.ts";
+export * from "./pause.ts";

@@ -9,6 +9,7 @@ import {
   isTerminal,
   type JobRecord,
   type JobState,
+  pause,
   type ReasonCode,
 } from "../core/mod.ts";
 import type { JobLog, LastLine, LogHub } from "../logs/mod.ts";
@@ -114,19 +115,6 @@ const NUDGE_POLL_MS = 20;
 /** How long the log follow may deliver nothing before the runner drains instead. */
 const CATCH_UP_STALL_MS = 5000;
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
-
 /** One job's driver; {@link start} returns at once, {@link done} settles at the end. */
 export class JobRunner {
   /** The job id. */
@@ -176,7 +164,7 @@ export class JobRunner {
     const wake = new AbortController();
     this.#wake = () => wake.abort();
     try {
-      await sleep(ms, AbortSignal.any([wake.signal, this.#stop.signal]));
+      await pause(ms, AbortSignal.any([wake.signal, this.#stop.signal]));
     } finally {
       this.#wake = null;
     }
@@ -223,7 +211,7 @@ export class JobRunner {
           deadlineMs: 0,
         });
         log.close();
-        await sleep(1000, this.#stop.signal);
+        await pause(1000, this.#stop.signal);
         return;
       }
     }
