@@ -9,6 +9,7 @@ import grpc
 import pytest
 
 from bundle_helpers import BundleServer, pb2
+from runtime_server import RuntimeServer, start_runtime_server
 
 if TYPE_CHECKING:
     from cumulus import CumulusClient
@@ -16,6 +17,17 @@ if TYPE_CHECKING:
 
 #: max_result_bytes of the end-to-end orchestrator.
 E2E_MAX_RESULT_BYTES = 64 * 1024 * 1024
+
+
+@pytest.fixture
+def server() -> Iterator[RuntimeServer]:
+    """The in-process Runtime server (runtime_server.py) the job runtime talks to in unit tests."""
+    state = RuntimeServer()
+    grpc_server = start_runtime_server(state)
+    try:
+        yield state
+    finally:
+        grpc_server.stop(grace=None)
 
 
 @pytest.fixture

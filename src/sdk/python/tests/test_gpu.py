@@ -14,7 +14,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Set
+from typing import Any, Dict, List, Optional, Set
 
 import pytest
 
@@ -31,7 +31,7 @@ from cumulus.gpu import (
     tensorflow_limit_mib,
     torch_fraction,
 )
-from runtime_server import RuntimeServer, start_runtime_server
+from runtime_server import RuntimeServer
 
 GIB = 1 << 30
 THIS_MODULE = sys.modules[__name__]
@@ -222,16 +222,6 @@ def test_on_a_cuda_gpu_the_cap_makes_pytorch_run_out_at_the_partition() -> None:
 
 
 # -- the function runtime applies the cap before the call ---------------------
-
-
-@pytest.fixture
-def server() -> Iterator[RuntimeServer]:
-    state = RuntimeServer()
-    grpc_server = start_runtime_server(state)
-    try:
-        yield state
-    finally:
-        grpc_server.stop(grace=None)
 
 
 def frameworks_loaded() -> Dict[str, bool]:

@@ -25,7 +25,7 @@ import pytest
 from bundle_helpers import JOB_ID, REPO_ROOT, TOKEN
 from cumulus._call import CallEnvelope, pickle_call, python_version
 from cumulus._outcome import KIND_VALUE, decode_value
-from runtime_server import RuntimeServer, start_runtime_server
+from runtime_server import RuntimeServer
 
 SCRIPT = REPO_ROOT / "containers/job-gpu/build-from-host.sh"
 DIST = Path("/usr/lib/python3/dist-packages")
@@ -142,16 +142,6 @@ def _where() -> dict:
 
     return {"python": platform.python_version(), "user": getpass.getuser(), "uid": os.getuid(),
             "cwd": os.getcwd(), "cumulus": cumulus.__file__}
-
-
-@pytest.fixture
-def server() -> Iterator[RuntimeServer]:
-    state = RuntimeServer()
-    grpc_server = start_runtime_server(state)
-    try:
-        yield state
-    finally:
-        grpc_server.stop(grace=None)
 
 
 def test_image_runs_a_function_job_against_a_runtime_server(built_image: tuple, server: RuntimeServer) -> None:

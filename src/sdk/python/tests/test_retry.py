@@ -21,7 +21,7 @@ from cumulus._outcome import KIND_VALUE, decode_value
 from cumulus._retry import Backoff, Retrier
 from cumulus._rpc import IDEMPOTENT_METHODS, Rpc
 from cumulus.errors import OrchestratorUnavailable
-from runtime_server import RuntimeServer, start_runtime_server
+from runtime_server import RuntimeServer
 
 THIS_MODULE = sys.modules[__name__]
 
@@ -162,16 +162,6 @@ def test_an_orchestrator_never_reached_fails_at_once() -> None:
 
 
 # -- the job runtime against a real Runtime server that cuts its calls ----------
-
-
-@pytest.fixture
-def server() -> Iterator[RuntimeServer]:
-    state = RuntimeServer()
-    grpc_server = start_runtime_server(state)
-    try:
-        yield state
-    finally:
-        grpc_server.stop(grace=None)
 
 
 def checksum(n: int) -> int:

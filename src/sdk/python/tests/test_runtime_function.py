@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -16,19 +16,9 @@ from bundle_helpers import runtime_env, tar_gz
 from cumulus import runtime
 from cumulus._call import CALL_PATH, MODULES_DIR, CallEnvelope, pickle_call, python_version
 from cumulus._outcome import KIND_ERROR, KIND_VALUE, decode_error, decode_value
-from runtime_server import RuntimeServer, start_runtime_server
+from runtime_server import RuntimeServer
 
 THIS_MODULE = sys.modules[__name__]
-
-
-@pytest.fixture
-def server() -> Iterator[RuntimeServer]:
-    state = RuntimeServer()
-    grpc_server = start_runtime_server(state)
-    try:
-        yield state
-    finally:
-        grpc_server.stop(grace=None)
 
 
 def payload(fn: Any, *args: Any, **kwargs: Any) -> bytes:
