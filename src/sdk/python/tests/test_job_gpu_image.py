@@ -23,6 +23,7 @@ from typing import Iterator, List, Set
 import pytest
 
 from bundle_helpers import JOB_ID, REPO_ROOT, TOKEN
+from docker_cli import docker, docker_env
 from cumulus._call import CallEnvelope, pickle_call, python_version
 from cumulus._outcome import KIND_VALUE, decode_value
 from runtime_server import RuntimeServer
@@ -30,22 +31,6 @@ from runtime_server import RuntimeServer
 SCRIPT = REPO_ROOT / "containers/job-gpu/build-from-host.sh"
 DIST = Path("/usr/lib/python3/dist-packages")
 THIS_MODULE = sys.modules[__name__]
-_DEFAULT_SOCK = "/run/cumulus-docker.sock"
-
-
-def _docker_env() -> dict:
-    env = dict(os.environ)
-    if "DOCKER_HOST" not in env and os.path.exists(_DEFAULT_SOCK):
-        env["DOCKER_HOST"] = f"unix://{_DEFAULT_SOCK}"
-    return env
-
-
-def docker(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    """The docker CLI (argv only) against the project's engine."""
-    return subprocess.run(
-        ["docker", *args], env=_docker_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout, check=check,
-    )
 
 
 def _unavailable_reason() -> str:
@@ -107,7 +92,7 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple]:
     proc = subprocess.run(
         ["bash", str(SCRIPT), "--python-env", str(env), "--tag", tag, "--roots", small_roots(env),
          "--require", "grpc cloudpickle google.protobuf", "--progress-every", "16"],
-        env=_docker_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
+        env=docker_env(), stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=300,
     )
     seconds = time.monotonic() - started
     try:

@@ -13,30 +13,15 @@ import shutil
 import subprocess
 import time
 import uuid
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import pytest
 
 from bundle_helpers import JOB_ID, TOKEN, BundleServer, tar_gz
+from docker_cli import docker
 from cumulus import runtime
 
 IMAGE = os.environ.get("CUMULUS_JOB_IMAGE", "cumulus-job:latest")
-_DEFAULT_SOCK = "/run/cumulus-docker.sock"
-
-
-def _docker_env() -> Dict[str, str]:
-    env = dict(os.environ)
-    if "DOCKER_HOST" not in env and os.path.exists(_DEFAULT_SOCK):
-        env["DOCKER_HOST"] = f"unix://{_DEFAULT_SOCK}"
-    return env
-
-
-def docker(*args: str, check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
-    """Run the docker CLI (argv only) against the project's engine."""
-    return subprocess.run(
-        ["docker", *args], env=_docker_env(), stdin=subprocess.DEVNULL,
-        capture_output=True, text=True, timeout=timeout, check=check,
-    )
 
 
 def _unavailable_reason() -> Optional[str]:
