@@ -7,6 +7,7 @@
  * (src/agent/gpu_layer.ts).
  * @module
  */
+import { formatBytes } from "../core/bytes.ts";
 import {
   Chronos,
   ChronosError,
@@ -177,17 +178,6 @@ function fmtDuration(seconds: number): string {
   return h > 0 ? `${h}h${pad(m)}m${pad(s % 60)}s` : `${m}m${pad(s % 60)}s`;
 }
 
-function fmtBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
-}
-
 function table(rows: string[][]): string {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
   return rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd())
@@ -268,7 +258,7 @@ async function undoCreate(
 
 function createdLine(p: CreatedPartition): string {
   return `${p.existing ? "existing" : "created"} ${p.id} on device ${p.device}: ` +
-    `${p.memory} of the device (${fmtBytes(p.memoryBytes)}) for ` +
+    `${p.memory} of the device (${formatBytes(p.memoryBytes)}) for ` +
     `${fmtDuration(p.remainingS)}, owner ${p.owner}${p.jobId ? `, job ${p.jobId}` : ""}\n`;
 }
 
@@ -354,7 +344,7 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
           String(d.index),
           d.type,
           d.name,
-          fmtBytes(d.totalMemoryBytes),
+          formatBytes(d.totalMemoryBytes),
           d.platform,
           d.gpu?.uuid || "-",
           deviceAccess(view, d.index),
@@ -458,7 +448,7 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
             String(d.index),
             d.type,
             d.name,
-            fmtBytes(d.totalMemoryBytes),
+            formatBytes(d.totalMemoryBytes),
             String(d.allocated),
             String(d.free),
             String(d.partitions),

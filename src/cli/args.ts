@@ -4,6 +4,7 @@
  * which the CLI turns into exit code 2.
  * @module
  */
+import { BYTES_GRAMMAR, parseBytesText } from "../core/bytes.ts";
 
 /** A command-line mistake: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -204,33 +205,21 @@ export function parseDuration(name: string, text: string): number {
   return total;
 }
 
-const SIZE_UNITS: Record<string, number> = {
-  "": 1,
-  b: 1,
-  k: 1024,
-  kb: 1000,
-  kib: 1024,
-  m: 1024 ** 2,
-  mb: 1000 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gb: 1000 ** 3,
-  gib: 1024 ** 3,
-};
-
 /**
- * Parses a byte size: `1048576`, `512K`, `100M`, `100MiB`, `1G`, `1.5GB`.
- * K/M/G and KiB/MiB/GiB are binary; KB/MB/GB decimal.
+ * Parses a byte size with the one size grammar ({@link parseBytesText}):
+ * `1048576`, `512K`, `100M`, `100MiB`, `1G`, `1.5GB`. K/M/G and KiB/MiB/GiB
+ * are binary; KB/MB/GB decimal.
  * @example
  * parseSize("max-bundle-size", "100M"); // 104857600
  */
 export function parseSize(name: string, text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)\s*$/.exec(text);
-  const unit = m ? SIZE_UNITS[m[2].toLowerCase()] : undefined;
-  if (!m || unit === undefined || Number(m[1]) * unit < 1) {
+  const bytes = parseBytesText(text);
+  if (bytes === null || bytes < 1) {
     throw new UsageError(
-      `--${name}: expected a size like 500K, 100M or 1G, got ${JSON.stringify(text)}`,
+      `--${name}: expected a size like 500K, 100M or 1G (${BYTES_GRAMMAR}), got ${
+        JSON.stringify(text)
+      }`,
     );
   }
-  return Math.floor(Number(m[1]) * unit);
+  return bytes;
 }

@@ -3,7 +3,7 @@
  * with --json.
  * @module
  */
-import type { JobRecord, Worker } from "../sdk/mod.ts";
+import { formatBytes, type JobRecord, type Worker } from "../sdk/mod.ts";
 
 /**
  * Renders rows under upper-case headers, columns separated by three spaces
@@ -132,10 +132,6 @@ export const WORKER_HEADERS: readonly string[] = [
   "LABELS",
 ];
 
-function gibs(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(1)}GiB`;
-}
-
 /**
  * One cell per worker: each device's memory, share used and free, partitions,
  * and the physical GPU behind it (its UUID, shortened) when there is one.
@@ -143,7 +139,7 @@ function gibs(bytes: number): string {
 export function formatGpus(w: Worker): string {
   if (w.gpus.length === 0) return "-";
   return w.gpus.map((g) =>
-    `gpu${g.index} ${gibs(g.memoryBytes)} ${g.allocated.toFixed(2)}/${g.free.toFixed(2)} ` +
+    `gpu${g.index} ${formatBytes(g.memoryBytes)} ${g.allocated.toFixed(2)}/${g.free.toFixed(2)} ` +
     `(${g.partitions})` + (g.uuid ? ` ${g.uuid.slice(0, 12)}` : "")
   ).join("; ");
 }

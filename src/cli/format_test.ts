@@ -201,8 +201,8 @@ Deno.test("workers table shows each device's share, its GPU, the device access a
   const [, ok, cpu, down] = table.trimEnd().split("\n");
   assert.match(
     ok,
-    /\bok\s+nvidia\s+gpu0 80\.0GiB 0\.50\/0\.50 \(1\) GPU-8f0c1d2e\s+10\.0\.0\.5\s+zone=a$/,
+    /\bok\s+nvidia\s+gpu0 80\.0 GiB 0\.50\/0\.50 \(1\) GPU-8f0c1d2e\s+10\.0\.0\.5\s+zone=a$/,
   );
-  assert.match(cpu, /\bok\s+none \(no device access\)\s+gpu0 8\.0GiB 0\.00\/1\.00 \(0\)\s+10/);
+  assert.match(cpu, /\bok\s+none \(no device access\)\s+gpu0 8\.0 GiB 0\.00\/1\.00 \(0\)\s+10/);
   assert.match(down, /agent unreachable: connection refused\s+-\s+-\s+10\.0\.0\.5/);
 });

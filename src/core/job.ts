@@ -3,6 +3,7 @@
  * is parsed into these types once, at the edge, by {@link parseJobSpec}.
  * @module
  */
+import { BYTES_GRAMMAR, parseBytesText } from "./bytes.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import type { CheckpointMark } from "./checkpoint.ts";
 
@@ -487,37 +488,25 @@ function parseResultRetention(asked: number, limit: number): number {
   return asked;
 }
 
-const SIZE_RE = /^(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$/;
-const SIZE_UNITS: Record<string, number> = {
-  B: 1,
-  KB: 1e3,
-  MB: 1e6,
-  GB: 1e9,
-  TB: 1e12,
-  KiB: 1024,
-  MiB: 1024 ** 2,
-  GiB: 1024 ** 3,
-  TiB: 1024 ** 4,
-};
-
 /**
- * Parses an absolute memory size ("20GiB", "512 MiB", "1.5GB") into bytes.
+ * Parses an absolute memory size ("20GiB", "512 MiB", "1.5GB", "20G") into
+ * bytes with the one size grammar ({@link parseBytesText}); a unit is
+ * required, since a bare number of GPU memory means whole GPUs.
  * Throws {@link InvalidArgumentError} naming `spec.gpu_memory_size`.
  * @example
  * parseMemorySize("20GiB"); // 21474836480
  */
 export function parseMemorySize(text: string): number {
-  const m = SIZE_RE.exec(text.trim());
-  if (!m) {
+  const bytes = parseBytesText(text, { requireUnit: true });
+  if (bytes === null) {
     throw new InvalidArgumentError(
       "spec.gpu_memory_size",
-      `expected a size like "20GiB" or "512MiB" (units B, KB, MB, GB, TB, KiB, MiB, GiB, TiB), got ${
+      `expected a size with a unit like "20GiB" or "512M" (${BYTES_GRAMMAR}), got ${
         JSON.stringify(text)
       }`,
     );
   }
-  const bytes = Math.round(Number(m[1]) * SIZE_UNITS[m[2]]);
-  if (!(bytes > 0) || !Number.isSafeInteger(bytes)) {
+  if (bytes <= 0) {
     throw new InvalidArgumentError("spec.gpu_memory_size", `must be > 0, got ${text}`);
   }
   return bytes;

@@ -2,6 +2,7 @@
  * Core domain types and errors shared by every Cumulus component.
  * @module
  */
+export * from "./bytes.ts";
 export * from "./checkpoint.ts";
 export * from "./duration.ts";
 export * from "./errors.ts";

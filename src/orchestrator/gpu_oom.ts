@@ -7,7 +7,7 @@
  * @module
  */
 import { REASON_CODES, type ReasonCode } from "../core/mod.ts";
-import { formatBytes } from "../scheduler/mod.ts";
+import { formatBytes } from "../core/mod.ts";
 
 /**
  * What the CUDA runtime, the driver API, PyTorch, TensorFlow, JAX and CuPy

@@ -29,7 +29,7 @@ Deno.test("gpuOomOutcome() names the partition a fractional job exceeded", () =>
     { bytes: 20 * GIB, count: 1, whole: false },
   );
   assert.deepEqual(got, {
-    reason: "exceeded its 20GiB GPU partition (CUDA out of memory); exited with code 1",
+    reason: "exceeded its 20.0 GiB GPU partition (CUDA out of memory); exited with code 1",
     reasonCode: "GPU_MEMORY_EXCEEDED",
   });
 });
@@ -37,7 +37,7 @@ Deno.test("gpuOomOutcome() names the partition a fractional job exceeded", () =>
 Deno.test("gpuOomOutcome() says whole GPUs ran out, and leaves other failures alone", () => {
   assert.equal(
     gpuOomOutcome(["CUDA out of memory"], 1, { bytes: 80 * GIB, count: 2, whole: true })?.reason,
-    "ran out of the memory of its 2 whole GPUs (80GiB each) (CUDA out of memory); exited with code 1",
+    "ran out of the memory of its 2 whole GPUs (80.0 GiB each) (CUDA out of memory); exited with code 1",
   );
   assert.equal(
     gpuOomOutcome(["CUDA out of memory"], 1, { bytes: 0, count: 1, whole: false })?.reason,

@@ -12,19 +12,14 @@
  */
 import {
   devicesOf,
+  formatBytes,
   type JobRecord,
   type JobSpec,
   partitionsOf,
   UnavailableError,
   wantsWholeGpus,
 } from "../core/mod.ts";
-import {
-  canEverFit,
-  formatBytes,
-  type GpuDemand,
-  type NodeCapacity,
-  shareOf,
-} from "../scheduler/mod.ts";
+import { canEverFit, type GpuDemand, type NodeCapacity, shareOf } from "../scheduler/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import { AgentCommandError, type NodeInventory, type WorkerRegistry } from "../workers/mod.ts";
 

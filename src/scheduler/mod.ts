@@ -6,7 +6,6 @@ export { pickJobs, type QueuedJob } from "./queue.ts";
 export {
   canEverFit,
   type DeviceCapacity,
-  formatBytes,
   fractionOn,
   type GpuDemand,
   matchesConstraints,

@@ -4,6 +4,7 @@
  * why nothing fits now, or that nothing ever can.
  * @module
  */
+import { formatBytes } from "../core/bytes.ts";
 
 /** One device of a node, as the placement sees it. */
 export interface DeviceCapacity {
@@ -154,16 +155,4 @@ export function waitingReason(demand: GpuDemand, nodes: readonly NodeCapacity[])
     ? `waiting: no node with ${describe(demand)}`
     : `waiting: ${describe(demand)}`;
   return parts.length > 0 ? `${head} (${parts.slice(0, 8).join(", ")})` : head;
-}
-
-/** "20.0 GiB" style sizes for messages. */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${Number(v.toFixed(1))}${units[u]}`;
 }

@@ -3,6 +3,7 @@
  * a gRPC status, so callers branch on `err.code` rather than on message text.
  * @module
  */
+import { formatBytes } from "../core/bytes.ts";
 
 /** gRPC status names, as used in {@link CumulusRpcError.code}. */
 export type RpcCode =
@@ -131,21 +132,4 @@ export class BundleError extends CumulusSdkError {
     super(code, message, options);
     this.name = "BundleError";
   }
-}
-
-/**
- * Formats a byte count with binary units, e.g. `1.5 MiB`.
- * @example
- * formatBytes(1536); // "1.5 KiB"
- */
-export function formatBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  if (unit === 0) return `${bytes} B`;
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
 }

@@ -3,8 +3,9 @@
  * logs, wait for them and fetch their results, over gRPC (`cumulus.v1`).
  *
  * Importable by URL with no install: this module imports only files next to
- * it and pinned `npm:` packages. Run with `--allow-net --allow-env` (and
- * `--allow-read` to pack a directory with {@link packBundle}).
+ * it, src/core/bytes.ts (which imports nothing) and pinned `npm:` packages.
+ * Run with `--allow-net --allow-env` (and `--allow-read` to pack a directory
+ * with {@link packBundle}).
  *
  * @example
  * ```ts
@@ -43,7 +44,6 @@ export {
   CumulusRpcError,
   CumulusSdkError,
   type FileSize,
-  formatBytes,
   InvalidUrlError,
   type RpcCode,
 } from "./errors.ts";
@@ -76,4 +76,5 @@ export {
   type Worker,
   type WorkerGpu,
 } from "./types.ts";
+export { formatBytes, parseBytesText } from "../core/bytes.ts";
 export { DEFAULT_ORCHESTRATOR_URL, defaultOrchestratorUrl, parseOrchestratorUrl } from "./url.ts";

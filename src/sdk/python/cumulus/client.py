@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import re
 import sys
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Union
 
+from cumulus._bytes import parse_bytes
 from cumulus._bundle import FilesArg, build_bundle, iter_chunks, resolve_files
 from cumulus._call import CallEnvelope, defining_module, pickle_call, python_version, split_call
 from cumulus._modules import local_modules
@@ -63,12 +63,10 @@ def _number(name: str, value: Any) -> float:
     return float(value)
 
 
-_SIZE = re.compile(r"^\d+(\.\d+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)$")
-
-
 def _gpu_memory_size(value: str) -> str:
     text = value.strip()
-    if not _SIZE.match(text):
+    size = parse_bytes(text, require_unit=True)
+    if size is None or size <= 0:
         raise ValueError(
             "gpu_memory: must be a fraction in (0, 1), a whole number of GPUs "
             f"1..{MAX_GPU_COUNT} or a size like '20GiB' or '512MiB', got {value!r}"

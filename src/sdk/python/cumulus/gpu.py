@@ -40,6 +40,7 @@ import sys
 from dataclasses import dataclass
 from typing import IO, Any, Callable, Dict, List, Mapping, Optional, Sequence, Set, Tuple
 
+from cumulus._bytes import format_bytes
 from cumulus.context import JobContext
 
 __all__ = [
@@ -61,7 +62,6 @@ _NAMES: Dict[str, str] = {"pytorch": "PyTorch", "tensorflow": "TensorFlow"}
 # What container runtimes put in CUDA_VISIBLE_DEVICES to hand over no GPU.
 _NO_GPU = frozenset({"", "-1", "none", "void", "nodevfiles"})
 _MIB = 1 << 20
-_GIB = 1 << 30
 # Problems reported once per process (e.g. TensorFlow already initialised).
 _reported: Set[str] = set()
 
@@ -101,8 +101,8 @@ class MemoryCap:
     def describe(self) -> str:
         """One line for people, e.g. ``capped PyTorch to 20.0 GiB of GPU 0 (partition p-…)``."""
         partition = f" (partition {self.partition_id})" if self.partition_id else ""
-        size = self.limit_bytes / _GIB
-        return f"capped {_NAMES.get(self.framework, self.framework)} to {size:.1f} GiB of GPU {self.gpu}{partition}"
+        size = format_bytes(self.limit_bytes)
+        return f"capped {_NAMES.get(self.framework, self.framework)} to {size} of GPU {self.gpu}{partition}"
 
 
 def _has_gpus(env: Mapping[str, str]) -> bool:

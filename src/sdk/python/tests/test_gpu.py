@@ -133,7 +133,7 @@ def test_the_real_finder_sees_debians_torch() -> None:
 def test_cap_describes_itself_in_one_line() -> None:
     cap = MemoryCap("pytorch", 0, 20 * GIB, "p-0123456789ab")
     assert cap.describe() == "capped PyTorch to 20.0 GiB of GPU 0 (partition p-0123456789ab)"
-    assert MemoryCap("tensorflow", 0, 512 << 20, "").describe() == "capped TensorFlow to 0.5 GiB of GPU 0"
+    assert MemoryCap("tensorflow", 0, 512 << 20, "").describe() == "capped TensorFlow to 512 MiB of GPU 0"
 
 
 def test_unknown_framework_is_an_error() -> None:
