@@ -142,7 +142,7 @@ export class ExpiryDaemon {
           `job ${job}: stopping its containers failed (attempt ${attempt}/${attempts}` +
             `${last ? ", giving up" : ""}): ${(err as Error).message}`,
         );
-        if (!last) await new Promise((r) => setTimeout(r, this.#opts.retryPauseMs ?? 1_000));
+        if (!last) await pause(this.#opts.retryPauseMs ?? 1_000);
       }
     }
     try {

@@ -11,6 +11,7 @@
  * daemons' liveness and the time; {@link MpsControl} starts and stops daemons.
  * @module
  */
+import { pause } from "../core/pause.ts";
 import { GpuLayerError } from "./gpu_error.ts";
 
 /** Where MPS directories go when `CUMULUS_MPS_DIR` is not set. */
@@ -295,7 +296,7 @@ export class MpsControl {
             `(see ${logDir}/control.log)`,
         );
       }
-      await new Promise((r) => setTimeout(r, 10));
+      await pause(10);
     }
   }
 

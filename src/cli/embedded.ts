@@ -5,6 +5,7 @@
  * @module
  */
 import { resolve } from "node:path";
+import { pause } from "../core/pause.ts";
 
 /** Default data dir of `up` and `down` (the orchestrator's default too). */
 export const DEFAULT_UP_DATA_DIR = "./cumulus-data";
@@ -187,11 +188,11 @@ export async function stopPiece(
   if (pid !== null) {
     signal(pid, "SIGTERM");
     const until = Date.now() + graceMs;
-    while (await runningPid(paths, piece) === pid && Date.now() < until) await sleep(100);
+    while (await runningPid(paths, piece) === pid && Date.now() < until) await pause(100);
     if (await runningPid(paths, piece) === pid) {
       // The supervisor leads its process group: the piece goes with it.
       signal(-pid, "SIGKILL");
-      while (await runningPid(paths, piece) === pid) await sleep(50);
+      while (await runningPid(paths, piece) === pid) await pause(50);
     }
   }
   await Deno.remove(paths.pidFile(piece)).catch(() => {});
@@ -247,9 +248,4 @@ export async function tail(path: string, n = 15): Promise<string> {
   } catch {
     return "";
   }
-}
-
-/** Resolves after `ms` milliseconds. */
-export function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
+import { pause } from "../core/pause.ts";
 import {
   EmbeddedPaths,
   readState,
   runningPid,
-  sleep,
   spawnDetached,
   stopPiece,
   writeState,
@@ -39,7 +39,7 @@ Deno.test({
       while (
         Date.now() < until &&
         !/started/.test(await Deno.readTextFile(paths.logFile("orchestrator")))
-      ) await sleep(50);
+      ) await pause(50);
       assert.equal(await runningPid(paths, "orchestrator"), pid);
       assert.match(await Deno.readTextFile(paths.logFile("orchestrator")), /started/);
       // A pid file naming a live process of another kind is not ours.
@@ -47,7 +47,7 @@ Deno.test({
       assert.equal(await runningPid(paths, "s3rver"), null);
       assert.equal(await stopPiece(paths, "orchestrator", 5000), pid);
       assert.equal(await runningPid(paths, "orchestrator"), null);
-      await sleep(50);
+      await pause(50);
       assert.ok(proc.exited(), "our child saw it exit");
       await assert.rejects(Deno.stat(paths.pidFile("orchestrator")));
       assert.equal(await stopPiece(paths, "orchestrator"), null, "stopping twice is fine");

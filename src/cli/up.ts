@@ -5,6 +5,7 @@
  * the demo (examples/demo/train.py) through an infrastructure failure.
  * @module
  */
+import { pause } from "../core/pause.ts";
 import { UsageError } from "./args.ts";
 import { type CommandContext, parseCommandArgs } from "./context.ts";
 import { runDemo } from "./demo.ts";
@@ -17,7 +18,6 @@ import {
   readState,
   runningPid,
   selfArgv,
-  sleep,
   spawnDetached,
   tail,
   writeState,
@@ -320,7 +320,7 @@ async function startAgent(
     selfArgv(["agent", "serve"]),
     env,
   );
-  await sleep(1000);
+  await pause(1000);
   if (proc.exited()) {
     const note = `it exited at start: ${
       (await tail(paths.logFile("agent"), 3)).replace(/\n/g, " | ")
@@ -346,7 +346,7 @@ async function waitUntil(
     if (s === "exited") {
       throw new Error(`${what} exited at start; its log (${log}) ends with: ${await tail(log)}`);
     }
-    await sleep(150);
+    await pause(150);
   }
   throw new Error(`${what} was not ready within ${timeoutMs / 1000} s; see ${log}`);
 }

@@ -1,13 +1,14 @@
 /**
- * The pause of background loops: a timer that an abort ends early.
+ * The one sleep of the project: a timer that an abort, if given, ends early.
  * @module
  */
 
 /**
  * Resolves after `ms`, or at once when `signal` aborts (it never rejects:
  * loops check `signal.aborted` themselves), leaving no timer or listener.
+ * Without a signal it is a plain sleep.
  * @param ms Milliseconds to wait.
- * @param signal Ends the wait early.
+ * @param signal Ends the wait early (optional).
  * @returns A promise that resolves when the pause is over.
  * @example
  * while (!signal.aborted) {
@@ -15,15 +16,15 @@
  *   await pause(500, signal);
  * }
  */
-export function pause(ms: number, signal: AbortSignal): Promise<void> {
+export function pause(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
+    if (signal?.aborted) return resolve();
     const done = () => {
       clearTimeout(timer);
-      signal.removeEventListener("abort", done);
+      signal?.removeEventListener("abort", done);
       resolve();
     };
     const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done, { once: true });
+    signal?.addEventListener("abort", done, { once: true });
   });
 }

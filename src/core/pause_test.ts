@@ -11,3 +11,9 @@ Deno.test("pause() waits, ends at once on abort, and never rejects", async () =>
   await p; // resolves, with no timer left behind (the test sanitizers would say)
   await pause(60_000, ac.signal); // already aborted: at once
 });
+
+Deno.test("pause() without a signal is a plain sleep", async () => {
+  const t0 = performance.now();
+  await pause(30);
+  assert.ok(performance.now() - t0 >= 25);
+});

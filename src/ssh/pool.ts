@@ -19,6 +19,7 @@ import { readFileSync } from "node:fs";
 // @ts-types="@types/ssh2"
 import { Client, type ClientChannel, type ConnectConfig } from "ssh2";
 import { Buffer } from "node:buffer";
+import { pause as sleep } from "../core/pause.ts";
 import {
   HostKeyMismatchError,
   SshAuthError,
@@ -97,10 +98,6 @@ const RETRYABLE = /ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENETUNREACH|ETIMEDOUT|ti
 
 function label(t: SshTarget): string {
   return `${t.host}:${t.port}`;
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
@@ -336,7 +333,7 @@ export class SshPool {
         last = err;
         if (!RETRYABLE.test(err.message)) break;
         const pause = Math.min(200 * 2 ** (attempt - 1), deadline - Date.now());
-        if (attempt < this.#opts.connectAttempts && pause > 0) await delay(pause);
+        if (attempt < this.#opts.connectAttempts && pause > 0) await sleep(pause);
       }
     }
     if (last instanceof WorkerUnreachableError) throw last;
