@@ -5,6 +5,7 @@
  * @module
  */
 import { BYTES_GRAMMAR, parseBytesText } from "../core/bytes.ts";
+import { parseDurationText } from "../core/duration.ts";
 
 /** A command-line mistake: printed as one line, exit code 2. */
 export class UsageError extends Error {
@@ -175,34 +176,26 @@ export function nonNegativeIntFlag(name: string, text: string): number {
   return Number(text);
 }
 
-const DURATION_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
-
 /**
- * Parses a duration in seconds: a plain number (`90`, `0.5`) or units
- * (`90s`, `10m`, `2h`, `1h30m`, `1d`). Zero and negative plain numbers pass
- * through so the server can reject them with its own message.
+ * Parses a duration in seconds with the one duration grammar
+ * ({@link parseDurationText}): a plain number (`90`, `0.5`) or units (`90s`,
+ * `10m`, `2h`, `1h30m`, `1d`). Zero and negative plain numbers pass through
+ * so the server can reject them with its own message.
  * @example
  * parseDuration("duration", "1h30m"); // 5400
  */
 export function parseDuration(name: string, text: string): number {
   const t = text.trim();
-  if (/^-?\d+(\.\d+)?$/.test(t)) return Number(t);
-  const re = /(\d+(?:\.\d+)?)([smhd])/g;
-  let total = 0;
-  let consumed = 0;
-  for (const m of t.matchAll(re)) {
-    if (m.index !== consumed) break;
-    total += Number(m[1]) * DURATION_UNITS[m[2]];
-    consumed += m[0].length;
-  }
-  if (t === "" || consumed !== t.length) {
+  if (/^-\d+(\.\d+)?$/.test(t)) return Number(t);
+  const seconds = parseDurationText(t);
+  if (seconds === null) {
     throw new UsageError(
       `--${name}: expected seconds or a duration like 90s, 10m, 2h, 1h30m; got ${
         JSON.stringify(text)
       }`,
     );
   }
-  return total;
+  return seconds;
 }
 
 /**
