@@ -88,6 +88,11 @@ export const CHRONOS_STATUS = [
 /** A Chronos status name, e.g. `"NO_CAPACITY"`. */
 export type ChronosStatus = typeof CHRONOS_STATUS[number];
 
+// The numeric statuses this file branches on, named (chronos.h's CHRONOS_OK, …).
+const OK = CHRONOS_STATUS.indexOf("OK");
+const BUFFER_TOO_SMALL = CHRONOS_STATUS.indexOf("BUFFER_TOO_SMALL");
+const WOULD_BLOCK = CHRONOS_STATUS.indexOf("WOULD_BLOCK");
+
 /** Size that always holds one partition or one error (CHRONOS_PARTITION_JSON_MAX is 1024). */
 const PARTITION_BUFFER = 4096;
 /** First size tried for lists; grown to what the library asks for. */
@@ -576,12 +581,12 @@ export class Chronos implements Disposable {
       const status = await this.#call((h) =>
         call(h, buf, BigInt(size), new Uint8Array(needed.buffer))
       );
-      if (status === 0) return JSON.parse(readCString(buf));
-      if (status !== 11) this.#fail(status, buf);
+      if (status === OK) return JSON.parse(readCString(buf));
+      if (status !== BUFFER_TOO_SMALL) this.#fail(status, buf);
       // The state may have grown between calls; leave headroom.
       size = Math.max(Number(needed[0]) + 4096, size * 2);
     }
-    throw new ChronosError(11, "Chronos output kept outgrowing its buffer");
+    throw new ChronosError(BUFFER_TOO_SMALL, "Chronos output kept outgrowing its buffer");
   }
 
   /** Number of managed devices (discovers OpenCL devices on first use). */
@@ -590,7 +595,7 @@ export class Chronos implements Disposable {
     const status = await this.#call((h) =>
       this.#sym.chronos_device_count(h, new Uint8Array(out.buffer))
     );
-    if (status !== 0) {
+    if (status !== OK) {
       // The reason is in this call's thread-local error, which we cannot read from here;
       // device_info fails the same way and writes it into a buffer.
       await this.#json((h, b, l, nd) => this.#sym.chronos_device_info(h, 0, b, l, nd), 4096);
@@ -665,8 +670,8 @@ export class Chronos implements Disposable {
     if (!this.#fastPath) return undefined;
     const buf = new Uint8Array(PARTITION_BUFFER);
     const status = call(buf, BigInt(buf.length));
-    if (status === 0) return JSON.parse(readCString(buf));
-    if (status === 12) return undefined;
+    if (status === OK) return JSON.parse(readCString(buf));
+    if (status === WOULD_BLOCK) return undefined;
     this.#fail(status, buf);
   }
 

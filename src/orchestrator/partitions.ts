@@ -249,7 +249,7 @@ export class PartitionKeeper {
       });
     } catch (err) {
       if (err instanceof PartitionWaitError) throw err;
-      if (err instanceof AgentCommandError && (err.status === 4 || err.status === 5)) {
+      if (err instanceof AgentCommandError && err.refusedForNow) {
         throw new PartitionWaitError(`waiting: ${err.message}`);
       }
       throw new PartitionWaitError(`waiting: agent unreachable: ${(err as Error).message}`);

@@ -82,6 +82,18 @@ export interface AgentPartition {
   durationS: number;
 }
 
+/**
+ * Exit codes of `cumulus-agent` that Cumulus acts on: the agent exits with
+ * Chronos's own status (chronos.h), and 2 for a usage error (a command an
+ * older agent does not know). A test checks them against the agent's table.
+ */
+export const AgentExit = {
+  USAGE: 2,
+  NOT_FOUND: 3,
+  NO_CAPACITY: 4,
+  FAIR_SHARE: 5,
+} as const;
+
 /** A created (or, by job id, found again) partition. */
 export interface CreatedPartition extends AgentPartition {
   /** True when the job already held it (an idempotent retry). */
@@ -90,7 +102,7 @@ export interface CreatedPartition extends AgentPartition {
 
 /** The agent answered with an error (its exit code and Chronos error code). */
 export class AgentCommandError extends Error {
-  /** Exit status (4 no capacity, 5 fair share, 3 not found, 2 usage, …). */
+  /** Exit status ({@link AgentExit}: Chronos's status, or 2 for usage). */
   readonly status: number;
   /** Chronos error code ("NO_CAPACITY", …) or "" when the agent printed none. */
   readonly chronosCode: string;
@@ -101,10 +113,12 @@ export class AgentCommandError extends Error {
     this.status = status;
     this.chronosCode = chronosCode;
   }
-}
 
-/** Exit code of the agent for a command it does not know (an older agent). */
-const USAGE_EXIT = 2;
+  /** True when Chronos refused for now (no capacity or fair share): the job waits. */
+  get refusedForNow(): boolean {
+    return this.status === AgentExit.NO_CAPACITY || this.status === AgentExit.FAIR_SHARE;
+  }
+}
 
 function computeShareArgs(share: number | undefined): string[] {
   return share === undefined ? [] : ["--compute-share", String(share)];
@@ -222,7 +236,7 @@ export class AgentClient {
       await this.#json(["partition", "release", partitionId]);
       return true;
     } catch (err) {
-      if (err instanceof AgentCommandError && err.status === 3) return false;
+      if (err instanceof AgentCommandError && err.status === AgentExit.NOT_FOUND) return false;
       throw err;
     }
   }
@@ -233,7 +247,7 @@ export class AgentClient {
       const body = await this.#json(["partition", "release-job", jobId]);
       return ((body.released as unknown[] | undefined) ?? []).length;
     } catch (err) {
-      if (!(err instanceof AgentCommandError && err.status === USAGE_EXIT)) throw err;
+      if (!(err instanceof AgentCommandError && err.status === AgentExit.USAGE)) throw err;
     }
     // An agent without release-job: list, then release by id.
     let n = 0;

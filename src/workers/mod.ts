@@ -8,6 +8,7 @@ export {
   AgentClient,
   AgentCommandError,
   type AgentDevice,
+  AgentExit,
   type AgentGpu,
   type AgentInventory,
   type AgentPartition,

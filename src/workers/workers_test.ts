@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { AgentClient, AgentCommandError, localAgentCommand, LocalTransport } from "./mod.ts";
+import { CHRONOS_STATUS } from "../agent/mod.ts";
+import {
+  AgentClient,
+  AgentCommandError,
+  AgentExit,
+  localAgentCommand,
+  LocalTransport,
+} from "./mod.ts";
 import { parseWorkerTargets } from "./mod.ts";
 
 Deno.test("worker targets parse into user, host and port (22 by default)", () => {
@@ -89,4 +96,14 @@ Deno.test("the local agent reports its inventory and creates a group all or noth
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("AgentExit names the agent's exit codes as Chronos numbers them", () => {
+  // The agent exits with Chronos's status; its usage errors are INVALID_ARGUMENT.
+  assert.equal(AgentExit.USAGE, CHRONOS_STATUS.indexOf("INVALID_ARGUMENT"));
+  assert.equal(AgentExit.NOT_FOUND, CHRONOS_STATUS.indexOf("NOT_FOUND"));
+  assert.equal(AgentExit.NO_CAPACITY, CHRONOS_STATUS.indexOf("NO_CAPACITY"));
+  assert.equal(AgentExit.FAIR_SHARE, CHRONOS_STATUS.indexOf("FAIR_SHARE"));
+  assert.ok(new AgentCommandError(AgentExit.FAIR_SHARE, "FAIR_SHARE", "x").refusedForNow);
+  assert.ok(!new AgentCommandError(AgentExit.NOT_FOUND, "NOT_FOUND", "x").refusedForNow);
 });
