@@ -209,6 +209,19 @@ Deno.test("README lists every CLI command", () => {
   }
 });
 
+Deno.test("README and docs/contributing.md name every folder under src/", () => {
+  const readme = read("README.md");
+  const contributing = read("docs/contributing.md");
+  let folders = 0;
+  for (const e of Deno.readDirSync(new URL("../src/", import.meta.url))) {
+    if (!e.isDirectory) continue;
+    folders++;
+    assert.ok(readme.includes(`\`src/${e.name}\``), `README's layout lacks src/${e.name}`);
+    assert.ok(contributing.includes(`\`src/${e.name}/\``), `contributing.md lacks src/${e.name}/`);
+  }
+  assert.ok(folders >= 10, `only ${folders} folders under src/`);
+});
+
 Deno.test("relative links in README.md and docs/ resolve", () => {
   const broken: string[] = [];
   for (const f of docFiles()) {
