@@ -712,12 +712,27 @@ def run(args: Sequence[str], env: Mapping[str, str]) -> int:
         from cumulus.runtime_function import run_function  # only function jobs pay for its imports
 
         return run_function(config)
+    # One channel (one connection, one health probe) carries the bundle and,
+    # when streaming, the log; an exec'd command gets none, so it is closed first.
+    streamed = env.get("CUMULUS_LOG_STREAM") == "1"
+    channel = open_channel(config)
+    try:
+        _fetch_into_workdir(config, channel)
+        if streamed:
+            return _run_streamed(command, config, env, channel)
+    finally:
+        channel.close()
+    exec_command(command)
+
+
+def _fetch_into_workdir(config: "RuntimeConfig", channel: grpc.Channel) -> None:
+    """Fetches and extracts the bundle into ``config.workdir`` and enters it."""
     started = time.monotonic()
-    stream = fetch_bundle(config)
+    stream = fetch_bundle(config, channel)
     try:
         stats = extract_bundle(stream, config.workdir)
     finally:
-        stream.close()  # closes the channel even when extraction stopped early
+        stream.close()  # ends the call even when extraction stopped early
     try:
         os.chdir(config.workdir)
     except OSError as err:
@@ -728,26 +743,27 @@ def run(args: Sequence[str], env: Mapping[str, str]) -> int:
             f"{stats.dirs} dirs, {stats.links} links in {time.monotonic() - started:.3f} s",
             file=sys.stderr,
         )
-    if env.get("CUMULUS_LOG_STREAM") == "1":
-        return _run_streamed(command, config, env)
-    exec_command(command)
 
 
-def _run_streamed(command: List[str], config: "RuntimeConfig", env: Mapping[str, str]) -> int:
+def _run_streamed(
+    command: List[str], config: "RuntimeConfig", env: Mapping[str, str], channel: Optional[grpc.Channel] = None
+) -> int:
     """Runs the command as a child whose output goes over Runtime.StreamLogs
-    (see cumulus._logstream); returns its exit status."""
+    (see cumulus._logstream) on ``channel`` (a new one if None); returns its exit status."""
     from cumulus._logstream import run_streamed
 
     attempt = int(env.get("CUMULUS_ATTEMPT", "1") or "1")
-    channel = open_channel(config)
+    own = channel is None
+    chan = open_channel(config) if channel is None else channel
     try:
-        return run_streamed(command, channel, config.job_id, attempt, config.token)
+        return run_streamed(command, chan, config.job_id, attempt, config.token)
     except FileNotFoundError:
         raise CommandError(f"command not found: {command[0]}", EXIT_NOT_FOUND) from None
     except PermissionError:
         raise CommandError(f"permission denied: {command[0]}", EXIT_NOT_EXECUTABLE) from None
     finally:
-        channel.close()
+        if own:
+            chan.close()
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

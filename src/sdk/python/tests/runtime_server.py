@@ -1,5 +1,5 @@
 """A real in-process gRPC server speaking the Runtime service's function-mode
-calls (FetchFunction, FetchBundle, ReportResult), for testing
+calls (FetchFunction, FetchBundle, ReportResult) and health Check, for testing
 ``python3 -m cumulus.runtime --function`` as a real process."""
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ class RuntimeServer:
     unavailable_results: int = 0
     #: Method names in call order.
     calls: List[str] = field(default_factory=list)
+    #: Health/Check calls: the runtime probes once per channel it opens.
+    health_checks: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _check(self, method: str, job_id: str, context: grpc.ServicerContext) -> None:
@@ -65,6 +67,12 @@ class RuntimeServer:
         if not self.bundle:
             context.abort(grpc.StatusCode.NOT_FOUND, "job has no bundle")
         yield from self._stream(self.bundle, context)
+
+    def health_check(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        """grpc.health.v1.Health/Check: each runtime channel probes it once when opened."""
+        with self.lock:
+            self.health_checks += 1
+        return b"\x08\x01"  # HealthCheckResponse{status: SERVING}
 
     def report_result(self, requests: Iterator[pb2.ReportResultRequest], context: grpc.ServicerContext) -> pb2.ReportResultResponse:
         header: Optional[pb2.ResultHeader] = None
@@ -112,11 +120,15 @@ def start_runtime_server(state: RuntimeServer) -> grpc.Server:
             ),
         },
     )
+    health = grpc.method_handlers_generic_handler(
+        "grpc.health.v1.Health",
+        {"Check": grpc.unary_unary_rpc_method_handler(state.health_check)},  # raw bytes both ways
+    )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=4),
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
     )
-    server.add_generic_rpc_handlers((handler,))
+    server.add_generic_rpc_handlers((handler, health))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     state.url = f"127.0.0.1:{port}"

@@ -15,6 +15,7 @@ import pytest
 
 from bundle_helpers import TOKEN, BundleServer, member, run_runtime, runtime_env, tar_gz
 from cumulus import runtime
+from runtime_server import RuntimeServer
 
 
 def test_extracts_bundle_and_runs_command_in_workdir(bundle_server: BundleServer, tmp_path: Path) -> None:
@@ -212,3 +213,13 @@ def test_unwritable_workdir_exits_73(bundle_server: BundleServer, tmp_path: Path
     proc = run_runtime(runtime_env(bundle_server, blocker / "w"), "true")
     assert proc.returncode == runtime.EXIT_WORKDIR
     assert "cannot create workdir" in proc.stderr
+
+
+def test_streamed_command_fetches_and_streams_over_one_channel(server: RuntimeServer, tmp_path: Path) -> None:
+    # Each channel the runtime opens probes health once: one probe, one channel.
+    server.bundle = tar_gz({"hello.txt": b"hello from the bundle\n"})
+    proc = run_runtime(runtime_env(server, tmp_path / "w", CUMULUS_LOG_STREAM="1"), "cat", "hello.txt")  # type: ignore[arg-type]
+    assert proc.returncode == 0, proc.stderr
+    assert "hello from the bundle" in proc.stdout + proc.stderr
+    assert server.health_checks == 1
+    assert server.calls == ["FetchBundle"]
