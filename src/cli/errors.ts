@@ -4,6 +4,7 @@
  */
 import { CumulusRpcError, CumulusSdkError } from "../sdk/mod.ts";
 import { UsageError } from "./args.ts";
+import { escapeTerminal } from "./format.ts";
 
 /** Exit code of usage errors. */
 export const EXIT_USAGE = 2;
@@ -13,7 +14,8 @@ export const EXIT_ERROR = 1;
 
 /**
  * The one line printed for an error: `cumulus: <message>`, with the gRPC
- * status in brackets for server errors (e.g. `[NOT_FOUND]`), newlines folded.
+ * status in brackets for server errors (e.g. `[NOT_FOUND]`), newlines folded,
+ * control characters escaped (messages quote user input).
  * @example
  * errorLine(new CumulusRpcError("NOT_FOUND", "job j-0123456789ab not found"));
  * // "cumulus: job j-0123456789ab not found [NOT_FOUND]"
@@ -27,7 +29,7 @@ export function errorLine(err: unknown): string {
   } else {
     message = String(err);
   }
-  return `cumulus: ${message.replace(/\s*\n\s*/g, " ").trim()}`;
+  return `cumulus: ${escapeTerminal(message.replace(/\s*\n\s*/g, " ").trim())}`;
 }
 
 /** The exit code for an error. */

@@ -5,14 +5,38 @@
  */
 import { formatBytes, type JobRecord, type Worker } from "../sdk/mod.ts";
 
+// C0 and C1 control characters, DEL, and the bidirectional overrides and
+// isolates that can reorder what a terminal shows ("Trojan Source").
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const UNSAFE_FOR_TERMINAL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Makes a string from a user or a server safe to print on a terminal: every
+ * control character (escape sequences included) and every bidirectional
+ * override becomes a visible escape such as `\x1b` or `\u202e`, so a job
+ * name cannot clear the screen, move the cursor or hide text. Job output
+ * (`cumulus logs`) is the job's own and is printed as it is, as `docker logs`
+ * does.
+ * @example
+ * escapeTerminal("a\x1b[2Jb"); // "a\\x1b[2Jb"
+ */
+export function escapeTerminal(text: string): string {
+  return text.replace(UNSAFE_FOR_TERMINAL, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, "0")}` : `\\u${code.toString(16)}`;
+  });
+}
+
 /**
  * Renders rows under upper-case headers, columns separated by three spaces
- * and padded to their widest cell (the last column is not padded).
+ * and padded to their widest cell (the last column is not padded). Every
+ * cell is passed through {@link escapeTerminal}.
  * @example
  * formatTable(["ID", "STATE"], [["j-1", "RUNNING"]]);
  * // "ID    STATE\nj-1   RUNNING\n"
  */
-export function formatTable(headers: readonly string[], rows: readonly string[][]): string {
+export function formatTable(headers: readonly string[], rawRows: readonly string[][]): string {
+  const rows = rawRows.map((r) => r.map(escapeTerminal));
   const widths = headers.map((h, i) =>
     Math.max(textWidth(h), ...rows.map((r) => textWidth(r[i] ?? "")))
   );

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import type { JobRecord } from "../sdk/mod.ts";
 import {
   displayCommand,
+  escapeTerminal,
   formatAge,
   formatDuration,
   formatJobs,
@@ -205,4 +206,20 @@ Deno.test("workers table shows each device's share, its GPU, the device access a
   );
   assert.match(cpu, /\bok\s+none \(no device access\)\s+gpu0 8\.0 GiB 0\.00\/1\.00 \(0\)\s+10/);
   assert.match(down, /agent unreachable: connection refused\s+-\s+-\s+10\.0\.0\.5/);
+});
+
+Deno.test("escapeTerminal shows control characters and bidi overrides as visible escapes", () => {
+  assert.equal(escapeTerminal("a\x1b[2Jb"), "a\\x1b[2Jb");
+  assert.equal(escapeTerminal("x\ny\tz\x07\x7f\x9b"), "x\\x0ay\\x09z\\x07\\x7f\\x9b");
+  assert.equal(escapeTerminal("evil\u202egnp.exe"), "evil\\u202egnp.exe");
+  assert.equal(escapeTerminal("café ✓ 名前"), "café ✓ 名前");
+});
+
+Deno.test("a job name with an escape sequence is printed escaped in the jobs table", () => {
+  const out = formatJobs(
+    [job({ spec: { ...job({}).spec, name: "x\x1b]0;pwned\x07\x1b[2J" } })],
+    20_000,
+  );
+  assert.ok(!out.includes("\x1b") && !out.includes("\x07"), JSON.stringify(out));
+  assert.match(out, /x\\x1b\]0;pwned\\x07\\x1b\[2J/);
 });

@@ -150,3 +150,11 @@ Deno.test("cumulus agent dispatches to the agent with its argv untouched", async
   assert.match(out, /cumulus-agent/);
   assert.ok(!out.includes("Usage: cumulus COMMAND"), out);
 });
+
+Deno.test("errorLine escapes control characters a server message may quote", async () => {
+  const { errorLine } = await import("./errors.ts");
+  assert.equal(
+    errorLine(new Error("unknown image 'a\x1b[31mred'")),
+    "cumulus: unknown image 'a\\x1b[31mred'",
+  );
+});

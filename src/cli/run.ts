@@ -26,7 +26,7 @@ import {
 } from "./args.ts";
 import { clientFor, type CommandContext, parseCommandArgs } from "./context.ts";
 import { errorLine } from "./errors.ts";
-import { jobJson } from "./format.ts";
+import { escapeTerminal, jobJson } from "./format.ts";
 import type { CliIO } from "./io.ts";
 import { printLines } from "./logs.ts";
 import { Progress } from "./progress.ts";
@@ -195,7 +195,7 @@ export function exitCodeOfJob(job: JobRecord): number {
 
 /** The stderr line explaining an ending that the job's own output may not show. */
 function endingNote(job: JobRecord): string | null {
-  const reason = job.reason ? `: ${job.reason}` : "";
+  const reason = job.reason ? `: ${escapeTerminal(job.reason)}` : "";
   switch (job.state) {
     case "CANCELLED":
       return `cumulus: job ${job.id} was cancelled${reason}`;
@@ -209,7 +209,7 @@ function endingNote(job: JobRecord): string | null {
 }
 
 function stateText(job: JobRecord): string {
-  const reason = job.reason ? ` (${job.reason})` : "";
+  const reason = job.reason ? ` (${escapeTerminal(job.reason)})` : "";
   switch (job.state) {
     case "QUEUED":
       return `Job ${job.id} queued, waiting for a worker${reason}`;
