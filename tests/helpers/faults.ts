@@ -1,0 +1,159 @@
+/**
+ * Test helpers for the fault tests (issue 14, item 3): a real orchestrator
+ * run under the real supervisor (`main.ts supervise -- main.ts orchestrator`),
+ * whose child the test can SIGKILL, and the clean-up of what a test's
+ * orchestrator left in the shared Docker engine.
+ * @module
+ */
+import { readSupervisorState, type SupervisorState } from "../../src/cli/supervise.ts";
+import { connectDocker, SwarmClient } from "../../src/swarm/mod.ts";
+import { freePort } from "./process.ts";
+import { JOB_IMAGE, SWARM_SOCKET } from "./stack.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** An orchestrator under `cumulus supervise`, as `cumulus up` runs it. */
+export interface SupervisedOrchestrator {
+  /** "127.0.0.1:PORT" for clients. */
+  url: string;
+  dataDir: string;
+  /** The supervisor's run dir (state, crash records, the piece's log). */
+  runDir: string;
+  /** The supervisor process (the test's child). */
+  supervisor: Deno.ChildProcess;
+  /** What the supervisor says runs now, or null before it wrote it. */
+  state(): Promise<SupervisorState | null>;
+  /** The orchestrator's log (the supervisor's and its child's output). */
+  log(): Promise<string>;
+  /** SIGTERM to the supervisor (which stops the orchestrator), waits, removes the data. */
+  stop(): Promise<void>;
+}
+
+/** Waits (polling every 50 ms) until `fn` returns a value other than null, or throws after `ms`. */
+export async function until<T>(what: string, fn: () => Promise<T | null>, ms: number): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await fn();
+    if (v !== null) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/**
+ * Starts `main.ts supervise --name orchestrator -- main.ts orchestrator` on a
+ * free loopback port and a fresh data dir, its output appended to the piece's
+ * log (as `cumulus up` does), and waits until the orchestrator listens.
+ * @param env Extra orchestrator settings (config environment variables).
+ */
+export async function startSupervisedOrchestrator(
+  env: Record<string, string> = {},
+): Promise<SupervisedOrchestrator> {
+  const dataDir = await Deno.makeTempDir({ prefix: "cumulus-fault-" });
+  const runDir = `${dataDir}/run`;
+  await Deno.mkdir(runDir);
+  const port = freePort();
+  const logFile = `${runDir}/orchestrator.log`;
+  const deno = Deno.execPath();
+  const supervisor = new Deno.Command("sh", {
+    args: [
+      "-c",
+      'log="$1"; shift; exec "$@" </dev/null >>"$log" 2>&1',
+      "sh",
+      logFile,
+      deno,
+      "run",
+      "-A",
+      "main.ts",
+      "supervise",
+      "--name",
+      "orchestrator",
+      "--run-dir",
+      runDir,
+      "--",
+      deno,
+      "run",
+      "-A",
+      "main.ts",
+      "orchestrator",
+      "--port",
+      String(port),
+      "--data-dir",
+      dataDir,
+    ],
+    cwd: ROOT,
+    env: {
+      ORCHESTRATOR_METRICS_PORT: "-1",
+      SWARM_MANAGER: SWARM_SOCKET,
+      CUMULUS_JOB_IMAGE: JOB_IMAGE,
+      CUMULUS_GPU_PLACEMENT: "off",
+      CUMULUS_STOP_GRACE_PERIOD: "2",
+      ...env,
+    },
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const log = () => Deno.readTextFile(logFile).catch(() => "");
+  const orch: SupervisedOrchestrator = {
+    url: `127.0.0.1:${port}`,
+    dataDir,
+    runDir,
+    supervisor,
+    state: () => readSupervisorState(runDir, "orchestrator"),
+    log,
+    async stop() {
+      try {
+        supervisor.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+      await supervisor.status;
+      await removeLeftovers(dataDir);
+      await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+    },
+  };
+  try {
+    await until(
+      "the orchestrator to listen",
+      async () => (await log()).includes("listening on") ? true : null,
+      60_000,
+    );
+  } catch (err) {
+    await orch.stop();
+    throw new Error(`${(err as Error).message}; its log:\n${await log()}`);
+  }
+  return orch;
+}
+
+/**
+ * Removes the Swarm services and checkpoint volumes that the orchestrator of
+ * `dataDir` left in the shared engine (only its own: other tests run beside).
+ */
+export async function removeLeftovers(dataDir: string): Promise<void> {
+  const instanceId = (await Deno.readTextFile(`${dataDir}/instance-id`).catch(() => "")).trim();
+  if (instanceId === "") return;
+  const swarm = new SwarmClient(connectDocker(SWARM_SOCKET));
+  for (const s of await swarm.listServices(`cumulus.orchestrator=${instanceId}`)) {
+    await swarm.removeService(s.id);
+  }
+  // A volume is in use until its container is gone (a second or so after its service).
+  for (let i = 0; i < 40; i++) {
+    let left = 0;
+    for (const v of await swarm.listVolumes("cumulus.orchestrator", instanceId)) {
+      if (!(await swarm.removeVolume(v.name))) left++;
+    }
+    if (left === 0) return;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A signal to a pid that may be gone already: false when it was. */
+export function signalPid(pid: number, sig: Deno.Signal): boolean {
+  try {
+    Deno.kill(pid, sig);
+    return true;
+  } catch {
+    return false;
+  }
+}
