@@ -35,6 +35,11 @@ Environment:
     again, with backoff from 0.1 s doubling to 2 s (default 60). FetchBundle and
     FetchFunction resume after the bytes already received, ReportResult sends
     the whole result again (the orchestrator stores it once).
+``CUMULUS_BUNDLE_MAX_BYTES``, ``CUMULUS_BUNDLE_MAX_FILES``
+    How far the bundle may expand (default ``4G`` and 100000 files,
+    directories and links): past either, extraction stops with exit code
+    ``EXIT_BAD_BUNDLE`` and a message naming the limit, so a small gzip that
+    expands without end cannot fill the worker's disk.
 ``CUMULUS_RUNTIME_DEBUG``
     ``1`` prints one line about the fetched bundle on stderr.
 ``CUMULUS_LOG_STREAM``
@@ -98,6 +103,7 @@ from typing import IO, Generator, Iterable, Iterator, List, Mapping, NoReturn, O
 
 import grpc
 
+from cumulus._bytes import format_bytes, parse_bytes
 from cumulus._proto import cumulus_pb2 as pb2
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
 
@@ -234,6 +240,33 @@ class CommandError(RuntimeFailure):
         self.exit_code = exit_code
 
 
+#: Default cap on the bytes a bundle may expand to (CUMULUS_BUNDLE_MAX_BYTES).
+DEFAULT_BUNDLE_MAX_BYTES = 4 * 1024**3
+#: Default cap on a bundle's members: files, directories, links (CUMULUS_BUNDLE_MAX_FILES).
+DEFAULT_BUNDLE_MAX_FILES = 100_000
+
+
+@dataclass(frozen=True)
+class BundleLimits:
+    """How far a bundle may expand: a 100 MiB gzip can hold terabytes of zeros."""
+
+    max_bytes: int = DEFAULT_BUNDLE_MAX_BYTES
+    max_files: int = DEFAULT_BUNDLE_MAX_FILES
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "BundleLimits":
+        """Reads CUMULUS_BUNDLE_MAX_BYTES (a size: ``4G``, ``500MiB``) and
+        CUMULUS_BUNDLE_MAX_FILES; raises :class:`UsageError` for a bad value."""
+        raw_bytes = env.get("CUMULUS_BUNDLE_MAX_BYTES") or str(DEFAULT_BUNDLE_MAX_BYTES)
+        max_bytes = parse_bytes(raw_bytes)
+        if not max_bytes:
+            raise UsageError(f"CUMULUS_BUNDLE_MAX_BYTES must be a size > 0 such as 4G, got {raw_bytes!r}")
+        raw_files = env.get("CUMULUS_BUNDLE_MAX_FILES") or str(DEFAULT_BUNDLE_MAX_FILES)
+        if not raw_files.isdigit() or int(raw_files) < 1:
+            raise UsageError(f"CUMULUS_BUNDLE_MAX_FILES must be an integer > 0, got {raw_files!r}")
+        return cls(max_bytes=max_bytes, max_files=int(raw_files))
+
+
 @dataclass(frozen=True)
 class RuntimeConfig:
     """Settings read from the container's environment (see the module docstring)."""
@@ -245,6 +278,7 @@ class RuntimeConfig:
     connect_timeout: float = _DEFAULT_CONNECT_TIMEOUT
     debug: bool = False
     retry_timeout: float = DEFAULT_RETRY_TIMEOUT
+    bundle_limits: BundleLimits = BundleLimits()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RuntimeConfig":
@@ -278,6 +312,7 @@ class RuntimeConfig:
             connect_timeout=timeout,
             debug=env.get("CUMULUS_RUNTIME_DEBUG") == "1",
             retry_timeout=retry,
+            bundle_limits=BundleLimits.from_env(env),
         )
 
     def retrier(self) -> Retrier:
@@ -290,6 +325,8 @@ class BundleStats:
     """What :func:`extract_bundle` did."""
 
     compressed_bytes: int = 0
+    #: Bytes of regular files written.
+    expanded_bytes: int = 0
     files: int = 0
     dirs: int = 0
     links: int = 0
@@ -540,12 +577,14 @@ def _write_file(src: IO[bytes], path: str, member: tarfile.TarInfo) -> None:
         raise WorkdirError(f"cannot write {path}: {err.strerror}") from None
 
 
-def extract_bundle(chunks: Iterable[bytes], dest: str) -> BundleStats:
+def extract_bundle(chunks: Iterable[bytes], dest: str, limits: BundleLimits = BundleLimits()) -> BundleStats:
     """Safely extract a gzipped tar given as byte chunks into ``dest``.
 
     Rejects (with :class:`BundleError`) absolute names, ``..`` components, links
-    that resolve outside ``dest``, and device files or FIFOs. An empty stream
-    extracts nothing. Raises :class:`WorkdirError` when ``dest`` is not writable.
+    that resolve outside ``dest``, device files or FIFOs, and a bundle that
+    expands past ``limits`` (checked before each member is written). An empty
+    stream extracts nothing. Raises :class:`WorkdirError` when ``dest`` is not
+    writable.
     """
     stats = BundleStats()
     iterator = iter(chunks)
@@ -570,6 +609,7 @@ def extract_bundle(chunks: Iterable[bytes], dest: str) -> BundleStats:
     try:
         with tarfile.open(fileobj=cast(IO[bytes], reader), mode="r|gz") as archive:
             for member in archive:
+                _check_limits(member, stats, limits)
                 _extract_member(archive, member, root, stats, symlinks)
         reader.drain()
     except (tarfile.TarError, zlib.error, EOFError) as err:
@@ -582,6 +622,19 @@ def extract_bundle(chunks: Iterable[bytes], dest: str) -> BundleStats:
             raise BundleError(f"bundle symlink resolves outside the workdir: {link!r}")
     stats.compressed_bytes = reader.consumed
     return stats
+
+
+def _check_limits(member: tarfile.TarInfo, stats: BundleStats, limits: BundleLimits) -> None:
+    if stats.files + stats.dirs + stats.links + 1 > limits.max_files:
+        raise BundleError(
+            f"bundle has more than {limits.max_files} files, directories and links "
+            "(the limit CUMULUS_BUNDLE_MAX_FILES)"
+        )
+    if member.isreg() and stats.expanded_bytes + member.size > limits.max_bytes:
+        raise BundleError(
+            f"bundle expands to more than {format_bytes(limits.max_bytes)} "
+            f"(the limit CUMULUS_BUNDLE_MAX_BYTES) at {member.name!r}"
+        )
 
 
 def _extract_member(
@@ -612,6 +665,7 @@ def _extract_member(
             raise BundleError(f"bundle member has no data: {name!r}")
         _write_file(src, path, member)
         stats.files += 1
+        stats.expanded_bytes += member.size
     elif member.issym():
         target = member.linkname
         if not target or target.startswith("/"):
@@ -730,7 +784,7 @@ def _fetch_into_workdir(config: "RuntimeConfig", channel: grpc.Channel) -> None:
     started = time.monotonic()
     stream = fetch_bundle(config, channel)
     try:
-        stats = extract_bundle(stream, config.workdir)
+        stats = extract_bundle(stream, config.workdir, config.bundle_limits)
     finally:
         stream.close()  # ends the call even when extraction stopped early
     try:

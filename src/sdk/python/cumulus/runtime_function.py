@@ -70,7 +70,7 @@ def _fetch(config: RuntimeConfig) -> CallEnvelope:
         if envelope.bundle:
             stream = fetch_bundle(config, channel)
             try:
-                extract_bundle(stream, config.workdir)
+                extract_bundle(stream, config.workdir, config.bundle_limits)
             finally:
                 stream.close()
         else:

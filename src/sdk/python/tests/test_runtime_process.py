@@ -223,3 +223,40 @@ def test_streamed_command_fetches_and_streams_over_one_channel(server: RuntimeSe
     assert "hello from the bundle" in proc.stdout + proc.stderr
     assert server.health_checks == 1
     assert server.calls == ["FetchBundle"]
+
+
+def _zeros_tar_gz(size: int) -> bytes:
+    """A gzipped tar of one file of ``size`` zero bytes, streamed (about 1000:1)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as archive:
+        info = tarfile.TarInfo("zeros.bin")
+        info.size = size
+        archive.addfile(info, io.BytesIO(bytes(size)))
+    return buf.getvalue()
+
+
+def test_gzip_bomb_stops_at_the_expanded_size_limit_before_writing(bundle_server: BundleServer, tmp_path: Path) -> None:
+    bundle_server.bundle = _zeros_tar_gz(64 * 1024 * 1024)
+    assert len(bundle_server.bundle) < 1024 * 1024  # a small download
+    work = tmp_path / "w"
+    proc = run_runtime(runtime_env(bundle_server, work, CUMULUS_BUNDLE_MAX_BYTES="16M"), "true")
+    assert proc.returncode == runtime.EXIT_BAD_BUNDLE, proc.stderr
+    assert "bundle expands to more than 16.0 MiB (the limit CUMULUS_BUNDLE_MAX_BYTES) at 'zeros.bin'" in proc.stderr
+    assert not (work / "zeros.bin").exists()
+
+
+def test_bundle_with_too_many_members_is_refused(bundle_server: BundleServer, tmp_path: Path) -> None:
+    bundle_server.bundle = tar_gz({f"f{i}.txt": b"x" for i in range(50)})
+    proc = run_runtime(runtime_env(bundle_server, tmp_path / "w", CUMULUS_BUNDLE_MAX_FILES="20"), "true")
+    assert proc.returncode == runtime.EXIT_BAD_BUNDLE, proc.stderr
+    assert "more than 20 files, directories and links (the limit CUMULUS_BUNDLE_MAX_FILES)" in proc.stderr
+    ok = run_runtime(runtime_env(bundle_server, tmp_path / "w2", CUMULUS_BUNDLE_MAX_FILES="50"), "true")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_bundle_limits_default_and_refuse_bad_values() -> None:
+    assert runtime.BundleLimits.from_env({}) == runtime.BundleLimits(4 * 1024**3, 100_000)
+    assert runtime.BundleLimits.from_env({"CUMULUS_BUNDLE_MAX_BYTES": "500MiB"}).max_bytes == 500 * 1024**2
+    for env in ({"CUMULUS_BUNDLE_MAX_BYTES": "lots"}, {"CUMULUS_BUNDLE_MAX_BYTES": "0"}, {"CUMULUS_BUNDLE_MAX_FILES": "-1"}):
+        with pytest.raises(runtime.UsageError):
+            runtime.BundleLimits.from_env(env)
