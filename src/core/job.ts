@@ -356,7 +356,7 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     resume: maxAttempts > 1,
     maxAttempts,
     ...(resumeOnExpiry ? { resumeOnExpiry } : {}),
-    s3Prefix: raw.checkpoint?.s3Prefix ?? "",
+    s3Prefix: parseS3Prefix(raw.checkpoint?.s3Prefix ?? ""),
     user,
     name,
     workdir,
@@ -510,6 +510,32 @@ export function parseMemorySize(text: string): number {
     throw new InvalidArgumentError("spec.gpu_memory_size", `must be > 0, got ${text}`);
   }
   return bytes;
+}
+
+/**
+ * Checks a job's S3 key prefix for checkpoints: "" (the site's prefix), or up
+ * to 8 segments of letters, digits, `.`, `_` and `-` joined by `/`, at most
+ * 256 characters, no empty, `.` or `..` segment. Keys are built from it, so
+ * nothing in it may climb out of or around the layout.
+ * Throws {@link InvalidArgumentError} naming `spec.checkpoint.s3_prefix`.
+ * @example
+ * parseS3Prefix("team-a/runs"); // "team-a/runs"
+ */
+export function parseS3Prefix(text: string): string {
+  if (text === "") return "";
+  const segments = text.split("/");
+  const bad = text.length > 256 || segments.length > 8 ||
+    segments.some((s) => !/^[A-Za-z0-9._-]+$/.test(s) || s === "." || s === "..");
+  if (bad) {
+    throw new InvalidArgumentError(
+      "spec.checkpoint.s3_prefix",
+      "must be up to 8 segments of letters, digits, '.', '_' and '-' joined by '/' " +
+        `(no '..', no leading or trailing '/', at most 256 characters), got ${
+          JSON.stringify(text.slice(0, 300))
+        }`,
+    );
+  }
+  return text;
 }
 
 /** A stored log line. */

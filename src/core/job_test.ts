@@ -5,6 +5,7 @@ import {
   isImageReference,
   parseJobSpec,
   parseMemorySize,
+  parseS3Prefix,
   partitionsOf,
   wantsWholeGpus,
 } from "./mod.ts";
@@ -169,5 +170,36 @@ Deno.test("a spec's env and command are bounded in size, and env values refuse N
   assert.throws(
     () => parseJobSpec({ ...base, command: ["echo", "y".repeat(200_000)] }, limits),
     /spec\.command: must be at most 131072 bytes/,
+  );
+});
+
+Deno.test("checkpoint S3 prefixes: safe segments pass, anything that climbs or breaks keys fails", () => {
+  for (const ok of ["", "cumulus", "team-a/runs", "a.b_c-d/1/2"]) {
+    assert.equal(parseS3Prefix(ok), ok);
+  }
+  for (
+    const bad of [
+      "../other",
+      "a/../b",
+      "/abs",
+      "trail/",
+      "a//b",
+      ".",
+      "a b",
+      "a\nb",
+      "x".repeat(257),
+    ]
+  ) {
+    assert.throws(() => parseS3Prefix(bad), InvalidArgumentError, JSON.stringify(bad));
+  }
+  assert.throws(
+    () =>
+      parseJobSpec({
+        command: ["x"],
+        gpuMemory: 0.5,
+        duration: 1,
+        checkpoint: { s3Prefix: "../victim" },
+      }, limits),
+    /spec\.checkpoint\.s3_prefix/,
   );
 });
