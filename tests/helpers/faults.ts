@@ -157,3 +157,27 @@ export function signalPid(pid: number, sig: Deno.Signal): boolean {
     return false;
   }
 }
+
+/**
+ * Steps of the complete checkpoints under `dir`: directories named by their
+ * 12-digit step that hold a manifest, at any depth. Reads an L1 directory
+ * (a job's volume) and an s3rver data directory alike (s3rver keeps each key
+ * as a path, with a suffix after `manifest.json`).
+ */
+export async function checkpointSteps(dir: string): Promise<number[]> {
+  const steps: number[] = [];
+  const walk = async (path: string, name: string): Promise<void> => {
+    const entries: Deno.DirEntry[] = [];
+    try {
+      for await (const e of Deno.readDir(path)) entries.push(e);
+    } catch {
+      return; // Removed meanwhile (a superseded step).
+    }
+    if (/^\d{12}$/.test(name) && entries.some((e) => e.name.startsWith("manifest.json"))) {
+      steps.push(Number(name));
+    }
+    for (const e of entries) if (e.isDirectory) await walk(`${path}/${e.name}`, e.name);
+  };
+  await walk(dir, "");
+  return steps.sort((a, b) => a - b);
+}
