@@ -35,7 +35,8 @@ const char kUsage[] =
     "  probe <device> [--bytes N]               write and read back a buffer on a device\n"
     "  version                                  print the version\n"
     "exit codes: 0 ok, 1 internal, 2 bad arguments, 3 not found, 4 no capacity,\n"
-    "  5 fair share, 6 state corrupt, 7 lock timeout, 8 I/O, 9 no device, 10 config\n";
+    "  5 fair share, 6 state corrupt, 7 lock timeout, 8 I/O, 9 no device, 10 config,\n"
+    "  13 permission denied (another uid's partition)\n";
 
 struct Args {
   std::string command;

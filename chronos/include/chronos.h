@@ -46,6 +46,7 @@ extern "C" {
 #define CHRONOS_E_CONFIG 10           /* the config file or an environment override is invalid */
 #define CHRONOS_E_BUFFER_TOO_SMALL 11 /* *needed holds the size required, including the NUL */
 #define CHRONOS_E_WOULD_BLOCK 12      /* chronos_try_*: the call would have to wait; nothing changed */
+#define CHRONOS_E_PERMISSION_DENIED 13 /* the partition was made by another uid (non-root callers) */
 
 /* A buffer of this size always holds one partition (create/release) or one error. */
 #define CHRONOS_PARTITION_JSON_MAX 1024
@@ -92,7 +93,10 @@ CHRONOS_API int chronos_create(chronos_t *handle, uint32_t device, double memory
                                double duration_s, const char *owner, const char *job_id, char *buf,
                                size_t buf_len, size_t *needed);
 
-/* Releases a live partition by id and writes it as JSON. buf may be NULL (buf_len 0). */
+/* Releases a live partition by id and writes it as JSON. buf may be NULL (buf_len 0).
+ * A caller that is not root may release only partitions its own effective uid created (each
+ * partition records its creator's uid); another's answers CHRONOS_E_PERMISSION_DENIED, as does
+ * a create whose job_id names another uid's live partition. */
 CHRONOS_API int chronos_release(chronos_t *handle, const char *partition_id, char *buf,
                                 size_t buf_len, size_t *needed);
 

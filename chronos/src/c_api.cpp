@@ -30,6 +30,7 @@ const char *status_name(Status s) {
     case Status::kConfig: return "CONFIG";
     case Status::kBufferTooSmall: return "BUFFER_TOO_SMALL";
     case Status::kWouldBlock: return "WOULD_BLOCK";
+    case Status::kPermissionDenied: return "PERMISSION_DENIED";
   }
   return "INTERNAL";
 }

@@ -3,6 +3,8 @@
 #include <cmath>
 #include <map>
 
+#include <unistd.h>
+
 #include "ids.hpp"
 #include "json.hpp"
 #include "status.hpp"
@@ -18,11 +20,18 @@ std::string describe_number(double v) {
 
 }  // namespace
 
+int64_t effective_uid() { return static_cast<int64_t>(::geteuid()); }
+
+bool may_act_on(const Partition &p, int64_t caller) {
+  return caller == 0 || p.uid < 0 || p.uid == caller;
+}
+
 Engine::Engine(Config config, DeviceSource devices, Clock clock,
-               std::function<void()> after_temp_written)
+               std::function<void()> after_temp_written, std::function<int64_t()> caller_uid)
     : config_(std::move(config)),
       source_(std::move(devices)),
       clock_(std::move(clock)),
+      caller_uid_(std::move(caller_uid)),
       store_(StoreOptions{config_.state_dir, config_.lock_timeout_ms,
                           std::move(after_temp_written)}) {}
 
@@ -81,11 +90,19 @@ PartitionOutcome Engine::create(uint32_t device, double memory, double duration_
   PartitionOutcome out;
   Admission refusal;
   bool refused = false;
+  const int64_t caller = caller_uid_();
+  std::string denied;
   store_.transact([&](State &state) {
     const int64_t now = clock_();
     out.now_ms = now;
     bool dirty = !reclaim_expired(state, now).empty();
     if (const Partition *same = find_by_job(state, req.job_id)) {
+      if (!may_act_on(*same, caller)) {
+        denied = "job " + req.job_id + " already holds partition " + same->id + ", made by uid " +
+                 std::to_string(same->uid) + " (this caller is uid " + std::to_string(caller) +
+                 ")";
+        return dirty;
+      }
       out.partition = *same;
       out.existing = true;
       return dirty;
@@ -113,6 +130,7 @@ PartitionOutcome Engine::create(uint32_t device, double memory, double duration_
     p.expires_ms = now + req.duration_ms;
     p.owner = req.owner;
     p.job_id = req.job_id;
+    p.uid = caller;
     p.memory_bytes = static_cast<uint64_t>(static_cast<unsigned __int128>(
                                                devs[req.device].total_memory_bytes) *
                                            req.ppm / kWholePpm);
@@ -121,6 +139,7 @@ PartitionOutcome Engine::create(uint32_t device, double memory, double duration_
     out.partition = p;
     return true;
   }, nowait);
+  if (!denied.empty()) throw Error(Status::kPermissionDenied, denied);
   if (refused) {
     const Status s = refusal.verdict == Admission::Verdict::kNoCapacity ? Status::kNoCapacity
                                                                         : Status::kFairShare;
@@ -136,6 +155,8 @@ PartitionOutcome Engine::release(const std::string &id, bool nowait) {
   }
   PartitionOutcome gone;
   bool found = false;
+  bool denied = false;
+  const int64_t caller = caller_uid_();
   store_.transact([&](State &state) {
     gone.now_ms = clock_();
     bool dirty = !reclaim_expired(state, gone.now_ms).empty();
@@ -143,12 +164,22 @@ PartitionOutcome Engine::release(const std::string &id, bool nowait) {
       if (it->id == id) {
         gone.partition = *it;
         found = true;
+        if (!may_act_on(*it, caller)) {
+          denied = true;
+          return dirty;
+        }
         state.partitions.erase(it);
         return true;
       }
     }
     return dirty;
   }, nowait);
+  if (denied) {
+    throw Error(Status::kPermissionDenied,
+                "partition " + id + " was made by uid " + std::to_string(gone.partition.uid) +
+                    "; uid " + std::to_string(caller) +
+                    " may release only its own partitions (root may release any)");
+  }
   if (!found) {
     throw Error(Status::kNotFound,
                 "no live partition " + id + " (it was released, has expired, or never existed)");

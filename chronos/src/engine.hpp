@@ -16,6 +16,15 @@
 
 namespace chronos {
 
+/** The effective uid of this process. */
+int64_t effective_uid();
+
+/**
+ * Whether `caller` may act on `p`: root may act on any partition, anyone on one whose creator is
+ * unknown (a state file written before uids were recorded), others only on their own.
+ */
+bool may_act_on(const Partition &p, int64_t caller);
+
 /** A partition with the time of the call: created, existing (repeated job id) or released. */
 struct PartitionOutcome {
   Partition partition;
@@ -39,8 +48,10 @@ struct StatsOutcome {
 /** Thread-safe; each call locks the state file for its own duration. */
 class Engine {
  public:
+  /** `caller_uid` tells who is calling (the process's effective uid unless a test says). */
   Engine(Config config, DeviceSource devices, Clock clock = system_now_ms,
-         std::function<void()> after_temp_written = nullptr);
+         std::function<void()> after_temp_written = nullptr,
+         std::function<int64_t()> caller_uid = effective_uid);
 
   const Config &config() const { return config_; }
   const StateStore &store() const { return store_; }
@@ -60,7 +71,10 @@ class Engine {
                           const std::string &owner, const std::string &job_id,
                           bool nowait = false);
 
-  /** Releases a live partition; throws Error(kNotFound) when there is none with that id. */
+  /**
+   * Releases a live partition; throws Error(kNotFound) when there is none with that id, and
+   * Error(kPermissionDenied) when a caller other than root did not create it.
+   */
   PartitionOutcome release(const std::string &id, bool nowait = false);
 
   /** Live partitions, oldest first. */
@@ -79,6 +93,7 @@ class Engine {
   Config config_;
   DeviceSource source_;
   Clock clock_;
+  std::function<int64_t()> caller_uid_;
   StateStore store_;
   std::mutex devices_mu_;
   bool devices_loaded_ = false;

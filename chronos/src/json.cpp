@@ -143,6 +143,7 @@ void write_partition(JsonWriter &w, const Partition &p, int64_t now_ms) {
   w.key("memory_bytes").num(p.memory_bytes);
   w.key("owner").str(p.owner);
   w.key("job_id").str(p.job_id);
+  w.key("uid").num(p.uid);
   w.key("start_ms").num(p.start_ms);
   w.key("expires_at_ms").num(p.expires_ms);
   w.key("duration_s").fixed(static_cast<double>(p.expires_ms - p.start_ms) / 1000.0, 3);

@@ -22,6 +22,7 @@ struct Partition {
   std::string owner;
   std::string job_id;  ///< empty when none
   uint64_t memory_bytes = 0;  ///< ppm of the device's memory, fixed at creation (0 if unknown)
+  int64_t uid = -1;  ///< effective uid of the creating process; -1 when unknown (older files)
 };
 
 /** An owner whose last request for a device was refused; counts as "waiting" until until_ms. */

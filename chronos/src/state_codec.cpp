@@ -58,7 +58,10 @@ std::string parse_record(const std::string &line, State &state) {
   const std::vector<std::string> f = split_spaces(line);
   if (f.empty()) return "empty line";
   if (f[0] == "P") {
-    if (f.size() != 9) return "partition record needs 9 fields, has " + std::to_string(f.size());
+    // A 10th field, the creator's uid, was added later; files without it still load.
+    if (f.size() != 9 && f.size() != 10) {
+      return "partition record needs 9 or 10 fields, has " + std::to_string(f.size());
+    }
     Partition p;
     p.id = f[1];
     if (!valid_partition_id(p.id)) return "bad partition id '" + f[1] + "'";
@@ -77,6 +80,10 @@ std::string parse_record(const std::string &line, State &state) {
     int64_t bytes = 0;
     if (!parse_i64(f[8], bytes)) return "bad memory size '" + f[8] + "'";
     p.memory_bytes = static_cast<uint64_t>(bytes);
+    // "-": the creator is unknown.
+    if (f.size() == 10 && f[9] != "-" && (!parse_i64(f[9], p.uid) || p.uid > 0xFFFFFFFFLL)) {
+      return "bad uid '" + f[9] + "'";
+    }
     state.partitions.push_back(std::move(p));
     return "";
   }
@@ -151,8 +158,10 @@ std::string serialize_state(const State &state) {
     out += p.owner;
     out += ' ';
     out += p.job_id.empty() ? "-" : p.job_id;
-    std::snprintf(num, sizeof num, " %" PRIu64 "\n", p.memory_bytes);
+    std::snprintf(num, sizeof num, " %" PRIu64 " ", p.memory_bytes);
     out += num;
+    out += p.uid < 0 ? std::string("-") : std::to_string(p.uid);  // "-": creator unknown
+    out += '\n';
   }
   for (const Waiter &w : state.waiters) {
     std::snprintf(num, sizeof num, " %u %u %" PRId64, w.device, w.ppm, w.until_ms);

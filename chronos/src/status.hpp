@@ -25,6 +25,7 @@ enum class Status : int {
   kConfig = CHRONOS_E_CONFIG,
   kBufferTooSmall = CHRONOS_E_BUFFER_TOO_SMALL,
   kWouldBlock = CHRONOS_E_WOULD_BLOCK,
+  kPermissionDenied = CHRONOS_E_PERMISSION_DENIED,
 };
 
 /** Stable upper-case name of a status ("NO_CAPACITY"), used in JSON errors. */

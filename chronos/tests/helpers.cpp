@@ -64,9 +64,10 @@ chronos::Config test_config(const std::string &dir) {
 }
 
 std::unique_ptr<chronos::Engine> make_engine(const chronos::Config &cfg, const ManualClock &clock,
-                                             size_t devices) {
+                                             size_t devices, int64_t caller_uid) {
   return std::make_unique<chronos::Engine>(
-      cfg, [devices] { return fake_devices(devices); }, clock.fn());
+      cfg, [devices] { return fake_devices(devices); }, clock.fn(), nullptr,
+      [caller_uid] { return caller_uid; });
 }
 
 std::string read_file(const std::string &path) {

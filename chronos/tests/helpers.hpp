@@ -50,7 +50,7 @@ chronos::Config test_config(const std::string &dir);
 
 /** An engine over fake devices and the given clock. */
 std::unique_ptr<chronos::Engine> make_engine(const chronos::Config &cfg, const ManualClock &clock,
-                                             size_t devices = 2);
+                                             size_t devices = 2, int64_t caller_uid = 0);
 
 /** Result of running a process. */
 struct ProcResult {

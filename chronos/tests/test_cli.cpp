@@ -2,6 +2,9 @@
 // directory. Checks output, exit codes and the one-line errors.
 #include <catch2/catch.hpp>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "helpers.hpp"
 
 using chronos_test::Json;
@@ -159,4 +162,49 @@ TEST_CASE("probe and version work from the command line", "[cli]") {
   r = run_cli(dir.path(), {"version"});
   CHECK(r.exit_code == 0);
   CHECK(r.out == std::string(CHRONOS_VERSION_STRING) + "\n");
+}
+
+// Real identities: root makes a partition, then the test drops to uid/gid 65534 (nobody) with
+// setpriv for the calls that must be refused or allowed. Needs root to switch uid.
+TEST_CASE("another uid cannot release a partition; its own it can, and root any", "[cli]") {
+  if (::geteuid() != 0 || ::access("/usr/bin/setpriv", X_OK) != 0) {
+    WARN("needs root and /usr/bin/setpriv to switch uid: not checked here");
+    return;
+  }
+  TempDir dir;
+  TempDir cache;  // PoCL's kernel cache for the unprivileged caller
+  auto r = run_cli(dir.path(), {"create", "0", "0.25", "60", "--json", "--owner", "root-job"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string mine = parse_json(r.out)["id"].s;
+  CHECK(parse_json(r.out)["uid"].n == 0);
+  // Let the other uid reach the shared state file at all (the check under test is Chronos's).
+  for (const std::string &p : {dir.path(), cache.path()}) REQUIRE(::chmod(p.c_str(), 0777) == 0);
+  for (const char *f : {"/state.v1", "/chronos.lock"}) ::chmod((dir.path() + f).c_str(), 0666);
+  const auto as_nobody = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv{"/usr/bin/setpriv", "--reuid=65534", "--regid=65534",
+                                  "--clear-groups", CHRONOS_CLI_PATH};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return chronos_test::run_process(argv, {{"CHRONOS_STATE_DIR", dir.path()},
+                                            {"CHRONOS_CONFIG", ""},
+                                            {"POCL_CACHE_DIR", cache.path()},
+                                            {"HOME", cache.path()}});
+  };
+
+  r = as_nobody({"release", mine});
+  INFO(r.err);
+  CHECK(r.exit_code == 13);
+  CHECK_THAT(r.err, Catch::Contains("was made by uid 0; uid 65534 may release only its own"));
+  r = run_cli(dir.path(), {"list", "--json"});
+  CHECK(parse_json(r.out)["partitions"].size() == 1);  // the refusal changed nothing
+
+  r = as_nobody({"create", "0", "0.25", "60", "--json"});
+  INFO(r.err);
+  REQUIRE(r.exit_code == 0);
+  const std::string theirs = parse_json(r.out)["id"].s;
+  CHECK(parse_json(r.out)["uid"].n == 65534);
+  CHECK(as_nobody({"release", theirs}).exit_code == 0);
+  r = as_nobody({"create", "0", "0.25", "60", "--json"});
+  REQUIRE(r.exit_code == 0);
+  CHECK(run_cli(dir.path(), {"release", parse_json(r.out)["id"].s}).exit_code == 0);  // root
 }

@@ -24,6 +24,7 @@ State sample_state() {
     p.owner = i == 1 ? "bob" : "alice";
     p.job_id = i == 2 ? "j-abc:1" : "";
     p.memory_bytes = 4ull << 30;
+    p.uid = i == 0 ? -1 : 1000 + i;
     s.partitions.push_back(p);
   }
   s.waiters.push_back(Waiter{"carol", 0, 700000, 1700000030000});
@@ -47,10 +48,23 @@ TEST_CASE("state round-trips through the file format", "[codec]") {
   CHECK(r.state.partitions[2].job_id == "j-abc:1");
   CHECK(r.state.partitions[1].owner == "bob");
   CHECK(r.state.partitions[0].memory_bytes == (4ull << 30));
+  CHECK(r.state.partitions[0].uid == -1);
+  CHECK(r.state.partitions[2].uid == 1002);
   REQUIRE(r.state.waiters.size() == 1);
   CHECK(r.state.waiters[0].until_ms == 1700000030000);
   CHECK(serialize_state(r.state) == text);
   CHECK(parse_state(serialize_state(State{})).ok);
+}
+
+TEST_CASE("a state file written before uids were recorded still loads, creators unknown", "[codec]") {
+  // The 9-field partition record of earlier versions.
+  const std::string body = std::string("chronos-state 1") +
+                           "\nP p-000000000001 0 250000 1700000000000 1700000060000 alice - 42\n";
+  const ParseResult r = parse_state(with_valid_trailer(body, 1));
+  REQUIRE(r.ok);
+  REQUIRE(r.state.partitions.size() == 1);
+  CHECK(r.state.partitions[0].uid == -1);
+  CHECK(r.state.partitions[0].memory_bytes == 42);
 }
 
 TEST_CASE("crc32 matches the standard check value", "[codec]") {

@@ -128,6 +128,25 @@ TEST_CASE("create, list and release through the engine", "[ledger]") {
   CHECK(status_of([&] { engine->release(c.partition.id); }) == Status::kNotFound);
 }
 
+TEST_CASE("a non-root caller may release and re-take only partitions its uid made", "[ledger]") {
+  TempDir dir;
+  ManualClock clock;
+  const chronos::Config cfg = chronos_test::test_config(dir.path());
+  auto alice = chronos_test::make_engine(cfg, clock, 2, 1001);
+  auto bob = chronos_test::make_engine(cfg, clock, 2, 1002);
+  auto root = chronos_test::make_engine(cfg, clock, 2, 0);
+  const Partition a = alice->create(0, 0.25, 60, "alice", "job-a").partition;
+  CHECK(a.uid == 1001);
+  CHECK(status_of([&] { bob->release(a.id); }) == Status::kPermissionDenied);
+  CHECK(status_of([&] { bob->create(0, 0.25, 60, "bob", "job-a"); }) ==
+        Status::kPermissionDenied);
+  CHECK(alice->list().partitions.size() == 1);  // refused calls changed nothing
+  CHECK(alice->create(0, 0.25, 60, "alice", "job-a").existing);
+  CHECK(alice->release(a.id).partition.id == a.id);
+  const Partition b = bob->create(0, 0.25, 60, "bob", "").partition;
+  CHECK(root->release(b.id).partition.uid == 1002);  // root may release any
+}
+
 TEST_CASE("a partition expires exactly at start + duration (manual clock)", "[ledger]") {
   TempDir dir;
   ManualClock clock;

@@ -83,6 +83,7 @@ export const CHRONOS_STATUS = [
   "CONFIG",
   "BUFFER_TOO_SMALL",
   "WOULD_BLOCK",
+  "PERMISSION_DENIED",
 ] as const;
 
 /** A Chronos status name, e.g. `"NO_CAPACITY"`. */
@@ -113,6 +114,7 @@ const GRPC_CODE: Record<ChronosStatus, ErrorCode> = {
   CONFIG: "FAILED_PRECONDITION",
   BUFFER_TOO_SMALL: "INTERNAL",
   WOULD_BLOCK: "UNAVAILABLE",
+  PERMISSION_DENIED: "PERMISSION_DENIED",
 };
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Chronos, ChronosError, resolveLibraryPath } from "./mod.ts";
+import { Chronos, CHRONOS_STATUS, ChronosError, resolveLibraryPath } from "./mod.ts";
 
 /**
  * Opens Chronos on the real library with a fresh state directory; removes it afterwards.
@@ -277,4 +277,16 @@ Deno.test("a create waiting on a held lock leaves the event loop free", async ()
       lockFile.close();
     }
   }, { tmpfs: true });
+});
+
+Deno.test("CHRONOS_STATUS lists chronos.h's status codes by number", async () => {
+  const header = await Deno.readTextFile(
+    new URL("../../chronos/include/chronos.h", import.meta.url),
+  );
+  const defined = [...header.matchAll(/^#define CHRONOS_(?:E_)?([A-Z_]+) (\d+)/gm)]
+    .filter(([, name]) => name !== "PARTITION_JSON_MAX")
+    .map(([, name, n]) => [Number(n), name] as const);
+  assert.ok(defined.length >= 14, `only ${defined.length} statuses found`);
+  for (const [n, name] of defined) assert.equal(CHRONOS_STATUS[n], name, `status ${n}`);
+  assert.equal(CHRONOS_STATUS.length, defined.length);
 });
