@@ -21,6 +21,7 @@ import { pickJobs, place, waitingReason } from "../scheduler/mod.ts";
 import type { JobStore, ListQuery } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import { demandOf, type PartitionKeeper, PENDING_PARTITION } from "./partitions.ts";
+import { ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import {
   checkpointVolume,
@@ -97,6 +98,8 @@ export class JobManager {
   #retryTimer: ReturnType<typeof setTimeout> | null = null;
   /** Highest number of runners alive at once (for tests and metrics). */
   peakActive = 0;
+  /** Time taken by scheduling rounds (exported on /metrics). */
+  readonly scheduleRounds = new ScheduleRounds();
 
   /** Creates the manager; call {@link reconcile} before serving. */
   constructor(deps: ManagerDeps) {
@@ -224,6 +227,28 @@ export class JobManager {
   }
 
   async #scheduleOnce(): Promise<void> {
+    // A round's CPU is its synchronous slices: timed between its awaits.
+    const t0 = performance.now();
+    const clock = { busy: 0, since: t0 };
+    try {
+      await this.#scheduleRound(clock);
+    } finally {
+      const end = performance.now();
+      this.scheduleRounds.record(clock.busy + end - clock.since, end - t0);
+    }
+  }
+
+  /** Awaits `p` without counting the wait as the round's busy time. */
+  async #offThread<T>(clock: { busy: number; since: number }, p: Promise<T>): Promise<T> {
+    clock.busy += performance.now() - clock.since;
+    try {
+      return await p;
+    } finally {
+      clock.since = performance.now();
+    }
+  }
+
+  async #scheduleRound(clock: { busy: number; since: number }): Promise<void> {
     let free = this.#d.maxConcurrentJobs - this.#runners.size;
     if (free <= 0) return;
     // Jobs resuming after an infrastructure failure were running: they go first,
@@ -245,13 +270,15 @@ export class JobManager {
       ),
     ];
     // Free shares per device from the agents' partition lists (null: plain Swarm placement).
-    const caps = this.#d.partitions ? await this.#d.partitions.capacities() : null;
+    const caps = this.#d.partitions
+      ? await this.#offThread(clock, this.#d.partitions.capacities())
+      : null;
     for (const id of order) {
       if (free <= 0 || this.#closed) return;
       const job = this.#d.store.get(id);
       if (!job || (job.state !== "QUEUED" && job.state !== "RESUMING")) continue;
       const from = job.state;
-      const imageId = await this.#d.swarm.resolveImage(job.spec.image);
+      const imageId = await this.#offThread(clock, this.#d.swarm.resolveImage(job.spec.image));
       if (!imageId) {
         this.#tryTransition(id, [from], "FAILED", {
           reason: `image "${job.spec.image}" not found on the Swarm manager`,

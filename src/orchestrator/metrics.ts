@@ -1,9 +1,52 @@
 /**
  * Prometheus text-format metrics: jobs by state, queue length, active jobs,
- * GPU partition shares per device, RPC counts and latencies.
+ * GPU partition shares per device, RPC counts and latencies, and the
+ * scheduler's rounds (how long each held the event loop).
  * @module
  */
 import { JOB_STATES, type JobState } from "../core/mod.ts";
+
+/**
+ * Scheduling rounds observed: how many, and how long each kept the event loop
+ * (`busyMs`: the round's synchronous slices between its awaits, i.e. the CPU
+ * it took on the orchestrator's one JavaScript thread) and its wall time
+ * (`wallMs`, which also counts the Docker and agent calls it awaited).
+ */
+export class ScheduleRounds {
+  /** Rounds recorded. */
+  count = 0;
+  /** Sum of the rounds' on-thread milliseconds. */
+  busyMsSum = 0;
+  /** Longest round on the thread, in milliseconds. */
+  busyMsMax = 0;
+  /** Sum of the rounds' wall milliseconds. */
+  wallMsSum = 0;
+
+  /** Records one finished round. */
+  record(busyMs: number, wallMs: number): void {
+    this.count++;
+    this.busyMsSum += busyMs;
+    this.busyMsMax = Math.max(this.busyMsMax, busyMs);
+    this.wallMsSum += wallMs;
+  }
+
+  /** The exposition lines of these counters. */
+  render(): string[] {
+    return [
+      "# HELP cumulus_schedule_round_busy_ms Scheduling rounds' time on the event loop (CPU), ms.",
+      "# TYPE cumulus_schedule_round_busy_ms summary",
+      `cumulus_schedule_round_busy_ms_sum ${this.busyMsSum.toFixed(3)}`,
+      `cumulus_schedule_round_busy_ms_count ${this.count}`,
+      "# HELP cumulus_schedule_round_busy_ms_max Longest scheduling round on the event loop, ms.",
+      "# TYPE cumulus_schedule_round_busy_ms_max gauge",
+      `cumulus_schedule_round_busy_ms_max ${this.busyMsMax.toFixed(3)}`,
+      "# HELP cumulus_schedule_round_wall_ms Scheduling rounds' wall time, awaited calls included, ms.",
+      "# TYPE cumulus_schedule_round_wall_ms summary",
+      `cumulus_schedule_round_wall_ms_sum ${this.wallMsSum.toFixed(3)}`,
+      `cumulus_schedule_round_wall_ms_count ${this.count}`,
+    ];
+  }
+}
 
 /** Collects RPC observations and renders the /metrics page. */
 export class Metrics {
@@ -22,12 +65,13 @@ export class Metrics {
 
   /**
    * Renders the exposition text; `gpus` is the last inventory read (share held
-   * by partitions per node and device).
+   * by partitions per node and device), `rounds` the scheduler's rounds.
    */
   render(
     jobs: Partial<Record<JobState, number>>,
     active: number,
     gpus: ReadonlyArray<{ node: string; device: number; allocated: number }> = [],
+    rounds?: ScheduleRounds,
   ): string {
     const out: string[] = [
       "# HELP cumulus_jobs Jobs in the store by state.",
@@ -61,6 +105,7 @@ export class Metrics {
       out.push(`cumulus_rpc_latency_ms_sum{method="${m}"} ${r.sumMs.toFixed(3)}`);
       out.push(`cumulus_rpc_latency_ms_count{method="${m}"} ${r.count}`);
     }
+    if (rounds) out.push(...rounds.render());
     return out.join("\n") + "\n";
   }
 }

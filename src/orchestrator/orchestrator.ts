@@ -234,7 +234,12 @@ export async function startOrchestrator(
           return new Response("not found\n", { status: 404 });
         }
         return new Response(
-          metrics.render(store.countByState(), manager.activeCount, partitions.lastShares()),
+          metrics.render(
+            store.countByState(),
+            manager.activeCount,
+            partitions.lastShares(),
+            manager.scheduleRounds,
+          ),
           {
             headers: { "content-type": "text/plain; version=0.0.4" },
           },
