@@ -30,6 +30,23 @@ find_docker_engine() {
   return 1
 }
 
+# close_inherited_fds: close every descriptor above 2 of this (sub)shell.
+close_inherited_fds() {
+  local fd
+  for fd in /proc/"${BASHPID}"/fd/*; do
+    fd="${fd##*/}"
+    [[ ${fd} =~ ^[0-9]+$ && ${fd} -gt 2 ]] || continue
+    eval "exec ${fd}>&-" 2>/dev/null || true
+  done
+}
+
+# exec_as_root CMD...: replace this (sub)shell with CMD, as root (sudo when not root).
+exec_as_root() {
+  if [[ ${EUID} -eq 0 ]]; then exec "$@"; fi
+  have sudo || die "need root for: $1 (run as root or install sudo)"
+  exec sudo -n "$@"
+}
+
 # start_docker_engine: start our own dockerd and wait until it answers.
 start_docker_engine() {
   have dockerd || die "dockerd not found (Debian package docker.io)"
@@ -44,9 +61,14 @@ start_docker_engine() {
   fi
   as_root mkdir -p "$(dirname "${CUMULUS_DOCKER_LOG}")" "${CUMULUS_DOCKER_DATA}"
   info "starting dockerd on ${host} (log: ${CUMULUS_DOCKER_LOG})"
-  # setsid + nohup: the engine outlives this script and its terminal.
-  as_root setsid nohup dockerd --host "${host}" --data-root "${CUMULUS_DOCKER_DATA}" \
-    --pidfile "${CUMULUS_DOCKER_PIDFILE}" >>"${CUMULUS_DOCKER_LOG}" 2>&1 </dev/null &
+  # setsid + nohup: the engine outlives this script and its terminal. It keeps
+  # none of our other open files: an inherited lock (flock(1) hands its command
+  # the locked descriptor) would stay held for as long as the engine runs.
+  (
+    close_inherited_fds
+    exec_as_root setsid nohup dockerd --host "${host}" --data-root "${CUMULUS_DOCKER_DATA}" \
+      --pidfile "${CUMULUS_DOCKER_PIDFILE}" >>"${CUMULUS_DOCKER_LOG}" 2>&1 </dev/null
+  ) &
   local waited=0
   until docker_answers "${host}"; do
     if ((waited >= CUMULUS_DOCKER_START_TIMEOUT)); then
