@@ -181,3 +181,89 @@ export async function checkpointSteps(dir: string): Promise<number[]> {
   await walk(dir, "");
   return steps.sort((a, b) => a - b);
 }
+
+/** Pid file of the engine scripts/lib/docker_engine.sh starts (CUMULUS_DOCKER_PIDFILE). */
+export const DOCKER_PIDFILE = Deno.env.get("CUMULUS_DOCKER_PIDFILE") ?? "/run/cumulus-docker.pid";
+
+/** True while `pid` is a live process (not gone, not a zombie). */
+function running(pid: number): boolean {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the docker CLI against the test engine; resolves with its trimmed stdout, or null on failure. */
+export async function dockerCli(args: string[]): Promise<string | null> {
+  const out = await new Deno.Command("docker", {
+    args,
+    env: { DOCKER_HOST: `unix://${SWARM_SOCKET}` },
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
+}
+
+/**
+ * Stops the Docker engine the bootstrap started (SIGTERM to the pid in its
+ * pid file, as an operator's `systemctl stop docker` would; SIGKILL after
+ * `graceMs`) and waits until it is gone. Resolves with its pid.
+ */
+export async function stopDockerEngine(graceMs = 60_000): Promise<number> {
+  const pid = Number((await Deno.readTextFile(DOCKER_PIDFILE)).trim());
+  if (!Number.isInteger(pid) || pid <= 1) throw new Error(`${DOCKER_PIDFILE}: no pid, got ${pid}`);
+  signalPid(pid, "SIGTERM");
+  const end = Date.now() + graceMs;
+  while (running(pid) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  if (running(pid)) signalPid(pid, "SIGKILL");
+  await until("dockerd to exit", () => Promise.resolve(running(pid) ? null : true), 30_000);
+  return pid;
+}
+
+/**
+ * Starts the Docker engine exactly as the bootstrap does
+ * (`start_docker_engine` of scripts/lib/docker_engine.sh: setsid dockerd with
+ * the project's socket, data root and pid file) and waits until it answers.
+ * Does nothing when an engine answers already.
+ */
+export async function startDockerEngine(): Promise<void> {
+  if (await dockerCli(["version", "--format", "{{.Server.Version}}"]) !== null) return;
+  const out = await new Deno.Command("bash", {
+    args: [
+      "-c",
+      "source scripts/lib/common.sh && source scripts/lib/docker_engine.sh && start_docker_engine",
+    ],
+    cwd: ROOT,
+    env: { CUMULUS_DOCKER_SOCK: SWARM_SOCKET, CUMULUS_DOCKER_PIDFILE: DOCKER_PIDFILE },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(`start_docker_engine failed: ${new TextDecoder().decode(out.stderr)}`);
+  }
+}
+
+/**
+ * Waits until the engine is a healthy single Swarm manager again: Swarm
+ * active with the control plane available, and this node Ready and Active.
+ */
+export async function waitSwarmHealthy(ms = 120_000): Promise<void> {
+  await until("Swarm active and the node ready", async () => {
+    const info = await dockerCli([
+      "info",
+      "--format",
+      "{{.Swarm.LocalNodeState}} {{.Swarm.ControlAvailable}}",
+    ]);
+    if (info !== "active true") return null;
+    const nodes = await dockerCli([
+      "node",
+      "ls",
+      "--format",
+      "{{.Self}} {{.Status}} {{.Availability}}",
+    ]);
+    return nodes?.split("\n").includes("true Ready Active") ? true : null;
+  }, ms);
+}
