@@ -4,7 +4,10 @@
  * the same run. Sections: spine (orchestrator), chronos (if built), the OCI
  * runtime wrapper (gpu-runtime: runc with and without cumulus-gpu-runc),
  * the fuzz of every RPC (fuzz: 10,000 hostile messages against a real
- * orchestrator process), and the recorded runs: the real-GPU runs
+ * orchestrator process), load (100 trivial jobs from 8 clients beside a raw
+ * `service create` loop; `deno task bench load --jobs 1000` for the full
+ * run), time-boxing (timebox: expiry precision and resume latency), and the
+ * recorded runs: the real-GPU runs
  * (docs/gpu_run.md, produced on the GPU machine) and the HTTP/2 soak
  * (docs/soak_run.md, `deno task soak`, too long for the bench).
  * @module
@@ -62,9 +65,25 @@ if (!only || only === "fuzz") {
     }),
   );
 }
+if (!only || only === "load") {
+  sections.push(
+    await optionalSection("Load", async () => {
+      const mod = await import("./load.ts");
+      return await mod.runLoadBench(mod.parseLoadFlags(only ? Deno.args.slice(1) : []));
+    }),
+  );
+}
+if (!only || only === "timebox") {
+  sections.push(
+    await optionalSection("Time-boxing", async () => {
+      const mod = await import("./timebox.ts");
+      return await mod.runTimeboxBench(mod.parseTimeboxFlags(only ? Deno.args.slice(1) : []));
+    }),
+  );
+}
 // Runs recorded elsewhere (the GPU machine; long soaks), kept as their own docs and appended.
 const recorded: string[] = [];
-for (const doc of ["gpu_run.md", "soak_run.md"]) {
+for (const doc of ["gpu_run.md", "soak_run.md", "load_run.md"]) {
   try {
     recorded.push(await Deno.readTextFile(new URL(`../docs/${doc}`, import.meta.url)));
   } catch {
