@@ -87,6 +87,18 @@ export interface Config {
   resultRetention: number;
   /** Milliseconds between sweeps that remove results past their retention. */
   resultSweepIntervalMs: number;
+  /**
+   * WatchJob streams open at once, over all clients; one more answers RESOURCE_EXHAUSTED.
+   * Each open stream costs the orchestrator memory and event-loop time.
+   */
+  maxWatchStreams: number;
+  /** Runtime.StreamLogs streams open at once, over all jobs; one more answers RESOURCE_EXHAUSTED. */
+  maxLogStreams: number;
+  /**
+   * HTTP/2 streams (calls of any kind) one client connection may have open at once; the
+   * server advertises it (SETTINGS_MAX_CONCURRENT_STREAMS) and gRPC clients queue calls past it.
+   */
+  maxStreamsPerConnection: number;
 }
 
 /** Defaults for every key. */
@@ -118,6 +130,9 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   reconcileIntervalMs: 5000,
   resultRetention: 7 * 86400,
   resultSweepIntervalMs: 60_000,
+  maxWatchStreams: 1000,
+  maxLogStreams: 1000,
+  maxStreamsPerConnection: 128,
 };
 
 interface KeySpec {
@@ -370,6 +385,32 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     min: 100,
     max: 86_400_000,
     doc: "how often results past their retention are looked for",
+  },
+  maxWatchStreams: {
+    yaml: "max_watch_streams",
+    env: "CUMULUS_MAX_WATCH_STREAMS",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    doc: "WatchJob streams open at once over all clients; one more answers RESOURCE_EXHAUSTED",
+  },
+  maxLogStreams: {
+    yaml: "max_log_streams",
+    env: "CUMULUS_MAX_LOG_STREAMS",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    doc:
+      "Runtime.StreamLogs streams open at once over all jobs; one more answers RESOURCE_EXHAUSTED",
+  },
+  maxStreamsPerConnection: {
+    yaml: "max_streams_per_connection",
+    env: "CUMULUS_MAX_STREAMS_PER_CONNECTION",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    doc:
+      "calls one client connection may have open at once (HTTP/2 streams); clients queue the rest",
   },
 };
 

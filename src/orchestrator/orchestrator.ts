@@ -18,6 +18,7 @@ import { SshPool } from "../ssh/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { ResultSweeper } from "./result_retention.ts";
 import { cumulusHandlers, runtimeHandlers } from "./server.ts";
+import { boundedServerOptions, StreamLimiter } from "./stream_limits.ts";
 
 /** A running orchestrator. */
 export interface OrchestratorHandle {
@@ -111,7 +112,8 @@ export async function startOrchestrator(
   const metrics = new Metrics();
 
   const server = new grpc.Server({
-    "grpc.max_receive_message_length": 8 * 1024 * 1024,
+    // Message sizes and calls per connection (src/orchestrator/stream_limits.ts).
+    ...boundedServerOptions(config.maxStreamsPerConnection),
     "grpc.keepalive_permit_without_calls": 1,
     // Deno 2.9.6's node:http2 can die inside nghttp2 (find_stream_on_goaway_func
     // assertion or SIGSEGV, denoland/deno#36788) when a client comes back to a
@@ -204,8 +206,19 @@ export async function startOrchestrator(
     observe: (m: string, c: string, ms: number) => metrics.observe(m, c, ms),
   };
   const proto = loadCumulusProto();
-  server.addService(withPreEncodedWatch(proto.Cumulus.service), cumulusHandlers(deps));
-  server.addService(proto.Runtime.service, runtimeHandlers(deps));
+  // Long-lived streams are counted server-wide; one past its bound is refused.
+  const streams = new StreamLimiter({
+    WatchJob: { max: config.maxWatchStreams, key: "max_watch_streams" },
+    StreamLogs: { max: config.maxLogStreams, key: "max_log_streams" },
+  }, {
+    onRefused: (m) => metrics.observe(m, "RESOURCE_EXHAUSTED", 0),
+    log,
+  });
+  server.addService(
+    withPreEncodedWatch(proto.Cumulus.service),
+    streams.wrap(cumulusHandlers(deps)),
+  );
+  server.addService(proto.Runtime.service, streams.wrap(runtimeHandlers(deps)));
   const health = new HealthState();
   server.addService(loadHealthProto().service, health.handlers());
   await manager.reconcile();

@@ -10,6 +10,6 @@ export {
   PROTO_OPTIONS,
   PROTO_PATH,
 } from "./proto.ts";
-export { type RpcError, statusFor, toRpcError } from "./status.ts";
+export { MAX_DETAILS_CHARS, type RpcError, statusFor, toRpcError } from "./status.ts";
 export { jobToWire, lineToWire, type WireJob, type WireLogLine } from "./wire.ts";
 export { encodeLinesEvent } from "./log_codec.ts";

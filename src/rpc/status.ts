@@ -19,6 +19,20 @@ const CODE: Record<ErrorCode, grpc.status> = {
   INTERNAL: grpc.status.INTERNAL,
 };
 
+/**
+ * Longest status message sent, in characters. The message travels in an HTTP/2
+ * trailer, which clients cap (grpcio at 8 KiB of metadata by default); one that
+ * echoes a huge request value (a 7 MiB job id) made the call end CANCELLED
+ * instead of with its status.
+ */
+export const MAX_DETAILS_CHARS = 1000;
+
+/** `text` cut to {@link MAX_DETAILS_CHARS}, saying how long it was. */
+function clipDetails(text: string): string {
+  if (text.length <= MAX_DETAILS_CHARS) return text;
+  return `${text.slice(0, MAX_DETAILS_CHARS)}... (${text.length} characters in all)`;
+}
+
 /** A gRPC error object ready to pass to a callback or `call.destroy()`. */
 export interface RpcError extends Error {
   /** gRPC status code. */
@@ -34,9 +48,10 @@ export interface RpcError extends Error {
  */
 export function toRpcError(err: unknown): RpcError {
   if (err instanceof CumulusError) {
-    const e = new Error(err.message) as RpcError;
+    const details = clipDetails(err.message.replace(/\s*\n\s*/g, " "));
+    const e = new Error(details) as RpcError;
     e.code = CODE[err.code];
-    e.details = err.message.replace(/\s*\n\s*/g, " ");
+    e.details = details;
     return e;
   }
   const e = new Error("internal error") as RpcError;

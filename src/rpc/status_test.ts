@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { InvalidArgumentError, NotFoundError, ResourceExhaustedError } from "../core/mod.ts";
-import { loadCumulusProto, toRpcError } from "./mod.ts";
+import { loadCumulusProto, MAX_DETAILS_CHARS, toRpcError } from "./mod.ts";
 
 const cases: Array<[string, unknown, grpc.status, RegExp]> = [
   [
@@ -27,6 +27,13 @@ for (const [name, err, code, msg] of cases) {
     assert.ok(!e.details.includes("secret"));
   });
 }
+
+Deno.test("toRpcError cuts a message that echoes a huge value, keeping its code", () => {
+  const e = toRpcError(new NotFoundError(`job ${"x".repeat(7 * 1024 * 1024)} not found`));
+  assert.equal(e.code, grpc.status.NOT_FOUND);
+  assert.ok(e.details.length < MAX_DETAILS_CHARS + 100, `details: ${e.details.length} chars`);
+  assert.match(e.details, /^job x+\.\.\. \(7340046 characters in all\)$/);
+});
 
 Deno.test("proto loads both services with their methods", () => {
   const p = loadCumulusProto();

@@ -1,0 +1,144 @@
+/**
+ * Per-connection and server-wide bounds on what clients may hold open: the
+ * gRPC server's message sizes and HTTP/2 stream limit, and a count of the
+ * long-lived streams (WatchJob, StreamLogs) that refuses one past its limit
+ * with RESOURCE_EXHAUSTED naming the config key. A WatchJob stream costs the
+ * orchestrator memory and event-loop time for as long as it is open (issue 14:
+ * 2,000 of them took it to 2.3 GB, with health answering in 3.6–10 s).
+ * @module
+ */
+import type * as grpc from "@grpc/grpc-js";
+import { ResourceExhaustedError } from "../core/mod.ts";
+import { toRpcError } from "../rpc/mod.ts";
+
+/**
+ * Largest request message the orchestrator accepts. Clients send bundles,
+ * results and checkpoints in chunks of at most 1 MiB, and a job spec is
+ * bounded far below this (src/core/job.ts), so only a hostile or broken
+ * client gets grpc-js's RESOURCE_EXHAUSTED "Received message larger than max".
+ */
+export const MAX_REQUEST_MESSAGE_BYTES = 8 * 1024 * 1024;
+
+/**
+ * Largest reply message the orchestrator sends: the receive limit of every
+ * Cumulus client (src/sdk/rpc.ts, src/sdk/python/cumulus/_rpc.py and
+ * runtime.py), so the server refuses a reply no client would take, with
+ * RESOURCE_EXHAUSTED "Sent message larger than max", before sending it.
+ */
+export const MAX_REPLY_MESSAGE_BYTES = 64 * 1024 * 1024;
+
+/**
+ * grpc-js server options carrying the message-size and per-connection bounds.
+ * Past `maxStreamsPerConnection` calls on one connection, grpc-js and grpcio
+ * clients queue the next call until one ends (measured with both: no error),
+ * so one connection cannot hold more, and a well-behaved client only waits.
+ * @param maxStreamsPerConnection HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS.
+ * @returns Options to merge into `new grpc.Server(...)`.
+ */
+export function boundedServerOptions(maxStreamsPerConnection: number): grpc.ServerOptions {
+  return {
+    "grpc.max_receive_message_length": MAX_REQUEST_MESSAGE_BYTES,
+    "grpc.max_send_message_length": MAX_REPLY_MESSAGE_BYTES,
+    "grpc.max_concurrent_streams": maxStreamsPerConnection,
+  };
+}
+
+/** The bound on one method's open streams. */
+export interface StreamBound {
+  /** Streams of this method open at once. */
+  max: number;
+  /** The config key that sets it, named in the error. */
+  key: string;
+}
+
+/** What {@link StreamLimiter} tells its owner. */
+export interface StreamLimiterOptions {
+  /** Called for every refused call (metrics). */
+  onRefused?: (method: string) => void;
+  /** Diagnostic logger; refusals are logged at most once per `logEveryMs`. */
+  log?: (msg: string) => void;
+  /** @default 10000 */
+  logEveryMs?: number;
+}
+
+/** A grpc-js server call: any stream kind carries these events. */
+type AnyCall =
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
+
+/**
+ * Counts open streams per method and refuses one past its bound.
+ * @example
+ * const limiter = new StreamLimiter({ WatchJob: { max: 1000, key: "max_watch_streams" } });
+ * server.addService(def, limiter.wrap(cumulusHandlers(deps)));
+ */
+export class StreamLimiter {
+  readonly #bounds: Readonly<Record<string, StreamBound>>;
+  readonly #open = new Map<string, number>();
+  readonly #opts: StreamLimiterOptions;
+  readonly #refusedSinceLog = new Map<string, number>();
+  readonly #lastLog = new Map<string, number>();
+
+  /** Creates a limiter for the methods named in `bounds`. */
+  constructor(bounds: Readonly<Record<string, StreamBound>>, opts: StreamLimiterOptions = {}) {
+    this.#bounds = bounds;
+    this.#opts = opts;
+  }
+
+  /** Streams of `method` open now. */
+  open(method: string): number {
+    return this.#open.get(method) ?? 0;
+  }
+
+  /**
+   * Wraps the bounded methods of a service implementation; others pass through.
+   * A refused call ends at once with RESOURCE_EXHAUSTED; an admitted one frees
+   * its place when it ends, fails or is cancelled (client gone included).
+   */
+  wrap(handlers: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
+    const out: grpc.UntypedServiceImplementation = { ...handlers };
+    for (const [method, bound] of Object.entries(this.#bounds)) {
+      const inner = handlers[method] as ((call: AnyCall) => unknown) | undefined;
+      if (!inner) continue;
+      out[method] = (call: AnyCall) => {
+        const n = this.open(method);
+        if (n >= bound.max) {
+          this.#refuse(method, bound);
+          call.emit(
+            "error",
+            toRpcError(
+              new ResourceExhaustedError(
+                `${method}: ${bound.max} streams are open, the most the orchestrator serves ` +
+                  `at once (${bound.key}); close one or retry later`,
+              ),
+            ),
+          );
+          return;
+        }
+        this.#open.set(method, n + 1);
+        let released = false;
+        const release = () => {
+          if (released) return;
+          released = true;
+          this.#open.set(method, this.open(method) - 1);
+        };
+        // A stream ends one of these ways; whichever comes first frees its place.
+        for (const ev of ["close", "finish", "cancelled", "error"]) call.once(ev, release);
+        return inner(call);
+      };
+    }
+    return out;
+  }
+
+  #refuse(method: string, bound: StreamBound): void {
+    this.#opts.onRefused?.(method);
+    const refused = (this.#refusedSinceLog.get(method) ?? 0) + 1;
+    this.#refusedSinceLog.set(method, refused);
+    const now = performance.now();
+    // Under a flood, one line per interval, not one per call.
+    if (now - (this.#lastLog.get(method) ?? -Infinity) < (this.#opts.logEveryMs ?? 10_000)) return;
+    this.#opts.log?.(`${method}: refused ${refused} stream(s) past ${bound.key} = ${bound.max}`);
+    this.#lastLog.set(method, now);
+    this.#refusedSinceLog.set(method, 0);
+  }
+}

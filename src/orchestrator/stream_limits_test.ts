@@ -1,0 +1,77 @@
+import assert from "node:assert/strict";
+import * as grpc from "@grpc/grpc-js";
+import { loadHealthProto } from "../rpc/mod.ts";
+import { StreamLimiter } from "./stream_limits.ts";
+
+type Watch = grpc.ClientReadableStream<unknown>;
+
+Deno.test({
+  name: "StreamLimiter refuses a stream past its bound naming the key, and frees a place on cancel",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const refused: string[] = [];
+    const logged: string[] = [];
+    const limiter = new StreamLimiter(
+      { Watch: { max: 2, key: "max_test_streams" } },
+      { onRefused: (m) => refused.push(m), log: (l) => logged.push(l) },
+    );
+    const Health = loadHealthProto();
+    const server = new grpc.Server();
+    server.addService(
+      Health.service,
+      limiter.wrap({
+        Check: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: "SERVING" }),
+        // Never ends on its own, as a WatchJob of a running job.
+        Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+          call.write({ status: "SERVING" });
+        },
+      }),
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(
+        "127.0.0.1:0",
+        grpc.ServerCredentials.createInsecure(),
+        (e, p) => e ? reject(e) : resolve(p),
+      )
+    );
+    const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as
+      & grpc.Client
+      & Record<string, CallableFunction>;
+    const open = (): { call: Watch; state: Promise<"open" | grpc.ServiceError> } => {
+      const call = client.Watch({ service: "" }) as Watch;
+      const state = new Promise<"open" | grpc.ServiceError>((resolve) => {
+        call.once("data", () => resolve("open"));
+        call.on("error", resolve);
+      });
+      return { call, state };
+    };
+    const held = [open(), open()];
+    try {
+      for (const w of held) assert.equal(await w.state, "open");
+      assert.equal(limiter.open("Watch"), 2);
+      const third = await open().state as grpc.ServiceError;
+      assert.equal(third.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(third.details, /^Watch: 2 streams are open, .*\(max_test_streams\)/);
+      assert.deepEqual(refused, ["Watch"]);
+      assert.equal(logged.length, 1);
+      // Unbounded methods pass through.
+      await new Promise<void>((resolve, reject) =>
+        client.Check({ service: "" }, (e: unknown) => e ? reject(e) : resolve())
+      );
+      held.shift()!.call.cancel();
+      const until = Date.now() + 10_000;
+      while (limiter.open("Watch") > 1) {
+        assert.ok(Date.now() < until, "the cancelled stream kept its place");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const again = open();
+      assert.equal(await again.state, "open");
+      held.push(again);
+    } finally {
+      for (const w of held) w.call.cancel();
+      client.close();
+      server.forceShutdown();
+    }
+  },
+});
