@@ -3,7 +3,7 @@
  * a gRPC status, so callers branch on `err.code` rather than on message text.
  * @module
  */
-import { formatBytes } from "../core/bytes.ts";
+import { formatBytes } from "./bytes.ts";
 
 /** gRPC status names, as used in {@link CumulusRpcError.code}. */
 export type RpcCode =

@@ -2,12 +2,9 @@ import assert from "node:assert/strict";
 
 // The SDK is imported by URL, where neither deno.json's import map nor files
 // outside src/sdk are available: every import must be a sibling file, a
-// pinned npm: package or a node: built-in. One exception: src/core/bytes.ts,
-// the one size grammar shared with the orchestrator, which imports nothing
-// itself (checked below), so serving the repository's tree serves all of it.
+// pinned npm: package or a node: built-in.
 const ALLOWED = [
   /^\.\/[a-z_]+\.ts$/,
-  /^\.\.\/core\/bytes\.ts$/,
   /^npm:(@[a-z0-9-]+\/)?[a-z0-9.-]+@\d+\.\d+\.\d+(\/[a-z0-9/._-]+)?$/,
   /^node:[a-z/_]+$/,
 ];
@@ -29,10 +26,4 @@ Deno.test("SDK modules import only sibling files, pinned npm: packages and node:
     checked++;
   }
   assert.ok(checked >= 8, `only ${checked} modules checked`);
-});
-
-Deno.test("src/core/bytes.ts, which the SDK imports, imports nothing", async () => {
-  const text = await Deno.readTextFile(new URL("../core/bytes.ts", import.meta.url));
-  assert.deepEqual([...text.matchAll(/^\s*(?:import|export)\b[^"';]*?from\s+["']/gm)], []);
-  assert.doesNotMatch(text, /\bimport\(/);
 });

@@ -3,7 +3,7 @@
  * logs, wait for them and fetch their results, over gRPC (`cumulus.v1`).
  *
  * Importable by URL with no install: this module imports only files next to
- * it, src/core/bytes.ts (which imports nothing) and pinned `npm:` packages.
+ * it and pinned `npm:` packages.
  * Run with `--allow-net --allow-env` (and `--allow-read` to pack a directory
  * with {@link packBundle}).
  *
@@ -76,5 +76,5 @@ export {
   type Worker,
   type WorkerGpu,
 } from "./types.ts";
-export { formatBytes, parseBytesText } from "../core/bytes.ts";
+export { formatBytes, parseBytesText } from "./bytes.ts";
 export { DEFAULT_ORCHESTRATOR_URL, defaultOrchestratorUrl, parseOrchestratorUrl } from "./url.ts";

@@ -1,8 +1,8 @@
 """Byte sizes as people write them ("512K", "100MiB", "1.5GB", "20G") and back.
 
-The Python twin of src/core/bytes.ts: one grammar and one formatter for the
-CLI, the orchestrator, the agent and both SDKs. Both pass the same table of
-cases (tests/fixtures/bytes_cases.json).
+The Python twin of src/sdk/bytes.ts (which src/core/bytes.ts re-exports): one
+grammar and one formatter for the CLI, the orchestrator, the agent and both
+SDKs. Both pass the same table of cases (tests/fixtures/bytes_cases.json).
 """
 
 import math
@@ -62,7 +62,7 @@ def format_bytes(n: int) -> str:
     """Format a byte count for people with binary units, e.g. ``1.5 KiB``.
 
     Whole bytes below 1 KiB, one decimal below 100 of a unit, whole units from
-    100; the same text as formatBytes in src/core/bytes.ts.
+    100; the same text as formatBytes in src/sdk/bytes.ts.
     """
     if n < 1024:
         return f"{n} B"
