@@ -40,6 +40,8 @@ export async function testAgent(): Promise<TestAgent> {
 export interface TestDaemon {
   /** Stops the daemon (SIGTERM) and waits for it. */
   stop(): Promise<void>;
+  /** SIGKILLs the daemon (a crash: no clean-up of its own) and waits for it. */
+  kill(): Promise<void>;
 }
 
 /**
@@ -66,11 +68,14 @@ export function startTestDaemon(ta: TestAgent, graceS: number, dockerSocket: str
     stdout: "null",
     stderr: "piped",
   }).spawn();
-  return {
-    async stop() {
-      child.kill("SIGTERM");
-      await child.status;
-      await child.stderr.cancel();
-    },
+  const end = async (sig: Deno.Signal) => {
+    try {
+      child.kill(sig);
+    } catch {
+      // Already gone.
+    }
+    await child.status;
+    await child.stderr.cancel();
   };
+  return { stop: () => end("SIGTERM"), kill: () => end("SIGKILL") };
 }
