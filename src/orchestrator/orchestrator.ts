@@ -8,6 +8,7 @@ import { Buffer } from "node:buffer";
 import type { Config } from "../config/mod.ts";
 import { LogHub } from "../logs/mod.ts";
 import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
+import { prepareDataDir } from "./data_dir.ts";
 import { HealthState } from "./health.ts";
 import { JobStore } from "../store/mod.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
@@ -94,16 +95,8 @@ export async function startOrchestrator(
 ): Promise<OrchestratorHandle> {
   const log = opts.log ?? defaultLog;
   const now = opts.now ?? Date.now;
-  const dirs = {
-    logs: `${config.dataDir}/logs`,
-    bundles: `${config.dataDir}/bundles`,
-    results: `${config.dataDir}/results`,
-    tmp: `${config.dataDir}/tmp`,
-  };
-  for (const dir of Object.values(dirs)) await Deno.mkdir(dir, { recursive: true });
-  for await (const e of Deno.readDir(dirs.tmp)) {
-    await Deno.remove(`${dirs.tmp}/${e.name}`, { recursive: true }).catch(() => {});
-  }
+  // Owner-only (0700): the store holds job tokens and env values.
+  const dirs = await prepareDataDir(config.dataDir);
   const instanceId = await loadInstanceId(`${config.dataDir}/instance-id`);
   const swarm = new SwarmClient(connectDocker(config.swarmManager));
   await swarm.ping();
