@@ -111,7 +111,7 @@ Deno.test({
       await assert.rejects(
         c.submit(spec(["true"], { gpuMemory: 0, gpuMemorySize: "100TiB" })),
         (e: { code: number; details: string }) =>
-          e.code === 14 && /no worker can ever fit this job: it needs 100TiB/.test(e.details),
+          e.code === 14 && /no worker can ever fit this job: it needs 100 TiB/.test(e.details),
       );
       await assert.rejects(
         c.submit(spec(["true"], { gpuMemory: 0, gpuMemorySize: "lots" })),

@@ -130,3 +130,49 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "a job that ended refuses a new result or checkpoint from its token (FAILED_PRECONDITION)",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack();
+    const c = new TestClient(stack.url);
+    const rt = runtimeClient(stack.url);
+    try {
+      const id = await c.submit(spec(["sleep", "30"]));
+      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
+      const token = await jobToken(stack.orch.swarm.docker, id);
+      await c.cancel(id);
+      await waitFor("CANCELLED", () => c.getJob(id), (j) => j.state === "CANCELLED");
+      const result = await new Promise<string>((resolve) => {
+        const call = rt.ReportResult(
+          tokenMetadata(token),
+          { deadline: Date.now() + 5000 },
+          (err: grpc.ServiceError | null) =>
+            resolve(err ? `${grpc.status[err.code]}: ${err.details}` : "OK"),
+        );
+        call.write({ header: { jobId: id, kind: "pickle", totalBytes: 3 } });
+        call.write({ chunk: new Uint8Array([1, 2, 3]) });
+        call.end();
+      });
+      assert.match(result, /^FAILED_PRECONDITION: job j-[0-9a-f]+ already ended \(CANCELLED\)/);
+      const checkpoint = await new Promise<string>((resolve) =>
+        rt.ReportCheckpoint(
+          { jobId: id, step: 7, tier: "l1" },
+          tokenMetadata(token),
+          { deadline: Date.now() + 5000 },
+          (err: grpc.ServiceError | null) =>
+            resolve(err ? `${grpc.status[err.code]}: ${err.details}` : "OK"),
+        )
+      );
+      assert.match(checkpoint, /^FAILED_PRECONDITION: job j-[0-9a-f]+ already ended/);
+      const job = await c.getJob(id) as Checkpointed & { hasResult: boolean };
+      assert.equal(job.hasResult, false);
+      assert.equal(Number(job.lastCheckpointAtMs), 0);
+    } finally {
+      rt.close();
+      c.close();
+      await stack.stop();
+    }
+  },
+});

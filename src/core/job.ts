@@ -59,8 +59,14 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
  * Codes for why a job ended, for programs; `reason` is the text for people.
  * `GPU_MEMORY_EXCEEDED`: the job failed after running out of its GPU
  * partition's memory (an allocation past the partition's hard limit).
+ * `RESULT_REFUSED`: the orchestrator refused the job's result (larger than
+ * `max_result_bytes`); set while the job still runs, it fails the job however
+ * it exits.
  */
-export const REASON_CODES = { GPU_MEMORY_EXCEEDED: "GPU_MEMORY_EXCEEDED" } as const;
+export const REASON_CODES = {
+  GPU_MEMORY_EXCEEDED: "GPU_MEMORY_EXCEEDED",
+  RESULT_REFUSED: "RESULT_REFUSED",
+} as const;
 
 /** One of {@link REASON_CODES}, or "" for none. */
 export type ReasonCode = typeof REASON_CODES[keyof typeof REASON_CODES] | "";

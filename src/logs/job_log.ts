@@ -5,18 +5,32 @@
  * crash gets the same number again and resuming clients see it exactly once.
  *
  * File format, one record per line:
- * `seq \t o|e \t timeMs \t dockerTimestamp \t text \n`.
+ * `seq \t o|e \t timeMs \t origin \t text \n`, where the origin field is
+ * Docker's timestamp for a line read from Docker, `rt:<attempt>:<index>` for
+ * one the job's runtime streamed, and empty for an attempt marker. Only this
+ * file knows that encoding; everywhere else a line's origin is a
+ * {@link LineOrigin}.
  * @module
  */
 import type { LogLine } from "../core/mod.ts";
 import { encodeFileRecords, encodeRuntimeBatch, toValidUtf8 } from "./line_codec.ts";
 import { type EncodedLines, LineTail } from "./line_tail.ts";
 
+/**
+ * Where a line came from: Docker's log of the job's container (with Docker's
+ * RFC 3339 nano timestamp, kept to align re-read frames), the job's runtime
+ * (the `index`-th line `attempt` streamed), or Cumulus itself (the marker
+ * written when an attempt starts).
+ */
+export type LineOrigin =
+  | { kind: "docker"; ts: string }
+  | { kind: "runtime"; attempt: number; index: number }
+  | { kind: "marker" };
+
 /** A line as it comes from the worker, before it has a sequence number. */
 export interface IncomingLine {
   stream: "stdout" | "stderr";
-  /** Docker's RFC 3339 nano timestamp, kept to align re-read frames. */
-  dockerTs: string;
+  origin: LineOrigin;
   timeMs: number;
   text: string;
 }
@@ -25,7 +39,7 @@ export interface IncomingLine {
 export interface LastLine {
   seq: number;
   stream: "stdout" | "stderr";
-  dockerTs: string;
+  origin: LineOrigin;
   text: string;
 }
 
@@ -34,27 +48,32 @@ const FLUSH_MS = 5;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Where a stored line came from, told by its Docker-timestamp field. */
-function sourceOf(dockerTs: string): "docker" | "marker" | "runtime" {
-  if (dockerTs === "") return "marker";
-  if (dockerTs.startsWith(RUNTIME_TS_PREFIX)) return "runtime";
-  return "docker";
+/** Prefix of the origin field of runtime-streamed lines. */
+const RUNTIME_PREFIX = "rt:";
+
+/** The origin field of a record. */
+function encodeOrigin(o: LineOrigin): string {
+  switch (o.kind) {
+    case "docker":
+      return o.ts;
+    case "runtime":
+      return `${RUNTIME_PREFIX}${o.attempt}:${o.index}`;
+    case "marker":
+      return "";
+  }
 }
 
-/** The Docker-timestamp field of the `index`-th line streamed by `attempt`'s runtime. */
-export function runtimeTs(attempt: number, index: number): string {
-  return `${RUNTIME_TS_PREFIX}${attempt}:${index}`;
+/** The origin a record's field says. */
+function decodeOrigin(field: string): LineOrigin {
+  if (field === "") return { kind: "marker" };
+  if (field.startsWith(RUNTIME_PREFIX)) {
+    const [a, i] = field.slice(RUNTIME_PREFIX.length).split(":");
+    return { kind: "runtime", attempt: Number(a), index: Number(i) };
+  }
+  return { kind: "docker", ts: field };
 }
 
-function runtimePosition(ts: string): [number, number] {
-  const [a, i] = ts.slice(RUNTIME_TS_PREFIX.length).split(":");
-  return [Number(a), Number(i)];
-}
-
-/** Prefix marking lines streamed by a job's runtime rather than read from Docker. */
-export const RUNTIME_TS_PREFIX = "rt:";
-
-function parseRecord(rec: string): (LogLine & { dockerTs: string }) | null {
+function parseRecord(rec: string): (LogLine & { origin: LineOrigin }) | null {
   const a = rec.indexOf("\t");
   const b = rec.indexOf("\t", a + 1);
   const c = rec.indexOf("\t", b + 1);
@@ -64,7 +83,7 @@ function parseRecord(rec: string): (LogLine & { dockerTs: string }) | null {
     seq: Number(rec.slice(0, a)),
     stream: rec.slice(a + 1, b) === "e" ? "stderr" : "stdout",
     timeMs: Number(rec.slice(b + 1, c)),
-    dockerTs: rec.slice(c + 1, d),
+    origin: decodeOrigin(rec.slice(c + 1, d)),
     text: rec.slice(d + 1),
   };
 }
@@ -172,13 +191,13 @@ export class JobLog {
           this.#last = {
             seq: rec.seq,
             stream: rec.stream,
-            dockerTs: rec.dockerTs,
+            origin: rec.origin,
             text: rec.text,
           };
           this.#classify(this.#last);
           // The tail alone does not tell where Docker's lines and the
           // runtime's stand: read the whole log once (only after a restart).
-          if (sourceOf(rec.dockerTs) !== "docker") await this.#scanSources();
+          if (rec.origin.kind !== "docker") await this.#scanSources();
         }
         return;
       }
@@ -188,12 +207,18 @@ export class JobLog {
   }
 
   #classify(line: LastLine): void {
-    const src = sourceOf(line.dockerTs);
-    if (src === "docker") this.#lastDocker = line;
-    else if (src === "marker") this.#lastMarkerSeq = line.seq;
-    else {
-      const [attempt, index] = runtimePosition(line.dockerTs);
-      if (attempt >= this.#runtime.attempt) this.#runtime = { attempt, count: index + 1 };
+    const o = line.origin;
+    switch (o.kind) {
+      case "docker":
+        this.#lastDocker = line;
+        break;
+      case "marker":
+        this.#lastMarkerSeq = line.seq;
+        break;
+      case "runtime":
+        if (o.attempt >= this.#runtime.attempt) {
+          this.#runtime = { attempt: o.attempt, count: o.index + 1 };
+        }
     }
   }
 
@@ -240,28 +265,20 @@ export class JobLog {
     return this.#complete;
   }
 
-  /**
-   * Appends one line, numbering it, and wakes waiting readers. `runtime` is
-   * the line's position in its attempt's runtime stream, when it came that way
-   * (its dockerTs must then be `runtimeTs(attempt, index)`).
-   */
-  append(line: IncomingLine, runtime?: { attempt: number; index: number }): number {
+  /** Appends one line, numbering it, and wakes waiting readers. */
+  append(line: IncomingLine): number {
     const seq = ++this.#lastSeq;
     const text = line.text.includes("\n") ? line.text.replaceAll("\n", " ") : line.text;
-    const rec = `${seq}\t${
-      line.stream === "stderr" ? "e" : "o"
-    }\t${line.timeMs}\t${line.dockerTs}\t${text}\n`;
+    const rec = `${seq}\t${line.stream === "stderr" ? "e" : "o"}\t${line.timeMs}\t${
+      encodeOrigin(line.origin)
+    }\t${text}\n`;
     if (this.#pending.length === 0) this.#pendingFirstSeq = seq;
     const bytes = encoder.encode(rec);
     this.#pending.push(bytes);
     this.#pendingBytes += bytes.length;
     this.#tail.appendLine({ seq, stream: line.stream, timeMs: line.timeMs, text });
-    this.#last = { seq, stream: line.stream, dockerTs: line.dockerTs, text };
-    if (runtime) {
-      if (runtime.attempt >= this.#runtime.attempt) {
-        this.#runtime = { attempt: runtime.attempt, count: runtime.index + 1 };
-      }
-    } else this.#classify(this.#last);
+    this.#last = { seq, stream: line.stream, origin: line.origin, text };
+    this.#classify(this.#last);
     this.#scheduleFlush();
     this.#wake();
     return seq;
@@ -308,7 +325,7 @@ export class JobLog {
       streams,
       firstSeq,
       timeMs,
-      tsPrefix: `${RUNTIME_TS_PREFIX}${attempt}:`,
+      tsPrefix: `${RUNTIME_PREFIX}${attempt}:`,
       firstIndex,
     });
     if (enc.count === 0) return 0;
@@ -321,7 +338,7 @@ export class JobLog {
     this.#last = {
       seq,
       stream: enc.lastStderr ? "stderr" : "stdout",
-      dockerTs: runtimeTs(attempt, firstIndex + enc.count - 1),
+      origin: { kind: "runtime", attempt, index: firstIndex + enc.count - 1 },
       text: enc.lastText,
     };
     if (attempt >= this.#runtime.attempt) {

@@ -1,10 +1,15 @@
 import assert from "node:assert/strict";
 import type { LogLine } from "../core/mod.ts";
 import { decodeEntries } from "./line_codec.ts";
-import { JobLog, runtimeTs } from "./mod.ts";
+import { JobLog } from "./mod.ts";
 
 function line(i: number, stream: "stdout" | "stderr" = "stdout") {
-  return { stream, dockerTs: `2026-01-01T00:00:00.${i}Z`, timeMs: i, text: `line ${i}\twith tab` };
+  return {
+    stream,
+    origin: { kind: "docker" as const, ts: `2026-01-01T00:00:00.${i}Z` },
+    timeMs: i,
+    text: `line ${i}\twith tab`,
+  };
 }
 
 Deno.test("lines get gap-free sequence numbers and read back in order", async () => {
@@ -30,7 +35,7 @@ Deno.test("a reopened log continues numbering and serves old lines from disk", a
     a.close();
     const b = await JobLog.open(`${dir}/a.log`);
     assert.equal(b.lastSeq, 5);
-    assert.equal(b.last?.dockerTs, "2026-01-01T00:00:00.5Z");
+    assert.deepEqual(b.last?.origin, { kind: "docker", ts: "2026-01-01T00:00:00.5Z" });
     assert.equal(b.append(line(6)), 6);
     assert.deepEqual((await b.read(0, 100)).map((l) => l.seq), [1, 2, 3, 4, 5, 6]);
     b.close();
@@ -111,19 +116,28 @@ Deno.test("reads far behind the in-memory window come from disk, correct and in 
 });
 
 Deno.test("the log tells Docker lines, attempt markers and runtime lines apart, also after reopening", async () => {
-  const { runtimeTs } = await import("./mod.ts");
   const dir = await Deno.makeTempDir();
   try {
     const a = await JobLog.open(`${dir}/a.log`);
     a.append(line(1));
     a.append({
       stream: "stderr",
-      dockerTs: "",
+      origin: { kind: "marker" },
       timeMs: 2,
       text: "[cumulus] attempt 2 of 3 starts",
     });
-    a.append({ stream: "stdout", dockerTs: runtimeTs(2, 0), timeMs: 3, text: "rt0" });
-    a.append({ stream: "stdout", dockerTs: runtimeTs(2, 1), timeMs: 4, text: "rt1" });
+    a.append({
+      stream: "stdout",
+      origin: { kind: "runtime", attempt: 2, index: 0 },
+      timeMs: 3,
+      text: "rt0",
+    });
+    a.append({
+      stream: "stdout",
+      origin: { kind: "runtime", attempt: 2, index: 1 },
+      timeMs: 4,
+      text: "rt1",
+    });
     assert.equal(a.lastDocker?.seq, 1);
     assert.equal(a.lastMarkerSeq, 2);
     assert.equal(a.runtimeCount(2), 2);
@@ -131,7 +145,7 @@ Deno.test("the log tells Docker lines, attempt markers and runtime lines apart, 
     a.close();
     const b = await JobLog.open(`${dir}/a.log`);
     assert.equal(b.lastDocker?.seq, 1);
-    assert.equal(b.lastDocker?.dockerTs, "2026-01-01T00:00:00.1Z");
+    assert.deepEqual(b.lastDocker?.origin, { kind: "docker", ts: "2026-01-01T00:00:00.1Z" });
     assert.equal(b.lastMarkerSeq, 2);
     assert.equal(b.runtimeCount(2), 2);
     b.close();
@@ -151,10 +165,10 @@ Deno.test("appendRuntimeBatch writes exactly the records of per-line appends", a
     texts.forEach((text, i) =>
       one.append({
         stream: streams[i] ? "stderr" : "stdout",
-        dockerTs: runtimeTs(2, 10 + i),
+        origin: { kind: "runtime", attempt: 2, index: 10 + i },
         timeMs: 77,
         text,
-      }, { attempt: 2, index: 10 + i })
+      })
     );
     batch.appendRuntimeBatch(2, 10, texts, streams, 77);
     for (const log of [one, batch]) {
@@ -163,7 +177,7 @@ Deno.test("appendRuntimeBatch writes exactly the records of per-line appends", a
       assert.deepEqual(log.last, {
         seq: 6,
         stream: "stdout",
-        dockerTs: runtimeTs(2, 14),
+        origin: { kind: "runtime", attempt: 2, index: 14 },
         text: "",
       });
       log.close();
@@ -223,7 +237,12 @@ Deno.test("encoded reads from memory and from the file give the same lines as re
   try {
     const enc = new TextEncoder();
     const log = await JobLog.open(`${dir}/a.log`);
-    log.append({ stream: "stdout", dockerTs: "", timeMs: 5, text: "[cumulus] marker" });
+    log.append({
+      stream: "stdout",
+      origin: { kind: "marker" },
+      timeMs: 5,
+      text: "[cumulus] marker",
+    });
     let index = 0;
     for (let b = 0; b < 20; b++) {
       const n = 500 + b;

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { LogHub } from "./log_hub.ts";
 
-const line = (text: string) => ({ stream: "stdout" as const, dockerTs: "", timeMs: 1, text });
+const line = (text: string) => ({
+  stream: "stdout" as const,
+  origin: { kind: "marker" as const },
+  timeMs: 1,
+  text,
+});
 
 Deno.test("LogHub lets go of a complete log nobody asked for, and reopens it from its file", async () => {
   const dir = await Deno.makeTempDir({ prefix: "cumulus-loghub-" });

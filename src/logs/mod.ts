@@ -2,12 +2,6 @@
  * Per-job append-only logs with sequence numbers and fan-out to watchers.
  * @module
  */
-export {
-  type IncomingLine,
-  JobLog,
-  type LastLine,
-  RUNTIME_TS_PREFIX,
-  runtimeTs,
-} from "./job_log.ts";
+export { type IncomingLine, JobLog, type LastLine, type LineOrigin } from "./job_log.ts";
 export { LogHub } from "./log_hub.ts";
 export type { EncodedLines } from "./line_tail.ts";

@@ -12,7 +12,8 @@ import type { DockerFrame } from "../swarm/mod.ts";
 export const ALIGN_SLACK_MS = 2000;
 
 function same(f: DockerFrame, last: LastLine): boolean {
-  return f.ts === last.dockerTs && f.stream === last.stream && f.text === last.text;
+  return last.origin.kind === "docker" && f.ts === last.origin.ts && f.stream === last.stream &&
+    f.text === last.text;
 }
 
 /** Streaming aligner: feed frames in order; it returns only the new ones. */

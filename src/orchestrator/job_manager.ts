@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  type CheckpointMark,
   FailedPreconditionError,
   InvalidArgumentError,
   isTerminal,
@@ -13,16 +14,17 @@ import {
   type JobSpec,
   type JobState,
   type LogLine,
+  REASON_CODES,
   ResourceExhaustedError,
   UnavailableError,
 } from "../core/mod.ts";
 import type { LogHub } from "../logs/mod.ts";
-import { pickJobs, place, waitingReason } from "../scheduler/mod.ts";
 import type { JobStore, ListQuery } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
-import { demandOf, type PartitionKeeper, PENDING_PARTITION } from "./partitions.ts";
+import type { PartitionKeeper } from "./partitions.ts";
 import { ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
+import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
 import {
   checkpointVolume,
   INSTANCE_LABEL,
@@ -248,82 +250,54 @@ export class JobManager {
     }
   }
 
+  /**
+   * One round: read what waits, ask the agents for free shares and Docker for
+   * the images (one lookup per distinct image), plan with the pure
+   * {@link planSchedule}, then apply the plan with compare-and-set transitions.
+   */
   async #scheduleRound(clock: { busy: number; since: number }): Promise<void> {
-    let free = this.#d.maxConcurrentJobs - this.#runners.size;
-    if (free <= 0) return;
-    // Jobs resuming after an infrastructure failure were running: they go first,
-    // then queued jobs in fair-share order.
-    const resuming = this.#d.store.inStates(["RESUMING"]).filter((j) => !this.#runners.has(j.id));
-    const queued = this.#d.store.inStates(["QUEUED"]);
-    if (resuming.length === 0 && queued.length === 0) return;
-    const byUser = new Map<string, number>();
-    for (const id of this.#runners.keys()) {
-      const u = this.#d.store.get(id)?.spec.user ?? "";
-      byUser.set(u, (byUser.get(u) ?? 0) + 1);
-    }
-    const order = [
-      ...resuming.map((j) => j.id),
-      ...pickJobs(
-        queued.map((j) => ({ id: j.id, user: j.spec.user, seq: j.seq })),
-        byUser,
-        queued.length,
-      ),
-    ];
+    const freeSlots = this.#d.maxConcurrentJobs - this.#runners.size;
+    if (freeSlots <= 0) return;
+    const waiting = () => ({
+      resuming: this.#d.store.inStates(["RESUMING"]).filter((j) => !this.#runners.has(j.id)),
+      queued: this.#d.store.inStates(["QUEUED"]),
+    });
+    const before = waiting();
+    if (before.resuming.length === 0 && before.queued.length === 0) return;
     // Free shares per device from the agents' partition lists (null: plain Swarm placement).
-    const caps = this.#d.partitions
+    const capacities = this.#d.partitions
       ? await this.#offThread(clock, this.#d.partitions.capacities())
       : null;
-    for (const id of order) {
-      if (free <= 0 || this.#closed) return;
-      const job = this.#d.store.get(id);
-      if (!job || (job.state !== "QUEUED" && job.state !== "RESUMING")) continue;
-      const from = job.state;
-      const imageId = await this.#offThread(clock, this.#d.swarm.resolveImage(job.spec.image));
-      if (!imageId) {
-        this.#tryTransition(id, [from], "FAILED", {
-          reason: `image "${job.spec.image}" not found on the Swarm manager`,
-        });
+    const images = new Map<string, string | null>();
+    for (const image of imagesToResolve(before)) {
+      images.set(image, await this.#offThread(clock, this.#d.swarm.resolveImage(image)));
+    }
+    if (this.#closed) return;
+    // Read again after the awaits: a job cancelled meanwhile is not planned.
+    const now = waiting();
+    const runningByUser = new Map<string, number>();
+    for (const id of this.#runners.keys()) {
+      const u = this.#d.store.get(id)?.spec.user ?? "";
+      runningByUser.set(u, (runningByUser.get(u) ?? 0) + 1);
+    }
+    const plan = planSchedule({
+      freeSlots,
+      resuming: now.resuming.filter((j) => images.has(j.spec.image)),
+      queued: now.queued.filter((j) => images.has(j.spec.image)),
+      runningByUser,
+      capacities,
+      images,
+    });
+    for (const { id, reason } of plan.reasons) {
+      this.#d.store.update(id, { reason });
+      this.#notify(id);
+    }
+    for (const t of plan.transitions) {
+      if (!this.#tryTransition(t.id, [t.from], t.to, t.patch)) {
+        this.#again = true; // its slot was not used: plan again
         continue;
       }
-      const patch: Parameters<JobStore["transition"]>[3] = {
-        attempts: job.attempts + 1,
-        reason: "",
-        reasonCode: "",
-        partitionId: "",
-        partitionIds: [],
-        deadlineMs: 0,
-        ...(from === "RESUMING" ? { serviceId: "" } : {}),
-      };
-      if (caps) {
-        const demand = demandOf(job.spec);
-        const spot = place(demand, caps);
-        if (!spot) {
-          const reason = caps.length > 0
-            ? waitingReason(demand, caps)
-            : "waiting: no worker's agent answers (see cumulus workers)";
-          if (from === "QUEUED" && job.reason !== reason) {
-            this.#d.store.update(id, { reason });
-            this.#notify(id);
-          }
-          continue;
-        }
-        for (const d of spot.devices) {
-          const dev = caps.find((n) => n.nodeId === spot.nodeId)?.devices
-            .find((x) => x.index === d.index);
-          if (dev) dev.free = Math.max(0, dev.free - d.fraction);
-        }
-        // The placement is recorded before the partition is created (runner).
-        Object.assign(patch, {
-          reason: "",
-          nodeId: spot.nodeId,
-          gpuDevice: spot.devices[0].index,
-          gpuDevices: spot.devices.map((d) => d.index),
-          partitionId: PENDING_PARTITION,
-        });
-      }
-      if (!this.#tryTransition(id, [from], "SCHEDULED", patch)) continue;
-      this.#startRunner(id, imageId);
-      free--;
+      if (t.to === "SCHEDULED") this.#startRunner(t.id, t.imageId ?? null);
     }
   }
 
@@ -375,6 +349,46 @@ export class JobManager {
       this.#notify(id);
       this.schedule();
     });
+  }
+
+  // What a job's runtime reports about itself arrives here as typed events
+  // from the Runtime handlers: the manager (with the runner it drives) is the
+  // only writer of job records.
+
+  /**
+   * Throws FailedPreconditionError when `job` has ended: its result and
+   * checkpoints are final, and a leaked job token cannot replace them.
+   */
+  assertRunning(job: JobRecord): void {
+    if (isTerminal(job.state)) {
+      throw new FailedPreconditionError(
+        `job ${job.id} already ended (${job.state}): it accepts no more reports`,
+      );
+    }
+  }
+
+  /** The job's result is stored (`<id>.bin`): recorded, and its runner looks for the end now. */
+  resultStored(id: string): void {
+    this.#d.store.update(id, { hasResult: true });
+    this.#notify(id);
+    this.nudge(id);
+  }
+
+  /**
+   * The job's result was refused (`message` says why): recorded with its code
+   * while the job runs, so the attempt ends FAILED however the job exits.
+   */
+  resultRefused(id: string, message: string): void {
+    this.#d.store.update(id, {
+      reason: `result refused: ${message}`,
+      reasonCode: REASON_CODES.RESULT_REFUSED,
+    });
+    this.#notify(id);
+  }
+
+  /** The job completed a checkpoint: recorded before the runtime hears back (expiry reads it). */
+  checkpointReported(id: string, mark: CheckpointMark): void {
+    this.#d.store.recordCheckpoint(id, mark);
   }
 
   /**

@@ -159,7 +159,11 @@ Deno.test("start sweeps at once (leftover files too), then every interval until 
     assert.deepEqual(await f.filesOf(later), [`${later}.bin`, `${later}.json`]);
     f.clock.t += 5000;
     const until = Date.now() + 5000;
-    while (f.store.mustGet(later).resultRemovedAt === 0 && Date.now() < until) {
+    // The sweep records the removal first, then deletes the files: wait for both.
+    while (
+      (f.store.mustGet(later).resultRemovedAt === 0 || (await f.filesOf(later)).length > 0) &&
+      Date.now() < until
+    ) {
       await new Promise((r) => setTimeout(r, 10));
     }
     assert.equal(f.store.mustGet(later).resultRemovedAt, f.clock.t, "a periodic sweep removed it");

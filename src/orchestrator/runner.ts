@@ -4,19 +4,18 @@
  * service. Also used to re-attach to a job after an orchestrator restart.
  * @module
  */
-import {
-  CumulusError,
-  isTerminal,
-  type JobRecord,
-  type JobState,
-  pause,
-  type ReasonCode,
-} from "../core/mod.ts";
+import { CumulusError, isTerminal, type JobRecord, type JobState, pause } from "../core/mod.ts";
 import type { JobLog, LastLine, LogHub } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import type { DockerFrame, SwarmClient, TaskInfo } from "../swarm/mod.ts";
 import { Aligner } from "./align.ts";
-import { expiryDecision } from "./expiry.ts";
+import {
+  type AttemptFacts,
+  decideAttemptEnd,
+  type FinalState,
+  finalState,
+  type TaskOutcome,
+} from "./attempt_end.ts";
 import { gpuOomOutcome, isMpsClientTerminated } from "./gpu_oom.ts";
 import { type PartitionKeeper, PartitionWaitError, PENDING_PARTITION } from "./partitions.ts";
 import { buildServiceRequest, type S3Settings, serviceName } from "./service_spec.ts";
@@ -43,25 +42,11 @@ export interface RunnerDeps {
   log: (msg: string) => void;
 }
 
-/** Outcome derived from a terminal Swarm task. */
-export interface TaskOutcome {
-  state: JobState;
-  exitCode: number | null;
-  reason: string;
-  /** A code for programs when the reason is a known one (e.g. GPU_MEMORY_EXCEEDED). */
-  reasonCode?: ReasonCode;
-  /**
-   * The job did not end by itself: its container or node was lost, or it was
-   * killed by a signal nobody in Cumulus sent. A job with attempts left resumes.
-   */
-  infrastructure?: boolean;
-}
-
 /** Text that starts the log line written when a job's next attempt begins. */
 export const ATTEMPT_MARKER = "[cumulus] attempt ";
 
 function isMarker(line: LastLine | null): boolean {
-  return line !== null && line.dockerTs === "" && line.text.startsWith(ATTEMPT_MARKER);
+  return line !== null && line.origin.kind === "marker" && line.text.startsWith(ATTEMPT_MARKER);
 }
 
 /** Maps a terminal task to the job's final state. */
@@ -232,7 +217,7 @@ export class JobRunner {
             log.append({
               stream: "stderr",
 
-              dockerTs: "",
+              origin: { kind: "marker" },
 
               timeMs: d.now(),
 
@@ -250,7 +235,9 @@ export class JobRunner {
       } catch (err) {
         if (this.#stop.signal.aborted) return await this.#finish(log, "", null);
         const msg = err instanceof CumulusError ? err.message : String(err);
-        this.#setFinal({ state: "FAILED", exitCode: null, reason: `could not start: ${msg}` });
+        this.#setFinal(
+          finalState({ state: "FAILED", exitCode: null, reason: `could not start: ${msg}` }, ""),
+        );
         log.markComplete();
         return;
       }
@@ -269,9 +256,11 @@ export class JobRunner {
             `(the node's agent daemon had not stopped it within the grace period)`,
         };
         expiredByUs = true;
-        this.#expiredByUs = true;
         // Recorded (EXPIRED, or RESUMING) before the service is stopped.
-        this.#recordExpiry(outcome);
+        const end = decideAttemptEnd(this.#facts(outcome));
+        if (end.kind === "resume") this.#expiryResumed = this.#resume(end.reason);
+        else if (end.kind === "final") this.#setFinal(end.final);
+        this.#expiredByUs = true;
         break;
       }
       let task: TaskInfo | null = null;
@@ -345,7 +334,8 @@ export class JobRunner {
     if (!final) return;
     const isFinal = () => {
       const last = log.lastDocker;
-      return last !== null && last.dockerTs === final.ts && last.stream === final.stream &&
+      return last !== null && last.origin.kind === "docker" && last.origin.ts === final.ts &&
+        last.stream === final.stream &&
         last.text === final.text;
     };
     while (!isFinal() && !this.#stop.signal.aborted) {
@@ -407,7 +397,12 @@ export class JobRunner {
   #append(log: JobLog, frames: DockerFrame[]): void {
     if (frames.length > 0 && this.#firstLineMs === null) this.#firstLineMs = frames[0].timeMs;
     for (const f of frames) {
-      log.append({ stream: f.stream, dockerTs: f.ts, timeMs: f.timeMs, text: f.text });
+      log.append({
+        stream: f.stream,
+        origin: { kind: "docker", ts: f.ts },
+        timeMs: f.timeMs,
+        text: f.text,
+      });
     }
   }
 
@@ -441,9 +436,21 @@ export class JobRunner {
     }
   }
 
+  /** What the runner knows now, for {@link decideAttemptEnd}. */
+  #facts(outcome: TaskOutcome | null): AttemptFacts {
+    return {
+      outcome,
+      cancelled: this.#cancelled,
+      detached: this.#detached,
+      expiredByUs: this.#expiredByUs,
+      expiryResumed: this.#expiryResumed,
+      job: this.#deps.store.get(this.jobId),
+    };
+  }
+
   async #finish(log: JobLog, serviceId: string, ended: TaskOutcome | null): Promise<void> {
     const d = this.#deps;
-    if (this.#detached && !this.#cancelled) {
+    if (decideAttemptEnd(this.#facts(ended)).kind === "detach") {
       log.close();
       return;
     }
@@ -459,26 +466,27 @@ export class JobRunner {
     const outcome = ended && ended.state === "FAILED" && !this.#cancelled
       ? await this.#explainGpuFailure(log, ended)
       : ended;
-    const job = d.store.get(this.jobId);
-    const resume = outcome?.infrastructure === true && !this.#cancelled && job !== null &&
-      job.spec.resume && job.attempts < job.spec.maxAttempts;
-    if (resume) {
-      // Recorded before the service goes; the scheduler starts the next attempt.
-      this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", {
-        reason: `attempt ${job.attempts} ${outcome.reason}; resuming`,
-        exitCode: null,
-      });
-      log.close();
-    } else if (this.#expiryResumed) {
-      // The backstop recorded RESUMING already: the next attempt continues the log.
-      log.close();
-    } else if (outcome?.state === "EXPIRED" && !this.#cancelled && !this.#expiredByUs) {
-      // Stopped by the node's agent daemon at the deadline.
-      if (this.#recordExpiry(outcome)) log.close();
-      else log.markComplete();
-    } else {
-      log.markComplete();
-      if (outcome && !this.#cancelled && !this.#expiredByUs) this.#setFinal(outcome);
+    const end = decideAttemptEnd(this.#facts(outcome));
+    switch (end.kind) {
+      case "resume":
+        // Recorded before the service goes; the scheduler starts the next attempt,
+        // which continues the log. A cancel that won the race completes it.
+        if (this.#resume(end.reason)) log.close();
+        else log.markComplete();
+        break;
+      case "continue":
+        log.close();
+        break;
+      case "final":
+        log.markComplete();
+        this.#setFinal(end.final);
+        break;
+      case "leave":
+        log.markComplete();
+        break;
+      case "detach":
+        log.close();
+        return;
     }
     // A cancelled job's container is stopped directly too (when it runs on the
     // manager's engine): Swarm takes ~3 s to stop a removed service's task.
@@ -496,33 +504,16 @@ export class JobRunner {
         d.log(`job ${this.jobId}: service remove failed: ${(err as Error).message}`);
       }
     }
-    await Promise.race([stopping, new Promise((r) => setTimeout(r, 1000))]);
+    await Promise.race([stopping, pause(1000)]);
   }
 
   /** Set once this attempt's expiry was recorded as RESUMING. */
   #expiryResumed = false;
 
-  /**
-   * Records an expired attempt: RESUMING when {@link expiryDecision} allows
-   * it (the scheduler then places the next attempt with a fresh partition),
-   * else the final EXPIRED. Returns true when the job is RESUMING.
-   */
-  #recordExpiry(outcome: TaskOutcome): boolean {
-    const job = this.#deps.store.get(this.jobId);
-    // A reason noted while the job ran (a refused result) fails it in #setFinal.
-    const decision = job && !job.reason ? expiryDecision(job) : { resume: false, note: "" };
-    if (job && decision.resume) {
-      const moved = this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", {
-        reason: `attempt ${job.attempts}: ${outcome.reason}; ${decision.note}`,
-        exitCode: null,
-      });
-      this.#expiryResumed = moved !== null;
-      return this.#expiryResumed;
-    }
-    this.#setFinal(
-      decision.note ? { ...outcome, reason: `${outcome.reason}; ${decision.note}` } : outcome,
-    );
-    return false;
+  /** Records RESUMING with `reason`; false when another actor (a cancel) moved the job first. */
+  #resume(reason: string): boolean {
+    return this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", { reason, exitCode: null }) !==
+      null;
   }
 
   /**
@@ -551,23 +542,18 @@ export class JobRunner {
     return gpu ? { ...outcome, ...gpu } : outcome;
   }
 
-  #setFinal(outcome: TaskOutcome): void {
+  #setFinal(final: FinalState): void {
     // A short job can end between two polls and never be seen running: its
     // first log line (or its end) is then the best start time there is.
     const job = this.#deps.store.get(this.jobId);
     const startedAt = job?.startedAt ??
-      (outcome.exitCode !== null
+      (final.exitCode !== null
         ? Math.min(this.#firstLineMs ?? this.#deps.now(), this.#deps.now())
         : null);
-    // A reason recorded while the job ran (the Runtime service refused its
-    // result) is the real cause: it fails the job and leads the reason.
-    const note = job?.reason ?? "";
-    const state = note ? "FAILED" : outcome.state;
-    const reason = note ? `${note} (${outcome.reason || "exited with code 0"})` : outcome.reason;
-    this.#transition(["SCHEDULED", "RUNNING", "RESUMING"], state, {
-      exitCode: outcome.exitCode,
-      reason,
-      reasonCode: note ? "" : outcome.reasonCode ?? "",
+    this.#transition(["SCHEDULED", "RUNNING", "RESUMING"], final.state, {
+      exitCode: final.exitCode,
+      reason: final.reason,
+      reasonCode: final.reasonCode,
       startedAt,
     });
   }

@@ -171,7 +171,8 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
   return {
     SubmitJob: submitHandler(d),
     GetJob: unary(d, "GetJob", async (req: { jobId: string }) => {
-      return jobToWire(await d.manager.get(requireId(req.jobId)));
+      const job = await d.manager.get(requireId(req.jobId));
+      return jobToWire(job, job.logSeq, { envValues: true });
     }),
     ListJobs: unary(
       d,
@@ -328,7 +329,7 @@ function submitHandler(d: HandlerDeps) {
         tmpPath = "";
         done = true;
         d.observe("SubmitJob", "OK", performance.now() - t0);
-        cb(null, { jobId: job.id, job: jobToWire(job) });
+        cb(null, { jobId: job.id, job: jobToWire(job, job.logSeq, { envValues: true }) });
       } catch (err) {
         fail(err);
       }
@@ -502,7 +503,8 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       "ReportCheckpoint",
       (req: { jobId: string } & RawCheckpointReport, call) => {
         const job = authenticate(d, call, req.jobId);
-        d.store.recordCheckpoint(job.id, parseCheckpointReport(req, Date.now()));
+        d.manager.assertRunning(job);
+        d.manager.checkpointReported(job.id, parseCheckpointReport(req, Date.now()));
         return Promise.resolve({});
       },
     ),
@@ -534,7 +536,7 @@ function reportResultHandler(d: HandlerDeps) {
     const refuse = (size: string) => {
       const msg = `result of ${size} bytes exceeds the limit of ${d.maxResultBytes} bytes ` +
         `(max_result_bytes)`;
-      d.store.update(jobId, { reason: `result refused: ${msg}` });
+      d.manager.resultRefused(jobId, msg);
       throw new ResourceExhaustedError(msg);
     };
     call.on("data", (msg: Record<string, unknown>) => {
@@ -547,7 +549,7 @@ function reportResultHandler(d: HandlerDeps) {
           if (msg.payload !== "header" || !h) {
             throw new InvalidArgumentError("header", "the first message must be the header");
           }
-          authenticate(d, call, h.jobId);
+          d.manager.assertRunning(authenticate(d, call, h.jobId));
           jobId = h.jobId;
           kind = h.kind || "pickle";
           if (Number(h.totalBytes) > d.maxResultBytes) refuse(String(h.totalBytes));
@@ -576,11 +578,11 @@ function reportResultHandler(d: HandlerDeps) {
         await Deno.writeTextFile(`${d.resultDir}/${jobId}.json`, JSON.stringify({ kind, bytes }));
         await Deno.rename(tmpPath, `${d.resultDir}/${jobId}.bin`);
         tmpPath = "";
-        d.store.update(jobId, { hasResult: true });
         done = true;
+        // Recorded before the answer; the runtime exits right after it, so the
+        // manager also hurries the runner to catch the end.
+        d.manager.resultStored(jobId);
         cb(null, {});
-        // The runtime exits right after its result is stored: catch the end early.
-        d.manager.nudge(jobId);
       } catch (err) {
         fail(err);
       }

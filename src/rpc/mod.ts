@@ -11,5 +11,12 @@ export {
   PROTO_PATH,
 } from "./proto.ts";
 export { MAX_DETAILS_CHARS, type RpcError, statusFor, toRpcError } from "./status.ts";
-export { jobToWire, lineToWire, type WireJob, type WireLogLine } from "./wire.ts";
+export {
+  HIDDEN_ENV_VALUE,
+  jobToWire,
+  lineToWire,
+  type WireJob,
+  type WireJobOptions,
+  type WireLogLine,
+} from "./wire.ts";
 export { encodeLinesEvent } from "./log_codec.ts";

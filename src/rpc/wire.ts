@@ -50,13 +50,31 @@ export interface WireLogLine {
 
 const NO_BYTES = new Uint8Array();
 
+/** What a job's env values are replaced with where they are not shown. */
+export const HIDDEN_ENV_VALUE = "<hidden>";
+
+/** Options of {@link jobToWire}. */
+export interface WireJobOptions {
+  /**
+   * Send the env's values (GetJob, the submitter's own reply). Listings and
+   * watch streams send the names only, each value {@link HIDDEN_ENV_VALUE}:
+   * env often carries secrets, and a listing goes to every client.
+   */
+  envValues?: boolean;
+}
+
 /**
  * Converts a stored job to its wire form. The job token never leaves, and
  * neither does the pickled function (possibly megabytes, echoed by every
  * listing otherwise): clients get its size in `functionBytes`, and only the
- * job's runtime reads it, with Runtime.FetchFunction.
+ * job's runtime reads it, with Runtime.FetchFunction. Env values leave only
+ * when asked for ({@link WireJobOptions}).
  */
-export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
+export function jobToWire(
+  job: JobRecord,
+  logSeq = job.logSeq,
+  opts: WireJobOptions = {},
+): WireJob {
   const s = job.spec;
   return {
     id: job.id,
@@ -64,7 +82,9 @@ export function jobToWire(job: JobRecord, logSeq = job.logSeq): WireJob {
       image: s.image,
       command: s.command,
       function: NO_BYTES,
-      env: s.env,
+      env: opts.envValues
+        ? s.env
+        : Object.fromEntries(Object.keys(s.env).map((k) => [k, HIDDEN_ENV_VALUE])),
       gpuMemory: s.gpuMemory,
       gpuMemorySize: s.gpuMemoryBytes ? `${s.gpuMemoryBytes}B` : "",
       duration: s.duration,

@@ -179,7 +179,8 @@ export interface JobRecord {
   gpuDevices: number[];
   /**
    * Why the job ended, as a code for programs ("" when none):
-   * "GPU_MEMORY_EXCEEDED" when it ran out of its GPU partition's memory.
+   * "GPU_MEMORY_EXCEEDED" when it ran out of its GPU partition's memory,
+   * "RESULT_REFUSED" when its result exceeded the orchestrator's max_result_bytes.
    */
   reasonCode: string;
 }

@@ -109,8 +109,9 @@ class JobFailed(CumulusError):
     ``exit_code`` (``None`` when the process never exited on its own),
     ``reason`` (the orchestrator's words), ``last_lines`` (the job's last
     log lines, oldest first) and ``reason_code`` (the same reason as a code for
-    programs: "" or ``"GPU_MEMORY_EXCEEDED"`` when the job ran out of its GPU
-    partition's memory).
+    programs: "", ``"GPU_MEMORY_EXCEEDED"`` when the job ran out of its GPU
+    partition's memory, or ``"RESULT_REFUSED"`` when its result was larger
+    than the orchestrator's ``max_result_bytes``).
     """
 
     code = "JOB_FAILED"

@@ -84,8 +84,9 @@ class JobInfo:
     partition_ids: Tuple[str, ...] = ()
     #: The worker's Chronos device index of each of those GPUs, in the same order.
     gpu_devices: Tuple[int, ...] = ()
-    #: Why the job ended, as a code for programs (``reason`` is for people): ""
-    #: or ``"GPU_MEMORY_EXCEEDED"`` (it ran out of its GPU partition's memory).
+    #: Why the job ended, as a code for programs (``reason`` is for people): "",
+    #: ``"GPU_MEMORY_EXCEEDED"`` (it ran out of its GPU partition's memory) or
+    #: ``"RESULT_REFUSED"`` (its result exceeded ``max_result_bytes``).
     reason_code: str = ""
 
     @property

@@ -373,6 +373,7 @@ def test_result_over_the_limit_fails_the_job_with_the_reason(client: CumulusClie
     assert err.reason.startswith("result refused: result of ")
     assert f"exceeds the limit of {E2E_MAX_RESULT_BYTES} bytes (max_result_bytes)" in err.reason
     assert job.info().reason == err.reason
+    assert err.reason_code == "RESULT_REFUSED" and job.info().reason_code == "RESULT_REFUSED"
 
 
 def test_pytorch_training_matches_a_local_run(client: CumulusClient, capsys: pytest.CaptureFixture[str]) -> None:
