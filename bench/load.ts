@@ -297,7 +297,7 @@ export async function runLoadBench(opts: LoadOptions = DEFAULT_LOAD_OPTIONS): Pr
     `| scheduling rounds: count; on-thread (CPU) time sum / mean / max | ${ours.rounds}; ${
       fmt(ours.busyMsSum)
     } ms / ${fmt(ours.busyMsSum / ours.rounds, 3)} ms / ${fmt(ours.busyMsMax, 2)} ms |`,
-    `| scheduling rounds: wall time sum / mean (Docker image inspect awaited per placed job) | ${
+    `| scheduling rounds: wall time sum / mean (their awaited Docker image lookups included) | ${
       fmt(ours.wallMsSum)
     } ms / ${fmt(ours.wallMsSum / ours.rounds, 2)} ms |`,
     "",
