@@ -54,7 +54,7 @@ Deno.test({
 });
 
 Deno.test({
-  name: "/metrics reports jobs by state, the queue and RPC counts",
+  name: "/metrics reports jobs by state, the queue, RPC counts and scheduling rounds",
   ...opts,
   fn: async () => {
     const stack = await startStack();
@@ -70,6 +70,9 @@ Deno.test({
       assert.match(text, /^cumulus_queue_length 0$/m);
       assert.match(text, /^cumulus_rpc_total\{method="GetJob",code="OK"\} 1$/m);
       assert.match(text, /^cumulus_rpc_latency_ms_count\{method="SubmitJob"\} 1$/m);
+      // The job was placed by at least one scheduling round, which was timed.
+      assert.match(text, /^cumulus_schedule_round_busy_ms_count [1-9]\d*$/m);
+      assert.match(text, /^cumulus_schedule_round_busy_ms_sum \d+\.\d{3}$/m);
       assert.equal((await fetch(`http://127.0.0.1:${stack.orch.metricsPort}/other`)).status, 404);
     } finally {
       c.close();
