@@ -5,6 +5,7 @@
 export { connectDocker } from "./docker.ts";
 export { decodeAll, type DockerFrame, FrameDecoder, parseDockerTime } from "./frames.ts";
 export {
+  JOB_PIDS_LIMIT,
   type NodeInfo,
   type ServiceInfo,
   type ServiceRequest,

@@ -7,7 +7,22 @@ import type Docker from "dockerode";
 import { InvalidArgumentError, UnavailableError } from "../core/mod.ts";
 import { decodeAll, type DockerFrame, FrameDecoder } from "./frames.ts";
 
-/** A service to create: one container, run once, on the host network. */
+/**
+ * Most processes a job's container may hold at once (Swarm's
+ * `Resources.Limits.Pids`): a fork bomb stops there instead of filling the
+ * worker's process table. Ample for data loaders and compilers.
+ */
+export const JOB_PIDS_LIMIT = 4096;
+
+/**
+ * A service to create: one container, run once, on the host network. Every
+ * job container runs with no Linux capabilities (an empty bounding set too),
+ * so a job whose image runs as root is still no more than an ordinary user on
+ * the worker (no raw sockets, no ports below 1024, no mounts, no ptrace of
+ * other processes, and setuid binaries gain nothing), with at most
+ * {@link JOB_PIDS_LIMIT} processes. (`no-new-privileges` is not settable on a
+ * Swarm service through API 1.41, Debian's Docker 20.10.)
+ */
 export interface ServiceRequest {
   name: string;
   /** Image reference; pass an image id (sha256:…) to skip registry pulls. */
@@ -137,6 +152,7 @@ export class SwarmClient {
           StopGracePeriod: Math.round(req.stopGracePeriodS * 1e9),
           ...(req.workdir ? { Dir: req.workdir } : {}),
           ...(req.user ? { User: req.user } : {}),
+          CapabilityDrop: ["ALL"],
           Mounts: (req.volumes ?? []).map((v) => ({
             Type: "volume",
             Source: v.name,
@@ -145,6 +161,7 @@ export class SwarmClient {
           })),
         },
         RestartPolicy: { Condition: "none", MaxAttempts: 0 },
+        Resources: { Limits: { Pids: JOB_PIDS_LIMIT } },
         Placement: { Constraints: req.constraints },
         Networks: [{ Target: "host" }],
       },
