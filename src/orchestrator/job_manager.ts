@@ -25,6 +25,7 @@ import type { PartitionKeeper } from "./partitions.ts";
 import { ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
+import { pickJobs } from "../scheduler/mod.ts";
 import {
   checkpointVolume,
   INSTANCE_LABEL,
@@ -80,6 +81,13 @@ export interface WatchOptions {
 }
 
 const ACTIVE: JobState[] = ["SCHEDULED", "RUNNING", "RESUMING"];
+
+/**
+ * Queued jobs a scheduling round considers beyond its free slots: room to
+ * start small jobs behind ones that wait for GPU memory, without reading the
+ * whole queue (which made a round's CPU grow with the queue's length).
+ */
+const BACKFILL_WINDOW = 256;
 /** Bytes of encoded lines per WatchJob message (well under gRPC's 4 MiB default). */
 const WATCH_BATCH_BYTES = 1 << 20;
 
@@ -258,11 +266,24 @@ export class JobManager {
   async #scheduleRound(clock: { busy: number; since: number }): Promise<void> {
     const freeSlots = this.#d.maxConcurrentJobs - this.#runners.size;
     if (freeSlots <= 0) return;
-    const waiting = () => ({
-      resuming: this.#d.store.inStates(["RESUMING"]).filter((j) => !this.#runners.has(j.id)),
-      queued: this.#d.store.inStates(["QUEUED"]),
-    });
-    const before = waiting();
+    const store = this.#d.store;
+    const runningByUser = new Map<string, number>();
+    for (const id of this.#runners.keys()) {
+      const u = store.get(id)?.spec.user ?? "";
+      runningByUser.set(u, (runningByUser.get(u) ?? 0) + 1);
+    }
+    // Only the head of the queue is read in full: the fair-share order comes
+    // from ids, users and submission numbers, and a round considers the free
+    // slots plus a backfill window (jobs behind ones that wait for GPUs).
+    const head = pickJobs(
+      store.queueEntries(["QUEUED"]),
+      runningByUser,
+      freeSlots + BACKFILL_WINDOW,
+    );
+    const before = {
+      resuming: store.inStates(["RESUMING"]).filter((j) => !this.#runners.has(j.id)),
+      queued: head.map((id) => store.get(id)).filter((j): j is JobRecord => j !== null),
+    };
     if (before.resuming.length === 0 && before.queued.length === 0) return;
     // Free shares per device from the agents' partition lists (null: plain Swarm placement).
     const capacities = this.#d.partitions
@@ -274,16 +295,18 @@ export class JobManager {
     }
     if (this.#closed) return;
     // Read again after the awaits: a job cancelled meanwhile is not planned.
-    const now = waiting();
-    const runningByUser = new Map<string, number>();
-    for (const id of this.#runners.keys()) {
-      const u = this.#d.store.get(id)?.spec.user ?? "";
-      runningByUser.set(u, (runningByUser.get(u) ?? 0) + 1);
-    }
+    const still = (jobs: JobRecord[], state: JobState) =>
+      jobs.map((j) => store.get(j.id)).filter((j): j is JobRecord =>
+        j !== null && j.state === state && !this.#runners.has(j.id)
+      );
+    const now = {
+      resuming: still(before.resuming, "RESUMING"),
+      queued: still(before.queued, "QUEUED"),
+    };
     const plan = planSchedule({
       freeSlots,
-      resuming: now.resuming.filter((j) => images.has(j.spec.image)),
-      queued: now.queued.filter((j) => images.has(j.spec.image)),
+      resuming: now.resuming,
+      queued: now.queued,
       runningByUser,
       capacities,
       images,

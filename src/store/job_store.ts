@@ -401,6 +401,19 @@ export class JobStore {
     return rows.map(rowToJob);
   }
 
+  /**
+   * Id, user and submission order of the jobs in `states`, oldest first:
+   * enough to order a queue without reading specs or pickled functions.
+   */
+  queueEntries(states: readonly JobState[]): Array<{ id: string; user: string; seq: number }> {
+    const rows = this.#db.prepare(
+      `SELECT id, user, seq FROM jobs WHERE state IN (${
+        states.map(() => "?").join(", ")
+      }) ORDER BY seq ASC`,
+    ).all(...states) as Row[];
+    return rows.map((r) => ({ id: String(r.id), user: String(r.user), seq: Number(r.seq) }));
+  }
+
   /** Number of jobs per state. */
   countByState(): Partial<Record<JobState, number>> {
     const rows = this.#db.prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")

@@ -71,6 +71,13 @@ Deno.test("list filters by state and user and pages newest first", () => {
   assert.deepEqual(store.list({ limit: 10, user: "bob" }).map((j) => j.id), ["j-3", "j-1"]);
   assert.deepEqual(store.list({ limit: 10, states: ["CANCELLED"] }).map((j) => j.id), ["j-4"]);
   assert.deepEqual(store.inStates(["QUEUED"]).map((j) => j.id), ["j-0", "j-1", "j-2", "j-3"]);
+  const seqs = store.inStates(["QUEUED"]).map((j) => j.seq);
+  assert.deepEqual(store.queueEntries(["QUEUED"]), [
+    { id: "j-0", user: "alice", seq: seqs[0] },
+    { id: "j-1", user: "bob", seq: seqs[1] },
+    { id: "j-2", user: "alice", seq: seqs[2] },
+    { id: "j-3", user: "bob", seq: seqs[3] },
+  ]);
   assert.equal(store.countByState().QUEUED, 4);
   store.close();
 });
