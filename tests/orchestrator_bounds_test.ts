@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { loadCumulusProto, loadHealthProto, MAX_DETAILS_CHARS } from "../src/rpc/mod.ts";
+import { MAX_LIST_PAGE_BYTES } from "../src/orchestrator/stream_limits.ts";
 import { connectDocker, SwarmClient } from "../src/swarm/mod.ts";
 import { jobToken, spec, TestClient, tokenMetadata, waitFor } from "./helpers/client.ts";
 import { freePort, type OrchestratorProcess, spawnOrchestrator } from "./helpers/process.ts";
@@ -313,5 +314,44 @@ Deno.test({
       assert.equal(await queued.state, "open");
       open.push(queued);
       for (const w of open) w.call.cancel();
+    }),
+});
+
+Deno.test({
+  name: "a ListJobs page of big jobs is cut under the reply bound, with a token for the rest",
+  ...opts,
+  fn: () =>
+    withOrchestrator(async ({ orch, jobs, connect }) => {
+      const c = new TestClient(orch.url);
+      const lister = connect("Cumulus");
+      type Page = { jobs: { id: string }[]; nextPageToken: string };
+      const list = (pageToken: string) =>
+        new Promise<Page>((resolve, reject) =>
+          lister.ListJobs(
+            { pageSize: 1000, pageToken },
+            { deadline: Date.now() + 30_000 },
+            (e: grpc.ServiceError | null, r: Page) => e ? reject(e) : resolve(r),
+          )
+        );
+      try {
+        // 60 queued jobs with an argv near its 128 KiB bound: more than one page's budget.
+        const argv = ["sh", "-c", `: ${"x".repeat(120_000)}`];
+        const ids = new Set([jobs.running, jobs.queued]);
+        for (let i = 0; i < 60; i++) ids.add(await c.submit(spec(argv, { image: JOB_IMAGE })));
+        const first = await list("");
+        assert.ok(first.jobs.length < ids.size, `one page held all ${first.jobs.length} jobs`);
+        assert.ok(first.jobs.length * argv[2].length * 3 <= MAX_LIST_PAGE_BYTES);
+        assert.notEqual(first.nextPageToken, "");
+        const seen = first.jobs.map((j) => j.id);
+        for (let token = first.nextPageToken; token;) {
+          const page = await list(token);
+          seen.push(...page.jobs.map((j) => j.id));
+          token = page.nextPageToken;
+        }
+        assert.equal(seen.length, ids.size);
+        assert.deepEqual(new Set(seen), ids);
+      } finally {
+        c.close();
+      }
     }),
 });

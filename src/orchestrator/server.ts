@@ -30,6 +30,7 @@ import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
 import { partitionJob, type PartitionKeeper } from "./partitions.ts";
 import { resultFiles, resultRemovedMessage } from "./result_retention.ts";
+import { cutToBudget, listedJobBytes, MAX_LIST_PAGE_BYTES } from "./stream_limits.ts";
 
 /** What the handlers need. */
 export interface HandlerDeps {
@@ -198,8 +199,11 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
           limit,
           beforeSeq,
         });
-        const next = jobs.length === limit ? String(jobs[jobs.length - 1].seq) : "";
-        return Promise.resolve({ jobs: jobs.map((j) => jobToWire(j)), nextPageToken: next });
+        // A page of big jobs is cut to stay far under what clients accept.
+        const page = cutToBudget(jobs, (j) => listedJobBytes(j.spec), MAX_LIST_PAGE_BYTES);
+        const more = page.length < jobs.length || jobs.length === limit;
+        const next = more ? String(page[page.length - 1].seq) : "";
+        return Promise.resolve({ jobs: page.map((j) => jobToWire(j)), nextPageToken: next });
       },
     ),
     WatchJob: watchHandler(d),

@@ -28,6 +28,53 @@ export const MAX_REQUEST_MESSAGE_BYTES = 8 * 1024 * 1024;
 export const MAX_REPLY_MESSAGE_BYTES = 64 * 1024 * 1024;
 
 /**
+ * Most bytes of jobs one ListJobs page carries (an upper estimate, see
+ * {@link listedJobBytes}). A job's argv may hold 128 KiB and its env names
+ * 64 KiB (src/core/job.ts), so a full page of 1,000 such jobs would be about
+ * 190 MiB, past {@link MAX_REPLY_MESSAGE_BYTES}; a page is cut short instead,
+ * with a page token for the rest.
+ */
+export const MAX_LIST_PAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * An upper estimate of the bytes one listed job takes on the wire: its text
+ * fields at 3 bytes per UTF-16 unit (UTF-8's worst case), env values as the
+ * short placeholder listings send, plus 1 KiB for the fixed fields.
+ */
+export function listedJobBytes(
+  spec: {
+    image: string;
+    command: readonly string[];
+    env: Readonly<Record<string, string>>;
+    constraints: readonly string[];
+    name: string;
+    user: string;
+    workdir: string;
+    s3Prefix: string;
+  },
+): number {
+  let units = spec.image.length + spec.name.length + spec.user.length + spec.workdir.length +
+    spec.s3Prefix.length;
+  for (const a of spec.command) units += a.length + 2;
+  for (const c of spec.constraints) units += c.length + 2;
+  for (const k of Object.keys(spec.env)) units += k.length + 16;
+  return 3 * units + 1024;
+}
+
+/**
+ * The longest head of `items` whose sizes sum to at most `budget` (always at
+ * least one item, so paging advances).
+ */
+export function cutToBudget<T>(items: readonly T[], sizeOf: (t: T) => number, budget: number): T[] {
+  let total = 0;
+  for (let i = 0; i < items.length; i++) {
+    total += sizeOf(items[i]);
+    if (total > budget && i > 0) return items.slice(0, i);
+  }
+  return items.slice();
+}
+
+/**
  * grpc-js server options carrying the message-size and per-connection bounds.
  * Past `maxStreamsPerConnection` calls on one connection, grpc-js and grpcio
  * clients queue the next call until one ends (measured with both: no error),

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { loadHealthProto } from "../rpc/mod.ts";
-import { StreamLimiter } from "./stream_limits.ts";
+import {
+  cutToBudget,
+  listedJobBytes,
+  MAX_LIST_PAGE_BYTES,
+  MAX_REPLY_MESSAGE_BYTES,
+  StreamLimiter,
+} from "./stream_limits.ts";
 
 type Watch = grpc.ClientReadableStream<unknown>;
 
@@ -74,4 +80,34 @@ Deno.test({
       server.forceShutdown();
     }
   },
+});
+
+Deno.test("cutToBudget keeps the longest head within the budget, never less than one item", () => {
+  const cases: Array<[number[], number, number[]]> = [
+    [[], 10, []],
+    [[4, 4, 4], 10, [4, 4]],
+    [[4, 4, 2], 10, [4, 4, 2]],
+    [[30, 1], 10, [30]],
+  ];
+  for (const [sizes, budget, want] of cases) {
+    assert.deepEqual(cutToBudget(sizes, (n) => n, budget), want);
+  }
+});
+
+Deno.test("listedJobBytes bounds a job's wire size from above, argv and env names counted", () => {
+  const spec = {
+    image: "img",
+    command: ["sh", "-c", "x".repeat(120_000)],
+    env: { ["K".repeat(1000)]: "secret value never listed" },
+    constraints: [],
+    name: "n",
+    user: "u",
+    workdir: "",
+    s3Prefix: "p",
+  };
+  const bytes = listedJobBytes(spec);
+  assert.ok(bytes >= 120_000 + 1000, `estimate ${bytes}`);
+  assert.ok(bytes <= 3 * (120_000 + 1100) + 1024, `estimate ${bytes}`);
+  // A page of jobs at the argv bound stays under the clients' receive limit.
+  assert.ok(MAX_LIST_PAGE_BYTES + bytes < MAX_REPLY_MESSAGE_BYTES);
 });
