@@ -1037,23 +1037,38 @@ async function cleanup(
   }, 10_000);
   await orch.status;
   clearTimeout(timer);
-  const swarm = new SwarmClient(connectDocker(SWARM_SOCKET));
-  const ours = new Set(ids);
-  for (const s of await swarm.listServices("cumulus.job")) {
-    if (ours.has(s.labels["cumulus.job"])) await swarm.removeService(s.id);
-  }
-  try {
-    const instanceId = (await Deno.readTextFile(`${dataDir}/instance-id`)).trim();
-    for (let i = 0; i < 20; i++) {
-      let left = 0;
-      for (const v of await swarm.listVolumes("cumulus.orchestrator", instanceId)) {
-        if (!(await swarm.removeVolume(v.name))) left++;
-      }
-      if (left === 0) break;
-      await new Promise((res) => setTimeout(res, 250));
-    }
-  } catch { /* no instance id: nothing was created */ }
+  await removeLeftovers(dataDir, ids);
   await Deno.remove(dataDir, { recursive: true });
+}
+
+/**
+ * Removes the Swarm services and volumes an orchestrator process left: those
+ * of `jobIds`, and every one labelled with the instance id in `dataDir`, so a
+ * run whose orchestrator died before its jobs were listed leaks nothing.
+ * @param dataDir The orchestrator's data dir (holds `instance-id`).
+ * @param jobIds Jobs known to the caller.
+ */
+export async function removeLeftovers(dataDir: string, jobIds: Iterable<string>): Promise<void> {
+  const swarm = new SwarmClient(connectDocker(SWARM_SOCKET));
+  const ours = new Set(jobIds);
+  let instanceId = "";
+  try {
+    instanceId = (await Deno.readTextFile(`${dataDir}/instance-id`)).trim();
+  } catch { /* no instance id: nothing was created */ }
+  // Services of this orchestrator's jobs, also when it died before listing them.
+  for (const s of await swarm.listServices("cumulus.job")) {
+    const mine = ours.has(s.labels["cumulus.job"]) ||
+      (instanceId !== "" && s.labels["cumulus.orchestrator"] === instanceId);
+    if (mine) await swarm.removeService(s.id);
+  }
+  for (let i = 0; instanceId && i < 20; i++) {
+    let left = 0;
+    for (const v of await swarm.listVolumes("cumulus.orchestrator", instanceId)) {
+      if (!(await swarm.removeVolume(v.name))) left++;
+    }
+    if (left === 0) break;
+    await new Promise((res) => setTimeout(res, 250));
+  }
 }
 
 /** Status codes per method as a markdown table. */

@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import { removeLeftovers } from "../bench/fuzz.ts";
 import { loadCumulusProto, loadHealthProto, MAX_DETAILS_CHARS } from "../src/rpc/mod.ts";
 import { MAX_LIST_PAGE_BYTES } from "../src/orchestrator/stream_limits.ts";
 import { connectDocker, SwarmClient } from "../src/swarm/mod.ts";
@@ -145,6 +146,8 @@ async function withOrchestrator(fn: (b: Bounded) => Promise<void>, withJobs = tr
     for (const client of owned) client.close();
     orch.child.kill("SIGTERM");
     await orch.status;
+    // Also when the orchestrator died before it could cancel them.
+    await removeLeftovers(dataDir, ids);
     await Deno.remove(dataDir, { recursive: true });
   }
 }
@@ -333,11 +336,16 @@ Deno.test({
             (e: grpc.ServiceError | null, r: Page) => e ? reject(e) : resolve(r),
           )
         );
+      const big: string[] = [];
       try {
         // 60 queued jobs with an argv near its 128 KiB bound: more than one page's budget.
         const argv = ["sh", "-c", `: ${"x".repeat(120_000)}`];
         const ids = new Set([jobs.running, jobs.queued]);
-        for (let i = 0; i < 60; i++) ids.add(await c.submit(spec(argv, { image: JOB_IMAGE })));
+        for (let i = 0; i < 60; i++) {
+          const id = await c.submit(spec(argv, { image: JOB_IMAGE }));
+          big.push(id);
+          ids.add(id);
+        }
         const first = await list("");
         assert.ok(first.jobs.length < ids.size, `one page held all ${first.jobs.length} jobs`);
         assert.ok(first.jobs.length * argv[2].length * 3 <= MAX_LIST_PAGE_BYTES);
@@ -351,6 +359,8 @@ Deno.test({
         assert.equal(seen.length, ids.size);
         assert.deepEqual(new Set(seen), ids);
       } finally {
+        // Before the running target goes: none of these may start and leave a service behind.
+        for (const id of big) await c.cancel(id).catch(() => {});
         c.close();
       }
     }),
