@@ -87,7 +87,7 @@ const ACTIVE: JobState[] = ["SCHEDULED", "RUNNING", "RESUMING"];
  * start small jobs behind ones that wait for GPU memory, without reading the
  * whole queue (which made a round's CPU grow with the queue's length).
  */
-const BACKFILL_WINDOW = 256;
+const BACKFILL_WINDOW = 64;
 /** Bytes of encoded lines per WatchJob message (well under gRPC's 4 MiB default). */
 const WATCH_BATCH_BYTES = 1 << 20;
 

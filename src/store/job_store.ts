@@ -4,7 +4,7 @@
  * never both move a job, and illegal transitions are refused.
  * @module
  */
-import { DatabaseSync, type SQLInputValue } from "node:sqlite";
+import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import {
   type CheckpointMark,
   type CheckpointTier,
@@ -223,13 +223,28 @@ export class JobStore {
 
   /** Closes the database. */
   close(): void {
+    this.#stmts.clear();
     this.#db.close();
+  }
+
+  /** Prepared statements by SQL text: preparing costs more than running a small query. */
+  #stmts = new Map<string, StatementSync>();
+
+  #prepare(sql: string): StatementSync {
+    let stmt = this.#stmts.get(sql);
+    if (!stmt) {
+      // Filters and patches make SQL from a bounded set of parts; the cap is a backstop.
+      if (this.#stmts.size >= 256) this.#stmts.clear();
+      stmt = this.#db.prepare(sql);
+      this.#stmts.set(sql, stmt);
+    }
+    return stmt;
   }
 
   /** Inserts a QUEUED job; the whole record is written in one statement. */
   insert(job: NewJob): JobRecord {
     const { function: fn, ...rest } = job.spec;
-    this.#db.prepare(
+    this.#prepare(
       `INSERT INTO jobs (id, user, spec, function, state, created_at, token, bundle_bytes)
        VALUES (?, ?, ?, ?, 'QUEUED', ?, ?, ?)`,
     ).run(
@@ -246,7 +261,7 @@ export class JobStore {
 
   /** The job with `id`, or null. */
   get(id: string): JobRecord | null {
-    const row = this.#db.prepare("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
+    const row = this.#prepare("SELECT * FROM jobs WHERE id = ?").get(id) as Row | undefined;
     return row ? rowToJob(row) : null;
   }
 
@@ -281,7 +296,7 @@ export class JobStore {
     const placeholders = froms.map(() => "?").join(", ");
     this.#db.exec("BEGIN IMMEDIATE");
     try {
-      const before = this.#db.prepare("SELECT state FROM jobs WHERE id = ?").get(id) as
+      const before = this.#prepare("SELECT state FROM jobs WHERE id = ?").get(id) as
         | Row
         | undefined;
       if (!before) throw new NotFoundError(`job ${id} not found`);
@@ -289,7 +304,7 @@ export class JobStore {
       if (froms.includes(current) && !TRANSITIONS[current].includes(to)) {
         throw new FailedPreconditionError(`illegal transition ${current} -> ${to}`);
       }
-      const res = this.#db.prepare(
+      const res = this.#prepare(
         `UPDATE jobs SET ${sets.join(", ")} WHERE id = ? AND state IN (${placeholders})`,
       ).run(...values, id, ...froms);
       if (Number(res.changes) !== 1) {
@@ -297,7 +312,7 @@ export class JobStore {
           `job ${id} is ${before.state}, expected ${froms.join(" or ")}`,
         );
       }
-      this.#db.prepare(
+      this.#prepare(
         "INSERT INTO job_events (job_id, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
       ).run(id, now, String(before.state), to, patch.reason ?? "");
       this.#db.exec("COMMIT");
@@ -314,7 +329,7 @@ export class JobStore {
     if (entries.length > 0) {
       const sets = entries.map(([k]) => `${PATCH_COLUMNS[k as keyof JobPatch]} = ?`);
       const values = entries.map(([k, v]) => patchValue(k as keyof JobPatch, v));
-      const res = this.#db.prepare(`UPDATE jobs SET ${sets.join(", ")} WHERE id = ?`).run(
+      const res = this.#prepare(`UPDATE jobs SET ${sets.join(", ")} WHERE id = ?`).run(
         ...values,
         id,
       );
@@ -330,7 +345,7 @@ export class JobStore {
    * Returns the job; throws NotFoundError.
    */
   recordCheckpoint(id: string, mark: CheckpointMark): JobRecord {
-    this.#db.prepare(
+    this.#prepare(
       `UPDATE jobs SET ckpt_step = ?, ckpt_tier = ?, ckpt_at = ?
        WHERE id = ? AND (ckpt_at = 0 OR ckpt_step <= ?)`,
     ).run(mark.step, mark.tier, mark.atMs, id, mark.step);
@@ -342,7 +357,7 @@ export class JobStore {
    * first. Reads neither the function nor anything else large.
    */
   storedResults(): StoredResult[] {
-    const rows = this.#db.prepare(
+    const rows = this.#prepare(
       `SELECT id, state, finished_at, json_extract(spec, '$.resultRetention') AS retention
        FROM jobs WHERE has_result = 1 AND result_removed_at = 0 AND finished_at IS NOT NULL
        ORDER BY finished_at`,
@@ -361,7 +376,7 @@ export class JobStore {
    * recorded now.
    */
   markResultRemoved(id: string, at: number): boolean {
-    const res = this.#db.prepare(
+    const res = this.#prepare(
       `UPDATE jobs SET result_removed_at = ?
        WHERE id = ? AND result_removed_at = 0 AND finished_at IS NOT NULL`,
     ).run(at, id);
@@ -389,13 +404,13 @@ export class JobStore {
       where.length ? "WHERE " + where.join(" AND ") : ""
     }
       ORDER BY seq DESC LIMIT ?`;
-    const rows = this.#db.prepare(sql).all(...values, q.limit) as Row[];
+    const rows = this.#prepare(sql).all(...values, q.limit) as Row[];
     return rows.map(rowToJob);
   }
 
   /** Jobs in any of `states`, oldest first (queue order). */
   inStates(states: readonly JobState[]): JobRecord[] {
-    const rows = this.#db.prepare(
+    const rows = this.#prepare(
       `SELECT * FROM jobs WHERE state IN (${states.map(() => "?").join(", ")}) ORDER BY seq ASC`,
     ).all(...states) as Row[];
     return rows.map(rowToJob);
@@ -406,7 +421,7 @@ export class JobStore {
    * enough to order a queue without reading specs or pickled functions.
    */
   queueEntries(states: readonly JobState[]): Array<{ id: string; user: string; seq: number }> {
-    const rows = this.#db.prepare(
+    const rows = this.#prepare(
       `SELECT id, user, seq FROM jobs WHERE state IN (${
         states.map(() => "?").join(", ")
       }) ORDER BY seq ASC`,
@@ -416,7 +431,7 @@ export class JobStore {
 
   /** Number of jobs per state. */
   countByState(): Partial<Record<JobState, number>> {
-    const rows = this.#db.prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+    const rows = this.#prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
       .all() as Row[];
     const out: Partial<Record<JobState, number>> = {};
     for (const r of rows) out[String(r.state) as JobState] = Number(r.n);
@@ -427,7 +442,7 @@ export class JobStore {
   events(
     id: string,
   ): Array<{ seq: number; at: number; from: JobState; to: JobState; reason: string }> {
-    const rows = this.#db.prepare(
+    const rows = this.#prepare(
       "SELECT id, at, from_state, to_state, reason FROM job_events WHERE job_id = ? ORDER BY id",
     ).all(id) as Row[];
     return rows.map((r) => ({
