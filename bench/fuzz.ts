@@ -289,7 +289,6 @@ const RUNTIME_METHODS = [
   "FetchFunction",
   "ReportCheckpoint",
   "ReportResult",
-  "Heartbeat",
 ] as const;
 const ALL_METHODS: Array<[FuzzCase["service"], string]> = [
   ...CUMULUS_METHODS.map((m) => ["Cumulus", m] as [FuzzCase["service"], string]),
@@ -373,7 +372,6 @@ function typedCase(r: Rng, t: Targets, service: FuzzCase["service"], method: str
   switch (method) {
     case "FetchBundle":
     case "FetchFunction":
-    case "Heartbeat":
       return c("hostile job_id/token", [{ jobId }], token, !own);
     case "ReportCheckpoint":
       return c(

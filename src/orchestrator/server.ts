@@ -496,10 +496,6 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
     },
     ReportResult: reportResultHandler(d),
     StreamLogs: streamLogsHandler(d),
-    Heartbeat: unary(d, "Heartbeat", (req: { jobId: string }, call) => {
-      const job = authenticate(d, call, req.jobId);
-      return Promise.resolve({ stop: job.state === "CANCELLED" });
-    }),
     // A completed checkpoint of the job: stored on its record (persisted before
     // the answer), where expiry reads it to decide whether the job resumes.
     ReportCheckpoint: unary(

@@ -675,22 +675,6 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
             "ReportResultResponse": {
               "fields": {},
             },
-            "HeartbeatRequest": {
-              "fields": {
-                "jobId": {
-                  "type": "string",
-                  "id": 1,
-                },
-              },
-            },
-            "HeartbeatResponse": {
-              "fields": {
-                "stop": {
-                  "type": "bool",
-                  "id": 1,
-                },
-              },
-            },
             "LogBatch": {
               "fields": {
                 "jobId": {
@@ -758,10 +742,6 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "requestType": "ReportResultRequest",
                   "requestStream": true,
                   "responseType": "ReportResultResponse",
-                },
-                "Heartbeat": {
-                  "requestType": "HeartbeatRequest",
-                  "responseType": "HeartbeatResponse",
                 },
               },
             },

@@ -89,18 +89,6 @@ class Gpu(_message.Message):
     vendor: str
     def __init__(self, index: _Optional[int] = ..., name: _Optional[str] = ..., memory_bytes: _Optional[int] = ..., allocated: _Optional[float] = ..., free: _Optional[float] = ..., partitions: _Optional[int] = ..., uuid: _Optional[str] = ..., pci_bus_id: _Optional[str] = ..., vendor: _Optional[str] = ...) -> None: ...
 
-class HeartbeatRequest(_message.Message):
-    __slots__ = ["job_id"]
-    JOB_ID_FIELD_NUMBER: _ClassVar[int]
-    job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
-
-class HeartbeatResponse(_message.Message):
-    __slots__ = ["stop"]
-    STOP_FIELD_NUMBER: _ClassVar[int]
-    stop: bool
-    def __init__(self, stop: bool = ...) -> None: ...
-
 class Job(_message.Message):
     __slots__ = ["attempts", "bundle_bytes", "created_at_ms", "deadline_ms", "exit_code", "finished_at_ms", "function_bytes", "gpu_device", "gpu_devices", "has_exit_code", "has_result", "id", "last_checkpoint_at_ms", "last_checkpoint_step", "last_checkpoint_tier", "log_seq", "node_id", "partition_id", "partition_ids", "reason", "reason_code", "result_removed_at_ms", "service_id", "spec", "started_at_ms", "state"]
     ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
