@@ -23,6 +23,46 @@ type Checkpointed = WireJob & {
   lastCheckpointAtMs: number;
 };
 
+type RuntimeClient = ReturnType<typeof runtimeClient>;
+
+/** "OK", or "<STATUS>: <details>" of a failed call. */
+function outcome(err: grpc.ServiceError | null): string {
+  return err ? `${grpc.status[err.code]}: ${err.details}` : "OK";
+}
+
+/** Runtime.ReportCheckpoint with the job's token; resolves with {@link outcome}. */
+function reportCheckpoint(
+  rt: RuntimeClient,
+  token: string,
+  req: Record<string, unknown>,
+): Promise<string> {
+  return new Promise((resolve) =>
+    rt.ReportCheckpoint(
+      req,
+      tokenMetadata(token),
+      { deadline: Date.now() + 5000 },
+      (err: grpc.ServiceError | null) => resolve(outcome(err)),
+    )
+  );
+}
+
+/** Runtime.ReportResult sending `messages`; resolves with {@link outcome}. */
+function reportResult(
+  rt: RuntimeClient,
+  token: string,
+  messages: Record<string, unknown>[],
+): Promise<string> {
+  return new Promise((resolve) => {
+    const call = rt.ReportResult(
+      tokenMetadata(token),
+      { deadline: Date.now() + 5000 },
+      (err: grpc.ServiceError | null) => resolve(outcome(err)),
+    );
+    for (const m of messages) call.write(m);
+    call.end();
+  });
+}
+
 Deno.test({
   name: "ReportCheckpoint checks the token and the fields, and GetJob shows the newest step",
   ...opts,
@@ -31,19 +71,7 @@ Deno.test({
     const c = new TestClient(stack.url);
     const rt = runtimeClient(stack.url);
     const report = (req: Record<string, unknown>, token: string) =>
-      new Promise<void>((resolve, reject) => {
-        rt.ReportCheckpoint(
-          req,
-          tokenMetadata(token),
-          { deadline: Date.now() + 5000 },
-          (err: unknown) => {
-            if (err) reject(err);
-            else resolve();
-          },
-        );
-      });
-    const code = (p: Promise<void>) =>
-      p.then(() => "OK", (err: grpc.ServiceError) => `${grpc.status[err.code]}: ${err.details}`);
+      reportCheckpoint(rt, token, req);
     try {
       const id = await c.submit(spec(["sleep", "30"]));
       await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
@@ -51,19 +79,19 @@ Deno.test({
       assert.equal(Number((await c.getJob(id) as Checkpointed).lastCheckpointAtMs), 0);
 
       assert.match(
-        await code(report({ jobId: id, step: 5, tier: "l1" }, "wrong")),
+        await report({ jobId: id, step: 5, tier: "l1" }, "wrong"),
         /^UNAUTHENTICATED/,
       );
       assert.match(
-        await code(report({ jobId: id, step: 1e12, tier: "l1" }, token)),
+        await report({ jobId: id, step: 1e12, tier: "l1" }, token),
         /^INVALID_ARGUMENT: step:/,
       );
       assert.match(
-        await code(report({ jobId: id, step: 5, tier: "disk" }, token)),
+        await report({ jobId: id, step: 5, tier: "disk" }, token),
         /^INVALID_ARGUMENT: tier:/,
       );
       assert.match(
-        await code(report({ jobId: id, step: 5, tier: "l1", location: "x".repeat(2000) }, token)),
+        await report({ jobId: id, step: 5, tier: "l1", location: "x".repeat(2000) }, token),
         /^INVALID_ARGUMENT: location:/,
       );
       // Nothing refused was recorded.
@@ -71,12 +99,12 @@ Deno.test({
 
       const before = Date.now();
       assert.equal(
-        await code(report({ jobId: id, step: 5, tier: "l1", location: "/x" }, token)),
+        await report({ jobId: id, step: 5, tier: "l1", location: "/x" }, token),
         "OK",
       );
       // A late upload of an older step does not move the record back.
-      assert.equal(await code(report({ jobId: id, step: 3, tier: "l2" }, token)), "OK");
-      assert.equal(await code(report({ jobId: id, step: 5, tier: "l2" }, token)), "OK");
+      assert.equal(await report({ jobId: id, step: 3, tier: "l2" }, token), "OK");
+      assert.equal(await report({ jobId: id, step: 5, tier: "l2" }, token), "OK");
       const job = await c.getJob(id) as Checkpointed;
       assert.equal(Number(job.lastCheckpointStep), 5);
       assert.equal(job.lastCheckpointTier, "l2");
@@ -109,17 +137,7 @@ Deno.test({
       await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
       const token = await jobToken(stack.orch.swarm.docker, id);
       const header = { header: { jobId: id, kind: "pickle", totalBytes: 3 } };
-      const got = await new Promise<string>((resolve) => {
-        const call = rt.ReportResult(
-          tokenMetadata(token),
-          { deadline: Date.now() + 5000 },
-          (err: grpc.ServiceError | null) =>
-            resolve(err ? `${grpc.status[err.code]}: ${err.details}` : "OK"),
-        );
-        call.write(header);
-        call.write(header);
-        call.end();
-      });
+      const got = await reportResult(rt, token, [header, header]);
       assert.match(got, /^INVALID_ARGUMENT: chunk: every message after the header/);
       assert.equal((await c.getJob(id) as WireJob & { hasResult: boolean }).hasResult, false);
       await c.unary("CancelJob", { jobId: id });
@@ -144,27 +162,12 @@ Deno.test({
       const token = await jobToken(stack.orch.swarm.docker, id);
       await c.cancel(id);
       await waitFor("CANCELLED", () => c.getJob(id), (j) => j.state === "CANCELLED");
-      const result = await new Promise<string>((resolve) => {
-        const call = rt.ReportResult(
-          tokenMetadata(token),
-          { deadline: Date.now() + 5000 },
-          (err: grpc.ServiceError | null) =>
-            resolve(err ? `${grpc.status[err.code]}: ${err.details}` : "OK"),
-        );
-        call.write({ header: { jobId: id, kind: "pickle", totalBytes: 3 } });
-        call.write({ chunk: new Uint8Array([1, 2, 3]) });
-        call.end();
-      });
+      const result = await reportResult(rt, token, [
+        { header: { jobId: id, kind: "pickle", totalBytes: 3 } },
+        { chunk: new Uint8Array([1, 2, 3]) },
+      ]);
       assert.match(result, /^FAILED_PRECONDITION: job j-[0-9a-f]+ already ended \(CANCELLED\)/);
-      const checkpoint = await new Promise<string>((resolve) =>
-        rt.ReportCheckpoint(
-          { jobId: id, step: 7, tier: "l1" },
-          tokenMetadata(token),
-          { deadline: Date.now() + 5000 },
-          (err: grpc.ServiceError | null) =>
-            resolve(err ? `${grpc.status[err.code]}: ${err.details}` : "OK"),
-        )
-      );
+      const checkpoint = await reportCheckpoint(rt, token, { jobId: id, step: 7, tier: "l1" });
       assert.match(checkpoint, /^FAILED_PRECONDITION: job j-[0-9a-f]+ already ended/);
       const job = await c.getJob(id) as Checkpointed & { hasResult: boolean };
       assert.equal(job.hasResult, false);
