@@ -5,9 +5,8 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
-  jobToken,
+  runningJob,
   runtimeClient,
-  spec,
   TestClient,
   tokenMetadata,
   waitFor,
@@ -73,9 +72,7 @@ Deno.test({
     const report = (req: Record<string, unknown>, token: string) =>
       reportCheckpoint(rt, token, req);
     try {
-      const id = await c.submit(spec(["sleep", "30"]));
-      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
-      const token = await jobToken(stack.orch.swarm.docker, id);
+      const { id, token } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
       assert.equal(Number((await c.getJob(id) as Checkpointed).lastCheckpointAtMs), 0);
 
       assert.match(
@@ -133,9 +130,7 @@ Deno.test({
     const c = new TestClient(stack.url);
     const rt = runtimeClient(stack.url);
     try {
-      const id = await c.submit(spec(["sleep", "30"]));
-      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
-      const token = await jobToken(stack.orch.swarm.docker, id);
+      const { id, token } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
       const header = { header: { jobId: id, kind: "pickle", totalBytes: 3 } };
       const got = await reportResult(rt, token, [header, header]);
       assert.match(got, /^INVALID_ARGUMENT: chunk: every message after the header/);
@@ -157,9 +152,7 @@ Deno.test({
     const c = new TestClient(stack.url);
     const rt = runtimeClient(stack.url);
     try {
-      const id = await c.submit(spec(["sleep", "30"]));
-      await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
-      const token = await jobToken(stack.orch.swarm.docker, id);
+      const { id, token } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
       await c.cancel(id);
       await waitFor("CANCELLED", () => c.getJob(id), (j) => j.state === "CANCELLED");
       const result = await reportResult(rt, token, [

@@ -5,15 +5,8 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { packBundle } from "../src/sdk/mod.ts";
-import {
-  jobToken,
-  runtimeClient,
-  spec,
-  TestClient,
-  tokenMetadata,
-  waitFor,
-} from "./helpers/client.ts";
-import { type Stack, startStack } from "./helpers/stack.ts";
+import { runningJob, runtimeClient, spec, TestClient, tokenMetadata } from "./helpers/client.ts";
+import { startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -26,18 +19,6 @@ function lines(from: number, to: number) {
     streams: new Uint8Array(Array.from({ length: n }, (_, i) => i % 2)),
     timeMs: Date.now(),
   };
-}
-
-/** Submits `command`, waits until it runs, and returns its id with its token's metadata. */
-async function runningJob(
-  stack: Stack,
-  c: TestClient,
-  command: string[],
-): Promise<{ id: string; md: grpc.Metadata }> {
-  const id = await c.submit(spec(command));
-  await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
-  // The test plays the job's runtime: it needs the token the job was given.
-  return { id, md: tokenMetadata(await jobToken(stack.orch.swarm.docker, id)) };
 }
 
 /** Sends `batches` on one StreamLogs call; resolves with the acks or the error. */
@@ -67,7 +48,11 @@ Deno.test({
     const c = new TestClient(stack.url);
     const rt = runtimeClient(stack.url);
     try {
-      const { id, md } = await runningJob(stack, c, ["sh", "-c", "echo from-docker; sleep 4"]);
+      const { id, md } = await runningJob(c, stack.orch.swarm.docker, [
+        "sh",
+        "-c",
+        "echo from-docker; sleep 4",
+      ]);
 
       const ok = await streamBatches(rt, md, [
         { jobId: id, attempt: 1, firstIndex: 0, ...lines(0, 3) },
@@ -130,7 +115,7 @@ Deno.test({
     const c = new TestClient(stack.url);
     const rt = runtimeClient(stack.url);
     try {
-      const { id, md } = await runningJob(stack, c, ["sh", "-c", "sleep 4"]);
+      const { id, md } = await runningJob(c, stack.orch.swarm.docker, ["sh", "-c", "sleep 4"]);
       const base = { jobId: id, attempt: 1 };
 
       // Lines 0..2, then a resend of 1..4 overlapping them, then 5 with a

@@ -169,3 +169,18 @@ export function tokenMetadata(token: string): grpc.Metadata {
   md.set("x-cumulus-job-token", token);
   return md;
 }
+
+/**
+ * Submits `command`, waits until it runs and reads its runtime token, so a
+ * test can play the job's runtime (`docker`: the stack's engine client).
+ */
+export async function runningJob(
+  c: TestClient,
+  docker: Parameters<typeof jobToken>[0],
+  command: string[],
+): Promise<{ id: string; token: string; md: grpc.Metadata }> {
+  const id = await c.submit(spec(command));
+  await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
+  const token = await jobToken(docker, id);
+  return { id, token, md: tokenMetadata(token) };
+}
