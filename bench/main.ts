@@ -22,64 +22,39 @@ async function optionalSection(name: string, fn: () => Promise<string>): Promise
   }
 }
 
-const sections: string[] = [];
+/** Flags after the section name (`deno task bench load --jobs 1000`); none in a full run. */
 const only = Deno.args[0];
+const flags = only ? Deno.args.slice(1) : [];
+
+/** Every section but spine, in output order: its key, its title when not measured, its run. */
+const OPTIONAL: Array<[key: string, name: string, run: () => Promise<string>]> = [
+  ["chronos", "Chronos", async () => (await import("./chronos_bench.ts")).runChronosBench()],
+  ["python", "Python SDK", async () => (await import("./python_bench.ts")).runPythonBench()],
+  [
+    "checkpoint",
+    "Checkpoints",
+    async () => (await import("./checkpoint_bench.ts")).runCheckpointBench(),
+  ],
+  [
+    "gpu-runtime",
+    "OCI runtime wrapper (issue 13)",
+    async () => (await import("./gpu_runtime_bench.ts")).runGpuRuntimeBench(),
+  ],
+  ["fuzz", "Fuzz", async () => (await import("./fuzz.ts")).runFuzzBench()],
+  ["load", "Load", async () => {
+    const mod = await import("./load.ts");
+    return await mod.runLoadBench(mod.parseLoadFlags(flags));
+  }],
+  ["timebox", "Time-boxing", async () => {
+    const mod = await import("./timebox.ts");
+    return await mod.runTimeboxBench(mod.parseTimeboxFlags(flags));
+  }],
+];
+
+const sections: string[] = [];
 if (!only || only === "spine") sections.push(await runSpineBench());
-if (!only || only === "chronos") {
-  sections.push(
-    await optionalSection("Chronos", async () => {
-      const mod = await import("./chronos_bench.ts");
-      return await mod.runChronosBench();
-    }),
-  );
-}
-if (!only || only === "python") {
-  sections.push(
-    await optionalSection("Python SDK", async () => {
-      const mod = await import("./python_bench.ts");
-      return await mod.runPythonBench();
-    }),
-  );
-}
-if (!only || only === "checkpoint") {
-  sections.push(
-    await optionalSection("Checkpoints", async () => {
-      const mod = await import("./checkpoint_bench.ts");
-      return await mod.runCheckpointBench();
-    }),
-  );
-}
-if (!only || only === "gpu-runtime") {
-  sections.push(
-    await optionalSection("OCI runtime wrapper (issue 13)", async () => {
-      const mod = await import("./gpu_runtime_bench.ts");
-      return await mod.runGpuRuntimeBench();
-    }),
-  );
-}
-if (!only || only === "fuzz") {
-  sections.push(
-    await optionalSection("Fuzz", async () => {
-      const mod = await import("./fuzz.ts");
-      return await mod.runFuzzBench();
-    }),
-  );
-}
-if (!only || only === "load") {
-  sections.push(
-    await optionalSection("Load", async () => {
-      const mod = await import("./load.ts");
-      return await mod.runLoadBench(mod.parseLoadFlags(only ? Deno.args.slice(1) : []));
-    }),
-  );
-}
-if (!only || only === "timebox") {
-  sections.push(
-    await optionalSection("Time-boxing", async () => {
-      const mod = await import("./timebox.ts");
-      return await mod.runTimeboxBench(mod.parseTimeboxFlags(only ? Deno.args.slice(1) : []));
-    }),
-  );
+for (const [key, name, run] of OPTIONAL) {
+  if (!only || only === key) sections.push(await optionalSection(name, run));
 }
 // Runs recorded elsewhere (the GPU machine; long soaks), kept as their own docs and appended.
 const recorded: string[] = [];
