@@ -89,12 +89,26 @@ Deno.test({
       const backS = (Date.now() - stoppedAt) / 1000;
 
       // None stays RUNNING: every job reaches a final state, within bounds.
+      let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
         Promise.all(watches),
         new Promise<never>((_, reject) =>
-          setTimeout(() => reject(new Error("a job did not end within 300 s")), 300_000)
+          timer = setTimeout(() => {
+            // Say which job hung, in what state, and what the orchestrator said.
+            const last = [...states].map(([n, s]) =>
+              `${n}: ${s.at(-1)?.state} ${s.at(-1)?.reason}`
+            );
+            reject(
+              new Error(
+                `a job did not end within 300 s (${last.join("; ")})\n${
+                  proc.stderr().slice(-6000)
+                }`,
+              ),
+            );
+          }, 300_000)
         ),
       ]);
+      clearTimeout(timer);
       const summary: string[] = [];
       for (const [name, id] of Object.entries(ids)) {
         const job = await c.getJob(id);

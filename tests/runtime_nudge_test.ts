@@ -1,8 +1,13 @@
 /**
- * The runtime's calls hurry the runner's task polls: with a 3 s poll
- * interval, a job whose runtime fetches its bundle and closes its log stream
- * is seen running and ended well before the next regular poll, while a plain
- * command (no runtime calls) waits for the polls.
+ * How a job's start and end reach the orchestrator without waiting out the
+ * task poll interval (3 s here):
+ * - with container events (the default), a plain command on the manager's
+ *   node is seen running and ended from Docker's start and die events, with
+ *   one task poll;
+ * - with events off (or on a node whose events do not reach the manager),
+ *   the runtime's calls hurry the polls: a job whose runtime fetches its
+ *   bundle and closes its log stream is seen ended early, while a plain
+ *   command (no runtime calls) waits for the polls.
  */
 import assert from "node:assert/strict";
 import { packBundle } from "../src/sdk/mod.ts";
@@ -13,10 +18,43 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const POLL_MS = 3000;
 
 Deno.test({
-  name: "a runtime's first call and its end are seen without waiting out the poll interval",
+  name: "container events: a job's start and end are seen at once, with one task poll",
   ...opts,
   fn: async () => {
     const stack = await startStack({ env: { CUMULUS_POLL_INTERVAL_MS: String(POLL_MS) } });
+    const c = new TestClient(stack.url);
+    let polls = 0;
+    const swarm = stack.orch.swarm;
+    const serviceTask = swarm.serviceTask.bind(swarm);
+    swarm.serviceTask = (id) => {
+      polls++;
+      return serviceTask(id);
+    };
+    try {
+      const id = await c.submit(spec(["sh", "-c", "echo plain; exit 3"]));
+      const r = await c.watchAll(id);
+      assert.equal(r.job.state, "FAILED", r.job.reason);
+      assert.equal(r.job.exitCode, 3, "the exit code comes from the die event");
+      assert.deepEqual(r.lines.map((l) => l.text), ["plain"]);
+      const took = Number(r.job.finishedAtMs) - Number(r.job.createdAtMs);
+      assert.ok(took < POLL_MS - 500, `seen ended after ${took} ms`);
+      assert.ok(Number(r.job.startedAtMs) > 0, "seen running (the start event)");
+      assert.ok(polls <= 2, `${polls} task polls`);
+    } finally {
+      c.close();
+      await stack.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "events off: a runtime's first call and its end are seen without waiting out the poll interval",
+  ...opts,
+  fn: async () => {
+    const stack = await startStack({
+      env: { CUMULUS_POLL_INTERVAL_MS: String(POLL_MS), CUMULUS_CONTAINER_EVENTS: "off" },
+    });
     const c = new TestClient(stack.url);
     try {
       const bundle =

@@ -18,3 +18,40 @@ Deno.test("resolveImage(): an id for an image, null for a missing one, INVALID_A
       e instanceof InvalidArgumentError && /repository name must be lowercase/.test(e.message),
   );
 });
+
+Deno.test({
+  name: "containerEvents(): a service's container start, then its die with the exit code",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const swarm = new SwarmClient(connectDocker(SWARM_SOCKET));
+    const image = await swarm.resolveImage("cumulus-job:latest");
+    assert.ok(image, "the job image exists");
+    const label = `cumulus.test-events=${crypto.randomUUID().slice(0, 8)}`;
+    const [key, value] = label.split("=");
+    const stop = new AbortController();
+    const events = await swarm.containerEvents(label, stop.signal);
+    const serviceId = await swarm.createService({
+      name: `cumulus-events-test-${value}`,
+      image,
+      command: ["sh", "-c", "exit 7"],
+      env: {},
+      labels: { [key]: value },
+      constraints: [],
+      stopGracePeriodS: 1,
+    });
+    const seen: Array<[string, number | null, string]> = [];
+    const timer = setTimeout(() => stop.abort(), 60_000);
+    try {
+      for await (const ev of events) {
+        seen.push([ev.action, ev.exitCode, ev.labels["com.docker.swarm.service.id"]]);
+        if (ev.action === "die") break;
+      }
+    } finally {
+      clearTimeout(timer);
+      stop.abort();
+      await swarm.removeService(serviceId);
+    }
+    assert.deepEqual(seen, [["start", null, serviceId], ["die", 7, serviceId]]);
+  },
+});

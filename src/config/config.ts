@@ -53,6 +53,12 @@ export interface Config {
   stopGracePeriod: number;
   /** Milliseconds between task-state polls of a running job. */
   pollIntervalMs: number;
+  /**
+   * "on": follow the manager engine's container events, so a job on the
+   * manager's node is seen starting and ending within milliseconds (its task
+   * is then polled only every 2 s as a backstop); "off": poll every job.
+   */
+  containerEvents: "on" | "off";
   /** Attempts a job gets when its spec says 0; above 1, infrastructure failures resume it. */
   defaultMaxAttempts: number;
   /** S3 bucket for L2 checkpoints, passed to jobs ("" disables L2). */
@@ -118,6 +124,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   advertiseAddress: "",
   stopGracePeriod: 10,
   pollIntervalMs: 200,
+  containerEvents: "on",
   defaultMaxAttempts: 3,
   s3Bucket: "",
   s3Region: "us-east-1",
@@ -304,6 +311,13 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     min: 10,
     max: 60_000,
     doc: "task-state poll interval",
+  },
+  containerEvents: {
+    yaml: "container_events",
+    env: "CUMULUS_CONTAINER_EVENTS",
+    kind: "string",
+    doc: "on: jobs on the manager's node are followed by Docker container events; off: polled",
+    parse: parseOneOf(["on", "off"]),
   },
   defaultMaxAttempts: {
     yaml: "default_max_attempts",

@@ -24,6 +24,7 @@ import type { SwarmClient } from "../swarm/mod.ts";
 import type { PartitionKeeper } from "./partitions.ts";
 import { ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
+import type { TaskEventSource } from "./task_events.ts";
 import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
 import { pickJobs } from "../scheduler/mod.ts";
 import {
@@ -45,6 +46,8 @@ export interface ManagerDeps {
   orchestratorAddress: string;
   stopGracePeriodS: number;
   pollIntervalMs: number;
+  /** Container events of the manager's node (see JobRunner's `events`). */
+  taskEvents?: TaskEventSource;
   /** This orchestrator's instance id: its services carry it, reconcile touches only those. */
   instanceId: string;
   /** L2 checkpoint settings handed to jobs. */
@@ -88,6 +91,9 @@ const ACTIVE: JobState[] = ["SCHEDULED", "RUNNING", "RESUMING"];
  * whole queue (which made a round's CPU grow with the queue's length).
  */
 const BACKFILL_WINDOW = 64;
+
+/** How long an image id found by a lookup is reused (submit check, then its scheduling round). */
+const IMAGE_ID_TTL_MS = 2000;
 /** Bytes of encoded lines per WatchJob message (well under gRPC's 4 MiB default). */
 const WATCH_BATCH_BYTES = 1 << 20;
 
@@ -156,9 +162,26 @@ export class JobManager {
     });
   }
 
+  /** Image ids found recently: a submit's check and its scheduling round share one lookup. */
+  #imageIds = new Map<string, { id: string; atMs: number }>();
+
+  /**
+   * The manager's id for image `ref`: asked of Docker at most once per
+   * {@link IMAGE_ID_TTL_MS} (a tag moved meanwhile is seen on the next
+   * lookup); a missing image is never cached, so loading it helps at once.
+   */
+  async #resolveImage(ref: string): Promise<string | null> {
+    const hit = this.#imageIds.get(ref);
+    if (hit && this.#d.now() - hit.atMs < IMAGE_ID_TTL_MS) return hit.id;
+    const id = await this.#d.swarm.resolveImage(ref);
+    if (id) this.#imageIds.set(ref, { id, atMs: this.#d.now() });
+    else this.#imageIds.delete(ref);
+    return id;
+  }
+
   /** Verifies the image exists on the manager (so a typo fails at submit). */
   async checkImage(spec: JobSpec): Promise<void> {
-    const id = await this.#d.swarm.resolveImage(spec.image);
+    const id = await this.#resolveImage(spec.image);
     if (!id) {
       throw new InvalidArgumentError(
         "spec.image",
@@ -291,7 +314,7 @@ export class JobManager {
       : null;
     const images = new Map<string, string | null>();
     for (const image of imagesToResolve(before)) {
-      images.set(image, await this.#offThread(clock, this.#d.swarm.resolveImage(image)));
+      images.set(image, await this.#offThread(clock, this.#resolveImage(image)));
     }
     if (this.#closed) return;
     // Read again after the awaits: a job cancelled meanwhile is not planned.
@@ -351,6 +374,7 @@ export class JobManager {
       partitions: this.#d.partitions,
       stopGracePeriodS: this.#d.stopGracePeriodS,
       pollIntervalMs: this.#d.pollIntervalMs,
+      events: this.#d.taskEvents,
       now: this.#d.now,
       onChange: (jobId) => this.#notify(jobId),
       log: this.#d.log,
@@ -518,7 +542,7 @@ export class JobManager {
         // Left for the scheduler, which starts the next attempt.
       } else if (job.state === "SCHEDULED") {
         this.#d.store.update(job.id, { serviceId: "" });
-        this.#startRunner(job.id, await this.#d.swarm.resolveImage(job.spec.image));
+        this.#startRunner(job.id, await this.#resolveImage(job.spec.image));
         attached++;
       } else {
         this.#tryTransition(job.id, ACTIVE, "FAILED", {

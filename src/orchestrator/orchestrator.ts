@@ -20,6 +20,8 @@ import { Metrics } from "./metrics.ts";
 import { ResultSweeper } from "./result_retention.ts";
 import { cumulusHandlers, runtimeHandlers } from "./server.ts";
 import { boundedServerOptions, StreamLimiter } from "./stream_limits.ts";
+import { INSTANCE_LABEL } from "./service_spec.ts";
+import { TaskEventHub } from "./task_events.ts";
 
 /** A running orchestrator. */
 export interface OrchestratorHandle {
@@ -152,10 +154,17 @@ export async function startOrchestrator(
     now,
     log,
   });
+  // Container start/exit of this instance's jobs on the manager's node, within
+  // milliseconds (src/orchestrator/task_events.ts); other nodes are polled.
+  const taskEvents = config.containerEvents === "on"
+    ? new TaskEventHub({ swarm, label: `${INSTANCE_LABEL}=${instanceId}`, log })
+    : undefined;
+  await taskEvents?.start();
   const manager = new JobManager({
     store,
     logs,
     swarm,
+    taskEvents,
     maxConcurrentJobs: config.maxConcurrentJobs,
     maxQueuedJobs: config.maxQueuedJobs,
     orchestratorAddress: advertise,
@@ -276,6 +285,7 @@ export async function startOrchestrator(
         setTimeout(() => server.forceShutdown(), 200);
       });
       await manager.shutdown();
+      await taskEvents?.stop();
       await results.stop();
       await logs.closeAll();
       await metricsServer?.shutdown();

@@ -7,7 +7,14 @@
 import { CumulusError, isTerminal, type JobRecord, type JobState, pause } from "../core/mod.ts";
 import type { JobLog, LastLine, LogHub } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
-import type { DockerFrame, SwarmClient, TaskInfo } from "../swarm/mod.ts";
+import {
+  type ContainerEvent,
+  type DockerFrame,
+  NODE_ID_LABEL,
+  type SwarmClient,
+  type TaskInfo,
+  TERMINAL_TASK_STATES,
+} from "../swarm/mod.ts";
 import { Aligner } from "./align.ts";
 import {
   type AttemptFacts,
@@ -19,6 +26,7 @@ import {
 import { gpuOomOutcome, isMpsClientTerminated } from "./gpu_oom.ts";
 import { type PartitionKeeper, PartitionWaitError, PENDING_PARTITION } from "./partitions.ts";
 import { buildServiceRequest, type S3Settings, serviceName } from "./service_spec.ts";
+import type { TaskEventSource } from "./task_events.ts";
 
 /** What a runner needs from the orchestrator. */
 export interface RunnerDeps {
@@ -35,6 +43,11 @@ export interface RunnerDeps {
   partitions?: PartitionKeeper;
   stopGracePeriodS: number;
   pollIntervalMs: number;
+  /**
+   * Container start and exit events (the manager's own node); a job whose
+   * container runs where they are delivered is polled only as a backstop.
+   */
+  events?: TaskEventSource;
   now: () => number;
   /** Called after every state change of the job. */
   onChange: (jobId: string) => void;
@@ -97,6 +110,39 @@ const GPU_TAIL_LINES = 60;
 /** First poll interval after a nudge; it grows by half each poll up to the normal one. */
 const NUDGE_POLL_MS = 20;
 
+/**
+ * Task poll interval of a job whose container events arrive: only a backstop
+ * for an event the stream lost (a gap is announced and polled at once).
+ */
+const BACKSTOP_POLL_MS = 2000;
+
+/**
+ * The task state a container event stands for: `start` is running, `die`
+ * is Swarm's `complete` or `failed` with the same exit code, which Swarm
+ * itself shows only ~100 ms later.
+ */
+export function taskFromEvent(ev: ContainerEvent): TaskInfo {
+  const state = ev.action === "start" ? "running" : ev.exitCode === 0 ? "complete" : "failed";
+  return {
+    id: "",
+    state,
+    exitCode: ev.action === "die" ? ev.exitCode : null,
+    err: "",
+    message: "",
+    nodeId: ev.labels[NODE_ID_LABEL] ?? "",
+    containerId: ev.containerId,
+  };
+}
+
+/**
+ * True for a die event of a process that exited by itself (code 0–127): the
+ * task's outcome. A signal's exit (128 + N) may be the engine stopping, which
+ * Swarm reports differently once it is back.
+ */
+export function isOwnExit(ev: ContainerEvent): boolean {
+  return ev.action === "die" && ev.exitCode !== null && ev.exitCode < 128;
+}
+
 /** How long the log follow may deliver nothing before the runner drains instead. */
 const CATCH_UP_STALL_MS = 5000;
 
@@ -113,6 +159,12 @@ export class JobRunner {
   #nudgeMs = 0;
   /** Ends the current poll wait early. */
   #wake: (() => void) | null = null;
+  /** Container events of this attempt's service not looked at yet. */
+  #events: ContainerEvent[] = [];
+  /** Poll the task at once (an event gap, or no poll yet). */
+  #pollNow = true;
+  /** False once a die event was a signal's: from then on the task is polled. */
+  #eventsTrusted = true;
 
   /** Creates a runner for a job already SCHEDULED (or RUNNING, when re-attaching). */
   constructor(jobId: string, deps: RunnerDeps) {
@@ -140,8 +192,11 @@ export class JobRunner {
   }
 
   /** Waits for the next task poll: the normal interval, or less after a nudge. */
-  async #pollPause(): Promise<void> {
-    const normal = this.#deps.pollIntervalMs;
+  async #pollPause(covered: boolean): Promise<void> {
+    if (this.#events.length > 0 || this.#pollNow) return;
+    const normal = covered ? BACKSTOP_POLL_MS : this.#deps.pollIntervalMs;
+    // A nudge hurries polls of a job whose events do not reach us; events need none.
+    if (covered) this.#nudgeMs = 0;
     const ms = this.#nudgeMs > 0 ? Math.min(this.#nudgeMs, normal) : normal;
     if (this.#nudgeMs > 0) {
       this.#nudgeMs = this.#nudgeMs * 1.5 >= normal ? 0 : this.#nudgeMs * 1.5;
@@ -153,6 +208,11 @@ export class JobRunner {
     } finally {
       this.#wake = null;
     }
+  }
+
+  /** Whether this job's container events reach us, so polls are only a backstop. */
+  #covered(job: JobRecord): boolean {
+    return this.#eventsTrusted && (this.#deps.events?.covers(job.nodeId) ?? false);
   }
 
   /** Settles when the runner has finished (service removed) or detached. */
@@ -244,69 +304,99 @@ export class JobRunner {
     }
 
     const follow = this.#follow(serviceId, log);
+    const unsubscribe = d.events?.subscribe(serviceId, {
+      onEvent: (ev) => {
+        this.#events.push(ev);
+        this.#wake?.();
+      },
+      onGap: () => {
+        this.#pollNow = true;
+        this.#wake?.();
+      },
+    });
     let outcome: TaskOutcome | null = null;
     let expiredByUs = false;
-    while (!this.#stop.signal.aborted) {
-      if (job.deadlineMs > 0 && d.now() > job.deadlineMs + d.stopGracePeriodS * 1000 + 1000) {
-        // Backstop for a node whose agent daemon did not stop the job at its deadline.
-        outcome = {
-          state: "EXPIRED",
-          exitCode: null,
-          reason: `duration of ${job.spec.duration} s is over: stopped by the orchestrator ` +
-            `(the node's agent daemon had not stopped it within the grace period)`,
-        };
-        expiredByUs = true;
-        // Recorded (EXPIRED, or RESUMING) before the service is stopped.
-        const end = decideAttemptEnd(this.#facts(outcome));
-        if (end.kind === "resume") this.#expiryResumed = this.#resume(end.reason);
-        else if (end.kind === "final") this.#setFinal(end.final);
-        this.#expiredByUs = true;
-        break;
-      }
-      let task: TaskInfo | null = null;
-      try {
-        task = await d.swarm.serviceTask(serviceId);
-      } catch (err) {
-        d.log(`job ${job.id}: task poll failed: ${(err as Error).message}`);
-      }
-      if (task && task.state === "running" && job.state === "SCHEDULED") {
-        job = this.#transition(["SCHEDULED"], "RUNNING", {
-          startedAt: d.now(),
-          nodeId: task.nodeId,
-        }) ?? job;
-      }
-      if (task?.containerId) this.#containerId = task.containerId;
-      if (task && task.nodeId && task.nodeId !== job.nodeId && !isTerminal(job.state)) {
-        job = d.store.update(job.id, { nodeId: task.nodeId });
-      }
-      if (
-        task && (task.state === "complete" || task.state === "failed" ||
-          task.state === "rejected" || task.state === "shutdown" || task.state === "orphaned" ||
-          task.state === "remove")
-      ) {
-        outcome = outcomeOf(task);
-        if (
-          job.deadlineMs > 0 && outcome.state === "FAILED" && d.now() >= job.deadlineMs - 1000
-        ) {
+    let lastPollMs = -Infinity;
+    try {
+      while (!this.#stop.signal.aborted) {
+        if (job.deadlineMs > 0 && d.now() > job.deadlineMs + d.stopGracePeriodS * 1000 + 1000) {
+          // Backstop for a node whose agent daemon did not stop the job at its deadline.
           outcome = {
             state: "EXPIRED",
-            exitCode: outcome.exitCode,
-            reason: `duration of ${job.spec.duration} s is over: stopped at its deadline by ` +
-              `the node's agent daemon (${outcome.reason})`,
+            exitCode: null,
+            reason: `duration of ${job.spec.duration} s is over: stopped by the orchestrator ` +
+              `(the node's agent daemon had not stopped it within the grace period)`,
           };
+          expiredByUs = true;
+          // Recorded (EXPIRED, or RESUMING) before the service is stopped.
+          const end = decideAttemptEnd(this.#facts(outcome));
+          if (end.kind === "resume") this.#expiryResumed = this.#resume(end.reason);
+          else if (end.kind === "final") this.#setFinal(end.final);
+          this.#expiredByUs = true;
+          break;
         }
-        break;
+        // Events first: a container's exit is final, its start is news.
+        const events = this.#events.splice(0);
+        const died = events.find((ev) => ev.action === "die");
+        let task: TaskInfo | null = null;
+        if (died && isOwnExit(died)) {
+          task = taskFromEvent(died);
+          this.#diedLocally = died.containerId;
+        } else if (died) {
+          // Killed by a signal: a cancel, the deadline, or the engine going
+          // down. Swarm's task state says which; poll it as events were off.
+          this.#eventsTrusted = false;
+          this.#pollNow = true;
+        }
+        const covered = this.#covered(job);
+        if (!task && (this.#pollNow || !covered || d.now() - lastPollMs >= BACKSTOP_POLL_MS)) {
+          this.#pollNow = false;
+          lastPollMs = d.now();
+          try {
+            task = await d.swarm.serviceTask(serviceId);
+          } catch (err) {
+            d.log(`job ${job.id}: task poll failed: ${(err as Error).message}`);
+          }
+          if (!task && !(await d.swarm.findService(serviceId).catch(() => ({ id: serviceId })))) {
+            outcome = {
+              state: "FAILED",
+              exitCode: null,
+              reason: "service removed outside Cumulus",
+              infrastructure: true,
+            };
+            break;
+          }
+        }
+        const started = events.find((ev) => ev.action === "start");
+        if (!task && started) task = taskFromEvent(started);
+        if (job.state === "SCHEDULED" && (started || task?.state === "running")) {
+          job = this.#transition(["SCHEDULED"], "RUNNING", {
+            startedAt: d.now(),
+            nodeId: started?.labels[NODE_ID_LABEL] || task?.nodeId || "",
+          }) ?? job;
+        }
+        if (task?.containerId) this.#containerId = task.containerId;
+        if (task && task.nodeId && task.nodeId !== job.nodeId && !isTerminal(job.state)) {
+          job = d.store.update(job.id, { nodeId: task.nodeId });
+        }
+        if (task && TERMINAL_TASK_STATES.has(task.state)) {
+          outcome = outcomeOf(task);
+          if (
+            job.deadlineMs > 0 && outcome.state === "FAILED" && d.now() >= job.deadlineMs - 1000
+          ) {
+            outcome = {
+              state: "EXPIRED",
+              exitCode: outcome.exitCode,
+              reason: `duration of ${job.spec.duration} s is over: stopped at its deadline by ` +
+                `the node's agent daemon (${outcome.reason})`,
+            };
+          }
+          break;
+        }
+        await this.#pollPause(this.#covered(job));
       }
-      if (!task && !(await d.swarm.findService(serviceId).catch(() => ({ id: serviceId })))) {
-        outcome = {
-          state: "FAILED",
-          exitCode: null,
-          reason: "service removed outside Cumulus",
-          infrastructure: true,
-        };
-        break;
-      }
-      await this.#pollPause();
+    } finally {
+      unsubscribe?.();
     }
     if (outcome && !expiredByUs && !this.#stop.signal.aborted) {
       await this.#catchUp(serviceId, log);
@@ -324,7 +414,20 @@ export class JobRunner {
   async #catchUp(serviceId: string, log: JobLog): Promise<void> {
     let final: DockerFrame | undefined;
     try {
-      final = (await this.#deps.swarm.readLogs(serviceId, 1))[0];
+      // An end seen from the local engine's die event comes before Swarm has
+      // relayed the last lines to the service log: the container's own log
+      // has them.
+      // Bounded: an engine that is going down may accept the call and never answer.
+      const read = this.#diedLocally
+        ? this.#deps.swarm.readContainerLogs(this.#diedLocally, 1)
+        : this.#deps.swarm.readLogs(serviceId, 1);
+      const timer = new AbortController();
+      const got = await Promise.race([
+        read,
+        pause(CATCH_UP_STALL_MS, timer.signal).then(() => null),
+      ]).finally(() => timer.abort());
+      if (got === null) throw new Error(`no answer within ${CATCH_UP_STALL_MS} ms`);
+      final = got[0];
     } catch (err) {
       this.#deps.log(
         `job ${this.jobId}: could not read the final log line: ${(err as Error).message}`,
@@ -349,10 +452,16 @@ export class JobRunner {
         return;
       }
     }
+    // Docker's last line is stored, so is every line before it: no drain needed.
+    this.#caughtUp = isFinal();
   }
 
   #followAbort = new AbortController();
   #expiredByUs = false;
+  /** The follow stored Docker's final line of this attempt (see #catchUp). */
+  #caughtUp = false;
+  /** Container id, when this attempt's end came from the local engine's die event. */
+  #diedLocally = "";
 
   /** The stored line to re-find in this attempt's Docker log, or null to take every line. */
   #alignBase(log: JobLog): LastLine | null {
@@ -454,7 +563,7 @@ export class JobRunner {
       log.close();
       return;
     }
-    if (serviceId) {
+    if (serviceId && !this.#caughtUp) {
       await this.#drain(
         serviceId,
         log,

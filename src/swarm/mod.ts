@@ -3,6 +3,13 @@
  * @module
  */
 export { connectDocker } from "./docker.ts";
+export {
+  type ContainerAction,
+  type ContainerEvent,
+  NODE_ID_LABEL,
+  parseContainerEvent,
+  SERVICE_ID_LABEL,
+} from "./events.ts";
 export { decodeAll, type DockerFrame, FrameDecoder, parseDockerTime } from "./frames.ts";
 export {
   JOB_PIDS_LIMIT,

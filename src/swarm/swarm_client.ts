@@ -5,6 +5,7 @@
  */
 import type Docker from "dockerode";
 import { InvalidArgumentError, UnavailableError } from "../core/mod.ts";
+import { type ContainerEvent, JsonLineSplitter, parseContainerEvent } from "./events.ts";
 import { decodeAll, type DockerFrame, FrameDecoder } from "./frames.ts";
 
 /**
@@ -322,6 +323,68 @@ export class SwarmClient {
       return decodeAll(buf);
     } catch (err) {
       throw wrap("service logs", err);
+    }
+  }
+
+  /**
+   * Opens the manager engine's stream of container start and die events of
+   * containers labelled `label` (`key=value`); resolves once the engine has
+   * answered, so nothing that happens after that is missed. The iterable
+   * ends when `signal` aborts or the engine ends the stream (the caller
+   * reconnects). Only containers on the manager's own node are seen.
+   */
+  async containerEvents(
+    label: string,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ContainerEvent>> {
+    let stream: NodeJS.ReadableStream & { destroy?: () => void };
+    try {
+      stream = await this.docker.getEvents({
+        filters: { type: ["container"], event: ["start", "die"], label: [label] },
+        // deno-lint-ignore no-explicit-any
+      } as any) as any;
+    } catch (err) {
+      throw wrap("events", err);
+    }
+    return (async function* () {
+      const onAbort = () => stream.destroy?.();
+      if (signal.aborted) onAbort();
+      signal.addEventListener("abort", onAbort, { once: true });
+      const split = new JsonLineSplitter();
+      try {
+        for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+          for (const raw of split.push(chunk)) {
+            const ev = parseContainerEvent(raw);
+            if (ev) yield ev;
+          }
+        }
+      } catch (err) {
+        if (!signal.aborted) throw wrap("events", err);
+      } finally {
+        signal.removeEventListener("abort", onAbort);
+        stream.destroy?.();
+      }
+    })();
+  }
+
+  /**
+   * Reads the last `tail` lines of a container on the manager's own engine
+   * (a task's container log is complete when it dies; the service log, relayed
+   * through Swarm, lags it). Empty when the container is not on this engine.
+   */
+  async readContainerLogs(containerId: string, tail: number): Promise<DockerFrame[]> {
+    try {
+      const buf = await this.docker.getContainer(containerId).logs({
+        follow: false,
+        stdout: true,
+        stderr: true,
+        timestamps: true,
+        tail,
+      }) as unknown as Uint8Array;
+      return decodeAll(buf);
+    } catch (err) {
+      if (statusCode(err) === 404) return [];
+      throw wrap("container logs", err);
     }
   }
 
