@@ -121,6 +121,156 @@ function sendStreamError(
   call.emit("error", err);
 }
 
+/** A server-streaming handler's body: writes to `call` until done or `signal` aborts. */
+type StreamBody<Req> = (
+  req: Req,
+  call: grpc.ServerWritableStream<Req, unknown>,
+  signal: AbortSignal,
+) => Promise<void>;
+
+/**
+ * A server-streaming handler: `signal` aborts when the client goes away, the
+ * stream ends when `fn` returns, and whatever `fn` throws becomes the
+ * stream's status (nothing is written to a client that left).
+ */
+function serverStream<Req>(d: HandlerDeps, method: string, fn: StreamBody<Req>) {
+  return async (call: grpc.ServerWritableStream<Req, unknown>) => {
+    const ac = new AbortController();
+    call.on("cancelled", () => ac.abort());
+    call.on("close", () => ac.abort());
+    try {
+      await fn(call.request, call, ac.signal);
+      if (!ac.signal.aborted) call.end();
+    } catch (err) {
+      if (!ac.signal.aborted) {
+        sendStreamError(
+          call as grpc.ServerWritableStream<unknown, unknown>,
+          report(d, method, err),
+        );
+      }
+    }
+  };
+}
+
+/** A received upload: its temporary file (the callee moves or removes it) and size. */
+interface Upload {
+  path: string;
+  bytes: number;
+}
+
+/** What one client-streaming upload call does with its messages. */
+interface UploadSteps<H, Res> {
+  /** What the first message carries ("spec", "header"), for error messages. */
+  first: string;
+  /**
+   * Parses the first message (throws to refuse the call); `call` carries the
+   * metadata, `fail` ends the call early from elsewhere.
+   */
+  header(
+    msg: Record<string, unknown>,
+    call: { metadata: grpc.Metadata },
+    fail: (err: unknown) => void,
+  ): H;
+  /** Most chunk bytes the upload may carry. */
+  maxBytes: number;
+  /** The error for an upload past `maxBytes` (`size` describes what was seen). */
+  tooLarge(header: H, size: string): Error;
+  /** Awaited once the client half-closed, before `finish` (a call that ended meanwhile stops). */
+  ready?(header: H): Promise<void>;
+  /** Takes the upload (null when no chunk came). */
+  finish(header: H, upload: Upload | null): Promise<Res>;
+}
+
+/**
+ * A client-streaming upload (a header message, then `chunk`s): chunks go to
+ * a temporary file as they arrive, past `maxBytes` the call is refused, a
+ * failed or abandoned call leaves no file, and the answer is `finish`'s.
+ */
+function upload<H, Res>(d: HandlerDeps, method: string, steps: UploadSteps<H, Res>) {
+  return (
+    call: grpc.ServerReadableStream<Record<string, unknown>, Res>,
+    cb: grpc.sendUnaryData<Res>,
+  ) => {
+    const t0 = performance.now();
+    let header: { value: H } | null = null;
+    let done = false;
+    let bytes = 0;
+    let tmpPath = "";
+    let tmp: Deno.FsFile | null = null;
+    const cleanup = () => {
+      try {
+        tmp?.close();
+      } catch { /* already closed */ }
+      tmp = null;
+      if (tmpPath) Deno.remove(tmpPath).catch(() => {});
+      tmpPath = "";
+    };
+    const fail = (err: unknown) => {
+      if (done) return;
+      done = true;
+      cleanup();
+      d.observe(method, errCode(err), performance.now() - t0);
+      cb(report(d, method, err));
+    };
+    call.on("data", (msg: Record<string, unknown>) => {
+      if (done) return;
+      try {
+        if (!header) {
+          header = { value: steps.header(msg, call, fail) };
+          return;
+        }
+        const chunk = msg.chunk;
+        if (msg.payload !== "chunk" || !(chunk instanceof Uint8Array)) {
+          throw new InvalidArgumentError(
+            "chunk",
+            `every message after the ${steps.first} must be a chunk`,
+          );
+        }
+        bytes += chunk.length;
+        if (bytes > steps.maxBytes) {
+          throw steps.tooLarge(header.value, `more than ${steps.maxBytes}`);
+        }
+        if (!tmp) {
+          tmpPath = `${d.tmpDir}/upload-${crypto.randomUUID()}`;
+          tmp = Deno.openSync(tmpPath, { write: true, createNew: true });
+        }
+        let off = 0;
+        while (off < chunk.length) off += tmp.writeSync(chunk.subarray(off));
+      } catch (err) {
+        fail(err);
+      }
+    });
+    call.on("end", async () => {
+      if (done) return;
+      try {
+        if (!header) {
+          throw new InvalidArgumentError(steps.first, "missing: the stream carried none");
+        }
+        tmp?.close();
+        tmp = null;
+        await steps.ready?.(header.value);
+        if (done) return;
+        const path = tmpPath;
+        const res = await steps.finish(header.value, path ? { path, bytes } : null);
+        tmpPath = ""; // taken by finish
+        if (done) return;
+        done = true;
+        d.observe(method, "OK", performance.now() - t0);
+        cb(null, res);
+      } catch (err) {
+        fail(err);
+      }
+    });
+    // The client went away mid-upload: nothing was recorded; drop the partial file.
+    const gone = () => {
+      done = true;
+      cleanup();
+    };
+    call.on("error", gone);
+    call.on("cancelled", gone);
+  };
+}
+
 /** Streams in-memory bytes in CHUNK-sized messages; the first carries total_bytes. */
 async function streamBytes(
   call: grpc.ServerWritableStream<unknown, unknown>,
@@ -261,117 +411,50 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
 }
 
 function submitHandler(d: HandlerDeps) {
-  return (
-    call: grpc.ServerReadableStream<Record<string, unknown>, unknown>,
-    cb: grpc.sendUnaryData<unknown>,
-  ) => {
-    const t0 = performance.now();
-    let spec: JobSpec | null = null;
-    let imageCheck: Promise<void> | null = null;
-    let done = false;
-    let bytes = 0;
-    let tmpPath = "";
-    let tmp: Deno.FsFile | null = null;
-    const cleanup = () => {
-      try {
-        tmp?.close();
-      } catch { /* already closed */ }
-      tmp = null;
-      if (tmpPath) Deno.remove(tmpPath).catch(() => {});
-    };
-    const fail = (err: unknown) => {
-      if (done) return;
-      done = true;
-      cleanup();
-      d.observe("SubmitJob", errCode(err), performance.now() - t0);
-      cb(report(d, "SubmitJob", err));
-    };
-    call.on("data", (msg: Record<string, unknown>) => {
-      if (done) return;
-      try {
-        if (!spec) {
-          if (msg.payload !== "spec" || !msg.spec) {
-            throw new InvalidArgumentError("spec", "the first message must carry the job spec");
-          }
-          spec = parseJobSpec(msg.spec as RawJobSpec, d.limits);
-          imageCheck = d.manager.checkImage(spec);
-          imageCheck.catch(fail);
-          return;
-        }
-        if (msg.payload !== "chunk") {
-          throw new InvalidArgumentError("spec", "sent twice; only bundle chunks may follow it");
-        }
-        const chunk = msg.chunk;
-        if (msg.payload !== "chunk" || !(chunk instanceof Uint8Array)) {
-          throw new InvalidArgumentError("chunk", "every message after the header must be a chunk");
-        }
-        bytes += chunk.length;
-        if (bytes > d.maxBundleBytes) {
-          throw new ResourceExhaustedError(
-            `bundle exceeds the limit of ${d.maxBundleBytes} bytes (max_bundle_bytes)`,
-          );
-        }
-        if (!tmp) {
-          tmpPath = `${d.tmpDir}/upload-${crypto.randomUUID()}.tar.gz`;
-          tmp = Deno.openSync(tmpPath, { write: true, createNew: true });
-        }
-        let off = 0;
-        while (off < chunk.length) off += tmp.writeSync(chunk.subarray(off));
-      } catch (err) {
-        fail(err);
+  return upload<{ spec: JobSpec; imageCheck: Promise<void> }, unknown>(d, "SubmitJob", {
+    first: "spec",
+    header: (msg, _call, fail) => {
+      if (msg.payload !== "spec" || !msg.spec) {
+        throw new InvalidArgumentError("spec", "the first message must carry the job spec");
       }
-    });
-    call.on("end", async () => {
-      if (done) return;
-      try {
-        if (!spec) throw new InvalidArgumentError("spec", "missing: the stream carried no spec");
-        tmp?.close();
-        tmp = null;
-        await imageCheck;
-        if (done) return;
-        const job = await d.manager.submit(spec, tmpPath ? { path: tmpPath, bytes } : null);
-        tmpPath = "";
-        done = true;
-        d.observe("SubmitJob", "OK", performance.now() - t0);
-        cb(null, { jobId: job.id, job: jobToWire(job, job.logSeq, { envValues: true }) });
-      } catch (err) {
-        fail(err);
-      }
-    });
-    call.on("error", () => {
-      // Client went away mid-upload: nothing was recorded, drop the partial file.
-      done = true;
-      cleanup();
-    });
-    call.on("cancelled", () => {
-      done = true;
-      cleanup();
-    });
-  };
+      const spec = parseJobSpec(msg.spec as RawJobSpec, d.limits);
+      // Checked while the bundle uploads; a missing image ends the call at once.
+      const imageCheck = d.manager.checkImage(spec);
+      imageCheck.catch(fail);
+      return { spec, imageCheck };
+    },
+    maxBytes: d.maxBundleBytes,
+    tooLarge: () =>
+      new ResourceExhaustedError(
+        `bundle exceeds the limit of ${d.maxBundleBytes} bytes (max_bundle_bytes)`,
+      ),
+    ready: ({ imageCheck }) => imageCheck,
+    finish: async ({ spec }, bundle) => {
+      const job = await d.manager.submit(spec, bundle);
+      return { jobId: job.id, job: jobToWire(job, job.logSeq, { envValues: true }) };
+    },
+  });
 }
 
 function watchHandler(d: HandlerDeps) {
-  return async (
-    call: grpc.ServerWritableStream<
-      { jobId: string; afterSeq: number; noLogs: boolean; noFollow: boolean },
-      unknown
-    >,
-  ) => {
-    const ac = new AbortController();
-    call.on("cancelled", () => ac.abort());
-    call.on("close", () => ac.abort());
-    const req = call.request;
-    try {
+  return serverStream(
+    d,
+    "WatchJob",
+    async (
+      req: { jobId: string; afterSeq: number; noLogs: boolean; noFollow: boolean },
+      call,
+      signal,
+    ) => {
       const id = requireId(req.jobId);
       for await (
         const ev of d.manager.watch(id, {
           afterSeq: Math.max(0, Number(req.afterSeq) || 0),
           noLogs: !!req.noLogs,
           noFollow: !!req.noFollow,
-          signal: ac.signal,
+          signal,
         })
       ) {
-        if (ac.signal.aborted) break;
+        if (signal.aborted) break;
         // Line batches (the bulk of the traffic) are encoded by hand; see
         // src/rpc/log_codec.ts and the WatchJob serializer in orchestrator.ts.
         await writeWithBackpressure(
@@ -379,57 +462,37 @@ function watchHandler(d: HandlerDeps) {
           ev.job
             ? { lines: ev.lines.map(lineToWire), job: jobToWire(ev.job) }
             : ev.encoded ?? encodeLinesEvent(ev.lines),
-          ac.signal,
+          signal,
         );
       }
-      if (!ac.signal.aborted) call.end();
-    } catch (err) {
-      if (!ac.signal.aborted) {
-        sendStreamError(
-          call as grpc.ServerWritableStream<unknown, unknown>,
-          report(d, "WatchJob", err),
-        );
-      }
-    }
-  };
+    },
+  );
 }
 
 function getResultHandler(d: HandlerDeps) {
-  return async (call: grpc.ServerWritableStream<{ jobId: string }, unknown>) => {
-    const ac = new AbortController();
-    call.on("cancelled", () => ac.abort());
+  return serverStream(d, "GetResult", async (req: { jobId: string }, call, signal) => {
+    const id = requireId(req.jobId);
+    const job = d.store.mustGet(id);
+    if (!job.hasResult) throw new NotFoundError(`job ${id} has no result (state ${job.state})`);
+    const removed = () => new NotFoundError(resultRemovedMessage(job, d.resultRetention));
+    if (job.resultRemovedAt) throw removed();
+    const files = resultFiles(d.resultDir, id);
     try {
-      const id = requireId(call.request.jobId);
-      const job = d.store.mustGet(id);
-      if (!job.hasResult) throw new NotFoundError(`job ${id} has no result (state ${job.state})`);
-      const removed = () => new NotFoundError(resultRemovedMessage(job, d.resultRetention));
-      if (job.resultRemovedAt) throw removed();
-      const files = resultFiles(d.resultDir, id);
-      try {
-        const meta = JSON.parse(await Deno.readTextFile(files.meta));
-        await streamFile(
-          call as grpc.ServerWritableStream<unknown, unknown>,
-          files.data,
-          { kind: meta.kind },
-          ac.signal,
-        );
-      } catch (err) {
-        // The retention sweep may have removed it since the job was read.
-        if (err instanceof Deno.errors.NotFound && d.store.get(id)?.resultRemovedAt) {
-          throw removed();
-        }
-        throw err;
-      }
-      if (!ac.signal.aborted) call.end();
+      const meta = JSON.parse(await Deno.readTextFile(files.meta));
+      await streamFile(
+        call as grpc.ServerWritableStream<unknown, unknown>,
+        files.data,
+        { kind: meta.kind },
+        signal,
+      );
     } catch (err) {
-      if (!ac.signal.aborted) {
-        sendStreamError(
-          call as grpc.ServerWritableStream<unknown, unknown>,
-          report(d, "GetResult", err),
-        );
+      // The retention sweep may have removed it since the job was read.
+      if (err instanceof Deno.errors.NotFound && d.store.get(id)?.resultRemovedAt) {
+        throw removed();
       }
+      throw err;
     }
-  };
+  });
 }
 
 function authenticate(d: HandlerDeps, call: { metadata: grpc.Metadata }, jobId: string) {
@@ -446,35 +509,23 @@ function authenticate(d: HandlerDeps, call: { metadata: grpc.Metadata }, jobId: 
 /** Handlers of `cumulus.v1.Runtime` (called from job containers). */
 export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementation {
   return {
-    FetchBundle: async (call: grpc.ServerWritableStream<{ jobId: string }, unknown>) => {
-      const ac = new AbortController();
-      call.on("cancelled", () => ac.abort());
-      try {
-        const job = authenticate(d, call, call.request.jobId);
-        // The container is evidently running: see it as such without waiting a poll.
-        d.manager.nudge(job.id);
-        if (job.bundleBytes === 0) throw new NotFoundError(`job ${job.id} has no bundle`);
-        await streamFile(
-          call as grpc.ServerWritableStream<unknown, unknown>,
-          `${d.bundleDir}/${job.id}.tar.gz`,
-          {},
-          ac.signal,
-        );
-        if (!ac.signal.aborted) call.end();
-      } catch (err) {
-        if (!ac.signal.aborted) {
-          sendStreamError(
-            call as grpc.ServerWritableStream<unknown, unknown>,
-            report(d, "FetchBundle", err),
-          );
-        }
-      }
-    },
-    FetchFunction: async (call: grpc.ServerWritableStream<{ jobId: string }, unknown>) => {
-      const ac = new AbortController();
-      call.on("cancelled", () => ac.abort());
-      try {
-        const job = authenticate(d, call, call.request.jobId);
+    FetchBundle: serverStream(d, "FetchBundle", async (req: { jobId: string }, call, signal) => {
+      const job = authenticate(d, call, req.jobId);
+      // The container is evidently running: see it as such without waiting a poll.
+      d.manager.nudge(job.id);
+      if (job.bundleBytes === 0) throw new NotFoundError(`job ${job.id} has no bundle`);
+      await streamFile(
+        call as grpc.ServerWritableStream<unknown, unknown>,
+        `${d.bundleDir}/${job.id}.tar.gz`,
+        {},
+        signal,
+      );
+    }),
+    FetchFunction: serverStream(
+      d,
+      "FetchFunction",
+      async (req: { jobId: string }, call, signal) => {
+        const job = authenticate(d, call, req.jobId);
         d.manager.nudge(job.id);
         if (job.spec.function.length === 0) {
           throw new NotFoundError(`job ${job.id} has no function`);
@@ -482,18 +533,10 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
         await streamBytes(
           call as grpc.ServerWritableStream<unknown, unknown>,
           job.spec.function,
-          ac.signal,
+          signal,
         );
-        if (!ac.signal.aborted) call.end();
-      } catch (err) {
-        if (!ac.signal.aborted) {
-          sendStreamError(
-            call as grpc.ServerWritableStream<unknown, unknown>,
-            report(d, "FetchFunction", err),
-          );
-        }
-      }
-    },
+      },
+    ),
     ReportResult: reportResultHandler(d),
     StreamLogs: streamLogsHandler(d),
     // A completed checkpoint of the job: stored on its record (persisted before
@@ -512,83 +555,41 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
 }
 
 function reportResultHandler(d: HandlerDeps) {
-  return (
-    call: grpc.ServerReadableStream<Record<string, unknown>, unknown>,
-    cb: grpc.sendUnaryData<unknown>,
-  ) => {
-    let jobId = "";
-    let kind = "";
-    let bytes = 0;
-    let done = false;
-    let tmpPath = "";
-    let tmp: Deno.FsFile | null = null;
-    const fail = (err: unknown) => {
-      if (done) return;
-      done = true;
-      try {
-        tmp?.close();
-      } catch { /* closed */ }
-      if (tmpPath) Deno.remove(tmpPath).catch(() => {});
-      cb(report(d, "ReportResult", err));
-    };
-    // A refused result must not look like a plain crash: the reason is kept on
-    // the job, and the runner puts it first in the final FAILED reason.
-    const refuse = (size: string) => {
-      const msg = `result of ${size} bytes exceeds the limit of ${d.maxResultBytes} bytes ` +
-        `(max_result_bytes)`;
-      d.manager.resultRefused(jobId, msg);
-      throw new ResourceExhaustedError(msg);
-    };
-    call.on("data", (msg: Record<string, unknown>) => {
-      if (done) return;
-      try {
-        if (!jobId) {
-          const h = msg.header as
-            | { jobId: string; kind: string; totalBytes: number | string }
-            | undefined;
-          if (msg.payload !== "header" || !h) {
-            throw new InvalidArgumentError("header", "the first message must be the header");
-          }
-          d.manager.assertRunning(authenticate(d, call, h.jobId));
-          jobId = h.jobId;
-          kind = h.kind || "pickle";
-          if (Number(h.totalBytes) > d.maxResultBytes) refuse(String(h.totalBytes));
-          tmpPath = `${d.tmpDir}/result-${crypto.randomUUID()}`;
-          tmp = Deno.openSync(tmpPath, { write: true, createNew: true });
-          return;
-        }
-        const chunk = msg.chunk;
-        if (msg.payload !== "chunk" || !(chunk instanceof Uint8Array)) {
-          throw new InvalidArgumentError("chunk", "every message after the header must be a chunk");
-        }
-        bytes += chunk.length;
-        if (bytes > d.maxResultBytes) refuse(`more than ${d.maxResultBytes}`);
-        let off = 0;
-        while (off < chunk.length) off += tmp!.writeSync(chunk.subarray(off));
-      } catch (err) {
-        fail(err);
-      }
-    });
-    call.on("end", async () => {
-      if (done) return;
-      try {
-        if (!jobId) throw new InvalidArgumentError("header", "missing");
-        tmp?.close();
-        tmp = null;
-        await Deno.writeTextFile(`${d.resultDir}/${jobId}.json`, JSON.stringify({ kind, bytes }));
-        await Deno.rename(tmpPath, `${d.resultDir}/${jobId}.bin`);
-        tmpPath = "";
-        done = true;
-        // Recorded before the answer; the runtime exits right after it, so the
-        // manager also hurries the runner to catch the end.
-        d.manager.resultStored(jobId);
-        cb(null, {});
-      } catch (err) {
-        fail(err);
-      }
-    });
-    call.on("error", () => fail(new CumulusError("CANCELLED", "client went away")));
+  type Header = { jobId: string; kind: string };
+  // A refused result must not look like a plain crash: the reason is kept on
+  // the job, and the runner puts it first in the final FAILED reason.
+  const refuse = (jobId: string, size: string) => {
+    const msg = `result of ${size} bytes exceeds the limit of ${d.maxResultBytes} bytes ` +
+      `(max_result_bytes)`;
+    d.manager.resultRefused(jobId, msg);
+    return new ResourceExhaustedError(msg);
   };
+  return upload<Header, unknown>(d, "ReportResult", {
+    first: "header",
+    header: (msg, call) => {
+      const h = msg.header as
+        | { jobId: string; kind: string; totalBytes: number | string }
+        | undefined;
+      if (msg.payload !== "header" || !h) {
+        throw new InvalidArgumentError("header", "the first message must be the header");
+      }
+      d.manager.assertRunning(authenticate(d, call, h.jobId));
+      if (Number(h.totalBytes) > d.maxResultBytes) throw refuse(h.jobId, String(h.totalBytes));
+      return { jobId: h.jobId, kind: h.kind || "pickle" };
+    },
+    maxBytes: d.maxResultBytes,
+    tooLarge: (h, size) => refuse(h.jobId, size),
+    finish: async ({ jobId, kind }, result) => {
+      const path = result?.path ?? `${d.tmpDir}/result-${crypto.randomUUID()}`;
+      if (!result) await Deno.writeFile(path, new Uint8Array());
+      const bytes = result?.bytes ?? 0;
+      await Deno.writeTextFile(`${d.resultDir}/${jobId}.json`, JSON.stringify({ kind, bytes }));
+      await Deno.rename(path, `${d.resultDir}/${jobId}.bin`);
+      // Recorded before the answer; the runtime exits right after it.
+      d.manager.resultStored(jobId);
+      return {};
+    },
+  });
 }
 
 interface WireLogBatch {
