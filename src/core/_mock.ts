@@ -50,3 +50,28 @@ export function mockJob(
     ...rest,
   };
 }
+
+/**
+ * A job service as the orchestrator's planners see it (Swarm id and the job
+ * its label names): id `svc-<job id>` unless given.
+ */
+export function mockService(jobId: string, id = `svc-${jobId}`): { id: string; jobId: string } {
+  return { id, jobId };
+}
+
+/**
+ * A labelled volume as the volume sweep sees it: by default the job's L1
+ * checkpoint volume, `cumulus-ckpt-<job id>`.
+ */
+export function mockVolume(
+  jobId: string,
+  name = `cumulus-ckpt-${jobId}`,
+): { name: string; jobId: string } {
+  return { name, jobId };
+}
+
+/** A read-only view of `jobs` by id, as planners take the store's `get`. */
+export function mockLookup(...jobs: JobRecord[]): (id: string) => JobRecord | null {
+  const byId = new Map(jobs.map((j) => [j.id, j]));
+  return (id) => byId.get(id) ?? null;
+}

@@ -27,13 +27,9 @@ import { JobRunner } from "./runner.ts";
 import type { TaskEventSource } from "./task_events.ts";
 import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
 import { pickJobs } from "../scheduler/mod.ts";
-import {
-  checkpointVolume,
-  INSTANCE_LABEL,
-  JOB_LABEL,
-  type S3Settings,
-  serviceName,
-} from "./service_spec.ts";
+import { jobServicesOf, planReconcile } from "./reconcile_plan.ts";
+import { INSTANCE_LABEL, JOB_LABEL, type S3Settings, serviceName } from "./service_spec.ts";
+import { jobVolumesOf, planVolumeSweep } from "./volume_sweep_plan.ts";
 
 /** Everything the manager uses, injected. */
 export interface ManagerDeps {
@@ -518,46 +514,36 @@ export class JobManager {
   }
 
   /**
-   * Brings the store and Swarm back in line after a start: re-attaches jobs
-   * whose service exists, recreates services of jobs that were SCHEDULED but
-   * never got one, fails jobs whose service vanished, removes orphan services.
+   * Brings the store and Swarm back in line after a start: reads the active
+   * jobs and this instance's services, plans with the pure
+   * {@link planReconcile}, then applies the plan: store writes first (stale
+   * service ids, jobs whose service vanished), then runners (attached to a
+   * surviving service, or creating one for a SCHEDULED job), then removals
+   * (a RESUMING job's old service, orphans).
    */
   async reconcile(): Promise<{ attached: number; failed: number; removed: number }> {
-    const services = (await this.#d.swarm.listServices(JOB_LABEL))
-      .filter((s) => s.labels[INSTANCE_LABEL] === this.#d.instanceId);
-    const byJob = new Map(services.map((s) => [s.labels[JOB_LABEL], s]));
-    let attached = 0, failed = 0, removed = 0;
-    for (const job of this.#d.store.inStates(ACTIVE)) {
-      const svc = byJob.get(job.id);
-      if (svc && job.state === "RESUMING") {
-        // The previous attempt's service outlived a crash: it must go first.
-        await this.#d.swarm.removeService(svc.id);
-        byJob.delete(job.id);
-        removed++;
-      } else if (svc) {
-        if (job.serviceId !== svc.id) this.#d.store.update(job.id, { serviceId: svc.id });
-        this.#startRunner(job.id, null);
-        attached++;
-      } else if (job.state === "RESUMING") {
-        // Left for the scheduler, which starts the next attempt.
-      } else if (job.state === "SCHEDULED") {
-        this.#d.store.update(job.id, { serviceId: "" });
-        this.#startRunner(job.id, await this.#resolveImage(job.spec.image));
-        attached++;
-      } else {
-        this.#tryTransition(job.id, ACTIVE, "FAILED", {
-          reason: "service vanished while the orchestrator was down",
-        });
-        (await this.#d.logs.get(job.id)).markComplete();
-        failed++;
-      }
+    const services = jobServicesOf(
+      await this.#d.swarm.listServices(JOB_LABEL),
+      this.#d.instanceId,
+    );
+    const plan = planReconcile({ activeJobs: this.#d.store.inStates(ACTIVE), services });
+    for (const { jobId, serviceId } of plan.fixServiceIds) {
+      this.#d.store.update(jobId, { serviceId });
     }
-    for (const svc of services) {
-      const id = svc.labels[JOB_LABEL];
-      if (this.#runners.has(id)) continue;
-      await this.#d.swarm.removeService(svc.id);
-      removed++;
+    for (const { jobId, reason } of plan.fail) {
+      this.#tryTransition(jobId, ACTIVE, "FAILED", { reason });
+      (await this.#d.logs.get(jobId)).markComplete();
     }
+    for (const { jobId } of plan.attach) this.#startRunner(jobId, null);
+    for (const { jobId, image } of plan.recreate) {
+      this.#startRunner(jobId, await this.#resolveImage(image));
+    }
+    for (const { serviceId } of plan.removeServices) {
+      await this.#d.swarm.removeService(serviceId);
+    }
+    const attached = plan.attach.length + plan.recreate.length;
+    const failed = plan.fail.length;
+    const removed = plan.removeServices.length;
     this.#d.log(
       `reconcile: ${attached} job(s) re-attached, ${failed} failed, ${removed} orphan service(s) removed`,
     );
@@ -616,16 +602,15 @@ export class JobManager {
     }, every);
   }
 
-  /** Removes checkpoint volumes whose job has ended; returns how many went. */
+  /**
+   * Removes checkpoint volumes whose job has ended (planned by the pure
+   * {@link planVolumeSweep}); returns how many went.
+   */
   async sweepVolumes(): Promise<number> {
-    let removed = 0;
     const vols = await this.#d.swarm.listVolumes(INSTANCE_LABEL, this.#d.instanceId);
-    for (const v of vols) {
-      const id = v.labels[JOB_LABEL];
-      const job = id ? this.#d.store.get(id) : null;
-      if (job && !isTerminal(job.state)) continue;
-      if (id && v.name !== checkpointVolume(id)) continue;
-      if (await this.#d.swarm.removeVolume(v.name)) removed++;
+    let removed = 0;
+    for (const name of planVolumeSweep(jobVolumesOf(vols), (id) => this.#d.store.get(id))) {
+      if (await this.#d.swarm.removeVolume(name)) removed++;
     }
     return removed;
   }

@@ -10,10 +10,17 @@
  * attempt left. A bundle without a job record is removed only when it is
  * older than an hour (a submit moves the bundle in just before it records
  * the job).
+ *
+ * Each sweep reads, decides with a pure planner ({@link planResultRemovals},
+ * {@link planLeftoverFiles}, {@link planBundleRemovals}; table-driven tests
+ * beside), then applies the plan.
  * @module
  */
 import { formatSeconds, isTerminal, type JobRecord, type JobSpec } from "../core/mod.ts";
 import type { JobStore } from "../store/mod.ts";
+
+/** An ended job whose result is still stored, as the store lists it. */
+type StoredResult = ReturnType<JobStore["storedResults"]>[number];
 
 /** What the sweeper uses, injected. */
 export interface ResultSweeperDeps {
@@ -72,6 +79,73 @@ export function resultFiles(resultDir: string, jobId: string): { data: string; m
 
 const RESULT_FILE_RE = /^(j-[0-9a-f]{12})\.(bin|json)$/;
 
+/** Reads one job record (the store's `get`, or a map in tests); null when unknown. */
+export type RecordLookup = (
+  id: string,
+) => Pick<JobRecord, "state" | "resultRemovedAt"> | null;
+
+/**
+ * The jobs whose result goes now: ended, with a retention (their own, else
+ * `defaultRetention`; 0 = forever) that is over at `now`. Input order is kept.
+ * @example
+ * planResultRemovals([{ id, state: "SUCCEEDED", finishedAt: 0, resultRetention: 60 }], 60_000, 0);
+ * // → [id]
+ */
+export function planResultRemovals(
+  stored: readonly StoredResult[],
+  now: number,
+  defaultRetention: number,
+): string[] {
+  return stored.filter((r) => {
+    if (!isTerminal(r.state)) return false;
+    const retention = r.resultRetention ?? defaultRetention;
+    return retention > 0 && r.finishedAt + retention * 1000 <= now;
+  }).map((r) => r.id);
+}
+
+/**
+ * The result files (names in the results directory) whose removal is already
+ * recorded on their job: what a crash between recording and deleting leaves.
+ * Files of jobs in `skip` (this sweep removed them) and other files stay.
+ */
+export function planLeftoverFiles(
+  names: readonly string[],
+  jobOf: RecordLookup,
+  skip: ReadonlySet<string>,
+): string[] {
+  return names.filter((name) => {
+    const m = RESULT_FILE_RE.exec(name);
+    if (!m || skip.has(m[1])) return false;
+    return (jobOf(m[1])?.resultRemovedAt ?? 0) > 0;
+  });
+}
+
+/** A file in the bundle directory, with its modification time (null when unknown). */
+export interface BundleFile {
+  name: string;
+  mtimeMs: number | null;
+}
+
+/**
+ * The bundles to remove: those of ended jobs, and those of no job whose file
+ * is over an hour old at `now`. A running job's bundle, a fresh orphan (its
+ * submit may not have recorded the job yet), one of unknown age and files
+ * that are no bundle stay.
+ */
+export function planBundleRemovals(
+  files: readonly BundleFile[],
+  jobOf: RecordLookup,
+  now: number,
+): string[] {
+  return files.filter((f) => {
+    const m = BUNDLE_FILE_RE.exec(f.name);
+    if (!m) return false;
+    const job = jobOf(m[1]);
+    if (job) return isTerminal(job.state);
+    return f.mtimeMs !== null && now - f.mtimeMs >= ORPHAN_BUNDLE_MS;
+  }).map((f) => f.name);
+}
+
 async function removeIfThere(path: string): Promise<boolean> {
   try {
     await Deno.remove(path);
@@ -80,6 +154,12 @@ async function removeIfThere(path: string): Promise<boolean> {
     if (err instanceof Deno.errors.NotFound) return false;
     throw err;
   }
+}
+
+async function namesIn(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(dir)) names.push(e.name);
+  return names;
 }
 
 /** Removes results past their retention, once at start and then periodically. */
@@ -102,26 +182,22 @@ export class ResultSweeper {
    */
   async sweep(opts: { leftovers?: boolean } = {}): Promise<ResultSweepReport> {
     const now = this.#d.now();
+    const store = this.#d.store;
+    const jobOf: RecordLookup = (id) => store.get(id);
     const removed: string[] = [];
-    for (const r of this.#d.store.storedResults()) {
-      if (!isTerminal(r.state)) continue;
-      const retention = r.resultRetention ?? this.#d.defaultRetention;
-      if (retention <= 0 || r.finishedAt + retention * 1000 > now) continue;
-      if (!this.#d.store.markResultRemoved(r.id, now)) continue;
-      const files = resultFiles(this.#d.resultDir, r.id);
+    for (const id of planResultRemovals(store.storedResults(), now, this.#d.defaultRetention)) {
+      // Recorded first (compare-and-set), so GetResult can say why the files are gone.
+      if (!store.markResultRemoved(id, now)) continue;
+      const files = resultFiles(this.#d.resultDir, id);
       await removeIfThere(files.data);
       await removeIfThere(files.meta);
-      removed.push(r.id);
+      removed.push(id);
     }
     let leftovers = 0;
     if (opts.leftovers) {
-      for await (const e of Deno.readDir(this.#d.resultDir)) {
-        const m = RESULT_FILE_RE.exec(e.name);
-        if (!m || removed.includes(m[1])) continue;
-        const job = this.#d.store.get(m[1]);
-        if (job && (job.resultRemovedAt ?? 0) > 0) {
-          if (await removeIfThere(`${this.#d.resultDir}/${e.name}`)) leftovers++;
-        }
+      const names = await namesIn(this.#d.resultDir);
+      for (const name of planLeftoverFiles(names, jobOf, new Set(removed))) {
+        if (await removeIfThere(`${this.#d.resultDir}/${name}`)) leftovers++;
       }
     }
     if (removed.length > 0 || leftovers > 0) {
@@ -130,25 +206,22 @@ export class ResultSweeper {
           (leftovers > 0 ? `, ${leftovers} leftover file(s)` : ""),
       );
     }
-    const bundles = await this.#sweepBundles(now);
+    const bundles = await this.#sweepBundles(now, jobOf);
     if (bundles > 0) this.#d.log(`bundle cleanup: removed ${bundles} bundle(s) of ended jobs`);
     return { removed, leftovers, bundles };
   }
 
-  async #sweepBundles(now: number): Promise<number> {
+  async #sweepBundles(now: number, jobOf: RecordLookup): Promise<number> {
     const dir = this.#d.bundleDir;
     if (!dir) return 0;
+    const files: BundleFile[] = [];
+    for (const name of await namesIn(dir)) {
+      const st = await Deno.stat(`${dir}/${name}`).catch(() => null);
+      files.push({ name, mtimeMs: st?.mtime?.getTime() ?? null });
+    }
     let n = 0;
-    for await (const e of Deno.readDir(dir)) {
-      const m = BUNDLE_FILE_RE.exec(e.name);
-      if (!m) continue;
-      const job = this.#d.store.get(m[1]);
-      if (job && !isTerminal(job.state)) continue;
-      if (!job) {
-        const st = await Deno.stat(`${dir}/${e.name}`).catch(() => null);
-        if (!st?.mtime || now - st.mtime.getTime() < ORPHAN_BUNDLE_MS) continue;
-      }
-      if (await removeIfThere(`${dir}/${e.name}`)) n++;
+    for (const name of planBundleRemovals(files, jobOf, now)) {
+      if (await removeIfThere(`${dir}/${name}`)) n++;
     }
     return n;
   }

@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { mockJob, mockLookup } from "../core/_mock.ts";
 import { type JobSpec, type JobState, parseJobSpec } from "../core/mod.ts";
 import { JobStore } from "../store/mod.ts";
 import {
+  type BundleFile,
+  planBundleRemovals,
+  planLeftoverFiles,
+  planResultRemovals,
   resultFiles,
   resultRemovedMessage,
   ResultSweeper,
@@ -207,3 +212,136 @@ Deno.test("bundles go once their job has ended; a running job's and a fresh orph
   // The ended job's result is untouched (its retention is not over).
   assert.equal((await f.filesOf(ended)).length, 2);
 });
+
+// The planners, as tables: ids end in their row's letter.
+const J = (c: string) => `j-00000000000${c}`;
+const HOUR = 3600_000;
+
+type Stored = Parameters<typeof planResultRemovals>[0][number];
+function stored(c: string, state: JobState, finishedAt: number, retention?: number): Stored {
+  return { id: J(c), state, finishedAt, resultRetention: retention };
+}
+
+const removalCases: Array<[string, Stored[], number, string[]]> = [
+  ["nothing stored: nothing", [], 10_000_000, []],
+  ["over at exactly its retention", [stored("a", "SUCCEEDED", 0, 60)], 60_000, [J("a")]],
+  ["kept one ms before", [stored("a", "SUCCEEDED", 0, 60)], 59_999, []],
+  [
+    "every terminal state",
+    [
+      stored("a", "FAILED", 0, 1),
+      stored("b", "CANCELLED", 0, 1),
+      stored("c", "EXPIRED", 0, 1),
+    ],
+    1000,
+    [J("a"), J("b"), J("c")],
+  ],
+  [
+    "a job that has not ended keeps it, however old",
+    [
+      stored("a", "RUNNING", 0, 1),
+      stored("b", "RESUMING", 0, 1),
+    ],
+    1e12,
+    [],
+  ],
+  [
+    "no retention of its own: the default (7d) applies",
+    [stored("a", "SUCCEEDED", 0)],
+    DEFAULT *
+    1000,
+    [J("a")],
+  ],
+  ["its own retention of 0 keeps it forever", [stored("a", "SUCCEEDED", 0, 0)], 1e12, []],
+  [
+    "its own retention wins over the default",
+    [stored("a", "SUCCEEDED", 0, DEFAULT * 2)],
+    DEFAULT *
+    1000,
+    [],
+  ],
+  ["input order is kept", [stored("b", "SUCCEEDED", 0, 1), stored("a", "FAILED", 0, 1)], 1000, [
+    J("b"),
+    J("a"),
+  ]],
+];
+
+for (const [name, rows, now, want] of removalCases) {
+  Deno.test(`planResultRemovals: ${name}`, () => {
+    assert.deepEqual(planResultRemovals(rows, now, DEFAULT), want);
+  });
+}
+
+Deno.test("planResultRemovals: a default of 0 keeps results without their own retention", () => {
+  assert.deepEqual(planResultRemovals([stored("a", "SUCCEEDED", 0)], 1e12, 0), []);
+});
+
+const removedJob = (c: string) => mockJob({ id: J(c), state: "SUCCEEDED", resultRemovedAt: 5 });
+const keptJob = (c: string) => mockJob({ id: J(c), state: "SUCCEEDED", resultRemovedAt: 0 });
+
+const leftoverCases: Array<[string, string[], ReturnType<typeof mockJob>[], string[], string[]]> = [
+  [
+    "files of a result recorded as removed go",
+    [`${J("a")}.bin`, `${J("a")}.json`],
+    [
+      removedJob("a"),
+    ],
+    [],
+    [`${J("a")}.bin`, `${J("a")}.json`],
+  ],
+  ["files of a kept result stay", [`${J("a")}.bin`], [keptJob("a")], [], []],
+  ["files of a job the store does not know stay", [`${J("a")}.bin`], [], [], []],
+  ["files this sweep removed are not counted again", [`${J("a")}.bin`], [removedJob("a")], [
+    J("a"),
+  ], []],
+  ["other files stay", [`${J("a")}.tmp`, "notes.txt", `x${J("a")}.bin`], [removedJob("a")], [], []],
+];
+
+for (const [name, names, jobs, skip, want] of leftoverCases) {
+  Deno.test(`planLeftoverFiles: ${name}`, () => {
+    assert.deepEqual(planLeftoverFiles(names, mockLookup(...jobs), new Set(skip)), want);
+  });
+}
+
+const NOW = 10 * HOUR;
+const bundle = (c: string, ageMs: number | null): BundleFile => ({
+  name: `${J(c)}.tar.gz`,
+  mtimeMs: ageMs === null ? null : NOW - ageMs,
+});
+
+const bundleCases: Array<[string, BundleFile[], ReturnType<typeof mockJob>[], string[]]> = [
+  ["an ended job's bundle goes, however fresh", [bundle("a", 0)], [keptJob("a")], [
+    `${J("a")}.tar.gz`,
+  ]],
+  ["a running job's bundle stays, however old", [bundle("a", 5 * HOUR)], [
+    mockJob({ id: J("a"), state: "RUNNING" }),
+  ], []],
+  ["a queued job's bundle stays", [bundle("a", 5 * HOUR)], [
+    mockJob({ id: J("a"), state: "QUEUED" }),
+  ], []],
+  ["an orphan an hour old goes", [bundle("a", HOUR)], [], [`${J("a")}.tar.gz`]],
+  [
+    "a fresher orphan stays (its submit may not have recorded the job yet)",
+    [
+      bundle("a", HOUR - 1),
+    ],
+    [],
+    [],
+  ],
+  ["an orphan of unknown age stays", [bundle("a", null)], [], []],
+  [
+    "files that are no bundle stay",
+    [
+      { name: "notes.txt", mtimeMs: 0 },
+      { name: `${J("a")}.tar`, mtimeMs: 0 },
+    ],
+    [],
+    [],
+  ],
+];
+
+for (const [name, files, jobs, want] of bundleCases) {
+  Deno.test(`planBundleRemovals: ${name}`, () => {
+    assert.deepEqual(planBundleRemovals(files, mockLookup(...jobs), NOW), want);
+  });
+}
