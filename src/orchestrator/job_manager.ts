@@ -378,16 +378,8 @@ export class JobManager {
     this.#runners.set(id, runner);
     this.peakActive = Math.max(this.peakActive, this.#runners.size);
     runner.start(imageId);
-    runner.done.then(async () => {
-      // However the attempt ended (success, failure, cancel, expiry, lost), its
-      // partition goes before the next job is placed.
-      const job = this.#d.store.get(id);
-      if (
-        job && this.#d.partitions && !this.#closed &&
-        (isTerminal(job.state) || job.state === "RESUMING")
-      ) {
-        await this.#d.partitions.release(job);
-      }
+    // The attempt's partition is released by its partition hook before this.
+    runner.done.then(() => {
       if (this.#runners.get(id) === runner) this.#runners.delete(id);
       this.#notify(id);
       this.schedule();

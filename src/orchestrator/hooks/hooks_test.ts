@@ -1,0 +1,217 @@
+/**
+ * The attempt sequence and the pure parts of the hooks: the runner calls the
+ * hooks' steps in the documented order (a stopping prepare skips the rest,
+ * clean-up runs in reverse for what was prepared, never on detach), and the
+ * deadline hook's decisions. The Docker side of every hook is exercised by
+ * the integration tests (tests/*), against the real engine.
+ */
+import assert from "node:assert/strict";
+import { mockJob } from "../../core/_mock.ts";
+import type { JobRecord } from "../../core/mod.ts";
+import { LogHub } from "../../logs/mod.ts";
+import { JobStore } from "../../store/mod.ts";
+import type { SwarmClient, TaskInfo } from "../../swarm/mod.ts";
+import type { Attempt, AttemptHook, PrepareResult, RunnerDeps } from "../attempt.ts";
+import type { AttemptFacts, FinalState, TaskOutcome } from "../attempt_end.ts";
+import { JobRunner } from "../runner.ts";
+import { deadlineHook } from "./deadline_hook.ts";
+
+/** A hook that records each step it is asked to take. */
+function recorder(name: string, calls: string[], prepare: PrepareResult = "next"): AttemptHook {
+  return {
+    name,
+    prepare: () => {
+      calls.push(`${name}.prepare`);
+      return Promise.resolve(prepare);
+    },
+    started: () => void calls.push(`${name}.started`),
+    tick: () => {
+      if (!calls.at(-1)?.endsWith(".tick")) calls.push(`${name}.tick`);
+      return null;
+    },
+    judge: (_a, o) => {
+      calls.push(`${name}.judge`);
+      return o;
+    },
+    ended: () => {
+      calls.push(`${name}.ended`);
+      return Promise.resolve();
+    },
+    explain: (_a, o) => {
+      calls.push(`${name}.explain`);
+      return Promise.resolve(o);
+    },
+    cleanup: () => {
+      calls.push(`${name}.cleanup`);
+      return Promise.resolve();
+    },
+  };
+}
+
+/** A runner over a real store and log, with a task that completes on the second poll. */
+async function runWith(hooks: AttemptHook[], opts: { detachAfterMs?: number } = {}) {
+  const dir = await Deno.makeTempDir({ prefix: "cumulus-hooks-" });
+  const store = JobStore.open(`${dir}/jobs.db`);
+  const logs = new LogHub(dir);
+  const job = mockJob({ state: "QUEUED", serviceId: "", partitionId: "", deadlineMs: 0 });
+  store.insert({ id: job.id, spec: job.spec, token: job.token, bundleBytes: 0, createdAt: 1 });
+  store.transition(job.id, "QUEUED", "SCHEDULED", { attempts: 1 });
+  let polls = 0;
+  const swarm = {
+    serviceTask: (): Promise<TaskInfo> =>
+      Promise.resolve({
+        id: "t1",
+        state: ++polls >= 2 ? "complete" : "running",
+        exitCode: polls >= 2 ? 0 : null,
+        err: "",
+        message: "",
+        nodeId: "n1",
+        containerId: "c1",
+      }),
+    findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
+  } as unknown as SwarmClient;
+  const deps: RunnerDeps = {
+    store,
+    logs,
+    swarm,
+    orchestratorAddress: "127.0.0.1:1",
+    instanceId: "i",
+    stopGracePeriodS: 1,
+    pollIntervalMs: 10,
+    now: Date.now,
+    onChange: () => {},
+    log: () => {},
+  };
+  // Stands in for the service hook: the attempt has a service from the start.
+  store.update(job.id, { serviceId: "s1" });
+  const runner = new JobRunner(job.id, deps, hooks);
+  runner.start("sha256:x");
+  if (opts.detachAfterMs !== undefined) {
+    await new Promise((r) => setTimeout(r, opts.detachAfterMs));
+    await runner.detach();
+  }
+  await runner.done;
+  const end = store.mustGet(job.id);
+  await logs.closeAll();
+  store.close();
+  await Deno.remove(dir, { recursive: true });
+  return end;
+}
+
+Deno.test("runner: hooks' steps run in order; clean-up in reverse", async () => {
+  const calls: string[] = [];
+  const job = await runWith([recorder("a", calls), recorder("b", calls)]);
+  assert.equal(job.state, "SUCCEEDED");
+  assert.deepEqual(calls, [
+    "a.prepare",
+    "b.prepare",
+    "a.started",
+    "b.started",
+    "a.tick",
+    "a.judge",
+    "b.judge",
+    "a.ended",
+    "b.ended",
+    "a.explain",
+    "b.explain",
+    "b.cleanup",
+    "a.cleanup",
+  ]);
+});
+
+Deno.test("runner: a prepare that stops skips the later hooks; only what was prepared is cleaned up", async () => {
+  const calls: string[] = [];
+  await runWith([recorder("a", calls), recorder("b", calls, "stop"), recorder("c", calls)]);
+  assert.deepEqual(calls, ["a.prepare", "b.prepare", "b.cleanup", "a.cleanup"]);
+});
+
+Deno.test("runner: a detached attempt is not cleaned up (its service and partition stay)", async () => {
+  const calls: string[] = [];
+  const slow: AttemptHook = {
+    name: "slow",
+    // Never lets the task be looked at: the runner is detached while it waits.
+    prepare: (a) =>
+      new Promise((r) => a.signal.addEventListener("abort", () => r("end"), { once: true })),
+    cleanup: () => {
+      calls.push("slow.cleanup");
+      return Promise.resolve();
+    },
+  };
+  const job = await runWith([slow], { detachAfterMs: 50 });
+  assert.deepEqual(calls, []);
+  assert.equal(job.state, "SCHEDULED", "nothing recorded on detach");
+});
+
+/** An attempt for the deadline hook: records what it was asked to record. */
+function attemptAt(job: JobRecord, nowMs: number) {
+  const recorded: string[] = [];
+  const a = {
+    jobId: job.id,
+    job,
+    deps: { now: () => nowMs, stopGracePeriodS: 10 } as RunnerDeps,
+    expiredByUs: false,
+    expiryResumed: false,
+    resume: (reason: string) => {
+      recorded.push(`RESUMING: ${reason}`);
+      return true;
+    },
+    setFinal: (f: FinalState) => void recorded.push(`${f.state}: ${f.reason}`),
+    facts: (outcome: TaskOutcome | null): AttemptFacts => ({
+      outcome,
+      cancelled: false,
+      detached: false,
+      expiredByUs: false,
+      expiryResumed: false,
+      job,
+    }),
+  } as unknown as Attempt;
+  return { a, recorded };
+}
+
+const FAILED: TaskOutcome = { state: "FAILED", exitCode: 143, reason: "killed by SIGTERM" };
+const judged: Array<[string, Partial<JobRecord>, number, TaskOutcome, string]> = [
+  [
+    "a failure within 1 s of the deadline is its expiry",
+    { deadlineMs: 10_000 },
+    9_500,
+    FAILED,
+    "EXPIRED",
+  ],
+  [
+    "a failure long before the deadline stays a failure",
+    { deadlineMs: 10_000 },
+    5_000,
+    FAILED,
+    "FAILED",
+  ],
+  ["a job without a deadline never expires", { deadlineMs: 0 }, 99_000, FAILED, "FAILED"],
+  [
+    "a success at the deadline is a success",
+    { deadlineMs: 10_000 },
+    10_000,
+    { state: "SUCCEEDED", exitCode: 0, reason: "" },
+    "SUCCEEDED",
+  ],
+];
+for (const [name, over, now, outcome, want] of judged) {
+  Deno.test(`deadlineHook.judge: ${name}`, () => {
+    const { a } = attemptAt(mockJob(over), now);
+    assert.equal(deadlineHook().judge!(a, outcome).state, want);
+  });
+}
+
+Deno.test("deadlineHook.tick: nothing until deadline + grace + 1 s, then EXPIRED recorded by the orchestrator", () => {
+  const job = mockJob({ deadlineMs: 10_000, spec: { duration: 10 } });
+  const before = attemptAt(job, 10_000 + 10_000 + 1_000);
+  assert.equal(deadlineHook().tick!(before.a), null);
+  assert.deepEqual(before.recorded, []);
+  const after = attemptAt(job, 10_000 + 10_000 + 1_001);
+  const outcome = deadlineHook().tick!(after.a);
+  assert.equal(outcome?.state, "EXPIRED");
+  assert.equal(after.a.expiredByUs, true);
+  assert.equal(after.recorded.length, 1);
+  assert.match(
+    after.recorded[0],
+    /^EXPIRED: duration of 10 s is over: stopped by the orchestrator/,
+  );
+});
