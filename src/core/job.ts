@@ -56,20 +56,76 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
 };
 
 /**
- * Codes for why a job ended, for programs; `reason` is the text for people.
- * `GPU_MEMORY_EXCEEDED`: the job failed after running out of its GPU
- * partition's memory (an allocation past the partition's hard limit).
- * `RESULT_REFUSED`: the orchestrator refused the job's result (larger than
- * `max_result_bytes`); set while the job still runs, it fails the job however
- * it exits.
+ * Codes for why a job ended (or resumed, or waits), for programs; `reason`
+ * is the text for people. Behaviour is decided from the code, never from the
+ * text (see {@link isInfrastructure}).
+ * - `EXIT_CODE`: the job's process exited non-zero by itself.
+ * - `KILLED`: its container was killed by a signal nobody in Cumulus sent.
+ * - `TASK_FAILED`: Swarm failed the task with no exit code (the container
+ *   could not start, e.g. an OCI runtime error).
+ * - `TASK_LOST`: Swarm shut the task down or lost it (node drained or lost).
+ * - `REJECTED`: Swarm refused the task (bad image, mount or constraint).
+ * - `START_FAILED`: the orchestrator could not create the job's service.
+ * - `SERVICE_REMOVED`: the service was removed outside Cumulus.
+ * - `SERVICE_VANISHED`: the service was gone when a restarted orchestrator looked.
+ * - `EXPIRED`: the job's duration was over (stopped by the node's agent
+ *   daemon or by the orchestrator's backstop).
+ * - `CANCELLED`: a user cancelled it.
+ * - `GPU_MEMORY_EXCEEDED`: the job failed after running out of its GPU
+ *   partition's memory (an allocation past the partition's hard limit).
+ * - `MPS_FAULT`: its GPU's MPS server ended it (another job's fatal error).
+ * - `RESULT_REFUSED`: the orchestrator refused the job's result (larger than
+ *   `max_result_bytes`); set while the job still runs, it fails the job
+ *   however it exits.
  */
 export const REASON_CODES = {
+  EXIT_CODE: "EXIT_CODE",
+  KILLED: "KILLED",
+  TASK_FAILED: "TASK_FAILED",
+  TASK_LOST: "TASK_LOST",
+  REJECTED: "REJECTED",
+  START_FAILED: "START_FAILED",
+  SERVICE_REMOVED: "SERVICE_REMOVED",
+  SERVICE_VANISHED: "SERVICE_VANISHED",
+  EXPIRED: "EXPIRED",
+  CANCELLED: "CANCELLED",
   GPU_MEMORY_EXCEEDED: "GPU_MEMORY_EXCEEDED",
+  MPS_FAULT: "MPS_FAULT",
   RESULT_REFUSED: "RESULT_REFUSED",
 } as const;
 
 /** One of {@link REASON_CODES}, or "" for none. */
 export type ReasonCode = typeof REASON_CODES[keyof typeof REASON_CODES] | "";
+
+/**
+ * True when a job that ended with `code` did not end by itself: its
+ * container, task or GPU server was lost under it. Such a job resumes when it
+ * may and has attempts left. (A switch, so a new code must be placed here.)
+ */
+export function isInfrastructure(code: ReasonCode): boolean {
+  switch (code) {
+    case "KILLED":
+    case "TASK_FAILED":
+    case "TASK_LOST":
+    case "SERVICE_REMOVED":
+    case "MPS_FAULT":
+      return true;
+    case "EXIT_CODE":
+    case "REJECTED":
+    case "START_FAILED":
+    case "SERVICE_VANISHED":
+    case "EXPIRED":
+    case "CANCELLED":
+    case "GPU_MEMORY_EXCEEDED":
+    case "RESULT_REFUSED":
+    case "":
+      return false;
+    default: {
+      const unknown: never = code;
+      throw new Error(`unknown reason code ${unknown}`);
+    }
+  }
+}
 
 /** The partitions of a record's current attempt, in GPU order (old records: the single one). */
 export function partitionsOf(job: Pick<JobRecord, "partitionId" | "partitionIds">): string[] {

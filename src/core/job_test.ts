@@ -3,10 +3,12 @@ import {
   devicesOf,
   InvalidArgumentError,
   isImageReference,
+  isInfrastructure,
   parseJobSpec,
   parseMemorySize,
   parseS3Prefix,
   partitionsOf,
+  REASON_CODES,
   wantsWholeGpus,
 } from "./mod.ts";
 
@@ -202,4 +204,16 @@ Deno.test("checkpoint S3 prefixes: safe segments pass, anything that climbs or b
       }, limits),
     /spec\.checkpoint\.s3_prefix/,
   );
+});
+
+Deno.test("isInfrastructure: the codes of a job that did not end by itself, and only those", () => {
+  const infrastructure = Object.values(REASON_CODES).filter((c) => isInfrastructure(c)).sort();
+  assert.deepEqual(infrastructure, [
+    "KILLED",
+    "MPS_FAULT",
+    "SERVICE_REMOVED",
+    "TASK_FAILED",
+    "TASK_LOST",
+  ]);
+  assert.equal(isInfrastructure(""), false);
 });

@@ -19,7 +19,7 @@
  * new hook in hooks/ and one line in {@link attemptHooks}.
  * @module
  */
-import type { JobRecord, JobState } from "../core/mod.ts";
+import type { JobRecord, JobState, ReasonCode } from "../core/mod.ts";
 import type { JobLog, LogHub } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
@@ -93,8 +93,8 @@ export interface Attempt {
     to: JobState,
     patch: Parameters<JobStore["transition"]>[3],
   ): JobRecord | null;
-  /** Records RESUMING with `reason`; false when another actor moved the job first. */
-  resume(reason: string): boolean;
+  /** Records RESUMING with its reason; false when another actor moved the job first. */
+  resume(reason: string, reasonCode: ReasonCode): boolean;
   /** Records the job's final state. */
   setFinal(final: FinalState): void;
   /** What is known now, for {@link decideAttemptEnd}. */

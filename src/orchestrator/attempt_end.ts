@@ -7,21 +7,27 @@
  * and applies the answer; every branch is a row of attempt_end_test.ts.
  * @module
  */
-import { type JobRecord, type JobState, REASON_CODES, type ReasonCode } from "../core/mod.ts";
+import {
+  isInfrastructure,
+  type JobRecord,
+  type JobState,
+  REASON_CODES,
+  type ReasonCode,
+} from "../core/mod.ts";
 import { expiryDecision } from "./expiry.ts";
 
 /** Outcome derived from a terminal Swarm task. */
 export interface TaskOutcome {
   state: JobState;
   exitCode: number | null;
+  /** For people. */
   reason: string;
-  /** A code for programs when the reason is a known one (e.g. GPU_MEMORY_EXCEEDED). */
-  reasonCode?: ReasonCode;
   /**
-   * The job did not end by itself: its container or node was lost, or it was
-   * killed by a signal nobody in Cumulus sent. A job with attempts left resumes.
+   * For programs, and what decides: a code {@link isInfrastructure} calls an
+   * infrastructure failure (the job did not end by itself) resumes a job
+   * that may resume and has attempts left. "" for a success.
    */
-  infrastructure?: boolean;
+  reasonCode: ReasonCode;
 }
 
 /** What the runner knows when an attempt is over. */
@@ -58,7 +64,7 @@ export interface FinalState {
  */
 export type AttemptEnd =
   | { kind: "detach" }
-  | { kind: "resume"; reason: string }
+  | { kind: "resume"; reason: string; reasonCode: ReasonCode }
   | { kind: "continue" }
   | { kind: "final"; final: FinalState }
   | { kind: "leave" };
@@ -89,7 +95,7 @@ export function finalState(outcome: TaskOutcome, note: string): FinalState {
     state: outcome.state,
     exitCode: outcome.exitCode,
     reason: outcome.reason,
-    reasonCode: outcome.reasonCode ?? "",
+    reasonCode: outcome.reasonCode,
   };
 }
 
@@ -100,7 +106,8 @@ export function finalState(outcome: TaskOutcome, note: string): FinalState {
  * {@link expiryDecision}; anything else gets its final state, unless a cancel
  * or the orchestrator's own expiry recorded one first.
  * @example
- * decideAttemptEnd({ outcome: { state: "SUCCEEDED", exitCode: 0, reason: "" }, cancelled: false,
+ * decideAttemptEnd({ outcome: { state: "SUCCEEDED", exitCode: 0, reason: "", reasonCode: "" },
+ *   cancelled: false,
  *   detached: false, expiredByUs: false, expiryResumed: false, job }); // { kind: "final", … }
  */
 export function decideAttemptEnd(f: AttemptFacts): AttemptEnd {
@@ -108,10 +115,14 @@ export function decideAttemptEnd(f: AttemptFacts): AttemptEnd {
   const { outcome, job } = f;
   const free = !f.cancelled && !f.expiredByUs;
   if (
-    outcome?.infrastructure && !f.cancelled && job && job.spec.resume &&
+    outcome && isInfrastructure(outcome.reasonCode) && !f.cancelled && job && job.spec.resume &&
     job.attempts < job.spec.maxAttempts
   ) {
-    return { kind: "resume", reason: `attempt ${job.attempts} ${outcome.reason}; resuming` };
+    return {
+      kind: "resume",
+      reason: `attempt ${job.attempts} ${outcome.reason}; resuming`,
+      reasonCode: outcome.reasonCode,
+    };
   }
   if (f.expiryResumed) return { kind: "continue" };
   if (outcome?.state === "EXPIRED" && free) {
@@ -123,6 +134,7 @@ export function decideAttemptEnd(f: AttemptFacts): AttemptEnd {
       return {
         kind: "resume",
         reason: `attempt ${job.attempts}: ${outcome.reason}; ${decision.note}`,
+        reasonCode: REASON_CODES.EXPIRED,
       };
     }
     const reason = decision.note ? `${outcome.reason}; ${decision.note}` : outcome.reason;

@@ -7,13 +7,24 @@ import {
   type TaskOutcome,
 } from "./attempt_end.ts";
 
-const OK: TaskOutcome = { state: "SUCCEEDED", exitCode: 0, reason: "" };
-const EXIT3: TaskOutcome = { state: "FAILED", exitCode: 3, reason: "exited with code 3" };
+const OK: TaskOutcome = { state: "SUCCEEDED", exitCode: 0, reason: "", reasonCode: "" };
+const EXIT3: TaskOutcome = {
+  state: "FAILED",
+  exitCode: 3,
+  reason: "exited with code 3",
+  reasonCode: "EXIT_CODE",
+};
 const LOST: TaskOutcome = {
   state: "FAILED",
   exitCode: 137,
   reason: "killed by SIGKILL (container killed or removed)",
-  infrastructure: true,
+  reasonCode: "KILLED",
+};
+const MPS: TaskOutcome = {
+  state: "FAILED",
+  exitCode: 1,
+  reason: "its GPU's MPS server ended it",
+  reasonCode: "MPS_FAULT",
 };
 const OOM: TaskOutcome = {
   state: "FAILED",
@@ -25,6 +36,7 @@ const EXPIRED: TaskOutcome = {
   state: "EXPIRED",
   exitCode: 143,
   reason: "duration of 60 s is over",
+  reasonCode: "EXPIRED",
 };
 
 const resumable = mockJob({ attempts: 1, spec: { resume: true, maxAttempts: 3 } });
@@ -63,7 +75,7 @@ const cases: Array<[string, AttemptFacts, AttemptEnd | Record<string, unknown>]>
   [
     "a non-zero exit fails the job",
     facts({ outcome: EXIT3 }),
-    final("FAILED", 3, "exited with code 3"),
+    final("FAILED", 3, "exited with code 3", "EXIT_CODE"),
   ],
   [
     "GPU out of memory keeps its code",
@@ -73,17 +85,27 @@ const cases: Array<[string, AttemptFacts, AttemptEnd | Record<string, unknown>]>
   [
     "a lost container resumes when attempts remain",
     facts({ outcome: LOST, job: resumable }),
-    { kind: "resume", reason: `attempt 1 ${LOST.reason}; resuming` },
+    { kind: "resume", reason: `attempt 1 ${LOST.reason}; resuming`, reasonCode: "KILLED" },
+  ],
+  [
+    "an MPS fault is the GPU's, not the job's: it resumes",
+    facts({ outcome: MPS, job: resumable }),
+    { kind: "resume", reason: `attempt 1 ${MPS.reason}; resuming`, reasonCode: "MPS_FAULT" },
+  ],
+  [
+    "a non-zero exit of a resumable job is its own: it fails",
+    facts({ outcome: EXIT3, job: resumable }),
+    final("FAILED", 3, "exited with code 3", "EXIT_CODE"),
   ],
   [
     "a lost container on the last attempt fails",
     facts({ outcome: LOST, job: lastAttempt }),
-    final("FAILED", 137, LOST.reason),
+    final("FAILED", 137, LOST.reason, "KILLED"),
   ],
   [
     "a lost container of a job that may not resume fails",
     facts({ outcome: LOST }),
-    final("FAILED", 137, LOST.reason),
+    final("FAILED", 137, LOST.reason, "KILLED"),
   ],
   ["cancelled: CANCELLED stands", facts({ outcome: LOST, job: resumable, cancelled: true }), {
     kind: "leave",
@@ -110,7 +132,7 @@ const cases: Array<[string, AttemptFacts, AttemptEnd | Record<string, unknown>]>
   [
     "expired by the agent, not asked to resume",
     facts({ outcome: EXPIRED }),
-    final("EXPIRED", 143, EXPIRED.reason),
+    final("EXPIRED", 143, EXPIRED.reason, "EXPIRED"),
   ],
   [
     "expired by the agent with a checkpoint and attempts left: resumes",
@@ -118,12 +140,18 @@ const cases: Array<[string, AttemptFacts, AttemptEnd | Record<string, unknown>]>
     {
       kind: "resume",
       reason: `attempt 1: ${EXPIRED.reason}; resuming from the checkpoint of step 40 (l1)`,
+      reasonCode: "EXPIRED",
     },
   ],
   [
     "expired by the agent, asked to resume but no checkpoint",
     facts({ outcome: EXPIRED, job: mockJob({ spec: { resumeOnExpiry: true, maxAttempts: 2 } }) }),
-    final("EXPIRED", 143, `${EXPIRED.reason}; not resumed: the job reported no checkpoint`),
+    final(
+      "EXPIRED",
+      143,
+      `${EXPIRED.reason}; not resumed: the job reported no checkpoint`,
+      "EXPIRED",
+    ),
   ],
   [
     "a result refused while it ran fails a successful exit",

@@ -445,7 +445,10 @@ export class JobManager {
     }
     const from: JobState[] = job.state === "QUEUED" ? ["QUEUED"] : ACTIVE;
     try {
-      this.#d.store.transition(id, from, "CANCELLED", { reason: "cancelled by user" });
+      this.#d.store.transition(id, from, "CANCELLED", {
+        reason: "cancelled by user",
+        reasonCode: REASON_CODES.CANCELLED,
+      });
     } catch (err) {
       if (err instanceof FailedPreconditionError) {
         const now = this.#d.store.mustGet(id);
@@ -522,8 +525,8 @@ export class JobManager {
     for (const { jobId, serviceId } of plan.fixServiceIds) {
       this.#d.store.update(jobId, { serviceId });
     }
-    for (const { jobId, reason } of plan.fail) {
-      this.#tryTransition(jobId, ACTIVE, "FAILED", { reason });
+    for (const { jobId, reason, reasonCode } of plan.fail) {
+      this.#tryTransition(jobId, ACTIVE, "FAILED", { reason, reasonCode });
       (await this.#d.logs.get(jobId)).markComplete();
     }
     for (const { jobId } of plan.attach) this.#startRunner(jobId, null);

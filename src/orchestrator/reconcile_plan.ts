@@ -8,7 +8,7 @@
  * runners, then removals). Table-driven tests: reconcile_plan_test.ts.
  * @module
  */
-import type { JobRecord } from "../core/mod.ts";
+import { type JobRecord, REASON_CODES, type ReasonCode } from "../core/mod.ts";
 import type { ServiceInfo } from "../swarm/mod.ts";
 import { INSTANCE_LABEL, JOB_LABEL } from "./service_spec.ts";
 
@@ -51,7 +51,7 @@ export interface ReconcilePlan {
   /** SCHEDULED jobs with no service: a runner starts one from `image`. */
   recreate: Array<{ jobId: string; image: string }>;
   /** Jobs to record FAILED (from any active state). */
-  fail: Array<{ jobId: string; reason: string }>;
+  fail: Array<{ jobId: string; reason: string; reasonCode: ReasonCode }>;
   /** Services to remove once the runners run. */
   removeServices: Array<{ serviceId: string; jobId: string; why: RemoveWhy }>;
 }
@@ -108,7 +108,11 @@ export function planReconcile(input: ReconcileInput): ReconcilePlan {
           if (job.serviceId !== "") plan.fixServiceIds.push({ jobId: job.id, serviceId: "" });
           plan.recreate.push({ jobId: job.id, image: job.spec.image });
         } else {
-          plan.fail.push({ jobId: job.id, reason: SERVICE_VANISHED_REASON });
+          plan.fail.push({
+            jobId: job.id,
+            reason: SERVICE_VANISHED_REASON,
+            reasonCode: REASON_CODES.SERVICE_VANISHED,
+          });
         }
         break;
       case "QUEUED":

@@ -6,7 +6,7 @@
  * orchestrator restart.
  * @module
  */
-import { isTerminal, type JobRecord, type JobState, pause } from "../core/mod.ts";
+import { isTerminal, type JobRecord, type JobState, pause, REASON_CODES } from "../core/mod.ts";
 import type { JobLog } from "../logs/mod.ts";
 import type { JobStore } from "../store/mod.ts";
 import {
@@ -41,7 +41,9 @@ export function attemptHooks(): AttemptHook[] {
 
 /** Maps a terminal task to the job's final state. */
 export function outcomeOf(task: TaskInfo): TaskOutcome {
-  if (task.state === "complete") return { state: "SUCCEEDED", exitCode: 0, reason: "" };
+  if (task.state === "complete") {
+    return { state: "SUCCEEDED", exitCode: 0, reason: "", reasonCode: "" };
+  }
   if (task.state === "failed") {
     if (task.exitCode === 137 || task.exitCode === 143) {
       const signal = task.exitCode === 137 ? "SIGKILL" : "SIGTERM";
@@ -49,7 +51,7 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
         state: "FAILED",
         exitCode: task.exitCode,
         reason: `killed by ${signal} (container killed or removed)`,
-        infrastructure: true,
+        reasonCode: REASON_CODES.KILLED,
       };
     }
     if (task.exitCode !== null && task.exitCode !== 0) {
@@ -57,13 +59,15 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
         state: "FAILED",
         exitCode: task.exitCode,
         reason: `exited with code ${task.exitCode}`,
+        reasonCode: REASON_CODES.EXIT_CODE,
       };
     }
     return {
       state: "FAILED",
       exitCode: task.exitCode,
       reason: task.err || "task failed",
-      infrastructure: task.exitCode === null,
+      // A task failed with no exit code never ran its process: the node's doing.
+      reasonCode: task.exitCode === null ? REASON_CODES.TASK_FAILED : REASON_CODES.EXIT_CODE,
     };
   }
   if (task.state === "rejected") {
@@ -71,13 +75,14 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
       state: "FAILED",
       exitCode: null,
       reason: `rejected by Swarm: ${task.err || task.message}`,
+      reasonCode: REASON_CODES.REJECTED,
     };
   }
   return {
     state: "FAILED",
     exitCode: null,
     reason: `task ${task.state} by Swarm (node drained or lost)${task.err ? ": " + task.err : ""}`,
-    infrastructure: true,
+    reasonCode: REASON_CODES.TASK_LOST,
   };
 }
 
@@ -209,9 +214,12 @@ export class JobRunner {
       attemptStartSeq: -1,
       firstLineMs: null,
       transition: (from, to, patch) => this.#transition(from, to, patch),
-      resume: (reason) =>
-        this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", { reason, exitCode: null }) !==
-          null,
+      resume: (reason, reasonCode) =>
+        this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", {
+          reason,
+          reasonCode,
+          exitCode: null,
+        }) !== null,
       setFinal: (final) => this.#setFinal(a, final),
       facts: (outcome) => this.#facts(a, outcome),
     };
@@ -294,7 +302,7 @@ export class JobRunner {
               state: "FAILED",
               exitCode: null,
               reason: "service removed outside Cumulus",
-              infrastructure: true,
+              reasonCode: REASON_CODES.SERVICE_REMOVED,
             };
           }
         }
@@ -367,7 +375,7 @@ export class JobRunner {
       case "resume":
         // Recorded before the service goes; the scheduler starts the next attempt,
         // which continues the log. A cancel that won the race completes it.
-        if (a.resume(end.reason)) a.log.close();
+        if (a.resume(end.reason, end.reasonCode)) a.log.close();
         else a.log.markComplete();
         break;
       case "continue":

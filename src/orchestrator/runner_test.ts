@@ -58,34 +58,37 @@ const outcomes: Array<[string, TaskInfo, ReturnType<typeof outcomeOf>]> = [
     state: "SUCCEEDED",
     exitCode: 0,
     reason: "",
+    reasonCode: "",
   }],
   ["exit 3", task({ state: "failed", exitCode: 3 }), {
     state: "FAILED",
     exitCode: 3,
     reason: "exited with code 3",
+    reasonCode: "EXIT_CODE",
   }],
   ["SIGTERM is infrastructure", task({ state: "failed", exitCode: 143 }), {
     state: "FAILED",
     exitCode: 143,
     reason: "killed by SIGTERM (container killed or removed)",
-    infrastructure: true,
+    reasonCode: "KILLED",
   }],
   ["no exit code is infrastructure", task({ state: "failed", err: "oci runtime" }), {
     state: "FAILED",
     exitCode: null,
     reason: "oci runtime",
-    infrastructure: true,
+    reasonCode: "TASK_FAILED",
   }],
   ["rejected is the job's own", task({ state: "rejected", err: "no such image" }), {
     state: "FAILED",
     exitCode: null,
     reason: "rejected by Swarm: no such image",
+    reasonCode: "REJECTED",
   }],
   ["orphaned is infrastructure", task({ state: "orphaned" }), {
     state: "FAILED",
     exitCode: null,
     reason: "task orphaned by Swarm (node drained or lost)",
-    infrastructure: true,
+    reasonCode: "TASK_LOST",
   }],
 ];
 for (const [name, t, want] of outcomes) {

@@ -7,7 +7,7 @@
  * transitions. Table-driven tests: schedule_plan_test.ts.
  * @module
  */
-import type { JobRecord, JobState } from "../core/mod.ts";
+import { type JobRecord, type JobState, REASON_CODES } from "../core/mod.ts";
 import { type NodeCapacity, pickJobs, place, waitingReason } from "../scheduler/mod.ts";
 import type { JobPatch } from "../store/mod.ts";
 import { demandOf, PENDING_PARTITION } from "./partitions.ts";
@@ -95,7 +95,10 @@ export function planSchedule(input: ScheduleInput): SchedulePlan {
         id,
         from,
         to: "FAILED",
-        patch: { reason: missingImageReason(job.spec.image) },
+        patch: {
+          reason: missingImageReason(job.spec.image),
+          reasonCode: REASON_CODES.START_FAILED,
+        },
       });
       continue;
     }

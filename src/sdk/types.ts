@@ -178,9 +178,11 @@ export interface JobRecord {
   /** The worker's device index of each of those GPUs (empty before placement). */
   gpuDevices: number[];
   /**
-   * Why the job ended, as a code for programs ("" when none):
-   * "GPU_MEMORY_EXCEEDED" when it ran out of its GPU partition's memory,
-   * "RESULT_REFUSED" when its result exceeded the orchestrator's max_result_bytes.
+   * Why the job ended (or, RESUMING, why its last attempt did), as a code for
+   * programs ("" when it succeeded): "EXIT_CODE", "KILLED", "TASK_FAILED",
+   * "TASK_LOST", "REJECTED", "START_FAILED", "SERVICE_REMOVED",
+   * "SERVICE_VANISHED", "EXPIRED", "CANCELLED", "GPU_MEMORY_EXCEEDED",
+   * "MPS_FAULT", "RESULT_REFUSED" (docs/sdk-python.md, "Reason codes").
    */
   reasonCode: string;
 }

@@ -6,8 +6,9 @@
  * before the service is stopped.
  * @module
  */
+import { REASON_CODES } from "../../core/mod.ts";
 import type { AttemptHook } from "../attempt.ts";
-import { decideAttemptEnd } from "../attempt_end.ts";
+import { decideAttemptEnd, type TaskOutcome } from "../attempt_end.ts";
 
 /** See the module doc. */
 export function deadlineHook(): AttemptHook {
@@ -19,14 +20,15 @@ export function deadlineHook(): AttemptHook {
       if (!(job.deadlineMs > 0 && d.now() > job.deadlineMs + d.stopGracePeriodS * 1000 + 1000)) {
         return null;
       }
-      const outcome = {
-        state: "EXPIRED" as const,
+      const outcome: TaskOutcome = {
+        state: "EXPIRED",
         exitCode: null,
         reason: `duration of ${job.spec.duration} s is over: stopped by the orchestrator ` +
           `(the node's agent daemon had not stopped it within the grace period)`,
+        reasonCode: REASON_CODES.EXPIRED,
       };
       const end = decideAttemptEnd(a.facts(outcome));
-      if (end.kind === "resume") a.expiryResumed = a.resume(end.reason);
+      if (end.kind === "resume") a.expiryResumed = a.resume(end.reason, end.reasonCode);
       else if (end.kind === "final") a.setFinal(end.final);
       a.expiredByUs = true;
       return outcome;
@@ -41,6 +43,7 @@ export function deadlineHook(): AttemptHook {
           exitCode: outcome.exitCode,
           reason: `duration of ${job.spec.duration} s is over: stopped at its deadline by ` +
             `the node's agent daemon (${outcome.reason})`,
+          reasonCode: REASON_CODES.EXPIRED,
         };
       }
       return outcome;

@@ -7,6 +7,7 @@
  * so it resumes.
  * @module
  */
+import { isInfrastructure, REASON_CODES } from "../../core/mod.ts";
 import type { AttemptHook } from "../attempt.ts";
 import { gpuOomOutcome, isMpsClientTerminated } from "../gpu_oom.ts";
 
@@ -21,7 +22,10 @@ export function gpuHook(): AttemptHook {
       if (outcome.state !== "FAILED" || a.cancelled) return outcome;
       const job = a.deps.store.get(a.jobId);
       const keeper = a.deps.partitions;
-      if (!job || !keeper || !job.partitionId || !outcome.exitCode || outcome.infrastructure) {
+      if (
+        !job || !keeper || !job.partitionId || !outcome.exitCode ||
+        isInfrastructure(outcome.reasonCode)
+      ) {
         return outcome;
       }
       const lines = (await a.log.read(Math.max(0, a.log.lastSeq - GPU_TAIL_LINES), GPU_TAIL_LINES))
@@ -31,7 +35,7 @@ export function gpuHook(): AttemptHook {
           ...outcome,
           reason: `its GPU's MPS server ended it (a fatal error of another job on the GPU); ` +
             `exited with code ${outcome.exitCode}`,
-          infrastructure: true,
+          reasonCode: REASON_CODES.MPS_FAULT,
         };
       }
       const gpu = gpuOomOutcome(lines, outcome.exitCode, keeper.heldGpu(job));

@@ -168,7 +168,12 @@ function attemptAt(job: JobRecord, nowMs: number) {
   return { a, recorded };
 }
 
-const FAILED: TaskOutcome = { state: "FAILED", exitCode: 143, reason: "killed by SIGTERM" };
+const FAILED: TaskOutcome = {
+  state: "FAILED",
+  exitCode: 143,
+  reason: "killed by SIGTERM",
+  reasonCode: "KILLED",
+};
 const judged: Array<[string, Partial<JobRecord>, number, TaskOutcome, string]> = [
   [
     "a failure within 1 s of the deadline is its expiry",
@@ -189,7 +194,7 @@ const judged: Array<[string, Partial<JobRecord>, number, TaskOutcome, string]> =
     "a success at the deadline is a success",
     { deadlineMs: 10_000 },
     10_000,
-    { state: "SUCCEEDED", exitCode: 0, reason: "" },
+    { state: "SUCCEEDED", exitCode: 0, reason: "", reasonCode: "" },
     "SUCCEEDED",
   ],
 ];

@@ -4,7 +4,7 @@
  * resumed job; stopped and removed once the attempt's end is recorded.
  * @module
  */
-import { CumulusError, pause } from "../../core/mod.ts";
+import { CumulusError, pause, REASON_CODES } from "../../core/mod.ts";
 import type { LastLine } from "../../logs/mod.ts";
 import { ATTEMPT_MARKER, type AttemptHook } from "../attempt.ts";
 import { finalState } from "../attempt_end.ts";
@@ -53,7 +53,12 @@ export function serviceHook(): AttemptHook {
         if (a.signal.aborted) return "end";
         const msg = err instanceof CumulusError ? err.message : String(err);
         a.setFinal(
-          finalState({ state: "FAILED", exitCode: null, reason: `could not start: ${msg}` }, ""),
+          finalState({
+            state: "FAILED",
+            exitCode: null,
+            reason: `could not start: ${msg}`,
+            reasonCode: REASON_CODES.START_FAILED,
+          }, ""),
         );
         a.log.markComplete();
         return "stop";

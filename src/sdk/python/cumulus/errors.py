@@ -109,9 +109,11 @@ class JobFailed(CumulusError):
     ``exit_code`` (``None`` when the process never exited on its own),
     ``reason`` (the orchestrator's words), ``last_lines`` (the job's last
     log lines, oldest first) and ``reason_code`` (the same reason as a code for
-    programs: "", ``"GPU_MEMORY_EXCEEDED"`` when the job ran out of its GPU
-    partition's memory, or ``"RESULT_REFUSED"`` when its result was larger
-    than the orchestrator's ``max_result_bytes``).
+    programs, e.g. ``"EXIT_CODE"``, ``"KILLED"``, ``"EXPIRED"``,
+    ``"GPU_MEMORY_EXCEEDED"`` when the job ran out of its GPU partition's
+    memory, ``"RESULT_REFUSED"`` when its result was larger than the
+    orchestrator's ``max_result_bytes``; the full list is in
+    docs/sdk-python.md, "Reason codes").
     """
 
     code = "JOB_FAILED"
