@@ -17,12 +17,14 @@ export {
 } from "./agent_client.ts";
 export { type LocalChannelOptions, LocalChannelTransport } from "./agent_channel.ts";
 export {
+  type DeviceInfo,
   type DeviceUse,
   GPU_LABEL_PREFIX,
   type NodeInventory,
   parseWorkerTargets,
   type RegistryDeps,
   type SshTarget,
+  withPartitions,
   WorkerRegistry,
 } from "./registry.ts";
 export {
