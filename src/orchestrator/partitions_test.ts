@@ -138,6 +138,11 @@ function cachedWorld() {
   };
 }
 
+/** A keeper over `w` with GPU placement on and the clock `now`. */
+function keeperOver(w: ReturnType<typeof cachedWorld>, store: JobStore, now = () => 0) {
+  return new PartitionKeeper({ registry: w.registry, store, mode: "auto", now, log: () => {} });
+}
+
 /** A job placed on n1 device 0 for half of it, its partition not created yet. */
 function placedJob(store: JobStore, id: string, at: number) {
   store.insert({ id, spec: mockJob().spec, token: "t", bundleBytes: 0, createdAt: at });
@@ -153,13 +158,7 @@ Deno.test("capacities() reads the agents once per INVENTORY_TTL_MS; acquire and 
   const w = cachedWorld();
   const store = JobStore.open(":memory:");
   let now = 0;
-  const keeper = new PartitionKeeper({
-    registry: w.registry,
-    store,
-    mode: "auto",
-    now: () => now,
-    log: () => {},
-  });
+  const keeper = keeperOver(w, store, () => now);
   const free = async () => (await keeper.capacities())![0].devices[0].free;
   assert.equal(await free(), 1);
   const job = placedJob(store, "j-00000000000a", now);
@@ -180,13 +179,7 @@ Deno.test("capacities() reads the agents once per INVENTORY_TTL_MS; acquire and 
 Deno.test("a create that lands while a read is under way is not undone by that read", async () => {
   const w = cachedWorld();
   const store = JobStore.open(":memory:");
-  const keeper = new PartitionKeeper({
-    registry: w.registry,
-    store,
-    mode: "auto",
-    now: () => 0,
-    log: () => {},
-  });
+  const keeper = keeperOver(w, store);
   await keeper.capacities(); // the devices are known
   const job = placedJob(store, "j-00000000000b", 0);
   w.gate(true);
@@ -202,13 +195,7 @@ Deno.test("a create that lands while a read is under way is not undone by that r
 Deno.test("a refused create drops the cached read: the next round asks the agent", async () => {
   const w = cachedWorld();
   const store = JobStore.open(":memory:");
-  const keeper = new PartitionKeeper({
-    registry: w.registry,
-    store,
-    mode: "auto",
-    now: () => 0,
-    log: () => {},
-  });
+  const keeper = keeperOver(w, store);
   await keeper.capacities();
   w.refuse(true);
   await assert.rejects(
