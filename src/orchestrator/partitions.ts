@@ -307,9 +307,9 @@ export class PartitionKeeper {
     this.#trimChanges();
   }
 
-  /** Drops the cached inventory: the next round reads the agents again. */
+  /** Marks the cached inventory stale: the next round reads the agents again. */
   #forget(): void {
-    this.#snap = null;
+    if (this.#snap) this.#snap = { at: -Infinity, inv: this.#snap.inv };
   }
 
   #trimChanges(): void {
