@@ -14,7 +14,12 @@ import { JobStore } from "../store/mod.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
 import { PartitionKeeper } from "./partitions.ts";
-import { localAgentCommand, LocalTransport, WorkerRegistry } from "../workers/mod.ts";
+import {
+  localAgentCommand,
+  LocalChannelTransport,
+  type Transport,
+  WorkerRegistry,
+} from "../workers/mod.ts";
 import { SshPool } from "../ssh/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { ResultSweeper } from "./result_retention.ts";
@@ -44,6 +49,8 @@ export interface StartOptions {
   now?: () => number;
   /** Where S3 credentials handed to jobs are read from (default: the process environment). */
   env?: Record<string, string | undefined>;
+  /** Wraps the manager's own node's agent transport (tests count the commands that reach it). */
+  wrapAgentTransport?: (transport: Transport) => Transport;
 }
 
 /**
@@ -137,12 +144,15 @@ export async function startOrchestrator(
       onHostKeyRecorded: (t, fp) => log(`worker ${t}: host key ${fp} recorded (first use)`),
     })
     : null;
+  // One long-lived agent child for the manager's own node (started on first use), as the SSH
+  // pool keeps one agent channel per worker.
+  const localAgent = new LocalChannelTransport({
+    agentCommand: localAgentCommand(config.agentCommand),
+    env: config.chronosStateDir ? { CHRONOS_STATE_DIR: config.chronosStateDir } : undefined,
+  });
   const registry = new WorkerRegistry({
     swarm,
-    local: new LocalTransport({
-      agentCommand: localAgentCommand(config.agentCommand),
-      env: config.chronosStateDir ? { CHRONOS_STATE_DIR: config.chronosStateDir } : undefined,
-    }),
+    local: opts.wrapAgentTransport?.(localAgent) ?? localAgent,
     workers: config.workers,
     ssh: sshPool ? (target) => sshPool.runner(target) : undefined,
     log,
@@ -290,6 +300,7 @@ export async function startOrchestrator(
       await logs.closeAll();
       await metricsServer?.shutdown();
       await sshPool?.close();
+      await localAgent.close();
       store.close();
       log("stopped");
     })();

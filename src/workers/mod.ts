@@ -1,6 +1,6 @@
 /**
  * Workers: how the orchestrator reaches each node's `cumulus-agent` (a
- * {@link Transport}: local child process or SSH), typed agent calls, and the
+ * {@link Transport}: one persistent local agent child, or SSH), typed agent calls, and the
  * node inventory (GPUs, partitions, free share per device).
  * @module
  */
@@ -15,13 +15,16 @@ export {
   type CreatedPartition,
   type CreateGroupRequest,
 } from "./agent_client.ts";
+export { type LocalChannelOptions, LocalChannelTransport } from "./agent_channel.ts";
 export {
+  type DeviceInfo,
   type DeviceUse,
   GPU_LABEL_PREFIX,
   type NodeInventory,
   parseWorkerTargets,
   type RegistryDeps,
   type SshTarget,
+  withPartitions,
   WorkerRegistry,
 } from "./registry.ts";
 export {

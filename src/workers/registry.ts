@@ -79,6 +79,37 @@ export function parseWorkerTargets(text: string): Map<string, SshTarget> {
   return out;
 }
 
+/** A device as it is, apart from its use. */
+export type DeviceInfo = Omit<DeviceUse, "allocated" | "free" | "partitions">;
+
+/**
+ * `inv` with `partitions` as its live partitions and each device's use computed from them
+ * (`devices` default: inv's own). Pure: the orchestrator keeps a cached inventory in step with
+ * the partitions it creates and releases itself through this.
+ */
+export function withPartitions(
+  inv: NodeInventory,
+  devices: readonly DeviceInfo[],
+  partitions: AgentPartition[],
+): NodeInventory {
+  const use = devices.map((d): DeviceUse => {
+    const held = partitions.filter((p) => p.device === d.index);
+    const allocated = Math.min(1, held.reduce((s, p) => s + p.memory, 0));
+    return {
+      index: d.index,
+      name: d.name,
+      memoryBytes: d.memoryBytes,
+      allocated: Number(allocated.toFixed(6)),
+      free: Number(Math.max(0, 1 - allocated).toFixed(6)),
+      partitions: held.length,
+      uuid: d.uuid,
+      pciBusId: d.pciBusId,
+      vendor: d.vendor,
+    };
+  });
+  return { ...inv, devices: use, partitions };
+}
+
 /** Knows which agent serves which node; reads their inventories. */
 export class WorkerRegistry {
   #d: RegistryDeps;
@@ -128,6 +159,9 @@ export class WorkerRegistry {
 
   /** The agent of the node with `nodeId`, or null when it has none. */
   async agentById(nodeId: string): Promise<AgentClient | null> {
+    // Node ids never change hands: a known agent needs no node listing.
+    const known = this.#agents.get(nodeId);
+    if (known) return known;
     const node = (await this.#d.swarm.listNodes()).find((n) => n.id === nodeId);
     if (!node) return null;
     const a = await this.agentFor(node);
@@ -151,22 +185,19 @@ export class WorkerRegistry {
         this.#devices.set(node.id, inv);
         await this.#label(node, inv.devices);
       }
-      const use = known.devices.map((d): DeviceUse => {
-        const held = partitions.filter((p) => p.device === d.index);
-        const allocated = Math.min(1, held.reduce((s, p) => s + p.memory, 0));
-        return {
-          index: d.index,
-          name: d.name,
-          memoryBytes: d.totalMemoryBytes,
-          allocated: Number(allocated.toFixed(6)),
-          free: Number(Math.max(0, 1 - allocated).toFixed(6)),
-          partitions: held.length,
-          uuid: d.gpu?.uuid ?? "",
-          pciBusId: d.gpu?.pciBusId ?? d.pciBusId ?? "",
-          vendor: d.gpu?.vendor ?? "",
-        };
-      });
-      return { node, agent: "ok", access: known.access, devices: use, partitions };
+      const devices = known.devices.map((d) => ({
+        index: d.index,
+        name: d.name,
+        memoryBytes: d.totalMemoryBytes,
+        uuid: d.gpu?.uuid ?? "",
+        pciBusId: d.gpu?.pciBusId ?? d.pciBusId ?? "",
+        vendor: d.gpu?.vendor ?? "",
+      }));
+      return withPartitions(
+        { node, agent: "ok", access: known.access, devices: [], partitions: [] },
+        devices,
+        partitions,
+      );
     } catch (err) {
       // Re-read the devices (and labels) once the agent is back.
       this.#devices.delete(node.id);

@@ -1,7 +1,9 @@
 /**
  * How the orchestrator runs `cumulus-agent` on a worker: a transport runs an
- * argv there and returns its exit code and output. The local transport (this
- * file) serves the manager's own node; SSH transports (src/ssh) serve the rest.
+ * argv there and returns its exit code and output. The manager's own node is
+ * served by one persistent agent child (`LocalChannelTransport`,
+ * agent_channel.ts); {@link LocalTransport} here, one process per command, serves
+ * tools and tests that run a few commands; SSH transports (src/ssh) serve the rest.
  * @module
  */
 import { fileURLToPath } from "node:url";

@@ -5,7 +5,11 @@
  * @module
  */
 import { parseConfig } from "../../src/config/mod.ts";
-import { type OrchestratorHandle, startOrchestrator } from "../../src/orchestrator/mod.ts";
+import {
+  type OrchestratorHandle,
+  type StartOptions,
+  startOrchestrator,
+} from "../../src/orchestrator/mod.ts";
 
 /** A running test orchestrator. */
 export interface Stack {
@@ -34,6 +38,8 @@ export interface StackOptions {
    * 127.0.0.1; a test with a second node uses the bridge, 198.18.0.1).
    */
   host?: string;
+  /** Wraps the local agent's transport (tests that count agent commands). */
+  wrapAgentTransport?: StartOptions["wrapAgentTransport"];
 }
 
 /** Socket of the local Docker engine used by tests. */
@@ -73,6 +79,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   });
   const orch = await startOrchestrator(config, {
     env: { ...Deno.env.toObject(), ...opts.env },
+    wrapAgentTransport: opts.wrapAgentTransport,
     log: (m) => {
       if (Deno.env.get("CUMULUS_TEST_VERBOSE")) console.error(`[orch] ${m}`);
     },
