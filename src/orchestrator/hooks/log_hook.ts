@@ -104,7 +104,8 @@ async function catchUp(a: Attempt): Promise<boolean> {
     d.log(`job ${a.jobId}: could not read the final log line: ${(err as Error).message}`);
     return false;
   }
-  if (!final) return false;
+  // The container's own log is complete when it died: empty, there is nothing to drain.
+  if (!final) return a.diedLocally !== "";
   const isFinal = () => {
     const last = a.log.lastDocker;
     return last !== null && last.origin.kind === "docker" && last.origin.ts === final.ts &&
