@@ -122,7 +122,7 @@ function sendStreamError(
 }
 
 /** A server-streaming handler's body: writes to `call` until done or `signal` aborts. */
-type StreamBody<Req> = (
+export type StreamBody<Req> = (
   req: Req,
   call: grpc.ServerWritableStream<Req, unknown>,
   signal: AbortSignal,
@@ -133,7 +133,7 @@ type StreamBody<Req> = (
  * stream ends when `fn` returns, and whatever `fn` throws becomes the
  * stream's status (nothing is written to a client that left).
  */
-function serverStream<Req>(d: HandlerDeps, method: string, fn: StreamBody<Req>) {
+export function serverStream<Req>(d: HandlerDeps, method: string, fn: StreamBody<Req>) {
   return async (call: grpc.ServerWritableStream<Req, unknown>) => {
     const ac = new AbortController();
     call.on("cancelled", () => ac.abort());
@@ -153,13 +153,13 @@ function serverStream<Req>(d: HandlerDeps, method: string, fn: StreamBody<Req>) 
 }
 
 /** A received upload: its temporary file (the callee moves or removes it) and size. */
-interface Upload {
+export interface Upload {
   path: string;
   bytes: number;
 }
 
 /** What one client-streaming upload call does with its messages. */
-interface UploadSteps<H, Res> {
+export interface UploadSteps<H, Res> {
   /** What the first message carries ("spec", "header"), for error messages. */
   first: string;
   /**
@@ -186,7 +186,7 @@ interface UploadSteps<H, Res> {
  * a temporary file as they arrive, past `maxBytes` the call is refused, a
  * failed or abandoned call leaves no file, and the answer is `finish`'s.
  */
-function upload<H, Res>(d: HandlerDeps, method: string, steps: UploadSteps<H, Res>) {
+export function upload<H, Res>(d: HandlerDeps, method: string, steps: UploadSteps<H, Res>) {
   return (
     call: grpc.ServerReadableStream<Record<string, unknown>, Res>,
     cb: grpc.sendUnaryData<Res>,
