@@ -204,3 +204,43 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "StreamLogs: an ended job takes its shutdown lines, but not lines sent after its stop window",
+  ...opts,
+  fn: async () => {
+    // Grace 2 s: the window is 2 s + 5 s after the job ended.
+    const stack = await startStack();
+    const c = new TestClient(stack.url);
+    const rt = runtimeClient(stack.url);
+    try {
+      const { id, md } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
+      await c.cancel(id);
+      const line = (text: string, firstIndex: number) => ({
+        jobId: id,
+        attempt: 1,
+        firstIndex,
+        texts: [text],
+        streams: new Uint8Array([0]),
+        timeMs: Date.now(),
+      });
+      // As a stopped runtime does: its last lines right after the cancel.
+      const late = await streamBatches(rt, md, [line("saving before exit", 0)]);
+      assert.equal(late.error, undefined);
+      assert.deepEqual(late.acks, [1]);
+      const ended = Number((await c.getJob(id)).finishedAtMs);
+      while (Date.now() < ended + 7_500) await new Promise((r) => setTimeout(r, 250));
+      const forged = await streamBatches(rt, md, [line("[cumulus] forged", 1)]);
+      assert.equal(forged.error?.code, grpc.status.FAILED_PRECONDITION);
+      assert.match(forged.error?.details ?? "", /already ended \(CANCELLED\): it accepts no more/);
+      const texts = (await c.watchAll(id)).lines.map((l) => l.text);
+      assert.ok(texts.includes("saving before exit"));
+      assert.ok(!texts.includes("[cumulus] forged"), texts.join(" | "));
+    } finally {
+      rt.close();
+      c.close();
+      await stack.stop();
+    }
+  },
+});

@@ -402,6 +402,22 @@ export class JobManager {
     }
   }
 
+  /**
+   * Throws FailedPreconditionError when `job` ended longer ago than its
+   * container can outlive it (the stop grace period, plus 5 s): a stopped
+   * job's runtime still sends the lines printed while it shut down, but a
+   * leaked token of a finished job cannot add lines to its log.
+   */
+  assertAcceptsLogs(job: JobRecord): void {
+    if (!isTerminal(job.state)) return;
+    const window = this.#d.stopGracePeriodS * 1000 + 5000;
+    if (this.#d.now() - (job.finishedAt ?? 0) > window) {
+      throw new FailedPreconditionError(
+        `job ${job.id} already ended (${job.state}): it accepts no more log lines`,
+      );
+    }
+  }
+
   /** The job's result is stored (`<id>.bin`): recorded, and its runner looks for the end now. */
   resultStored(id: string): void {
     this.#d.store.update(id, { hasResult: true });

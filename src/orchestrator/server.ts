@@ -632,6 +632,7 @@ function streamLogsHandler(d: HandlerDeps) {
     };
     const handle = async (batch: WireLogBatch) => {
       const job = authenticate(d, call, batch.jobId);
+      d.manager.assertAcceptsLogs(job);
       streamJobId = job.id;
       if (batch.attempt !== job.attempts) {
         throw new CumulusError(
