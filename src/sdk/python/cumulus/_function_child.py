@@ -101,6 +101,8 @@ class FunctionChild:
         """
         order = os.fsencode(workdir) + b"\0" + os.fsencode(call_path) + b"\0" + (call or b"")
         fd = self._take_control()
+        if fd is None:
+            return False
         try:
             view = memoryview(order)
             while view:
@@ -119,7 +121,7 @@ class FunctionChild:
 
     def outcome(self) -> Optional[str]:
         """Waits until the child wrote its outcome: ``"pickle"``, ``"error"``, or
-        None when it exits without one (returned, crashed, killed or ``sys.exit``)."""
+        None when it ends without one (``sys.exit``, a crash, a signal)."""
         if self._done is None:
             return None
         data = b""
@@ -150,7 +152,7 @@ class FunctionChild:
         self.pipes.forward()  # until the child closed its ends: it never blocks on a full pipe
         return self.wait()
 
-    def _take_control(self) -> Any:
+    def _take_control(self) -> Optional[int]:
         fd, self._control = self._control, None
         return fd
 
@@ -281,6 +283,7 @@ def _read_order(fd: int) -> Optional[Tuple[str, Optional[bytes], str]]:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """The child's entry point: ``python3 -m cumulus._function_child CONTROL DONE OUTCOME`` (fds)."""
     control, done, outcome_fd = (int(a) for a in (sys.argv[1:] if argv is None else argv))
+    del sys.argv[1:]  # the function sees a plain command line, not the runtime's fds
     for fd in (control, done, outcome_fd):
         os.set_inheritable(fd, False)  # the function's own subprocesses get none of them
     # What unpickling and reporting need, loaded while the parent fetches the call.

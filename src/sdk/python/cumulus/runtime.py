@@ -45,7 +45,9 @@ Environment:
 ``CUMULUS_LOG_STREAM``
     ``1`` (set by the orchestrator): CMD, or function mode, runs as a child
     whose stdout/stderr this process streams over ``Runtime.StreamLogs``
-    (:mod:`cumulus._logstream`); the child's exit status is the runtime's.
+    (:mod:`cumulus._logstream`); the child's exit status is the runtime's. In
+    function mode this process does every gRPC call and the child, started
+    before gRPC is imported, only runs the function (:mod:`cumulus._function_child`).
 ``CUMULUS_GPU_MEMORY``, ``CUMULUS_GPU_COUNT``, ``CUMULUS_DURATION``, ``CUMULUS_DEADLINE_MS``, ``CUMULUS_ATTEMPT``
     The job's partition and deadline, for the job's code (see :mod:`cumulus.context`).
 ``CUMULUS_PARTITION_IDS``, ``CUMULUS_GPU_DEVICES``, ``CUMULUS_GPU_UUIDS``, ``CUMULUS_GPU_MEMORY_BYTES``

@@ -36,7 +36,7 @@ from typing import IO, Iterator, Mapping, Optional, Tuple
 import grpc
 
 from cumulus._call import CALL_PATH, CallEnvelope, PayloadError
-from cumulus._function_child import FunctionChild, execute, load_call
+from cumulus._function_child import FunctionChild, execute
 from cumulus._proto import cumulus_pb2 as pb2
 from cumulus.runtime import (
     REPORT_RESULT_METHOD,
@@ -54,7 +54,7 @@ from cumulus.runtime import (
     status_failure,
 )
 
-__all__ = ["run_function", "run_function_streamed", "report_result", "load_call"]
+__all__ = ["run_function", "run_function_streamed", "report_result"]
 
 _PROG = "cumulus-runtime"
 _CHUNK = 1024 * 1024

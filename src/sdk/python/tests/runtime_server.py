@@ -1,5 +1,5 @@
 """A real in-process gRPC server speaking the Runtime service's function-mode
-calls (FetchFunction, FetchBundle, ReportResult, StreamLogs) and health Check,
+calls (FetchFunction, FetchBundle, ReportResult, StreamLogs, ReportCheckpoint) and health Check,
 for testing ``python3 -m cumulus.runtime --function`` as a real process."""
 
 from __future__ import annotations
@@ -77,6 +77,8 @@ class RuntimeServer:
     health_checks: int = 0
     #: Serves StreamLogs when set; else it answers UNIMPLEMENTED (an orchestrator without it).
     logs: Optional[LogServer] = None
+    #: (step, tier) of each ReportCheckpoint.
+    checkpoints: List[Tuple[int, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _check(self, method: str, job_id: str, context: grpc.ServicerContext) -> None:
@@ -121,6 +123,12 @@ class RuntimeServer:
             context.abort(grpc.StatusCode.UNIMPLEMENTED, "no StreamLogs here")
         return self.logs.stream_logs(requests, context)
 
+    def report_checkpoint(self, request: pb2.ReportCheckpointRequest, context: grpc.ServicerContext) -> pb2.ReportCheckpointResponse:
+        self._check("ReportCheckpoint", request.job_id, context)
+        with self.lock:
+            self.checkpoints.append((request.step, request.tier))
+        return pb2.ReportCheckpointResponse()
+
     def report_result(self, requests: Iterator[pb2.ReportResultRequest], context: grpc.ServicerContext) -> pb2.ReportResultResponse:
         header: Optional[pb2.ResultHeader] = None
         data = bytearray()
@@ -164,6 +172,11 @@ def start_runtime_server(state: RuntimeServer) -> grpc.Server:
                 state.report_result,
                 request_deserializer=pb2.ReportResultRequest.FromString,
                 response_serializer=pb2.ReportResultResponse.SerializeToString,
+            ),
+            "ReportCheckpoint": grpc.unary_unary_rpc_method_handler(
+                state.report_checkpoint,
+                request_deserializer=pb2.ReportCheckpointRequest.FromString,
+                response_serializer=pb2.ReportCheckpointResponse.SerializeToString,
             ),
             "StreamLogs": grpc.stream_stream_rpc_method_handler(
                 state.stream_logs,

@@ -76,6 +76,10 @@ def loaded_rpc_modules() -> List[str]:
     return sorted(m for m in sys.modules if m.split(".")[0] == "grpc" or m.startswith("google.protobuf"))
 
 
+def what_the_function_sees() -> Any:
+    return loaded_rpc_modules(), sys.argv[1:]
+
+
 def print_then_crash(how: str) -> None:
     print("printed before the crash")
     os.write(2, b"to stderr, unbuffered\n")
@@ -97,6 +101,13 @@ def wait_for_sigterm(handle: bool) -> str:
     return "stopped cleanly"
 
 
+def save_a_checkpoint(step: int) -> int:
+    from cumulus import checkpoint
+
+    checkpoint.save({"step": step}, step)  # reported from the child's thread, flushed as it exits
+    return step
+
+
 def checksum(n: int) -> int:
     import hashlib
 
@@ -104,10 +115,10 @@ def checksum(n: int) -> int:
 
 
 def test_the_function_starts_without_grpc_or_protobuf_loaded(server: RuntimeServer, tmp_path: Path) -> None:
-    server.function = payload(loaded_rpc_modules)
+    server.function = payload(what_the_function_sees)
     proc = finish(start(server, tmp_path / "w"))
     assert proc.returncode == 0, proc.stderr
-    assert decode_value(server.results[0][1]) == []
+    assert decode_value(server.results[0][1]) == ([], [])  # nor the runtime's fds on its command line
     assert server.calls == ["FetchFunction", "ReportResult"]
     assert server.health_checks == 0
 
@@ -175,3 +186,13 @@ def test_cut_streams_are_resumed_and_the_result_resent_on_one_channel(server: Ru
     assert server.calls.count("FetchBundle") == 2 and server.calls.count("ReportResult") == 3
     [(kind, data)] = server.results
     assert kind == KIND_VALUE and decode_value(data) == int(hashlib.sha256(blob).hexdigest()[:8], 16) + 1
+
+
+def test_a_checkpoint_saved_in_the_function_is_reported_from_the_child(server: RuntimeServer, tmp_path: Path) -> None:
+    """cumulus.checkpoint reports on a channel of its own (importing grpc then), with the job's env."""
+    server.function = payload(save_a_checkpoint, 7)
+    proc = finish(start(server, tmp_path / "w", CUMULUS_CHECKPOINT_DIR=str(tmp_path / "ckpt")))
+    assert proc.returncode == 0, proc.stderr
+    assert decode_value(server.results[0][1]) == 7
+    assert server.checkpoints == [(7, "l1")]
+    assert (tmp_path / "ckpt").is_dir()
