@@ -15,10 +15,11 @@ from typing import Any, List
 
 import pytest
 
-from bundle_helpers import runtime_env, tar_gz
+from bundle_helpers import runtime_env
 from cumulus import runtime
-from cumulus._call import CALL_PATH, CallEnvelope, pickle_call, python_version
-from cumulus._outcome import KIND_VALUE, decode_value
+from cumulus._call import CallEnvelope, pickle_call, python_version
+from cumulus._outcome import decode_value
+from orchestrator_proc import free_port
 from runtime_server import LogServer, RuntimeServer
 
 THIS_MODULE = sys.modules[__name__]
@@ -108,12 +109,6 @@ def save_a_checkpoint(step: int) -> int:
     return step
 
 
-def checksum(n: int) -> int:
-    import hashlib
-
-    return int(hashlib.sha256(open("blob.bin", "rb").read()).hexdigest()[:8], 16) + n
-
-
 def test_the_function_starts_without_grpc_or_protobuf_loaded(server: RuntimeServer, tmp_path: Path) -> None:
     server.function = payload(what_the_function_sees)
     proc = finish(start(server, tmp_path / "w"))
@@ -133,35 +128,29 @@ def test_a_crashing_child_loses_no_printed_line(server: RuntimeServer, tmp_path:
     assert server.results == []
 
 
-def test_sigterm_to_the_group_ends_the_function_and_the_runtime_streams_on(server: RuntimeServer, tmp_path: Path) -> None:
-    server.function = payload(wait_for_sigterm, False)
+@pytest.mark.parametrize(
+    "handle, code, lines, values",
+    [
+        (False, 128 + signal.SIGTERM, ["started"], []),
+        # The timebox flow: SIGTERM asks the function to wrap up; the parent stays to report.
+        (True, 0, ["started", "stopping"], ["stopped cleanly"]),
+    ],
+)
+def test_sigterm_to_the_group_reaches_the_function_and_the_runtime_stays(
+    server: RuntimeServer, tmp_path: Path, handle: bool, code: int, lines: List[str], values: List[str]
+) -> None:
+    server.function = payload(wait_for_sigterm, handle)
     proc = start(server, tmp_path / "w")
     wait_for_line(server, "started", proc)
     os.killpg(proc.pid, signal.SIGTERM)
     done = finish(proc)
-    assert done.returncode == 128 + signal.SIGTERM, done.stderr
-    assert logged(server) == ["started"]
-    assert server.results == []
-
-
-def test_a_function_that_handles_sigterm_still_reports_its_result(server: RuntimeServer, tmp_path: Path) -> None:
-    """The timebox flow: SIGTERM asks the function to wrap up; the parent stays to report."""
-    server.function = payload(wait_for_sigterm, True)
-    proc = start(server, tmp_path / "w")
-    wait_for_line(server, "started", proc)
-    os.killpg(proc.pid, signal.SIGTERM)
-    done = finish(proc)
-    assert done.returncode == 0, done.stderr
-    assert logged(server) == ["started", "stopping"]
-    assert [(kind, decode_value(data)) for kind, data in server.results] == [(KIND_VALUE, "stopped cleanly")]
+    assert done.returncode == code, done.stderr
+    assert logged(server) == lines
+    assert [decode_value(data) for _, data in server.results] == values
 
 
 def test_an_unreachable_orchestrator_exits_69_and_the_child_quietly(tmp_path: Path) -> None:
-    import socket
-
-    with socket.socket() as sock:  # a port that was free a moment ago: nothing listens
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()  # nothing listens there
     server = RuntimeServer(url=f"127.0.0.1:{port}")
     started = time.monotonic()
     proc = finish(start(server, tmp_path / "w", CUMULUS_CONNECT_TIMEOUT="1"))
@@ -172,20 +161,14 @@ def test_an_unreachable_orchestrator_exits_69_and_the_child_quietly(tmp_path: Pa
     assert time.monotonic() - started < 15
 
 
-def test_cut_streams_are_resumed_and_the_result_resent_on_one_channel(server: RuntimeServer, tmp_path: Path) -> None:
-    import hashlib
-
-    blob = os.urandom(700 * 1024)  # several 64 KiB chunks, incompressible
-    call = pickle_call(checksum, (1,), {}, by_value=[THIS_MODULE])
-    server.function = CallEnvelope(call=None, bundle=True, python=python_version()).to_bytes()
-    server.bundle = tar_gz({CALL_PATH: call, "blob.bin": blob})
-    server.cut_stream_after = 3  # FetchBundle's stream (FetchFunction's is one chunk)
+def test_a_result_cut_by_a_restart_is_sent_again_on_the_same_channel(server: RuntimeServer, tmp_path: Path) -> None:
+    """The log stream shares the channel; resuming cut fetches is test_retry's (the same code)."""
+    server.function = payload(what_the_function_sees)
     server.unavailable_results = 2
     proc = finish(start(server, tmp_path / "w"))
     assert proc.returncode == 0, proc.stderr
-    assert server.calls.count("FetchBundle") == 2 and server.calls.count("ReportResult") == 3
-    [(kind, data)] = server.results
-    assert kind == KIND_VALUE and decode_value(data) == int(hashlib.sha256(blob).hexdigest()[:8], 16) + 1
+    assert server.calls == ["FetchFunction"] + ["ReportResult"] * 3
+    assert [decode_value(data) for _, data in server.results] == [([], [])]
 
 
 def test_a_checkpoint_saved_in_the_function_is_reported_from_the_child(server: RuntimeServer, tmp_path: Path) -> None:
