@@ -24,6 +24,7 @@ from typing import Callable, List, Optional
 
 import grpc
 
+from cumulus._pipes import OutputPipes
 from cumulus._proto import cumulus_pb2 as pb2
 
 __all__ = ["LogStreamer", "STREAM_METHOD"]
@@ -93,13 +94,12 @@ class LogStreamer:
         self.error: Optional[str] = None
 
     # -- capture ---------------------------------------------------------------
-    def start(self) -> "LogStreamer":
-        """Redirects fds 1 and 2 into pipes and starts the reader and sender threads."""
-        for fd, stream in ((1, pb2.STDOUT), (2, pb2.STDERR)):
-            r, w = os.pipe()
-            self._saved.append(os.dup(fd))
-            os.dup2(w, fd)
-            os.close(w)
+    def start(self, pipes: Optional[OutputPipes] = None) -> "LogStreamer":
+        """Starts the reader and sender threads on ``pipes`` (fds 1 and 2
+        redirected already; new ones when None). The streamer owns the pipes from here on."""
+        pipes = pipes or OutputPipes()
+        self._saved = pipes.saved
+        for r, stream in zip(pipes.read_fds, (pb2.STDOUT, pb2.STDERR)):
             t = threading.Thread(target=self._read, args=(r, stream), daemon=True)
             t.start()
             self._threads.append(t)

@@ -45,7 +45,9 @@ Environment:
 ``CUMULUS_LOG_STREAM``
     ``1`` (set by the orchestrator): CMD, or function mode, runs as a child
     whose stdout/stderr this process streams over ``Runtime.StreamLogs``
-    (:mod:`cumulus._logstream`); the child's exit status is the runtime's.
+    (:mod:`cumulus._logstream`); the child's exit status is the runtime's. In
+    function mode this process does every gRPC call and the child, started
+    before gRPC is imported, only runs the function (:mod:`cumulus._function_child`).
 ``CUMULUS_GPU_MEMORY``, ``CUMULUS_GPU_COUNT``, ``CUMULUS_DURATION``, ``CUMULUS_DEADLINE_MS``, ``CUMULUS_ATTEMPT``
     The job's partition and deadline, for the job's code (see :mod:`cumulus.context`).
 ``CUMULUS_PARTITION_IDS``, ``CUMULUS_GPU_DEVICES``, ``CUMULUS_GPU_UUIDS``, ``CUMULUS_GPU_MEMORY_BYTES``
@@ -95,17 +97,21 @@ from __future__ import annotations
 import io
 import os
 import sys
-import tarfile
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import IO, Generator, Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence, cast
-
-import grpc
+from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator, List, Mapping, NoReturn, Optional, Sequence, cast
 
 from cumulus._bytes import format_bytes, parse_bytes
-from cumulus._proto import cumulus_pb2 as pb2
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
+
+# grpc, protobuf and tarfile are imported where used: a function job's runtime
+# imports this module, then starts the function's process before it pays for
+# them (see run()), and that process imports this module for its exit codes.
+if TYPE_CHECKING:
+    import tarfile
+
+    import grpc
 
 __all__ = [
     "FETCH_BUNDLE_METHOD",
@@ -137,6 +143,7 @@ __all__ = [
     "status_failure",
     "is_unavailable",
     "open_channel",
+    "new_channel",
     "probe",
     "fetch_bundle",
     "fetch_function",
@@ -342,6 +349,8 @@ def _grpc_target(url: str) -> str:
 
 def status_failure(err: grpc.RpcError, method: str = "FetchBundle") -> RuntimeFailure:
     """The :class:`RuntimeFailure` for a failed Runtime call."""
+    import grpc
+
     code = err.code() if hasattr(err, "code") else None
     details = (err.details() if hasattr(err, "details") else None) or "no details"
     if code in (grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.PERMISSION_DENIED):
@@ -359,6 +368,17 @@ def open_channel(config: RuntimeConfig) -> grpc.Channel:
 
     Raises :class:`UnreachableError`; the caller closes the channel.
     """
+    channel = new_channel(config)
+    if not probe(channel, config.connect_timeout, wait_for_ready=True):
+        channel.close()
+        raise _unreachable(config)
+    return channel
+
+
+def new_channel(config: RuntimeConfig) -> grpc.Channel:
+    """A channel to the orchestrator, not yet connected (its first call connects)."""
+    import grpc
+
     options = [
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
@@ -368,14 +388,13 @@ def open_channel(config: RuntimeConfig) -> grpc.Channel:
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
-    channel = grpc.insecure_channel(config.target, options=options)
-    if not probe(channel, config.connect_timeout, wait_for_ready=True):
-        channel.close()
-        raise UnreachableError(
-            f"orchestrator unreachable at {config.target} "
-            f"(no connection within {config.connect_timeout:g} s)"
-        )
-    return channel
+    return grpc.insecure_channel(config.target, options=options)
+
+
+def _unreachable(config: RuntimeConfig) -> UnreachableError:
+    return UnreachableError(
+        f"orchestrator unreachable at {config.target} (no connection within {config.connect_timeout:g} s)"
+    )
 
 
 #: Method the connection probe calls: any answer, even UNIMPLEMENTED, proves a live server.
@@ -392,6 +411,8 @@ def probe(channel: grpc.Channel, timeout: float, wait_for_ready: bool) -> bool:
     ``grpc.channel_ready_future``: its connectivity watcher makes every later
     ``channel.close()`` block for up to 200 ms.)
     """
+    import grpc
+
     check = channel.unary_unary(
         HEALTH_CHECK_METHOD,
         request_serializer=lambda _: b"",  # an empty HealthCheckRequest: the whole server
@@ -407,19 +428,32 @@ def probe(channel: grpc.Channel, timeout: float, wait_for_ready: bool) -> bool:
 
 def is_unavailable(err: grpc.RpcError) -> bool:
     """True for a failure an orchestrator restart causes (the call may be tried again)."""
+    import grpc
+
     code = err.code() if hasattr(err, "code") else None
     return code == grpc.StatusCode.UNAVAILABLE
 
 
 def _fetch_stream(
-    config: RuntimeConfig, channel: Optional[grpc.Channel], method: str, request: object, what: str
+    config: RuntimeConfig,
+    channel: Optional[grpc.Channel],
+    method: str,
+    request: object,
+    what: str,
+    connect: bool = False,
 ) -> Generator[bytes, None, None]:
     """Yield the data of a BundleChunk stream, checking the announced byte count.
 
     A stream cut by UNAVAILABLE (an orchestrator restart) is asked again
     within ``config.retry_timeout`` and the bytes already yielded are skipped:
-    the orchestrator serves the same stored bytes each time.
+    the orchestrator serves the same stored bytes each time. With ``connect``
+    the first call waits up to ``config.connect_timeout`` for the channel to
+    connect (the job of :func:`probe`, without its round trip).
     """
+    import grpc
+
+    from cumulus._proto import cumulus_pb2 as pb2
+
     own = channel is None
     chan = open_channel(config) if channel is None else channel
     try:
@@ -432,7 +466,15 @@ def _fetch_stream(
         expected = 0
         received = 0
         while True:
-            responses = call(request, metadata=((TOKEN_METADATA_KEY, config.token),))
+            if connect:
+                responses = call(
+                    request,
+                    metadata=((TOKEN_METADATA_KEY, config.token),),
+                    wait_for_ready=True,
+                    timeout=config.connect_timeout,
+                )
+            else:
+                responses = call(request, metadata=((TOKEN_METADATA_KEY, config.token),))
             skip = received  # bytes of this attempt already yielded by an earlier one
             try:
                 for chunk in responses:
@@ -448,6 +490,10 @@ def _fetch_stream(
                         yield data
                 break
             except grpc.RpcError as err:
+                code = err.code() if hasattr(err, "code") else None
+                if connect and not received and code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    raise _unreachable(config) from None
+                connect = False
                 delay = retrier.next_delay() if is_unavailable(err) else None
                 if delay is None:
                     raise status_failure(err, method) from None
@@ -468,13 +514,22 @@ def fetch_bundle(config: RuntimeConfig, channel: Optional[grpc.Channel] = None) 
     :class:`UnreachableError`, :class:`TokenError`, :class:`OrchestratorError`,
     or :class:`BundleError` when the byte count disagrees with ``total_bytes``.
     """
+    from cumulus._proto import cumulus_pb2 as pb2
+
     return _fetch_stream(config, channel, "FetchBundle", pb2.FetchBundleRequest(job_id=config.job_id), "bundle")
 
 
-def fetch_function(config: RuntimeConfig, channel: Optional[grpc.Channel] = None) -> bytes:
-    """The job's ``spec.function`` bytes (FetchFunction); errors as :func:`fetch_bundle`."""
+def fetch_function(config: RuntimeConfig, channel: Optional[grpc.Channel] = None, *, connect: bool = False) -> bytes:
+    """The job's ``spec.function`` bytes (FetchFunction); errors as :func:`fetch_bundle`.
+
+    With ``connect`` (on a channel from :func:`new_channel`) the call itself
+    waits up to ``config.connect_timeout`` s for the connection and raises
+    :class:`UnreachableError` as :func:`open_channel` does.
+    """
+    from cumulus._proto import cumulus_pb2 as pb2
+
     request = pb2.FetchFunctionRequest(job_id=config.job_id)
-    return b"".join(_fetch_stream(config, channel, "FetchFunction", request, "function payload"))
+    return b"".join(_fetch_stream(config, channel, "FetchFunction", request, "function payload", connect))
 
 
 class _ChunkReader(io.RawIOBase):
@@ -586,6 +641,8 @@ def extract_bundle(chunks: Iterable[bytes], dest: str, limits: BundleLimits = Bu
     stream extracts nothing. Raises :class:`WorkdirError` when ``dest`` is not
     writable.
     """
+    import tarfile
+
     stats = BundleStats()
     iterator = iter(chunks)
     first = next(iterator, None)
@@ -753,16 +810,28 @@ def _parse_command(args: Sequence[str]) -> Optional[List[str]]:
 
 def run(args: Sequence[str], env: Mapping[str, str]) -> int:
     """Command mode: fetch, extract, chdir and exec (never returns); function
-    mode: run the call and return the exit code. Raises :class:`RuntimeFailure`."""
+    mode: run the call and return the exit code (streamed: end the process
+    with it). Raises :class:`RuntimeFailure`."""
     command = _parse_command(args)
     config = RuntimeConfig.from_env(env)
     if command is None:
         if env.get("CUMULUS_LOG_STREAM") == "1":
             # Stream from a parent that outlives the function: a function that
             # crashes its process (segfault, os._exit, OOM) would take its last,
-            # unsent lines with it. The child runs function mode unstreamed.
+            # unsent lines with it. The child only runs the function, and
+            # starts before this process imports gRPC, so the two start-ups overlap.
             os.environ.pop("CUMULUS_LOG_STREAM", None)
-            return _run_streamed([sys.executable, "-m", "cumulus.runtime", "--function"], config, env)
+            from cumulus._function_child import FunctionChild
+            from cumulus._pipes import flush_stdio
+
+            child = FunctionChild.spawn(os.environ)
+            from cumulus.runtime_function import run_function_streamed
+
+            code = run_function_streamed(config, env, child)
+            # This process ran no user code and its work is acked: the interpreter's
+            # teardown (gRPC's threads, every module) would only delay the job's end.
+            flush_stdio()
+            os._exit(code)
         from cumulus.runtime_function import run_function  # only function jobs pay for its imports
 
         return run_function(config)

@@ -7,15 +7,19 @@
    (``.cumulus/python``) and the working directory first on ``sys.path``.
    For a fraction of a GPU, cap the ML frameworks' allocators to the
    partition (:func:`cumulus.gpu.apply_memory_cap`).
-3. Unpickle and call ``fn(*args, **kwargs)`` in the main thread. No gRPC
-   channel is open meanwhile, so a function that forks (data loaders,
-   multiprocessing) inherits none. (With ``CUMULUS_LOG_STREAM=1``,
-   :func:`cumulus.runtime.run` runs all of this in a child process whose
-   output the parent streams; streaming from this process would lose the
-   last lines when the function crashes it.)
+3. Unpickle and call ``fn(*args, **kwargs)`` in the main thread
+   (:func:`cumulus._function_child.execute`). No gRPC channel is open
+   meanwhile in that process, so a function that forks (data loaders,
+   multiprocessing) inherits none.
 4. ``ReportResult``: the return value (kind ``pickle``) or the exception
    (kind ``error``, see :mod:`cumulus._outcome`), pickled to a temporary file
    first so its size is known and a large result is never held twice.
+
+With ``CUMULUS_LOG_STREAM=1`` (:func:`run_function_streamed`) steps 3 runs in
+a child process that imports no gRPC (:mod:`cumulus._function_child`) and
+this process does 1, 2's fetching and 4 and streams the child's output:
+streaming from the function's own process would lose the last lines when the
+function crashes it. Without it (:func:`run_function`) one process does all.
 
 Exit codes are listed in :mod:`cumulus.runtime`.
 """
@@ -27,85 +31,60 @@ import platform
 import sys
 import tempfile
 import time
-from types import TracebackType
-from typing import IO, Any, Iterator, Optional, Tuple
+from typing import IO, Iterator, Mapping, Optional, Tuple
 
 import grpc
 
-from cumulus._call import CALL_PATH, MODULES_DIR, CallEnvelope, PayloadError
-from cumulus._outcome import KIND_ERROR, KIND_VALUE, dump_value, encode_error
+from cumulus._call import CALL_PATH, CallEnvelope, PayloadError
+from cumulus._function_child import FunctionChild, execute
 from cumulus._proto import cumulus_pb2 as pb2
-from cumulus.gpu import apply_memory_cap
 from cumulus.runtime import (
-    EXIT_BAD_BUNDLE,
-    EXIT_FUNCTION_RAISED,
-    EXIT_SOFTWARE,
     REPORT_RESULT_METHOD,
     TOKEN_METADATA_KEY,
     BundleError,
     RuntimeConfig,
+    RuntimeFailure,
     WorkdirError,
     extract_bundle,
     fetch_bundle,
     fetch_function,
     is_unavailable,
+    new_channel,
     open_channel,
     status_failure,
 )
 
-__all__ = ["run_function", "report_result", "load_call"]
+__all__ = ["run_function", "run_function_streamed", "report_result"]
 
 _PROG = "cumulus-runtime"
 _CHUNK = 1024 * 1024
 
 
-def _fetch(config: RuntimeConfig) -> CallEnvelope:
-    """Fetch the payload (and the bundle it needs) into the working directory."""
-    channel = open_channel(config)
+def _prepare(config: RuntimeConfig, channel: grpc.Channel, payload: bytes) -> CallEnvelope:
+    """Decode the payload and fetch the bundle it needs into the working directory."""
     try:
+        envelope = CallEnvelope.from_bytes(payload)
+    except PayloadError as err:
+        raise BundleError(str(err)) from None
+    if envelope.bundle:
+        stream = fetch_bundle(config, channel)
         try:
-            envelope = CallEnvelope.from_bytes(fetch_function(config, channel))
-        except PayloadError as err:
-            raise BundleError(str(err)) from None
-        if envelope.bundle:
-            stream = fetch_bundle(config, channel)
-            try:
-                extract_bundle(stream, config.workdir, config.bundle_limits)
-            finally:
-                stream.close()
-        else:
-            try:
-                os.makedirs(config.workdir, exist_ok=True)
-            except OSError as err:
-                raise WorkdirError(f"cannot create workdir {config.workdir}: {err.strerror}") from None
-        return envelope
-    finally:
-        channel.close()
+            extract_bundle(stream, config.workdir, config.bundle_limits)
+        finally:
+            stream.close()
+    else:
+        try:
+            os.makedirs(config.workdir, exist_ok=True)
+        except OSError as err:
+            raise WorkdirError(f"cannot create workdir {config.workdir}: {err.strerror}") from None
+    return envelope
 
 
-def _enter_workdir(workdir: str) -> None:
-    try:
-        os.chdir(workdir)
-    except OSError as err:
-        raise WorkdirError(f"cannot enter workdir {workdir}: {err.strerror}") from None
-    modules = os.path.join(workdir, *MODULES_DIR.split("/"))
-    for path in (workdir, modules):  # modules end up first
-        if path not in sys.path:
-            sys.path.insert(0, path)
-
-
-def load_call(envelope: CallEnvelope, workdir: str) -> Tuple[Any, tuple, dict]:
-    """Unpickle ``(fn, args, kwargs)`` from the envelope or the bundle's call file."""
-    import pickle
-
-    data = envelope.call
-    if data is None:
-        with open(os.path.join(workdir, *CALL_PATH.split("/")), "rb") as f:
-            data = f.read()
-    fn, args, kwargs = pickle.loads(data)
-    if not callable(fn):
-        raise TypeError(f"the job's function is a {type(fn).__name__}, not a callable")
-    return fn, tuple(args), dict(kwargs)
+def _call_source(envelope: CallEnvelope, workdir: str) -> Tuple[Optional[bytes], str]:
+    """The inline call, or the path of the bundle's call file."""
+    if envelope.call is not None:
+        return envelope.call, ""
+    return None, os.path.join(workdir, *CALL_PATH.split("/"))
 
 
 def _chunks(header: pb2.ResultHeader, body: IO[bytes]) -> Iterator[pb2.ReportResultRequest]:
@@ -117,8 +96,12 @@ def _chunks(header: pb2.ResultHeader, body: IO[bytes]) -> Iterator[pb2.ReportRes
         yield pb2.ReportResultRequest(chunk=block)
 
 
-def report_result(config: RuntimeConfig, kind: str, body: IO[bytes], size: int) -> None:
+def report_result(
+    config: RuntimeConfig, kind: str, body: IO[bytes], size: int, channel: Optional[grpc.Channel] = None
+) -> None:
     """Stream ``size`` bytes of ``body`` as the job's result of ``kind``.
+
+    On ``channel``, or on a channel of its own (opened and closed here) when None.
 
     Raises :class:`~cumulus.runtime.ResultRefusedError` when the orchestrator
     refuses it as too large, other :class:`~cumulus.runtime.RuntimeFailure`\\ s
@@ -129,9 +112,9 @@ def report_result(config: RuntimeConfig, kind: str, body: IO[bytes], size: int) 
     ``config.retry_timeout`` seconds: the orchestrator replaces the stored
     result with the same bytes, so a repeat is harmless.
     """
-    channel = open_channel(config)
+    chan = open_channel(config) if channel is None else channel
     try:
-        call = channel.stream_unary(
+        call = chan.stream_unary(
             REPORT_RESULT_METHOD,
             request_serializer=pb2.ReportResultRequest.SerializeToString,
             response_deserializer=pb2.ReportResultResponse.FromString,
@@ -150,41 +133,15 @@ def report_result(config: RuntimeConfig, kind: str, body: IO[bytes], size: int) 
                 time.sleep(delay)
                 body.seek(start)
     finally:
-        channel.close()
+        if channel is None:
+            chan.close()
 
 
-def _report_error(config: RuntimeConfig, exc: BaseException, tb: Optional[TracebackType], code: int) -> int:
-    data = encode_error(exc, tb)
-    with tempfile.TemporaryFile() as f:
-        f.write(data)
-        f.seek(0)
-        report_result(config, KIND_ERROR, f, len(data))
-    return code
-
-
-def _user_frames(tb: Optional[TracebackType]) -> Optional[TracebackType]:
-    """The traceback from the first frame outside this module (None if there is none)."""
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    return tb
-
-
-def _first_line(exc: BaseException) -> str:
-    try:
-        text = str(exc)
-    except Exception:  # noqa: BLE001
-        text = ""
-    line = text.splitlines()[0] if text else ""
-    return f"{type(exc).__name__}: {line}" if line else type(exc).__name__
-
-
-def _exit_code(exc: SystemExit) -> int:
-    if exc.code is None:
-        return 0
-    if isinstance(exc.code, int):
-        return exc.code & 0xFF
-    print(exc.code, file=sys.stderr)  # as the interpreter does for sys.exit("message")
-    return 1
+def _report_file(config: RuntimeConfig, kind: str, body: IO[bytes], channel: Optional[grpc.Channel] = None) -> None:
+    """Report the outcome ``body`` holds from its start to its end."""
+    size = body.seek(0, os.SEEK_END)
+    body.seek(0)
+    report_result(config, kind, body, size, channel)
 
 
 def _warn_version(envelope: CallEnvelope) -> None:
@@ -197,55 +154,76 @@ def _warn_version(envelope: CallEnvelope) -> None:
         )
 
 
-def _flush() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # noqa: BLE001 - a closed stream must not lose the result
-            pass
-
-
 def run_function(config: RuntimeConfig) -> int:
-    """Fetch, load, call, report; returns the process exit code (see :mod:`cumulus.runtime`)."""
-    envelope = _fetch(config)
-    _enter_workdir(config.workdir)
+    """Fetch, load, call, report in this process; returns the process exit code (see :mod:`cumulus.runtime`)."""
+    channel = open_channel(config)
+    try:
+        envelope = _prepare(config, channel, fetch_function(config, channel))
+    finally:
+        channel.close()
     _warn_version(envelope)
-    # Before unpickling: the call's arguments may already hold GPU tensors.
-    apply_memory_cap()
+    call, call_path = _call_source(envelope, config.workdir)
+    with tempfile.TemporaryFile() as out:
+        code, kind = execute(config.workdir, call, call_path, out)
+        if kind is not None:
+            _report_file(config, kind, out)
+    return code
+
+
+def _print_failure(failure: RuntimeFailure) -> int:
+    print(f"{_PROG}: error: {failure}", file=sys.stderr)
+    return failure.exit_code
+
+
+def run_function_streamed(config: RuntimeConfig, env: Mapping[str, str], child: FunctionChild) -> int:
+    """The parent of a streamed function job: all gRPC here, the function in ``child``.
+
+    One channel carries the call, the bundle, the log and the result. Returns
+    the exit code: the child's, or the parent's own failure's once the child
+    started (printed into the streamed log). Raises
+    :class:`~cumulus.runtime.RuntimeFailure` when the call cannot be fetched,
+    after the child ended quietly and fds 1 and 2 are restored.
+    """
+    from cumulus._logstream import LogStreamer
+
+    attempt = int(env.get("CUMULUS_ATTEMPT", "1") or "1")
+    channel = new_channel(config)
     try:
-        fn, args, kwargs = load_call(envelope, config.workdir)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure is reported as the result
-        print(
-            f"{_PROG}: error: cannot load the function: {_first_line(exc)} "
-            "(is every module it uses installed in the job image or shipped with it?)",
-            file=sys.stderr,
-        )
-        return _report_error(config, exc, exc.__traceback__, EXIT_BAD_BUNDLE)
-    try:
-        value = fn(*args, **kwargs)
-    except SystemExit as exc:
-        _flush()
-        return _exit_code(exc)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # noqa: BLE001 - the user's exception is the result
-        _flush()
-        print(f"{_PROG}: the function raised {_first_line(exc)}", file=sys.stderr)
-        # Skip the runtime's frames: the user's traceback starts in their function.
-        tb = _user_frames(exc.__traceback__)
-        return _report_error(config, exc, tb, EXIT_FUNCTION_RAISED)
-    _flush()
-    with tempfile.TemporaryFile() as f:
         try:
-            dump_value(value, f)
-        except Exception as exc:  # noqa: BLE001 - pickling fails in many ways
-            err = TypeError(
-                f"the function returned a {type(value).__module__}.{type(value).__qualname__}, "
-                f"which cannot be pickled: {type(exc).__name__}: {exc}"
-            )
-            print(f"{_PROG}: error: {err}", file=sys.stderr)
-            return _report_error(config, err, None, EXIT_SOFTWARE)
-        size = f.tell()
-        f.seek(0)
-        report_result(config, KIND_VALUE, f, size)
-    return 0
+            # Waits for the connection itself: no separate probe round trip.
+            payload = fetch_function(config, channel, connect=True)
+        except BaseException:
+            child.abandon()
+            raise
+        streamer = LogStreamer(channel, config.job_id, attempt, config.token).start(child.pipes)
+        try:
+            code = _supervise(config, channel, child, payload)
+        finally:
+            child.cancel()  # a no-op after the order; else the child exits quietly
+            child.wait()
+            streamer.close(timeout=30)
+        return code
+    finally:
+        child.outcome_file.close()
+        channel.close()
+
+
+def _supervise(config: RuntimeConfig, channel: grpc.Channel, child: FunctionChild, payload: bytes) -> int:
+    """Hand the call to the child, report its outcome; the exit code."""
+    try:
+        envelope = _prepare(config, channel, payload)
+    except RuntimeFailure as failure:
+        return _print_failure(failure)
+    _warn_version(envelope)
+    call, call_path = _call_source(envelope, config.workdir)
+    if not child.send(config.workdir, call, call_path):
+        return child.wait()  # it ended before its order (SIGTERM)
+    kind = child.outcome()
+    if kind is not None:
+        # While the child exits (its atexit handlers, the interpreter's teardown).
+        try:
+            _report_file(config, kind, child.outcome_file, channel)
+        except RuntimeFailure as failure:
+            child.wait()
+            return _print_failure(failure)
+    return child.wait()

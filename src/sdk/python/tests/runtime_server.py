@@ -1,6 +1,6 @@
 """A real in-process gRPC server speaking the Runtime service's function-mode
-calls (FetchFunction, FetchBundle, ReportResult) and health Check, for testing
-``python3 -m cumulus.runtime --function`` as a real process."""
+calls (FetchFunction, FetchBundle, ReportResult, StreamLogs, ReportCheckpoint) and health Check,
+for testing ``python3 -m cumulus.runtime --function`` as a real process."""
 
 from __future__ import annotations
 
@@ -13,6 +13,46 @@ import grpc
 
 from bundle_helpers import JOB_ID, TOKEN, pb2
 from cumulus import runtime
+
+
+@dataclass
+class LogServer:
+    """StreamLogs as the orchestrator serves it: stores (stream, bytes) per line
+    index (resends skipped, acks after storing); can drop the first call early."""
+
+    lines: List[Tuple[int, bytes]] = field(default_factory=list)
+    batches: int = 0
+    #: End the first call with UNAVAILABLE after this many batches (0: never).
+    fail_first_call_after: int = 0
+    #: Refuse every call with this code (None: accept).
+    refuse: object = None
+    calls: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def stream_logs(self, requests: Iterator[pb2.LogBatch], context: grpc.ServicerContext) -> Iterator[pb2.LogAck]:
+        with self.lock:
+            self.calls += 1
+            call = self.calls
+        if self.refuse is not None:
+            context.abort(self.refuse, "refused by test")
+        seen = 0
+        for batch in requests:
+            assert not batch.texts, "the streamer sends data, not texts"
+            data = batch.data
+            assert data.endswith(b"\n")
+            got = data[:-1].split(b"\n")
+            assert len(got) == len(batch.streams)
+            with self.lock:
+                self.batches += 1
+                skip = len(self.lines) - batch.first_index
+                assert skip >= 0, "a gap in the line indexes"
+                for i in range(skip, len(got)):
+                    self.lines.append((batch.streams[i], got[i]))
+                accepted = len(self.lines)
+            seen += 1
+            if call == 1 and self.fail_first_call_after and seen >= self.fail_first_call_after:
+                context.abort(grpc.StatusCode.UNAVAILABLE, "dropped by test")
+            yield pb2.LogAck(accepted=accepted)
 
 
 @dataclass
@@ -35,6 +75,10 @@ class RuntimeServer:
     calls: List[str] = field(default_factory=list)
     #: Health/Check calls: the runtime probes once per channel it opens.
     health_checks: int = 0
+    #: Serves StreamLogs when set; else it answers UNIMPLEMENTED (an orchestrator without it).
+    logs: Optional[LogServer] = None
+    #: (step, tier) of each ReportCheckpoint.
+    checkpoints: List[Tuple[int, str]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _check(self, method: str, job_id: str, context: grpc.ServicerContext) -> None:
@@ -73,6 +117,17 @@ class RuntimeServer:
         with self.lock:
             self.health_checks += 1
         return b"\x08\x01"  # HealthCheckResponse{status: SERVING}
+
+    def stream_logs(self, requests: Iterator[pb2.LogBatch], context: grpc.ServicerContext) -> Iterator[pb2.LogAck]:
+        if self.logs is None:
+            context.abort(grpc.StatusCode.UNIMPLEMENTED, "no StreamLogs here")
+        return self.logs.stream_logs(requests, context)
+
+    def report_checkpoint(self, request: pb2.ReportCheckpointRequest, context: grpc.ServicerContext) -> pb2.ReportCheckpointResponse:
+        self._check("ReportCheckpoint", request.job_id, context)
+        with self.lock:
+            self.checkpoints.append((request.step, request.tier))
+        return pb2.ReportCheckpointResponse()
 
     def report_result(self, requests: Iterator[pb2.ReportResultRequest], context: grpc.ServicerContext) -> pb2.ReportResultResponse:
         header: Optional[pb2.ResultHeader] = None
@@ -118,6 +173,16 @@ def start_runtime_server(state: RuntimeServer) -> grpc.Server:
                 request_deserializer=pb2.ReportResultRequest.FromString,
                 response_serializer=pb2.ReportResultResponse.SerializeToString,
             ),
+            "ReportCheckpoint": grpc.unary_unary_rpc_method_handler(
+                state.report_checkpoint,
+                request_deserializer=pb2.ReportCheckpointRequest.FromString,
+                response_serializer=pb2.ReportCheckpointResponse.SerializeToString,
+            ),
+            "StreamLogs": grpc.stream_stream_rpc_method_handler(
+                state.stream_logs,
+                request_deserializer=pb2.LogBatch.FromString,
+                response_serializer=pb2.LogAck.SerializeToString,
+            ),
         },
     )
     health = grpc.method_handlers_generic_handler(
@@ -125,7 +190,7 @@ def start_runtime_server(state: RuntimeServer) -> grpc.Server:
         {"Check": grpc.unary_unary_rpc_method_handler(state.health_check)},  # raw bytes both ways
     )
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=4),
+        futures.ThreadPoolExecutor(max_workers=8),  # a streamed job holds StreamLogs open meanwhile
         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)],
     )
     server.add_generic_rpc_handlers((handler, health))

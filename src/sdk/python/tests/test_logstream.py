@@ -7,54 +7,14 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import threading
 from concurrent import futures
-from dataclasses import dataclass, field
 from typing import Iterator, List, Tuple
 
 import grpc
 import pytest
 
 from bundle_helpers import PACKAGE_DIR, pb2
-
-
-@dataclass
-class LogServer:
-    """Stores (stream, bytes) per line index; can drop the first call early."""
-
-    lines: List[Tuple[int, bytes]] = field(default_factory=list)
-    batches: int = 0
-    #: End the first call with UNAVAILABLE after this many batches (0: never).
-    fail_first_call_after: int = 0
-    #: Refuse every call with this code (None: accept).
-    refuse: object = None
-    calls: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def stream_logs(self, requests: Iterator[pb2.LogBatch], context: grpc.ServicerContext) -> Iterator[pb2.LogAck]:
-        with self.lock:
-            self.calls += 1
-            call = self.calls
-        if self.refuse is not None:
-            context.abort(self.refuse, "refused by test")
-        seen = 0
-        for batch in requests:
-            assert not batch.texts, "the streamer sends data, not texts"
-            data = batch.data
-            assert data.endswith(b"\n")
-            got = data[:-1].split(b"\n")
-            assert len(got) == len(batch.streams)
-            with self.lock:
-                self.batches += 1
-                skip = len(self.lines) - batch.first_index
-                assert skip >= 0, "a gap in the line indexes"
-                for i in range(skip, len(got)):
-                    self.lines.append((batch.streams[i], got[i]))
-                accepted = len(self.lines)
-            seen += 1
-            if call == 1 and self.fail_first_call_after and seen >= self.fail_first_call_after:
-                context.abort(grpc.StatusCode.UNAVAILABLE, "dropped by test")
-            yield pb2.LogAck(accepted=accepted)
+from runtime_server import LogServer
 
 
 @pytest.fixture()

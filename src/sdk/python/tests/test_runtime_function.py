@@ -1,5 +1,11 @@
 """``python3 -m cumulus.runtime --function`` as a real process against a real
-in-process Runtime server: payload in, result or error out, exit codes."""
+in-process Runtime server: payload in, result or error out, exit codes.
+
+Every test runs twice: in one process (``CUMULUS_LOG_STREAM`` unset) and as
+the orchestrator runs it (``CUMULUS_LOG_STREAM=1``: a parent doing the gRPC, a
+child running the function, its output over StreamLogs). The streamed run's
+``stdout``/``stderr`` are what reached the log stream plus what the process
+itself printed, so both modes answer to the same assertions."""
 
 from __future__ import annotations
 
@@ -16,7 +22,7 @@ from bundle_helpers import runtime_env, tar_gz
 from cumulus import runtime
 from cumulus._call import CALL_PATH, MODULES_DIR, CallEnvelope, pickle_call, python_version
 from cumulus._outcome import KIND_ERROR, KIND_VALUE, decode_error, decode_value
-from runtime_server import RuntimeServer
+from runtime_server import LogServer, RuntimeServer
 
 THIS_MODULE = sys.modules[__name__]
 
@@ -27,12 +33,34 @@ def payload(fn: Any, *args: Any, **kwargs: Any) -> bytes:
     return CallEnvelope(call=call, bundle=False, python=python_version()).to_bytes()
 
 
+@pytest.fixture(params=["unstreamed", "streamed"])
+def server(request: pytest.FixtureRequest, server: RuntimeServer) -> RuntimeServer:
+    """conftest's server; in the streamed run it also serves StreamLogs."""
+    if request.param == "streamed":
+        server.logs = LogServer()
+    return server
+
+
+def streamed_text(logs: LogServer, stream: int) -> str:
+    return "".join(line.decode() + "\n" for s, line in logs.lines if s == stream)
+
+
 def run_function(server: RuntimeServer, workdir: Path, *extra: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
+    """Runs the runtime, streamed when ``server`` serves StreamLogs (see the module docstring)."""
+    logs = server.logs
+    if logs is not None:
+        env.setdefault("CUMULUS_LOG_STREAM", "1")
+    proc = subprocess.run(
         [sys.executable, "-m", "cumulus.runtime", "--function", *extra],
         env=runtime_env(server, workdir, **env),  # type: ignore[arg-type]
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
     )
+    if logs is not None:
+        assert proc.stdout == "", "printed lines went around the log stream"
+        proc.stdout = streamed_text(logs, 0) + proc.stdout
+        proc.stderr = streamed_text(logs, 1) + proc.stderr
+        assert server.health_checks == 0  # the first call waits for the connection itself
+    return proc
 
 
 # The functions below run in the runtime process. No asserts in them: pytest
@@ -88,7 +116,8 @@ def test_raised_exception_is_reported_with_its_traceback_and_exit_is_1(server: R
     message = str(err)
     assert message.startswith("bad input\n\nRemote traceback (job job-1):\nTraceback (most recent call last):\n")
     assert "in raise_value_error" in message and "in helper_that_raises" in message
-    assert "cumulus/runtime_function.py" not in message  # the runtime's own frames are not the user's business
+    # The runtime's own frames are not the user's business.
+    assert "cumulus/runtime_function.py" not in message and "cumulus/_function_child.py" not in message
 
 
 @pytest.mark.parametrize("code, expected", [(3, 3), (0, 0), (None, 0), ("fatal: no data", 1)])
@@ -224,6 +253,7 @@ def test_error_payload_survives_an_exception_that_does_not_pickle(server: Runtim
 
 def test_log_stream_refused_falls_back_to_the_container_log(server: RuntimeServer, tmp_path: Path) -> None:
     """CUMULUS_LOG_STREAM=1 against a server without StreamLogs: nothing printed is lost."""
+    server.logs = None
     server.function = payload(add_and_print, 4, 5)
     proc = run_function(server, tmp_path / "w", CUMULUS_LOG_STREAM="1")
     assert proc.returncode == 0, proc.stderr
