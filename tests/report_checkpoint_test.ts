@@ -5,14 +5,12 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
-  runningJob,
   runtimeClient,
-  TestClient,
   tokenMetadata,
   waitFor,
   type WireJob,
+  withRunningJob,
 } from "./helpers/client.ts";
-import { startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -65,14 +63,10 @@ function reportResult(
 Deno.test({
   name: "ReportCheckpoint checks the token and the fields, and GetJob shows the newest step",
   ...opts,
-  fn: async () => {
-    const stack = await startStack();
-    const c = new TestClient(stack.url);
-    const rt = runtimeClient(stack.url);
-    const report = (req: Record<string, unknown>, token: string) =>
-      reportCheckpoint(rt, token, req);
-    try {
-      const { id, token } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
+  fn: () =>
+    withRunningJob(["sleep", "30"], async ({ stack, c, rt, id, token }) => {
+      const report = (req: Record<string, unknown>, token: string) =>
+        reportCheckpoint(rt, token, req);
       assert.equal(Number((await c.getJob(id) as Checkpointed).lastCheckpointAtMs), 0);
 
       assert.match(
@@ -114,45 +108,27 @@ Deno.test({
         { step: 5, tier: "l2", atMs: at },
       );
       await c.cancel(id);
-    } finally {
-      rt.close();
-      c.close();
-      await stack.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "ReportResult refuses a second header with INVALID_ARGUMENT and stores nothing",
   ...opts,
-  fn: async () => {
-    const stack = await startStack();
-    const c = new TestClient(stack.url);
-    const rt = runtimeClient(stack.url);
-    try {
-      const { id, token } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
+  fn: () =>
+    withRunningJob(["sleep", "30"], async ({ c, rt, id, token }) => {
       const header = { header: { jobId: id, kind: "pickle", totalBytes: 3 } };
       const got = await reportResult(rt, token, [header, header]);
       assert.match(got, /^INVALID_ARGUMENT: chunk: every message after the header/);
       assert.equal((await c.getJob(id) as WireJob & { hasResult: boolean }).hasResult, false);
       await c.unary("CancelJob", { jobId: id });
-    } finally {
-      rt.close();
-      c.close();
-      await stack.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
   name: "a job that ended refuses a new result or checkpoint from its token (FAILED_PRECONDITION)",
   ...opts,
-  fn: async () => {
-    const stack = await startStack();
-    const c = new TestClient(stack.url);
-    const rt = runtimeClient(stack.url);
-    try {
-      const { id, token } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
+  fn: () =>
+    withRunningJob(["sleep", "30"], async ({ c, rt, id, token }) => {
       await c.cancel(id);
       await waitFor("CANCELLED", () => c.getJob(id), (j) => j.state === "CANCELLED");
       const result = await reportResult(rt, token, [
@@ -165,10 +141,5 @@ Deno.test({
       const job = await c.getJob(id) as Checkpointed & { hasResult: boolean };
       assert.equal(job.hasResult, false);
       assert.equal(Number(job.lastCheckpointAtMs), 0);
-    } finally {
-      rt.close();
-      c.close();
-      await stack.stop();
-    }
-  },
+    }),
 });

@@ -5,7 +5,14 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { packBundle } from "../src/sdk/mod.ts";
-import { runningJob, runtimeClient, spec, TestClient, tokenMetadata } from "./helpers/client.ts";
+import {
+  runningJob,
+  runtimeClient,
+  spec,
+  TestClient,
+  tokenMetadata,
+  withRunningJob,
+} from "./helpers/client.ts";
 import { startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -110,12 +117,8 @@ Deno.test({
   name:
     "StreamLogs data batches: bytes become numbered lines, resends are skipped, bad data is refused",
   ...opts,
-  fn: async () => {
-    const stack = await startStack();
-    const c = new TestClient(stack.url);
-    const rt = runtimeClient(stack.url);
-    try {
-      const { id, md } = await runningJob(c, stack.orch.swarm.docker, ["sh", "-c", "sleep 4"]);
+  fn: () =>
+    withRunningJob(["sh", "-c", "sleep 4"], async ({ stack, c, rt, id, md }) => {
       const base = { jobId: id, attempt: 1 };
 
       // Lines 0..2, then a resend of 1..4 overlapping them, then 5 with a
@@ -163,12 +166,7 @@ Deno.test({
         records.map((r) => r.split("\t")[3]),
         [0, 1, 2, 3, 4, 5, 6].map((i) => `rt:1:${i}`),
       );
-    } finally {
-      rt.close();
-      c.close();
-      await stack.stop();
-    }
-  },
+    }),
 });
 
 Deno.test({
@@ -209,13 +207,9 @@ Deno.test({
   name:
     "StreamLogs: an ended job takes its shutdown lines, but not lines sent after its stop window",
   ...opts,
-  fn: async () => {
+  fn: () =>
     // Grace 2 s: the window is 2 s + 5 s after the job ended.
-    const stack = await startStack();
-    const c = new TestClient(stack.url);
-    const rt = runtimeClient(stack.url);
-    try {
-      const { id, md } = await runningJob(c, stack.orch.swarm.docker, ["sleep", "30"]);
+    withRunningJob(["sleep", "30"], async ({ c, rt, id, md }) => {
       await c.cancel(id);
       const line = (text: string, firstIndex: number) => ({
         jobId: id,
@@ -237,10 +231,5 @@ Deno.test({
       const texts = (await c.watchAll(id)).lines.map((l) => l.text);
       assert.ok(texts.includes("saving before exit"));
       assert.ok(!texts.includes("[cumulus] forged"), texts.join(" | "));
-    } finally {
-      rt.close();
-      c.close();
-      await stack.stop();
-    }
-  },
+    }),
 });

@@ -5,6 +5,7 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { loadCumulusProto } from "../../src/rpc/mod.ts";
+import { type Stack, startStack } from "./stack.ts";
 
 /** A job as the wire returns it (the fields tests look at). */
 export interface WireJob {
@@ -183,4 +184,36 @@ export async function runningJob(
   await waitFor("RUNNING", () => c.getJob(id), (j) => j.state === "RUNNING");
   const token = await jobToken(docker, id);
   return { id, token, md: tokenMetadata(token) };
+}
+
+/** What {@link withRunningJob} hands its test. */
+export interface RuntimeTestContext {
+  stack: Stack;
+  c: TestClient;
+  /** A `Runtime` client, for playing the job's runtime. */
+  rt: ReturnType<typeof runtimeClient>;
+  id: string;
+  token: string;
+  md: grpc.Metadata;
+}
+
+/**
+ * Starts a stack, submits `command` and waits until it runs, then runs `fn`
+ * with the clients and the job's token; closes and stops everything after.
+ */
+export async function withRunningJob(
+  command: string[],
+  fn: (t: RuntimeTestContext) => Promise<void>,
+): Promise<void> {
+  const stack = await startStack();
+  const c = new TestClient(stack.url);
+  const rt = runtimeClient(stack.url);
+  try {
+    const job = await runningJob(c, stack.orch.swarm.docker, command);
+    await fn({ stack, c, rt, ...job });
+  } finally {
+    rt.close();
+    c.close();
+    await stack.stop();
+  }
 }
