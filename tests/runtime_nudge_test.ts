@@ -3,7 +3,8 @@
  * task poll interval (3 s here):
  * - with container events (the default), a plain command on the manager's
  *   node is seen running and ended from Docker's start and die events, with
- *   one task poll;
+ *   at most two task reads (the first look, and the one confirming Swarm
+ *   still wanted it running when it exited);
  * - with events off (or on a node whose events do not reach the manager),
  *   the runtime's calls hurry the polls: a job whose runtime fetches its
  *   bundle and closes its log stream is seen ended early, while a plain
@@ -18,7 +19,7 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const POLL_MS = 3000;
 
 Deno.test({
-  name: "container events: a job's start and end are seen at once, with one task poll",
+  name: "container events: a job's start and end are seen at once, with at most two task reads",
   ...opts,
   fn: async () => {
     const stack = await startStack({ env: { CUMULUS_POLL_INTERVAL_MS: String(POLL_MS) } });
@@ -39,6 +40,7 @@ Deno.test({
       const took = Number(r.job.finishedAtMs) - Number(r.job.createdAtMs);
       assert.ok(took < POLL_MS - 500, `seen ended after ${took} ms`);
       assert.ok(Number(r.job.startedAtMs) > 0, "seen running (the start event)");
+      // The first look, and the one confirming Swarm still wanted it running at its exit.
       assert.ok(polls <= 2, `${polls} task polls`);
     } finally {
       c.close();

@@ -279,15 +279,19 @@ export class JobRunner {
         const events = this.#events.splice(0);
         const died = events.find((ev) => ev.action === "die");
         let task: TaskInfo | null = null;
-        if (died && isOwnExit(died)) {
+        if (died && isOwnExit(died) && (await this.#swarmWantedItRunning(serviceId))) {
           task = taskFromEvent(died);
           a.diedLocally = died.containerId;
         } else if (died) {
-          // Killed by a signal: a cancel, the deadline, or the engine going
-          // down. Swarm's task state says which; poll it as events were off.
+          // Killed by a signal (a cancel, the deadline, the engine going down),
+          // or stopped by Swarm (a drain: a job may exit 0 on its SIGTERM).
+          // Swarm's task state says which; poll it as events were off.
           this.#eventsTrusted = false;
           this.#pollNow = true;
         }
+        // A start event is news enough: no task read for it.
+        const started = events.find((ev) => ev.action === "start");
+        if (!task && started && !died) task = taskFromEvent(started);
         const covered = this.#covered(a.job);
         if (!task && (this.#pollNow || !covered || d.now() - lastPollMs >= BACKSTOP_POLL_MS)) {
           this.#pollNow = false;
@@ -306,8 +310,6 @@ export class JobRunner {
             };
           }
         }
-        const started = events.find((ev) => ev.action === "start");
-        if (!task && started) task = taskFromEvent(started);
         if (a.job.state === "SCHEDULED" && (started || task?.state === "running")) {
           a.job = this.#transition(["SCHEDULED"], "RUNNING", {
             startedAt: d.now(),
@@ -328,6 +330,20 @@ export class JobRunner {
       return null;
     } finally {
       unsubscribe?.();
+    }
+  }
+
+  /**
+   * True unless Swarm had decided to stop the task (its desired state is no
+   * longer "running"): then the container's exit is Swarm's doing, not the
+   * job's own end, and Swarm's final task state decides. One task read.
+   */
+  async #swarmWantedItRunning(serviceId: string): Promise<boolean> {
+    try {
+      const task = await this.#deps.swarm.serviceTask(serviceId);
+      return !task?.desiredState || task.desiredState === "running";
+    } catch {
+      return false; // unknown: poll as without events
     }
   }
 

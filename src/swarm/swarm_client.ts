@@ -54,6 +54,12 @@ export interface TaskInfo {
   message: string;
   nodeId: string;
   containerId: string;
+  /**
+   * What Swarm wants of the task: "running" until it decides to stop it
+   * (a drain, a removal, a node lost), then "shutdown" and the like, set
+   * before the container is stopped. "" when unknown.
+   */
+  desiredState?: string;
 }
 
 /** A service Cumulus created, as listed back. */
@@ -247,6 +253,7 @@ export class SwarmClient {
       ID: string;
       CreatedAt?: string;
       NodeID?: string;
+      DesiredState?: string;
       Status?: {
         State?: string;
         Err?: string;
@@ -267,6 +274,7 @@ export class SwarmClient {
       message: t.Status?.Message ?? "",
       nodeId: t.NodeID ?? "",
       containerId: cs.ContainerID ?? "",
+      desiredState: t.DesiredState ?? "",
     };
   }
 
