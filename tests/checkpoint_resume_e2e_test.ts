@@ -152,7 +152,13 @@ Deno.test({
       // Reference run and the first attempt on the manager: keep the second node out.
       await setAvailability(node.nodeId, "drain");
       const reference = await uninterrupted(c, b);
-      const id = await c.submit(trainSpec(), b);
+      // Slower steps (same weights): the 250 steps left after step 150 take ~12 s, so the
+      // drain below lands before the job can finish on the drained node. At 0.01 s a step it
+      // had ~2.5 s, and in one clean-clone run the job ended SUCCEEDED on the drained node.
+      const id = await c.submit(
+        trainSpec({ env: { STEPS: "400", EVERY: "50", STEP_DELAY: "0.05" } }),
+        b,
+      );
       const seen: string[] = [];
       const watching = c.watchAll(id, { onLine: (l) => seen.push(l.text) });
       await waitForStep(c, id, 150, seen);
