@@ -1,11 +1,9 @@
 import assert from "node:assert/strict";
-import { mockJob } from "../core/_mock.ts";
 import type { JobRecord } from "../core/mod.ts";
-import { LogHub } from "../logs/mod.ts";
-import { JobStore } from "../store/mod.ts";
-import type { ContainerEvent, SwarmClient, TaskInfo } from "../swarm/mod.ts";
+import type { ContainerEvent, TaskInfo } from "../swarm/mod.ts";
 import { logHook } from "./hooks/log_hook.ts";
-import { isOwnExit, JobRunner, outcomeOf, taskFromEvent } from "./runner.ts";
+import { runnerFixture } from "./_runner_fixture.ts";
+import { isOwnExit, outcomeOf, taskFromEvent } from "./runner.ts";
 import type { TaskEventSource, TaskListener } from "./task_events.ts";
 
 function ev(action: "start" | "die", exitCode: number | null): ContainerEvent {
@@ -106,12 +104,6 @@ for (const [name, t, want] of outcomes) {
  * state for the task is `desired`; Swarm's own view then turns terminal.
  */
 async function exitWhileSwarmWants(desired: string): Promise<JobRecord> {
-  const dir = await Deno.makeTempDir({ prefix: "cumulus-runner-" });
-  const store = JobStore.open(`${dir}/jobs.db`);
-  const logs = new LogHub(dir);
-  const job = mockJob({ state: "QUEUED", serviceId: "", partitionId: "", deadlineMs: 0 });
-  store.insert({ id: job.id, spec: job.spec, token: job.token, bundleBytes: 0, createdAt: 1 });
-  store.transition(job.id, "QUEUED", "SCHEDULED", { attempts: 1, serviceId: "s1" });
   let listener: TaskListener | null = null;
   let died = false;
   const events: TaskEventSource = {
@@ -121,40 +113,28 @@ async function exitWhileSwarmWants(desired: string): Promise<JobRecord> {
       return () => {};
     },
   };
-  const swarm = {
-    serviceTask: (): Promise<TaskInfo> =>
-      Promise.resolve(task({
-        // Before the exit: running. At it: still running in Swarm's view, with
-        // `desired`. Later polls: what Swarm makes of it.
-        state: died && desired !== "running" ? "shutdown" : "running",
-        desiredState: died ? desired : "running",
-      })),
-    findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
-    readContainerLogs: () => Promise.resolve([]),
-  } as unknown as SwarmClient;
-  const runner = new JobRunner(job.id, {
-    store,
-    logs,
-    swarm,
-    orchestratorAddress: "127.0.0.1:1",
-    instanceId: "i",
-    stopGracePeriodS: 1,
-    pollIntervalMs: 10,
+  const f = await runnerFixture(
+    {
+      serviceTask: (): Promise<TaskInfo> =>
+        Promise.resolve(task({
+          // Before the exit: running. At it: still running in Swarm's view, with
+          // `desired`. Later polls: what Swarm makes of it.
+          state: died && desired !== "running" ? "shutdown" : "running",
+          desiredState: died ? desired : "running",
+        })),
+      findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
+      readContainerLogs: () => Promise.resolve([]),
+    },
+    [logHook()],
     events,
-    now: Date.now,
-    onChange: () => {},
-    log: () => {},
-  }, [logHook()]);
-  runner.start(null);
-  while (store.mustGet(job.id).state !== "RUNNING") await new Promise((r) => setTimeout(r, 5));
+  );
+  f.runner.start(null);
+  while (f.store.mustGet(f.jobId).state !== "RUNNING") {
+    await new Promise((r) => setTimeout(r, 5));
+  }
   died = true;
   (listener as TaskListener | null)?.onEvent(ev("die", 0));
-  await runner.done;
-  const end = store.mustGet(job.id);
-  await logs.closeAll();
-  store.close();
-  await Deno.remove(dir, { recursive: true });
-  return end;
+  return await f.finish();
 }
 
 Deno.test("runner: a container's own exit 0 while Swarm wants it running is SUCCEEDED, from the event", async () => {

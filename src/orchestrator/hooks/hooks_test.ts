@@ -8,12 +8,10 @@
 import assert from "node:assert/strict";
 import { mockJob } from "../../core/_mock.ts";
 import type { JobRecord } from "../../core/mod.ts";
-import { LogHub } from "../../logs/mod.ts";
-import { JobStore } from "../../store/mod.ts";
-import type { SwarmClient, TaskInfo } from "../../swarm/mod.ts";
+import type { TaskInfo } from "../../swarm/mod.ts";
 import type { Attempt, AttemptHook, PrepareResult, RunnerDeps } from "../attempt.ts";
 import type { AttemptFacts, FinalState, TaskOutcome } from "../attempt_end.ts";
-import { JobRunner } from "../runner.ts";
+import { runnerFixture } from "../_runner_fixture.ts";
 import { deadlineHook } from "./deadline_hook.ts";
 
 /** A hook that records each step it is asked to take. */
@@ -50,14 +48,8 @@ function recorder(name: string, calls: string[], prepare: PrepareResult = "next"
 
 /** A runner over a real store and log, with a task that completes on the second poll. */
 async function runWith(hooks: AttemptHook[], opts: { detachAfterMs?: number } = {}) {
-  const dir = await Deno.makeTempDir({ prefix: "cumulus-hooks-" });
-  const store = JobStore.open(`${dir}/jobs.db`);
-  const logs = new LogHub(dir);
-  const job = mockJob({ state: "QUEUED", serviceId: "", partitionId: "", deadlineMs: 0 });
-  store.insert({ id: job.id, spec: job.spec, token: job.token, bundleBytes: 0, createdAt: 1 });
-  store.transition(job.id, "QUEUED", "SCHEDULED", { attempts: 1 });
   let polls = 0;
-  const swarm = {
+  const f = await runnerFixture({
     serviceTask: (): Promise<TaskInfo> =>
       Promise.resolve({
         id: "t1",
@@ -69,33 +61,13 @@ async function runWith(hooks: AttemptHook[], opts: { detachAfterMs?: number } = 
         containerId: "c1",
       }),
     findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
-  } as unknown as SwarmClient;
-  const deps: RunnerDeps = {
-    store,
-    logs,
-    swarm,
-    orchestratorAddress: "127.0.0.1:1",
-    instanceId: "i",
-    stopGracePeriodS: 1,
-    pollIntervalMs: 10,
-    now: Date.now,
-    onChange: () => {},
-    log: () => {},
-  };
-  // Stands in for the service hook: the attempt has a service from the start.
-  store.update(job.id, { serviceId: "s1" });
-  const runner = new JobRunner(job.id, deps, hooks);
-  runner.start("sha256:x");
+  }, hooks);
+  f.runner.start("sha256:x");
   if (opts.detachAfterMs !== undefined) {
     await new Promise((r) => setTimeout(r, opts.detachAfterMs));
-    await runner.detach();
+    await f.runner.detach();
   }
-  await runner.done;
-  const end = store.mustGet(job.id);
-  await logs.closeAll();
-  store.close();
-  await Deno.remove(dir, { recursive: true });
-  return end;
+  return await f.finish();
 }
 
 Deno.test("runner: hooks' steps run in order; clean-up in reverse", async () => {
