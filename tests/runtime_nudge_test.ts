@@ -5,6 +5,8 @@
  *   node is seen running and ended from Docker's start and die events, with
  *   at most two task reads (the first look, and the one confirming Swarm
  *   still wanted it running when it exited);
+ * - a job run by the runtime ends when its runtime announces the command's
+ *   exit (the log stream's last batch), before the container's die event;
  * - with events off (or on a node whose events do not reach the manager),
  *   the runtime's calls hurry the polls: a job whose runtime fetches its
  *   bundle and closes its log stream is seen ended early, while a plain
@@ -19,7 +21,8 @@ const opts = { sanitizeOps: false, sanitizeResources: false };
 const POLL_MS = 3000;
 
 Deno.test({
-  name: "container events: a job's start and end are seen at once, with at most two task reads",
+  name:
+    "container events: a job's start and end are seen at once, with at most two task reads; a runtime's announced end comes first",
   ...opts,
   fn: async () => {
     const stack = await startStack({ env: { CUMULUS_POLL_INTERVAL_MS: String(POLL_MS) } });
@@ -42,6 +45,28 @@ Deno.test({
       assert.ok(Number(r.job.startedAtMs) > 0, "seen running (the start event)");
       // The first look, and the one confirming Swarm still wanted it running at its exit.
       assert.ok(polls <= 2, `${polls} task polls`);
+      assert.equal(stack.orch.manager.attemptEnds.bySource.event, 1);
+
+      // Run by the runtime (a bundle): its announcement ends the attempt, with
+      // every line and the exit code, and no task read for the exit.
+      const bundle =
+        (await packBundle(new URL("./fixtures/train_ckpt/", import.meta.url).pathname)).bytes;
+      polls = 0;
+      const streamed = await c.submit(
+        spec(["sh", "-c", "for i in 1 2 3; do echo line $i; done; exit 4"]),
+        bundle,
+      );
+      const s = await c.watchAll(streamed);
+      assert.equal(s.job.state, "FAILED", s.job.reason);
+      assert.equal(s.job.exitCode, 4);
+      assert.deepEqual(s.lines.map((l) => l.text), ["line 1", "line 2", "line 3"]);
+      assert.deepEqual(stack.orch.manager.attemptEnds.bySource, {
+        runtime: 1,
+        event: 1,
+        poll: 0,
+        hook: 0,
+      });
+      assert.ok(polls <= 1, `${polls} task polls (only the first look)`);
     } finally {
       c.close();
       await stack.stop();

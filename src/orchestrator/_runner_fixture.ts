@@ -11,6 +11,7 @@ import { LogHub } from "../logs/mod.ts";
 import { JobStore } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { AttemptHook } from "./attempt.ts";
+import { AttemptEnds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import type { TaskEventSource } from "./task_events.ts";
 
@@ -19,6 +20,8 @@ export interface RunnerFixture {
   runner: JobRunner;
   store: JobStore;
   jobId: string;
+  /** What told the runner that its attempt ended. */
+  ends: AttemptEnds;
   /** Waits for the runner, then closes the store and log; returns the job as recorded. */
   finish(): Promise<JobRecord>;
 }
@@ -36,6 +39,7 @@ export async function runnerFixture(
   store.insert({ id: job.id, spec: job.spec, token: job.token, bundleBytes: 0, createdAt: 1 });
   // Stands in for the service hook: the attempt has a service from the start.
   store.transition(job.id, "QUEUED", "SCHEDULED", { attempts: 1, serviceId: "s1" });
+  const ends = new AttemptEnds();
   const runner = new JobRunner(job.id, {
     store,
     logs,
@@ -45,6 +49,7 @@ export async function runnerFixture(
     stopGracePeriodS: 1,
     pollIntervalMs: 10,
     events,
+    ends,
     now: Date.now,
     onChange: () => {},
     log: () => {},
@@ -53,6 +58,7 @@ export async function runnerFixture(
     runner,
     store,
     jobId: job.id,
+    ends,
     async finish() {
       await runner.done;
       const end = store.mustGet(job.id);

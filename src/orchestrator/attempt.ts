@@ -26,6 +26,7 @@ import type { SwarmClient } from "../swarm/mod.ts";
 import type { AttemptFacts, FinalState, TaskOutcome } from "./attempt_end.ts";
 import type { PartitionKeeper } from "./partitions.ts";
 import type { S3Settings } from "./service_spec.ts";
+import type { AttemptEnds } from "./metrics.ts";
 import type { TaskEventSource } from "./task_events.ts";
 
 /** What a runner needs from the orchestrator. */
@@ -48,6 +49,8 @@ export interface RunnerDeps {
    * container runs where they are delivered is polled only as a backstop.
    */
   events?: TaskEventSource;
+  /** Counts what told the runner that its attempt ended (metrics). */
+  ends?: AttemptEnds;
   now: () => number;
   /** Called after every state change of the job. */
   onChange: (jobId: string) => void;
@@ -81,8 +84,11 @@ export interface Attempt {
   expiryResumed: boolean;
   /** The task's container, once known. */
   containerId: string;
-  /** The container, when the end came from the local engine's die event. */
-  diedLocally: string;
+  /**
+   * The container, when the end was seen on the local engine (its die event, or
+   * its runtime announcing the end): its own log holds every line already.
+   */
+  endedLocally: string;
   /** Log seq before this attempt's first line (-1: the stored tail is this attempt's). */
   attemptStartSeq: number;
   /** Time of the first line read from Docker, a start time for a job never seen running. */

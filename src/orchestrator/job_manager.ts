@@ -22,7 +22,7 @@ import type { LogHub } from "../logs/mod.ts";
 import type { JobStore, ListQuery } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { PartitionKeeper } from "./partitions.ts";
-import { ScheduleRounds } from "./metrics.ts";
+import { AttemptEnds, ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import type { TaskEventSource } from "./task_events.ts";
 import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
@@ -112,6 +112,8 @@ export class JobManager {
   peakActive = 0;
   /** Time taken by scheduling rounds (exported on /metrics). */
   readonly scheduleRounds = new ScheduleRounds();
+  /** What told the runners that attempts ended (exported on /metrics). */
+  readonly attemptEnds = new AttemptEnds();
 
   /** Creates the manager; call {@link reconcile} before serving. */
   constructor(deps: ManagerDeps) {
@@ -371,6 +373,7 @@ export class JobManager {
       stopGracePeriodS: this.#d.stopGracePeriodS,
       pollIntervalMs: this.#d.pollIntervalMs,
       events: this.#d.taskEvents,
+      ends: this.attemptEnds,
       now: this.#d.now,
       onChange: (jobId) => this.#notify(jobId),
       log: this.#d.log,
@@ -440,6 +443,15 @@ export class JobManager {
   /** The job completed a checkpoint: recorded before the runtime hears back (expiry reads it). */
   checkpointReported(id: string, mark: CheckpointMark): void {
     this.#d.store.recordCheckpoint(id, mark);
+  }
+
+  /**
+   * The runtime of `id`'s attempt announced its end (its log stream's last
+   * batch): the job's process exited with `exitCode` by itself and every
+   * line is stored. The runner may end the attempt on it (JobRunner.runtimeExited).
+   */
+  runtimeExited(id: string, attempt: number, exitCode: number): void {
+    this.#runners.get(id)?.runtimeExited(attempt, exitCode);
   }
 
   /**

@@ -1,7 +1,8 @@
 /**
  * Prometheus text-format metrics: jobs by state, queue length, active jobs,
- * GPU partition shares per device, RPC counts and latencies, and the
- * scheduler's rounds (how long each held the event loop).
+ * GPU partition shares per device, RPC counts and latencies, the
+ * scheduler's rounds (how long each held the event loop) and what told the
+ * orchestrator that attempts ended.
  * @module
  */
 import { JOB_STATES, type JobState } from "../core/mod.ts";
@@ -48,6 +49,36 @@ export class ScheduleRounds {
   }
 }
 
+/**
+ * What told the runners that attempts ended: the job's runtime announcing its
+ * end (`runtime`), the container's die event (`event`), a Swarm task read
+ * (`poll`), or a hook (`hook`: the orchestrator's expiry backstop, a
+ * removed service).
+ */
+export class AttemptEnds {
+  /** Count by source. */
+  readonly bySource: Record<AttemptEndSource, number> = { runtime: 0, event: 0, poll: 0, hook: 0 };
+
+  /** Records one attempt's end. */
+  record(source: AttemptEndSource): void {
+    this.bySource[source]++;
+  }
+
+  /** The exposition lines of these counters. */
+  render(): string[] {
+    return [
+      "# HELP cumulus_attempt_ends_total Attempts seen ending, by what told the orchestrator.",
+      "# TYPE cumulus_attempt_ends_total counter",
+      ...Object.entries(this.bySource).map(([k, n]) =>
+        `cumulus_attempt_ends_total{source="${k}"} ${n}`
+      ),
+    ];
+  }
+}
+
+/** See {@link AttemptEnds}. */
+export type AttemptEndSource = "runtime" | "event" | "poll" | "hook";
+
 /** Collects RPC observations and renders the /metrics page. */
 export class Metrics {
   #rpc = new Map<string, { count: number; sumMs: number }>();
@@ -72,6 +103,7 @@ export class Metrics {
     active: number,
     gpus: ReadonlyArray<{ node: string; device: number; allocated: number }> = [],
     rounds?: ScheduleRounds,
+    ends?: AttemptEnds,
   ): string {
     const out: string[] = [
       "# HELP cumulus_jobs Jobs in the store by state.",
@@ -106,6 +138,7 @@ export class Metrics {
       out.push(`cumulus_rpc_latency_ms_count{method="${m}"} ${r.count}`);
     }
     if (rounds) out.push(...rounds.render());
+    if (ends) out.push(...ends.render());
     return out.join("\n") + "\n";
   }
 }

@@ -264,6 +264,7 @@ export async function startOrchestrator(
             manager.activeCount,
             partitions.lastShares(),
             manager.scheduleRounds,
+            manager.attemptEnds,
           ),
           {
             headers: { "content-type": "text/plain; version=0.0.4" },

@@ -22,6 +22,7 @@ import {
   type FinalState,
   type TaskOutcome,
 } from "./attempt_end.ts";
+import type { AttemptEndSource } from "./metrics.ts";
 import { deadlineHook } from "./hooks/deadline_hook.ts";
 import { gpuHook } from "./hooks/gpu_hook.ts";
 import { logHook } from "./hooks/log_hook.ts";
@@ -142,6 +143,8 @@ export class JobRunner {
   #pollNow = true;
   /** False once a die event was a signal's: from then on the task is polled. */
   #eventsTrusted = true;
+  /** The end the job's runtime announced (see {@link runtimeExited}). */
+  #runtimeExit: { attempt: number; exitCode: number } | null = null;
 
   /** Creates a runner for a job already SCHEDULED (or RUNNING, when re-attaching). */
   constructor(jobId: string, deps: RunnerDeps, hooks: AttemptHook[] = attemptHooks()) {
@@ -167,6 +170,17 @@ export class JobRunner {
    */
   nudge(): void {
     this.#nudgeMs = NUDGE_POLL_MS;
+    this.#wake?.();
+  }
+
+  /**
+   * The runtime of `attempt` announced that the job's process exited with
+   * `exitCode` by itself, every line stored, and that it exits with the same
+   * code next. For a container on the manager's own engine the attempt ends
+   * on it, ~30 ms before Docker reports the container's exit (see #runtimeEnd).
+   */
+  runtimeExited(attempt: number, exitCode: number): void {
+    this.#runtimeExit = { attempt, exitCode };
     this.#wake?.();
   }
 
@@ -210,7 +224,7 @@ export class JobRunner {
       expiredByUs: false,
       expiryResumed: false,
       containerId: "",
-      diedLocally: "",
+      endedLocally: "",
       attemptStartSeq: -1,
       firstLineMs: null,
       transition: (from, to, patch) => this.#transition(from, to, patch),
@@ -273,15 +287,19 @@ export class JobRunner {
       while (!this.#stop.signal.aborted) {
         for (const hook of this.#hooks) {
           const ended = hook.tick?.(a);
-          if (ended) return ended;
+          if (ended) {
+            d.ends?.record("hook");
+            return ended;
+          }
         }
         // Events first: a container's exit is final, its start is news.
         const events = this.#events.splice(0);
         const died = events.find((ev) => ev.action === "die");
         let task: TaskInfo | null = null;
+        let source: AttemptEndSource = "event";
         if (died && isOwnExit(died) && (await this.#swarmWantedItRunning(serviceId))) {
           task = taskFromEvent(died);
-          a.diedLocally = died.containerId;
+          a.endedLocally = died.containerId;
         } else if (died) {
           // Killed by a signal (a cancel, the deadline, the engine going down),
           // or stopped by Swarm (a drain: a job may exit 0 on its SIGTERM).
@@ -291,17 +309,24 @@ export class JobRunner {
         }
         // A start event is news enough: no task read for it.
         const started = events.find((ev) => ev.action === "start");
+        if (started) a.containerId = started.containerId;
+        if (!task && !died) {
+          task = this.#runtimeEnd(a);
+          source = "runtime";
+        }
         if (!task && started && !died) task = taskFromEvent(started);
         const covered = this.#covered(a.job);
         if (!task && (this.#pollNow || !covered || d.now() - lastPollMs >= BACKSTOP_POLL_MS)) {
           this.#pollNow = false;
           lastPollMs = d.now();
+          source = "poll";
           try {
             task = await d.swarm.serviceTask(serviceId);
           } catch (err) {
             d.log(`job ${a.jobId}: task poll failed: ${(err as Error).message}`);
           }
           if (!task && !(await d.swarm.findService(serviceId).catch(() => ({ id: serviceId })))) {
+            d.ends?.record("poll");
             return {
               state: "FAILED",
               exitCode: null,
@@ -323,6 +348,7 @@ export class JobRunner {
         if (task && TERMINAL_TASK_STATES.has(task.state)) {
           let outcome = outcomeOf(task);
           for (const hook of this.#hooks) outcome = hook.judge?.(a, outcome) ?? outcome;
+          d.ends?.record(source);
           return outcome;
         }
         await this.#pollPause(this.#covered(a.job));
@@ -331,6 +357,35 @@ export class JobRunner {
     } finally {
       unsubscribe?.();
     }
+  }
+
+  /**
+   * The task as ended, from the end its runtime announced (see
+   * {@link runtimeExited}), or null. Only for this attempt, an exit of the
+   * job's own (0–127: a signal's waits for Docker and Swarm as a die event
+   * does) and a container on the manager's own engine, whose log can be read
+   * to its end at once (a remote container's reaches the service log later).
+   * A runtime announces no end after a SIGTERM, so a stopped job (a drain)
+   * is never taken for one that ended by itself.
+   */
+  #runtimeEnd(a: Attempt): TaskInfo | null {
+    const ex = this.#runtimeExit;
+    if (
+      !ex || ex.attempt !== a.job.attempts || ex.exitCode < 0 || ex.exitCode >= 128 ||
+      !a.containerId || !this.#covered(a.job)
+    ) {
+      return null;
+    }
+    a.endedLocally = a.containerId;
+    return {
+      id: "",
+      state: ex.exitCode === 0 ? "complete" : "failed",
+      exitCode: ex.exitCode,
+      err: "",
+      message: "",
+      nodeId: a.job.nodeId,
+      containerId: a.containerId,
+    };
   }
 
   /**

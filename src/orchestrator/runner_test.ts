@@ -148,3 +148,77 @@ Deno.test("runner: an exit 0 after Swarm decided to stop the task (a drain) goes
   assert.equal(job.state, "FAILED", "not SUCCEEDED: the job did not end by itself");
   assert.equal(job.reasonCode, "TASK_LOST");
 });
+
+/**
+ * A running job whose runtime announces `announced` (attempt, exit code);
+ * Swarm's view stays "running" until the container's die event, which comes
+ * only when the announcement did not end the attempt (after 300 ms).
+ */
+async function runtimeAnnounces(
+  announced: [number, number],
+): Promise<{ job: JobRecord; diedFirst: boolean; ends: Record<string, number> }> {
+  let listener: TaskListener | null = null;
+  let died = false;
+  const events: TaskEventSource = {
+    covers: (node) => node === "n1",
+    subscribe: (_id, l) => {
+      listener = l;
+      return () => {};
+    },
+  };
+  const f = await runnerFixture(
+    {
+      serviceTask: (): Promise<TaskInfo> =>
+        Promise.resolve(task({ state: died ? "failed" : "running", exitCode: died ? 137 : null })),
+      findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
+      readContainerLogs: () => Promise.resolve([]),
+    },
+    [logHook()],
+    events,
+  );
+  f.runner.start(null);
+  while (!listener) await new Promise((r) => setTimeout(r, 5));
+  (listener as TaskListener).onEvent(ev("start", null));
+  while (f.store.mustGet(f.jobId).state !== "RUNNING") {
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  f.runner.runtimeExited(...announced);
+  await new Promise((r) => setTimeout(r, 300));
+  const diedFirst = f.store.mustGet(f.jobId).state === "RUNNING";
+  if (diedFirst) {
+    died = true;
+    (listener as TaskListener).onEvent(ev("die", 137));
+  }
+  return { job: await f.finish(), diedFirst, ends: f.ends.bySource };
+}
+
+Deno.test("runner: the runtime's announced exit 0 ends the attempt SUCCEEDED before the container's exit", async () => {
+  const { job, diedFirst, ends } = await runtimeAnnounces([1, 0]);
+  assert.equal(diedFirst, false);
+  assert.deepEqual(ends, { runtime: 1, event: 0, poll: 0, hook: 0 });
+  assert.equal(job.state, "SUCCEEDED");
+  assert.equal(job.exitCode, 0);
+});
+
+Deno.test("runner: an announced exit 3 is FAILED with code 3", async () => {
+  const { job, diedFirst } = await runtimeAnnounces([1, 3]);
+  assert.equal(diedFirst, false);
+  assert.equal(job.state, "FAILED");
+  assert.equal(job.exitCode, 3);
+  assert.equal(job.reasonCode, "EXIT_CODE");
+});
+
+for (
+  const [name, announced] of [
+    ["another attempt's announcement", [2, 0]],
+    ["a signal's exit code (128 + N)", [1, 143]],
+  ] as Array<[string, [number, number]]>
+) {
+  Deno.test(`runner: ${name} waits for the container's exit`, async () => {
+    const { job, diedFirst, ends } = await runtimeAnnounces(announced);
+    assert.equal(diedFirst, true);
+    assert.equal(ends.runtime, 0);
+    assert.equal(job.state, "FAILED");
+    assert.equal(job.exitCode, 137);
+  });
+}

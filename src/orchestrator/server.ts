@@ -601,6 +601,9 @@ interface WireLogBatch {
   timeMs: number;
   /** The lines as UTF-8, each ending in a newline (runtimes since LogBatch.data). */
   data?: Uint8Array;
+  /** The stream's last batch: the job's process exited with `exitCode` by itself. */
+  last?: boolean;
+  exitCode?: number;
 }
 
 /** Byte offset just after the `n`-th newline of `data` (n >= 1), or -1. */
@@ -684,6 +687,7 @@ function streamLogsHandler(d: HandlerDeps) {
       // lines still in memory would lose them if the orchestrator died now.
       log.flushSync();
       call.write({ accepted });
+      if (batch.last) d.manager.runtimeExited(job.id, batch.attempt, batch.exitCode ?? 0);
     };
     call.on("data", (batch: WireLogBatch) => {
       if (failed) return;

@@ -706,6 +706,14 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "bytes",
                   "id": 7,
                 },
+                "last": {
+                  "type": "bool",
+                  "id": 8,
+                },
+                "exitCode": {
+                  "type": "int32",
+                  "id": 9,
+                },
               },
             },
             "LogAck": {

@@ -89,8 +89,8 @@ async function catchUp(a: Attempt): Promise<boolean> {
   try {
     // An end seen from the local engine's die event comes before Swarm has
     // relayed the last lines to the service log: the container's own log has them.
-    const read = a.diedLocally
-      ? d.swarm.readContainerLogs(a.diedLocally, 1)
+    const read = a.endedLocally
+      ? d.swarm.readContainerLogs(a.endedLocally, 1)
       : d.swarm.readLogs(a.serviceId, 1);
     // Bounded: an engine that is going down may accept the call and never answer.
     const timer = new AbortController();
@@ -105,7 +105,7 @@ async function catchUp(a: Attempt): Promise<boolean> {
     return false;
   }
   // The container's own log is complete when it died: empty, there is nothing to drain.
-  if (!final) return a.diedLocally !== "";
+  if (!final) return a.endedLocally !== "";
   const isFinal = () => {
     const last = a.log.lastDocker;
     return last !== null && last.origin.kind === "docker" && last.origin.ts === final.ts &&

@@ -32,19 +32,13 @@ import sys
 from types import TracebackType
 from typing import IO, Any, Mapping, Optional, Sequence, Tuple
 
-from cumulus._pipes import OutputPipes, flush_stdio
+from cumulus._pipes import OutputPipes, flush_stdio, keep_running
 from cumulus.runtime import EXIT_BAD_BUNDLE, EXIT_FUNCTION_RAISED, EXIT_SOFTWARE, WorkdirError
 
 __all__ = ["FunctionChild", "execute", "load_call", "main"]
 
 _PROG = "cumulus-runtime"
 _MODULES_DIR = (".cumulus", "python")  # cumulus._call.MODULES_DIR, without importing that module
-
-
-def _keep_running(signum: int, frame: object) -> None:
-    """SIGTERM reaches the whole process group (tini -g): the child gets it
-    and ends; the parent stays to send its last lines. (A handler, not
-    SIG_IGN, so the child does not inherit the ignored disposition.)"""
 
 
 class FunctionChild:
@@ -64,13 +58,13 @@ class FunctionChild:
     def spawn(cls, env: Mapping[str, str]) -> "FunctionChild":
         """Redirects fds 1 and 2 into pipes and starts the child with ``env``.
 
-        Installs a SIGTERM handler in this process (see :func:`_keep_running`).
+        Installs a SIGTERM handler in this process (see :func:`cumulus._pipes.keep_running`).
         Raises OSError when the child cannot be started (fds 1 and 2 restored).
         """
         import tempfile  # before the pipes: nothing below may fail with fds 1 and 2 taken
 
         outcome = tempfile.TemporaryFile()
-        signal.signal(signal.SIGTERM, _keep_running)
+        signal.signal(signal.SIGTERM, keep_running)
         pipes = OutputPipes()
         control_r, control_w = os.pipe()
         done_r, done_w = os.pipe()

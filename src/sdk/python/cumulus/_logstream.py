@@ -24,8 +24,8 @@ from typing import Callable, List, Optional
 
 import grpc
 
-from cumulus._pipes import OutputPipes
-from cumulus._proto import cumulus_pb2 as pb2
+from cumulus._pipes import OutputPipes, keep_running, stop_asked
+from cumulus._runtime_wire import STDERR, STDOUT, decode_log_ack, encode_log_batch
 
 __all__ = ["LogStreamer", "STREAM_METHOD"]
 
@@ -70,11 +70,8 @@ class LogStreamer:
         give_up_after: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._call_factory = channel.stream_stream(
-            STREAM_METHOD,
-            request_serializer=pb2.LogBatch.SerializeToString,
-            response_deserializer=pb2.LogAck.FromString,
-        )
+        # Batches are encoded by cumulus._runtime_wire (no protobuf import).
+        self._call_factory = channel.stream_stream(STREAM_METHOD, response_deserializer=decode_log_ack)
         self._job_id = job_id
         self._attempt = attempt
         self._metadata = (("x-cumulus-job-token", token),)
@@ -89,6 +86,7 @@ class LogStreamer:
         self._readers_done = 0
         self._closing = False
         self._fallback = False
+        self._exit_code: Optional[int] = None  # announced in the stream's last batch
         self._saved: List[int] = []
         self._threads: List[threading.Thread] = []
         self.error: Optional[str] = None
@@ -99,7 +97,7 @@ class LogStreamer:
         redirected already; new ones when None). The streamer owns the pipes from here on."""
         pipes = pipes or OutputPipes()
         self._saved = pipes.saved
-        for r, stream in zip(pipes.read_fds, (pb2.STDOUT, pb2.STDERR)):
+        for r, stream in zip(pipes.read_fds, (STDOUT, STDERR)):
             t = threading.Thread(target=self._read, args=(r, stream), daemon=True)
             t.start()
             self._threads.append(t)
@@ -155,6 +153,7 @@ class LogStreamer:
     def _batches(self):  # type: ignore[no-untyped-def]
         """Request iterator of one call: batches from self._sent on."""
         while True:
+            last: Optional[bytes] = None
             with self._cond:
                 while True:
                     if self._fallback:
@@ -162,25 +161,41 @@ class LogStreamer:
                     if self._sent < self._end:
                         break
                     if self._readers_done == 2:
-                        return
-                    self._cond.wait(_FLUSH_SECONDS)
-                i = 0
-                while self._pending[i].first + self._pending[i].count <= self._sent:
-                    i += 1
-                batch: List[_Chunk] = []
-                size = 0
-                for chunk in self._pending[i:]:
-                    batch.append(chunk)
-                    size += len(chunk.data)
-                    if size >= _BATCH_BYTES:
+                        if self._exit_code is not None:
+                            # Every line is sent: the end (sent again on a new call
+                            # after a reconnect; the orchestrator takes it twice).
+                            last = encode_log_batch(
+                                self._job_id,
+                                self._attempt,
+                                self._end,
+                                time_ms=int(time.time() * 1000),
+                                last=True,
+                                exit_code=self._exit_code,
+                            )
                         break
-                self._sent = batch[-1].first + batch[-1].count
+                    self._cond.wait(_FLUSH_SECONDS)
+                batch: List[_Chunk] = []
+                if self._sent < self._end:
+                    i = 0
+                    while self._pending[i].first + self._pending[i].count <= self._sent:
+                        i += 1
+                    size = 0
+                    for chunk in self._pending[i:]:
+                        batch.append(chunk)
+                        size += len(chunk.data)
+                        if size >= _BATCH_BYTES:
+                            break
+                    self._sent = batch[-1].first + batch[-1].count
+            if not batch:  # every line is sent (yielded outside the lock: the ack thread takes it)
+                if last is not None:
+                    yield last
+                return
             # A resend may start inside the first chunk: the orchestrator
             # skips the lines it already has, so send the chunk whole.
-            yield pb2.LogBatch(
-                job_id=self._job_id,
-                attempt=self._attempt,
-                first_index=batch[0].first,
+            yield encode_log_batch(
+                self._job_id,
+                self._attempt,
+                batch[0].first,
                 data=b"".join(c.data for c in batch),
                 streams=b"".join(bytes((c.stream,)) * c.count for c in batch),
                 time_ms=batch[-1].time_ms,
@@ -215,7 +230,7 @@ class LogStreamer:
                     return
             try:
                 for ack in self._call_factory(self._batches(), metadata=self._metadata):
-                    self._ack(int(ack.accepted))
+                    self._ack(ack)
                     failing_since = None
                     backoff = 0.1
                 with self._cond:
@@ -246,24 +261,34 @@ class LogStreamer:
             chunks, self._pending = self._pending, []
             self._base = self._end
             note = f"cumulus.runtime: {why}; writing output to the container log\n"
-            self._write_original([_Chunk(0, pb2.STDERR, note.encode(), 1, 0)] + chunks)
+            self._write_original([_Chunk(0, STDERR, note.encode(), 1, 0)] + chunks)
             self._cond.notify_all()
 
     def _write_original(self, chunks: List[_Chunk]) -> None:
         for chunk in chunks:
-            fd = self._saved[0] if chunk.stream == pb2.STDOUT else self._saved[1]
+            fd = self._saved[0] if chunk.stream == STDOUT else self._saved[1]
             data = memoryview(chunk.data)
             while data:
                 n = os.write(fd, data)
                 data = data[n:]
 
     # -- shutdown --------------------------------------------------------------
-    def close(self, timeout: float = 30.0) -> bool:
+    def close(self, timeout: float = 30.0, exit_code: Optional[int] = None) -> bool:
         """Restores fds 1 and 2, sends every remaining line and waits for its ack.
+
+        ``exit_code``: the job's process exited with it (128 + N for signal
+        N) and this process exits with it next; the stream's last batch
+        announces it, so the orchestrator ends the attempt without waiting
+        for the container's exit. Not announced after a SIGTERM
+        (:func:`~cumulus._pipes.stop_asked`): a job stopped by Swarm or the
+        agent may still exit 0, and did not end by itself.
 
         Returns True when everything was stored by the orchestrator (False when
         it fell back to the container log or ran out of time).
         """
+        if exit_code is not None and not stop_asked():
+            with self._cond:
+                self._exit_code = exit_code
         for fd in (1, 2):
             try:
                 os.fsync(fd)
@@ -286,12 +311,6 @@ class LogStreamer:
         return done
 
 
-def _ignore_signal(signum: int, frame: object) -> None:
-    """SIGTERM reaches the whole process group (tini -g): the command gets it
-    and ends; the runtime stays to send its last lines. (A handler, not
-    SIG_IGN, so the command does not inherit the ignored disposition.)"""
-
-
 def run_streamed(argv: List[str], channel: grpc.Channel, job_id: str, attempt: int, token: str) -> int:
     """Runs ``argv`` with its output streamed; returns its exit status as a
     shell would (128 + N when killed by signal N). Raises FileNotFoundError or
@@ -300,7 +319,7 @@ def run_streamed(argv: List[str], channel: grpc.Channel, job_id: str, attempt: i
     import subprocess
 
     streamer = LogStreamer(channel, job_id, attempt, token).start()
-    previous = signal.signal(signal.SIGTERM, _ignore_signal)
+    previous = signal.signal(signal.SIGTERM, keep_running)
     try:
         try:
             proc = subprocess.Popen(argv)
@@ -310,5 +329,6 @@ def run_streamed(argv: List[str], channel: grpc.Channel, job_id: str, attempt: i
         code = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, previous)
-    streamer.close(timeout=30)
-    return code if code >= 0 else 128 - code
+    code = code if code >= 0 else 128 - code
+    streamer.close(timeout=30, exit_code=code)
+    return code

@@ -13,7 +13,24 @@ import os
 import sys
 from typing import List
 
-__all__ = ["OutputPipes", "flush_stdio"]
+__all__ = ["OutputPipes", "flush_stdio", "keep_running", "stop_asked"]
+
+_stop_asked = False
+
+
+def keep_running(signum: int, frame: object) -> None:
+    """SIGTERM handler of a runtime parent. SIGTERM reaches the whole process
+    group (tini -g): the job's process gets it and ends; the parent stays to
+    send its last lines. (A handler, not SIG_IGN, so the job's process does
+    not inherit the ignored disposition.) Records that a stop was asked."""
+    global _stop_asked
+    _stop_asked = True
+
+
+def stop_asked() -> bool:
+    """True once :func:`keep_running` saw a SIGTERM: the job did not end by
+    itself alone, so its runtime must not announce its exit as the job's end."""
+    return _stop_asked
 
 
 def flush_stdio() -> None:

@@ -438,7 +438,7 @@ def _fetch_stream(
     config: RuntimeConfig,
     channel: Optional[grpc.Channel],
     method: str,
-    request: object,
+    request: bytes,
     what: str,
     connect: bool = False,
 ) -> Generator[bytes, None, None]:
@@ -452,16 +452,13 @@ def _fetch_stream(
     """
     import grpc
 
-    from cumulus._proto import cumulus_pb2 as pb2
+    from cumulus._runtime_wire import decode_bundle_chunk
 
     own = channel is None
     chan = open_channel(config) if channel is None else channel
     try:
-        call = chan.unary_stream(
-            f"/cumulus.v1.Runtime/{method}",
-            request_serializer=type(request).SerializeToString,  # type: ignore[attr-defined]
-            response_deserializer=pb2.BundleChunk.FromString,
-        )
+        # ``request`` is encoded already (cumulus._runtime_wire: no protobuf import).
+        call = chan.unary_stream(f"/cumulus.v1.Runtime/{method}", response_deserializer=decode_bundle_chunk)
         retrier = config.retrier()
         expected = 0
         received = 0
@@ -477,10 +474,9 @@ def _fetch_stream(
                 responses = call(request, metadata=((TOKEN_METADATA_KEY, config.token),))
             skip = received  # bytes of this attempt already yielded by an earlier one
             try:
-                for chunk in responses:
-                    if not expected and chunk.total_bytes:
-                        expected = chunk.total_bytes
-                    data = chunk.data
+                for data, total_bytes in responses:
+                    if not expected and total_bytes:
+                        expected = total_bytes
                     if skip:
                         cut = min(skip, len(data))
                         data, skip = data[cut:], skip - cut
@@ -514,9 +510,9 @@ def fetch_bundle(config: RuntimeConfig, channel: Optional[grpc.Channel] = None) 
     :class:`UnreachableError`, :class:`TokenError`, :class:`OrchestratorError`,
     or :class:`BundleError` when the byte count disagrees with ``total_bytes``.
     """
-    from cumulus._proto import cumulus_pb2 as pb2
+    from cumulus._runtime_wire import encode_job_request
 
-    return _fetch_stream(config, channel, "FetchBundle", pb2.FetchBundleRequest(job_id=config.job_id), "bundle")
+    return _fetch_stream(config, channel, "FetchBundle", encode_job_request(config.job_id), "bundle")
 
 
 def fetch_function(config: RuntimeConfig, channel: Optional[grpc.Channel] = None, *, connect: bool = False) -> bytes:
@@ -526,9 +522,9 @@ def fetch_function(config: RuntimeConfig, channel: Optional[grpc.Channel] = None
     waits up to ``config.connect_timeout`` s for the connection and raises
     :class:`UnreachableError` as :func:`open_channel` does.
     """
-    from cumulus._proto import cumulus_pb2 as pb2
+    from cumulus._runtime_wire import encode_job_request
 
-    request = pb2.FetchFunctionRequest(job_id=config.job_id)
+    request = encode_job_request(config.job_id)
     return b"".join(_fetch_stream(config, channel, "FetchFunction", request, "function payload", connect))
 
 

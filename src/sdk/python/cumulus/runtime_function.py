@@ -37,7 +37,7 @@ import grpc
 
 from cumulus._call import CALL_PATH, CallEnvelope, PayloadError
 from cumulus._function_child import FunctionChild, execute
-from cumulus._proto import cumulus_pb2 as pb2
+from cumulus._runtime_wire import encode_result_chunk, encode_result_header
 from cumulus.runtime import (
     REPORT_RESULT_METHOD,
     TOKEN_METADATA_KEY,
@@ -87,13 +87,14 @@ def _call_source(envelope: CallEnvelope, workdir: str) -> Tuple[Optional[bytes],
     return None, os.path.join(workdir, *CALL_PATH.split("/"))
 
 
-def _chunks(header: pb2.ResultHeader, body: IO[bytes]) -> Iterator[pb2.ReportResultRequest]:
-    yield pb2.ReportResultRequest(header=header)
+def _chunks(header: bytes, body: IO[bytes]) -> Iterator[bytes]:
+    """ReportResult's requests, encoded: the header, then the body in chunks."""
+    yield header
     while True:
         block = body.read(_CHUNK)
         if not block:
             return
-        yield pb2.ReportResultRequest(chunk=block)
+        yield encode_result_chunk(block)
 
 
 def report_result(
@@ -114,12 +115,9 @@ def report_result(
     """
     chan = open_channel(config) if channel is None else channel
     try:
-        call = chan.stream_unary(
-            REPORT_RESULT_METHOD,
-            request_serializer=pb2.ReportResultRequest.SerializeToString,
-            response_deserializer=pb2.ReportResultResponse.FromString,
-        )
-        header = pb2.ResultHeader(job_id=config.job_id, kind=kind, total_bytes=size)
+        # Requests encoded by cumulus._runtime_wire; the (empty) reply is not read.
+        call = chan.stream_unary(REPORT_RESULT_METHOD)
+        header = encode_result_header(config.job_id, kind, size)
         start = body.tell()
         retrier = config.retrier()
         while True:
@@ -196,12 +194,13 @@ def run_function_streamed(config: RuntimeConfig, env: Mapping[str, str], child: 
             child.abandon()
             raise
         streamer = LogStreamer(channel, config.job_id, attempt, config.token).start(child.pipes)
+        code: Optional[int] = None  # None: no end to announce (the parent itself failed)
         try:
             code = _supervise(config, channel, child, payload)
         finally:
             child.cancel()  # a no-op after the order; else the child exits quietly
             child.wait()
-            streamer.close(timeout=30)
+            streamer.close(timeout=30, exit_code=code)
         return code
     finally:
         child.outcome_file.close()

@@ -27,6 +27,8 @@ class LogServer:
     #: Refuse every call with this code (None: accept).
     refuse: object = None
     calls: int = 0
+    #: (lines stored before it, exit code) of each last batch received.
+    ends: List[Tuple[int, int]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def stream_logs(self, requests: Iterator[pb2.LogBatch], context: grpc.ServicerContext) -> Iterator[pb2.LogAck]:
@@ -37,6 +39,12 @@ class LogServer:
             context.abort(self.refuse, "refused by test")
         seen = 0
         for batch in requests:
+            if batch.last:
+                assert not batch.data and batch.first_index == len(self.lines), "the end comes after every line"
+                with self.lock:
+                    self.ends.append((len(self.lines), batch.exit_code))
+                yield pb2.LogAck(accepted=len(self.lines))
+                continue
             assert not batch.texts, "the streamer sends data, not texts"
             data = batch.data
             assert data.endswith(b"\n")

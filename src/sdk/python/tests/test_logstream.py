@@ -8,7 +8,7 @@ import subprocess
 import sys
 import textwrap
 from concurrent import futures
-from typing import Iterator, List, Tuple
+from typing import Iterator, List, Optional, Tuple
 
 import grpc
 import pytest
@@ -55,14 +55,19 @@ CHILD = textwrap.dedent(
     os.write(2, b"to stderr\\n")
     os.write(1, b"bad \\xff byte\\n")
     os.write(1, b"y" * (150 * 1024))  # one line of 150 KiB with no newline at all
-    ok = s.close(timeout=20)
+    if {sigterm}:
+        import signal
+        from cumulus._pipes import keep_running
+        signal.signal(signal.SIGTERM, keep_running)
+        os.kill(os.getpid(), signal.SIGTERM)
+    ok = s.close(timeout=20, exit_code={exit_code})
     sys.__stderr__.write("CLOSED %s %s\\n" % (ok, s.error))
     """
 )
 
 
-def run_child(url: str, n: int) -> subprocess.CompletedProcess:
-    code = CHILD.format(pkg=str(PACKAGE_DIR), url=url, n=n)
+def run_child(url: str, n: int, exit_code: Optional[int] = None, sigterm: bool = False) -> subprocess.CompletedProcess:
+    code = CHILD.format(pkg=str(PACKAGE_DIR), url=url, n=n, exit_code=exit_code, sigterm=sigterm)
     return subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=60)
 
 
@@ -110,3 +115,23 @@ def test_a_refused_stream_falls_back_to_the_original_output(log_server: Tuple[Lo
     assert out[:1000] == [b"line %d" % i for i in range(1000)]
     assert b"bad \xff byte" in out
     assert b"to stderr" in proc.stderr
+
+
+def test_the_exit_code_is_announced_after_every_line(log_server: Tuple[LogServer, str]) -> None:
+    state, url = log_server
+    state.fail_first_call_after = 2  # and again on the call that resumes
+    proc = run_child(url, 50_000, exit_code=3)
+    assert proc.returncode == 0, proc.stderr
+    assert b"CLOSED True None" in proc.stderr
+    check_lines(state.lines, 50_000)
+    assert state.ends == [(50_000 + 2 + 3, 3)]
+
+
+def test_no_end_is_announced_without_an_exit_code_or_after_a_sigterm(log_server: Tuple[LogServer, str]) -> None:
+    state, url = log_server
+    assert run_child(url, 10).returncode == 0
+    proc = run_child(url, 10, exit_code=0, sigterm=True)
+    assert proc.returncode == 0, proc.stderr
+    assert b"CLOSED True None" in proc.stderr
+    assert state.ends == []  # a stopped job's exit is Swarm's to explain
+    assert len(state.lines) == 10 + 2 + 3  # the same indexes twice: stored once

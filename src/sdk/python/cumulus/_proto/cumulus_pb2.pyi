@@ -235,22 +235,26 @@ class LogAck(_message.Message):
     def __init__(self, accepted: _Optional[int] = ...) -> None: ...
 
 class LogBatch(_message.Message):
-    __slots__ = ["attempt", "data", "first_index", "job_id", "streams", "texts", "time_ms"]
+    __slots__ = ["attempt", "data", "exit_code", "first_index", "job_id", "last", "streams", "texts", "time_ms"]
     ATTEMPT_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    EXIT_CODE_FIELD_NUMBER: _ClassVar[int]
     FIRST_INDEX_FIELD_NUMBER: _ClassVar[int]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
     STREAMS_FIELD_NUMBER: _ClassVar[int]
     TEXTS_FIELD_NUMBER: _ClassVar[int]
     TIME_MS_FIELD_NUMBER: _ClassVar[int]
     attempt: int
     data: bytes
+    exit_code: int
     first_index: int
     job_id: str
+    last: bool
     streams: bytes
     texts: _containers.RepeatedScalarFieldContainer[str]
     time_ms: int
-    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., first_index: _Optional[int] = ..., texts: _Optional[_Iterable[str]] = ..., streams: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+    def __init__(self, job_id: _Optional[str] = ..., attempt: _Optional[int] = ..., first_index: _Optional[int] = ..., texts: _Optional[_Iterable[str]] = ..., streams: _Optional[bytes] = ..., time_ms: _Optional[int] = ..., data: _Optional[bytes] = ..., last: bool = ..., exit_code: _Optional[int] = ...) -> None: ...
 
 class LogLine(_message.Message):
     __slots__ = ["seq", "stream", "text", "time_ms"]
