@@ -71,6 +71,19 @@ async function fixture(
   };
 }
 
+/** Runs `fn` with a fresh {@link fixture}, closed afterwards. */
+async function withManager(
+  over: Parameters<typeof fixture>[0],
+  fn: (f: Fixture) => Promise<void>,
+): Promise<void> {
+  const f = await fixture(over);
+  try {
+    await fn(f);
+  } finally {
+    await f.close();
+  }
+}
+
 const spec = (over: Partial<JobSpec> = {}): JobSpec => ({ ...mockJob().spec, ...over });
 
 /** Records `job` (QUEUED) straight in the store, then moves it to `state`. */
@@ -91,8 +104,7 @@ function stored(f: Fixture, state: JobRecord["state"]): JobRecord {
 }
 
 Deno.test("JobManager.submit: records a QUEUED job with a fresh token, up to the queue's limit", async () => {
-  const f = await fixture({ maxQueuedJobs: 2 });
-  try {
+  await withManager({ maxQueuedJobs: 2 }, async (f) => {
     const a = await f.manager.submit(spec({ name: "a" }), null);
     const b = await f.manager.submit(spec({ name: "b" }), null);
     assert.equal(a.state, "QUEUED");
@@ -105,9 +117,7 @@ Deno.test("JobManager.submit: records a QUEUED job with a fresh token, up to the
         err.name === "ResourceExhaustedError" && /queue is full \(2 jobs/.test(err.message),
     );
     assert.equal(f.store.countByState().QUEUED, 2, "the refused job left no record");
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 Deno.test("JobManager.submit: refused while shutting down", async () => {
@@ -118,16 +128,13 @@ Deno.test("JobManager.submit: refused while shutting down", async () => {
 });
 
 Deno.test("JobManager.checkImage: a missing image is INVALID_ARGUMENT naming spec.image", async () => {
-  const f = await fixture();
-  try {
+  await withManager({}, async (f) => {
     await f.manager.checkImage(spec());
     await assert.rejects(
       f.manager.checkImage(spec({ image: "nope:1" })),
       (err: Error) => err.name === "InvalidArgumentError" && /"nope:1" not found/.test(err.message),
     );
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 Deno.test("JobManager: an image id is looked up once for the submit check and its scheduling round", async () => {
@@ -154,8 +161,7 @@ Deno.test("JobManager: an image id is looked up once for the submit check and it
 });
 
 Deno.test("JobManager scheduling: a queued job whose image vanished is FAILED by the round", async () => {
-  const f = await fixture({ maxConcurrentJobs: 1, images: [] });
-  try {
+  await withManager({ maxConcurrentJobs: 1, images: [] }, async (f) => {
     const job = await f.manager.submit(spec({ image: "gone:1" }), null);
     let now = f.store.mustGet(job.id);
     for (let i = 0; i < 200 && now.state === "QUEUED"; i++) {
@@ -164,23 +170,18 @@ Deno.test("JobManager scheduling: a queued job whose image vanished is FAILED by
     }
     assert.equal(now.state, "FAILED");
     assert.match(now.reason, /gone:1/);
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 Deno.test("JobManager.assertRunning: an ended job accepts no more reports", async () => {
-  const f = await fixture();
-  try {
+  await withManager({}, async (f) => {
     f.manager.assertRunning(stored(f, "RUNNING"));
     assert.throws(
       () => f.manager.assertRunning(stored(f, "SUCCEEDED")),
       (err: Error) =>
         err.name === "FailedPreconditionError" && /already ended \(SUCCEEDED\)/.test(err.message),
     );
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 Deno.test("JobManager.assertAcceptsLogs: an ended job's lines are taken within its stop window only", async () => {
@@ -198,8 +199,7 @@ Deno.test("JobManager.assertAcceptsLogs: an ended job's lines are taken within i
 });
 
 Deno.test("JobManager: a stored result is recorded; a refused one is noted with its code", async () => {
-  const f = await fixture();
-  try {
+  await withManager({}, async (f) => {
     const a = stored(f, "RUNNING");
     f.manager.resultStored(a.id);
     assert.equal(f.store.mustGet(a.id).hasResult, true);
@@ -213,9 +213,7 @@ Deno.test("JobManager: a stored result is recorded; a refused one is noted with 
     f.manager.runtimeExited(a.id, 1, 0);
     f.manager.nudge(a.id);
     assert.equal(f.store.mustGet(a.id).state, "RUNNING");
-  } finally {
-    await f.close();
-  }
+  });
 });
 
 Deno.test("JobManager.cancel: a queued job is CANCELLED without Docker; an ended one is refused", async () => {
@@ -242,42 +240,24 @@ Deno.test("JobManager.cancel: a queued job is CANCELLED without Docker; an ended
   }
 });
 
+/** Follows `id`'s watch (no logs) to its end, pushing each event into `seen`. */
+async function watchAll(f: Fixture, id: string, seen: WatchEvent[]): Promise<void> {
+  const opts = { afterSeq: 0, noLogs: true, noFollow: false, signal: new AbortController().signal };
+  for await (const ev of f.manager.watch(id, opts)) seen.push(ev);
+}
+
 Deno.test("JobManager.watch: the job first, then its state changes; ends once the job has ended", async () => {
-  const f = await fixture();
-  try {
+  await withManager({}, async (f) => {
     const job = stored(f, "QUEUED");
-    const abort = new AbortController();
     const seen: WatchEvent[] = [];
-    const done = (async () => {
-      for await (
-        const ev of f.manager.watch(job.id, {
-          afterSeq: 0,
-          noLogs: true,
-          noFollow: false,
-          signal: abort.signal,
-        })
-      ) {
-        seen.push(ev);
-      }
-    })();
+    const done = watchAll(f, job.id, seen);
     while (seen.length === 0) await new Promise((r) => setTimeout(r, 2));
     await f.manager.cancel(job.id);
     await done;
     assert.deepEqual(seen.map((e) => e.job?.state), ["QUEUED", "CANCELLED"]);
     // An ended job's watch ends after its backlog, even when following.
     const again: WatchEvent[] = [];
-    for await (
-      const ev of f.manager.watch(job.id, {
-        afterSeq: 0,
-        noLogs: true,
-        noFollow: false,
-        signal: abort.signal,
-      })
-    ) {
-      again.push(ev);
-    }
+    await watchAll(f, job.id, again);
     assert.deepEqual(again.map((e) => e.job?.state), ["CANCELLED"]);
-  } finally {
-    await f.close();
-  }
+  });
 });

@@ -100,10 +100,11 @@ for (const [name, t, want] of outcomes) {
 }
 
 /**
- * A runner whose container exits 0 (a die event) while Swarm's desired
- * state for the task is `desired`; Swarm's own view then turns terminal.
+ * A started runner over the log hook whose container events (node n1) the
+ * test delivers with `emit`, and whose Swarm task reads answer `task()`;
+ * `died` tells `task()` whether the container exited yet.
  */
-async function exitWhileSwarmWants(desired: string): Promise<JobRecord> {
+async function watchedRunner(taskNow: (died: boolean) => TaskInfo) {
   let listener: TaskListener | null = null;
   let died = false;
   const events: TaskEventSource = {
@@ -115,13 +116,7 @@ async function exitWhileSwarmWants(desired: string): Promise<JobRecord> {
   };
   const f = await runnerFixture(
     {
-      serviceTask: (): Promise<TaskInfo> =>
-        Promise.resolve(task({
-          // Before the exit: running. At it: still running in Swarm's view, with
-          // `desired`. Later polls: what Swarm makes of it.
-          state: died && desired !== "running" ? "shutdown" : "running",
-          desiredState: died ? desired : "running",
-        })),
+      serviceTask: () => Promise.resolve(taskNow(died)),
       findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
       readContainerLogs: () => Promise.resolve([]),
     },
@@ -129,12 +124,35 @@ async function exitWhileSwarmWants(desired: string): Promise<JobRecord> {
     events,
   );
   f.runner.start(null);
-  while (f.store.mustGet(f.jobId).state !== "RUNNING") {
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  died = true;
-  (listener as TaskListener | null)?.onEvent(ev("die", 0));
-  return await f.finish();
+  while (!listener) await new Promise((r) => setTimeout(r, 5));
+  return {
+    f,
+    emit(e: ContainerEvent) {
+      if (e.action === "die") died = true;
+      (listener as TaskListener | null)?.onEvent(e);
+    },
+    async until(state: JobRecord["state"]) {
+      while (f.store.mustGet(f.jobId).state !== state) await new Promise((r) => setTimeout(r, 5));
+    },
+  };
+}
+
+/**
+ * A runner whose container exits 0 (a die event) while Swarm's desired
+ * state for the task is `desired`; Swarm's own view then turns terminal.
+ */
+async function exitWhileSwarmWants(desired: string): Promise<JobRecord> {
+  const r = await watchedRunner((died) =>
+    task({
+      // Before the exit: running. At it: still running in Swarm's view, with
+      // `desired`. Later polls: what Swarm makes of it.
+      state: died && desired !== "running" ? "shutdown" : "running",
+      desiredState: died ? desired : "running",
+    })
+  );
+  await r.until("RUNNING");
+  r.emit(ev("die", 0));
+  return await r.f.finish();
 }
 
 Deno.test("runner: a container's own exit 0 while Swarm wants it running is SUCCEEDED, from the event", async () => {
@@ -157,39 +175,16 @@ Deno.test("runner: an exit 0 after Swarm decided to stop the task (a drain) goes
 async function runtimeAnnounces(
   announced: [number, number],
 ): Promise<{ job: JobRecord; diedFirst: boolean; ends: Record<string, number> }> {
-  let listener: TaskListener | null = null;
-  let died = false;
-  const events: TaskEventSource = {
-    covers: (node) => node === "n1",
-    subscribe: (_id, l) => {
-      listener = l;
-      return () => {};
-    },
-  };
-  const f = await runnerFixture(
-    {
-      serviceTask: (): Promise<TaskInfo> =>
-        Promise.resolve(task({ state: died ? "failed" : "running", exitCode: died ? 137 : null })),
-      findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
-      readContainerLogs: () => Promise.resolve([]),
-    },
-    [logHook()],
-    events,
+  const r = await watchedRunner((died) =>
+    task({ state: died ? "failed" : "running", exitCode: died ? 137 : null })
   );
-  f.runner.start(null);
-  while (!listener) await new Promise((r) => setTimeout(r, 5));
-  (listener as TaskListener).onEvent(ev("start", null));
-  while (f.store.mustGet(f.jobId).state !== "RUNNING") {
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  f.runner.runtimeExited(...announced);
-  await new Promise((r) => setTimeout(r, 300));
-  const diedFirst = f.store.mustGet(f.jobId).state === "RUNNING";
-  if (diedFirst) {
-    died = true;
-    (listener as TaskListener).onEvent(ev("die", 137));
-  }
-  return { job: await f.finish(), diedFirst, ends: f.ends.bySource };
+  r.emit(ev("start", null));
+  await r.until("RUNNING");
+  r.f.runner.runtimeExited(...announced);
+  await new Promise((res) => setTimeout(res, 300));
+  const diedFirst = r.f.store.mustGet(r.f.jobId).state === "RUNNING";
+  if (diedFirst) r.emit(ev("die", 137));
+  return { job: await r.f.finish(), diedFirst, ends: r.f.ends.bySource };
 }
 
 Deno.test("runner: the runtime's announced exit 0 ends the attempt SUCCEEDED before the container's exit", async () => {
