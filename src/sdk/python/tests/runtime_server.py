@@ -153,6 +153,19 @@ class RuntimeServer:
         return pb2.ReportResultResponse()
 
 
+#: The checkpoint key these fake servers hand every job (the orchestrator derives one per job).
+FAKE_CHECKPOINT_KEY = bytes(range(32))
+
+
+def checkpoint_key_handler() -> grpc.RpcMethodHandler:
+    """``Runtime.CheckpointKey`` answering :data:`FAKE_CHECKPOINT_KEY`."""
+    return grpc.unary_unary_rpc_method_handler(
+        lambda request, context: pb2.CheckpointKeyResponse(key=FAKE_CHECKPOINT_KEY),
+        request_deserializer=pb2.CheckpointKeyRequest.FromString,
+        response_serializer=pb2.CheckpointKeyResponse.SerializeToString,
+    )
+
+
 def start_runtime_server(state: RuntimeServer) -> grpc.Server:
     """Serve ``state`` on a random loopback port (sets ``state.url``); the caller stops it."""
     handler = grpc.method_handlers_generic_handler(
@@ -178,6 +191,7 @@ def start_runtime_server(state: RuntimeServer) -> grpc.Server:
                 request_deserializer=pb2.ReportCheckpointRequest.FromString,
                 response_serializer=pb2.ReportCheckpointResponse.SerializeToString,
             ),
+            "CheckpointKey": checkpoint_key_handler(),
             "StreamLogs": grpc.stream_stream_rpc_method_handler(
                 state.stream_logs,
                 request_deserializer=pb2.LogBatch.FromString,

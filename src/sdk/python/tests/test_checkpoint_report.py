@@ -18,6 +18,7 @@ import pytest
 
 from bundle_helpers import pb2
 from cumulus.checkpoint.report import TOKEN_METADATA_KEY, CheckpointReporter
+from runtime_server import checkpoint_key_handler
 from s3_fixture import S3Server, make_manager, s3server  # noqa: F401  (fixture)
 
 JOB = "job-1"
@@ -70,7 +71,8 @@ def report_server() -> Iterator[ReportServer]:
                 state.report,
                 request_deserializer=pb2.ReportCheckpointRequest.FromString,
                 response_serializer=pb2.ReportCheckpointResponse.SerializeToString,
-            )
+            ),
+            "CheckpointKey": checkpoint_key_handler(),
         },
     )
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
