@@ -9,9 +9,8 @@ import json
 import logging
 import os
 import pickle
-from concurrent import futures
 from pathlib import Path
-from typing import Any, Dict, Iterator, List
+from typing import Any, Dict, Iterator
 
 import grpc
 import numpy as np
@@ -21,7 +20,7 @@ from bundle_helpers import pb2
 from cumulus.checkpoint import CheckpointConfig
 from cumulus.checkpoint.errors import BadSignatureError, CorruptCheckpointError, UnsignedCheckpointError
 from cumulus.checkpoint.manifest import Entry, FileRecord, Manifest
-from runtime_server import checkpoint_key_handler
+from runtime_server import Presigner, start_presign_server
 from s3_fixture import ACCESS_KEY, SECRET_KEY, S3Server, make_manager, s3server  # noqa: F401  (fixture)
 
 KEY = b"k" * 32
@@ -138,56 +137,10 @@ def test_restore_skips_a_step_planted_in_l2_with_another_jobs_key(
 # -- L2 through presigned URLs -------------------------------------------------
 
 
-class Presigner:
-    """A Runtime server presigning, as the orchestrator does, only under one job's prefix."""
-
-    def __init__(self, server: S3Server, base: str) -> None:
-        self.server = server
-        self.base = base
-        self.signed: List[str] = []
-        self.refused = 0
-
-    def presign(self, request: pb2.PresignCheckpointRequest, context: grpc.ServicerContext) -> Any:
-        from botocore.auth import S3SigV4QueryAuth
-        from botocore.awsrequest import AWSRequest
-        from botocore.credentials import Credentials
-
-        urls = []
-        for r in request.requests:
-            key = r.key or dict(r.query).get("prefix", "")
-            if not key.startswith(self.base):
-                self.refused += 1
-                context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{key} outside {self.base}")
-            from urllib.parse import quote, urlencode
-
-            query = urlencode(dict(r.query), quote_via=quote).replace("uploads=", "uploads")
-            url = f"{self.server.endpoint}/{self.server.bucket}/{quote(r.key)}" + (f"?{query}" if query else "")
-            req = AWSRequest(method=r.method, url=url, headers=dict(r.headers))
-            S3SigV4QueryAuth(Credentials(ACCESS_KEY, SECRET_KEY), "s3", "us-east-1", expires=900).add_auth(req)
-            urls.append(req.url)
-            self.signed.append(f"{r.method} {r.key}")
-        return pb2.PresignCheckpointResponse(urls=urls)
-
-
 @pytest.fixture
 def presigner(s3server: S3Server) -> Iterator[Presigner]:  # noqa: F811
-    state = Presigner(s3server, "cumulus/job-1/")
-    handler = grpc.method_handlers_generic_handler(
-        "cumulus.v1.Runtime",
-        {
-            "PresignCheckpoint": grpc.unary_unary_rpc_method_handler(
-                state.presign,
-                request_deserializer=pb2.PresignCheckpointRequest.FromString,
-                response_serializer=pb2.PresignCheckpointResponse.SerializeToString,
-            ),
-            "CheckpointKey": checkpoint_key_handler(),
-        },
-    )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    state.url = f"127.0.0.1:{port}"  # type: ignore[attr-defined]
+    state = Presigner(s3server.endpoint, s3server.bucket, "cumulus/job-1/", (ACCESS_KEY, SECRET_KEY))
+    server = start_presign_server(state)
     try:
         yield state
     finally:
@@ -209,7 +162,7 @@ def test_l2_save_and_restore_through_presigned_urls_multipart_included(
 
     monkeypatch.delenv("AWS_ACCESS_KEY_ID", raising=False)
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY", raising=False)
-    for k, v in job_env(s3server, presigner.url).items():  # type: ignore[attr-defined]
+    for k, v in job_env(s3server, presigner.url).items():
         monkeypatch.setenv(k, v)
     big = np.random.RandomState(1).randint(0, 255, 40 << 20, dtype=np.uint8)  # > 16 MiB: multipart
     config = CheckpointConfig.from_env(cwd=tmp_path)
@@ -238,7 +191,7 @@ def test_a_presigning_client_cannot_reach_another_jobs_prefix(
 ) -> None:
     from cumulus.checkpoint.l2 import make_s3_client
 
-    for k, v in job_env(s3server, presigner.url).items():  # type: ignore[attr-defined]
+    for k, v in job_env(s3server, presigner.url).items():
         monkeypatch.setenv(k, v)
     s3server.client().put_object(Bucket=s3server.bucket, Key="cumulus/job-2/secret", Body=b"x")
     client = make_s3_client(CheckpointConfig.from_env(cwd=tmp_path).s3)  # type: ignore[arg-type]
