@@ -63,14 +63,16 @@ Deno.test("jobL2Base() takes the job's own prefix, else the site's, as the runti
   assert.equal(jobL2Base(mockJob({ id: "j-1" }), ""), "cumulus/j-1/");
 });
 
+const SITE = {
+  bucket: "ckpt",
+  region: "us-east-1",
+  endpoint: "http://127.0.0.1:9000",
+  prefix: "cumulus",
+  credentials: { accessKeyId: "AK", secretAccessKey: "SK" },
+};
+
 Deno.test("L2Access presigns path-style URLs for the job's prefix and refuses the rest", async () => {
-  const site = {
-    bucket: "ckpt",
-    region: "us-east-1",
-    endpoint: "http://127.0.0.1:9000",
-    prefix: "cumulus",
-    credentials: { accessKeyId: "AK", secretAccessKey: "SK" },
-  };
+  const site = SITE;
   const l2 = new L2Access(site, new Uint8Array(32), 10);
   const job = mockJob({ id: "j-1" });
   const [url] = await l2.presign(job, [
@@ -92,28 +94,9 @@ Deno.test("L2Access presigns path-style URLs for the job's prefix and refuses th
 });
 
 Deno.test("checkpoint keys differ per job and per secret, and are stable", async () => {
-  const a = new L2Access(
-    {
-      bucket: "",
-      region: "",
-      endpoint: "",
-      prefix: "",
-      credentials: { accessKeyId: "", secretAccessKey: "" },
-    },
-    new Uint8Array(32),
-    10,
-  );
-  const b = new L2Access(
-    {
-      bucket: "",
-      region: "",
-      endpoint: "",
-      prefix: "",
-      credentials: { accessKeyId: "", secretAccessKey: "" },
-    },
-    new Uint8Array(32).fill(1),
-    10,
-  );
+  const site = SITE;
+  const a = new L2Access(site, new Uint8Array(32), 10);
+  const b = new L2Access(site, new Uint8Array(32).fill(1), 10);
   const k1 = await a.checkpointKey("j-1");
   assert.equal(k1.length, 32);
   assert.deepEqual(await a.checkpointKey("j-1"), k1);

@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Mapping, Optional, Tuple
 
 import grpc
 
@@ -254,22 +254,21 @@ class Presigner:
         return pb2.PresignCheckpointResponse(urls=urls)
 
 
-def start_presign_server(state: Presigner) -> grpc.Server:
-    """Serve ``state`` (and ``CheckpointKey``) on a random loopback port (sets ``state.url``)."""
-    handler = grpc.method_handlers_generic_handler(
-        "cumulus.v1.Runtime",
-        {
-            "PresignCheckpoint": grpc.unary_unary_rpc_method_handler(
-                state.presign,
-                request_deserializer=pb2.PresignCheckpointRequest.FromString,
-                response_serializer=pb2.PresignCheckpointResponse.SerializeToString,
-            ),
-            "CheckpointKey": checkpoint_key_handler(),
-        },
-    )
+def serve_runtime(methods: Mapping[str, grpc.RpcMethodHandler]) -> Tuple[grpc.Server, str]:
+    """A started server of ``cumulus.v1.Runtime`` ``methods`` on a random loopback port, and its address."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
-    server.add_generic_rpc_handlers((handler,))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("cumulus.v1.Runtime", dict(methods)),))
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
-    state.url = f"127.0.0.1:{port}"
+    return server, f"127.0.0.1:{port}"
+
+
+def start_presign_server(state: Presigner) -> grpc.Server:
+    """Serve ``state`` (and ``CheckpointKey``) on a random loopback port (sets ``state.url``)."""
+    presign = grpc.unary_unary_rpc_method_handler(
+        state.presign,
+        request_deserializer=pb2.PresignCheckpointRequest.FromString,
+        response_serializer=pb2.PresignCheckpointResponse.SerializeToString,
+    )
+    server, state.url = serve_runtime({"PresignCheckpoint": presign, "CheckpointKey": checkpoint_key_handler()})
     return server
