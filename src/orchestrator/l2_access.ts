@@ -8,11 +8,20 @@
  * per-job state is stored and a job never learns another job's key.
  * @module
  */
-import { CumulusError, FailedPreconditionError, isTerminal, type JobRecord } from "../core/mod.ts";
+import {
+  CumulusError,
+  FailedPreconditionError,
+  isTerminal,
+  type JobRecord,
+  ResourceExhaustedError,
+} from "../core/mod.ts";
 import { presignUrl, type SigV4Credentials, uriEncode } from "./sigv4.ts";
 
 /** How long a presigned URL stays valid, in seconds. */
 export const PRESIGN_EXPIRES_S = 900;
+
+/** Most requests one PresignCheckpoint call may ask for (the runtime asks for one at a time). */
+export const MAX_PRESIGN_REQUESTS = 1000;
 
 /** What L2 access needs of the orchestrator's S3 settings. */
 export interface L2Site {
@@ -148,10 +157,16 @@ export class L2Access {
   /**
    * Presigned URLs for `reqs` of `job`, in order, valid {@link PRESIGN_EXPIRES_S} s.
    * @throws {L2AccessDeniedError} for any request outside the job's prefix (none is signed then)
+   * @throws {ResourceExhaustedError} past {@link MAX_PRESIGN_REQUESTS} requests
    */
   async presign(job: JobRecord, reqs: L2Request[], now: Date): Promise<string[]> {
     const site = this.#site;
     if (!this.enabled) throw new L2AccessDeniedError("no S3 bucket is configured: L2 is off");
+    if (reqs.length > MAX_PRESIGN_REQUESTS) {
+      throw new ResourceExhaustedError(
+        `requests: at most ${MAX_PRESIGN_REQUESTS} per call, got ${reqs.length}`,
+      );
+    }
     const base = jobL2Base(job, site.prefix);
     for (const r of reqs) checkL2Request(base, r);
     const origin = (site.endpoint || `https://s3.${site.region}.amazonaws.com`).replace(/\/+$/, "");

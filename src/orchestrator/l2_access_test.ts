@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { mockJob } from "../core/_mock.ts";
+import { ResourceExhaustedError } from "../core/mod.ts";
 import {
   checkL2Request,
   jobL2Base,
@@ -86,6 +87,8 @@ Deno.test("L2Access presigns path-style URLs for the job's prefix and refuses th
     l2.presign(job, [req("GET", "cumulus/j-2/x")], new Date()),
     L2AccessDeniedError,
   );
+  const many = Array.from({ length: 1001 }, () => req("GET", `${BASE}x`));
+  await assert.rejects(l2.presign(job, many, new Date()), ResourceExhaustedError);
   const other = new L2Access({ ...site, bucket: "" }, new Uint8Array(32), 10);
   await assert.rejects(
     other.presign(job, [req("GET", `${BASE}x`)], new Date()),
