@@ -8,7 +8,11 @@ that machine noise hits both alike.
          disk, vs writing the same number of bytes with os.write + fsync.
   l2     the L2 uploader storing a one-file checkpoint in S3 (save returns,
          then flush), vs boto3's upload_file (multipart, default TransferConfig)
-         of the same file to the same server.
+         of the same file to the same server. The uploader goes the way a job's
+         does: no keys, every request to a URL presigned over a gRPC
+         Runtime.PresignCheckpoint call (a local server playing the
+         orchestrator, src/sdk/python/tests/runtime_server.py's Presigner);
+         BENCH_L2_PRESIGN=0 signs with the keys in-process instead.
   train  training-step time with a Checkpointer every N steps (L1 + L2) vs none,
          in alternating blocks of N steps (see bench_train).
 
@@ -17,6 +21,7 @@ S3 settings come from CUMULUS_S3_* / AWS_* (the TypeScript side starts s3rver).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -108,10 +113,15 @@ def bench_l2(reps: int, megabytes: int) -> Dict[str, Any]:
     config = CheckpointConfig.from_env()
     assert config.s3 is not None, "CUMULUS_S3_BUCKET must be set"
     work = Path(tempfile.mkdtemp(prefix="cumulus-bench-l2-", dir=os.environ.get("BENCH_DIR")))
+    presigner = None
     try:
-        config = CheckpointConfig(directory=work / "l1", job_id="bench-l2", s3=config.s3)
-        manager = CheckpointManager(config)
-        client = make_s3_client(config.s3)  # the baseline's own client
+        client = make_s3_client(config.s3)  # the baseline's own client, with the keys
+        settings = config.s3
+        if os.environ.get("BENCH_L2_PRESIGN", "1") == "1":
+            presigner = _start_presigner(config.s3)
+            settings = dataclasses.replace(config.s3, access_key_id=None, secret_access_key=None, presign=True)
+        config = CheckpointConfig(directory=work / "l1", job_id="bench-l2", s3=settings)
+        manager = CheckpointManager(config, report=False)
         arr = np.random.RandomState(0).randint(0, 255, megabytes << 20, dtype=np.uint8)
         # The baseline uploads a copy of the very file a checkpoint of ``arr`` is.
         manager.save({"weights": arr}, 0, keep_last=1)
@@ -130,7 +140,7 @@ def bench_l2(reps: int, megabytes: int) -> Dict[str, Any]:
                     assert manager.flush(timeout=600), "upload did not finish"
                     ours.append(time.perf_counter() - t0)
                 else:
-                    key = f"bench-raw/{i}/weights.npy"
+                    key = f"bench-raw/{i}/weights.npy"  # the baseline signs with the keys itself
                     t0 = time.perf_counter()
                     client.upload_file(str(source), config.s3.bucket, key)
                     raw.append(time.perf_counter() - t0)
@@ -141,9 +151,27 @@ def bench_l2(reps: int, megabytes: int) -> Dict[str, Any]:
             "ours_s": statistics.median(ours),
             "raw_s": statistics.median(raw),
             "pair_ratios": [r / o for r, o in zip(raw, ours)],
+            "presigned": presigner is not None,
         }
     finally:
+        if presigner is not None:
+            presigner.stop(grace=None)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _start_presigner(s3: Any) -> Any:
+    """A local Runtime server presigning for job ``bench-l2``; sets the job env that
+    the upload worker inherits (and drops the keys from it)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "sdk" / "python" / "tests"))
+    from runtime_server import Presigner, start_presign_server
+
+    keys = (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
+    state = Presigner(s3.endpoint, s3.bucket, f"{s3.prefix}/bench-l2/", keys)
+    server = start_presign_server(state)
+    os.environ.update(CUMULUS_ORCHESTRATOR_URL=state.url, CUMULUS_JOB_ID="bench-l2", CUMULUS_JOB_TOKEN="bench")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.pop(name, None)
+    return server
 
 
 def bench_train(every: int, rounds: int, chunk: int = 25) -> Dict[str, Any]:

@@ -32,9 +32,11 @@ never passes silently. An empty environment variable counts as unset.
 const TAIL = `
 ## Secrets
 
-S3 credentials are never config keys: jobs get them from the orchestrator's own
-\`AWS_ACCESS_KEY_ID\` and \`AWS_SECRET_ACCESS_KEY\` environment variables (passed to job containers,
-never written to the store or the logs). See [s3.md](s3.md).
+S3 credentials are never config keys: the orchestrator reads its own \`AWS_ACCESS_KEY_ID\` and
+\`AWS_SECRET_ACCESS_KEY\` environment variables and uses them only to presign each job's L2 requests
+for that job's own prefix; they never reach a job, the store or the logs. The checkpoint signing
+secret is \`<data_dir>/checkpoint.key\` (made at first start, 0600). See [s3.md](s3.md) and
+[checkpoints.md](checkpoints.md#restore).
 
 ## Clients
 

@@ -13,6 +13,7 @@ import { HealthState } from "./health.ts";
 import { JobStore } from "../store/mod.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
+import { L2Access, loadCheckpointSecret } from "./l2_access.ts";
 import { PartitionKeeper } from "./partitions.ts";
 import {
   localAgentCommand,
@@ -47,7 +48,7 @@ export interface StartOptions {
   /** Diagnostic logger (default: stderr with a timestamp). */
   log?: (msg: string) => void;
   now?: () => number;
-  /** Where S3 credentials handed to jobs are read from (default: the process environment). */
+  /** Where the S3 credentials that sign jobs' L2 requests are read from (default: the process environment). */
   env?: Record<string, string | undefined>;
   /** Wraps the manager's own node's agent transport (tests count the commands that reach it). */
   wrapAgentTransport?: (transport: Transport) => Transport;
@@ -184,8 +185,6 @@ export async function startOrchestrator(
       region: config.s3Region,
       endpoint: config.s3Endpoint,
       prefix: config.s3Prefix,
-      accessKeyId: (opts.env ?? Deno.env.toObject()).AWS_ACCESS_KEY_ID ?? "",
-      secretAccessKey: (opts.env ?? Deno.env.toObject()).AWS_SECRET_ACCESS_KEY ?? "",
     },
     volumeSweepMs: 5000,
     partitions,
@@ -216,6 +215,21 @@ export async function startOrchestrator(
     resultRetention: config.resultRetention,
     log,
     observe: (m: string, c: string, ms: number) => metrics.observe(m, c, ms),
+    // The site's S3 keys stay here: jobs get presigned URLs for their own prefix.
+    l2: new L2Access(
+      {
+        bucket: config.s3Bucket,
+        region: config.s3Region,
+        endpoint: config.s3Endpoint,
+        prefix: config.s3Prefix,
+        credentials: {
+          accessKeyId: (opts.env ?? Deno.env.toObject()).AWS_ACCESS_KEY_ID ?? "",
+          secretAccessKey: (opts.env ?? Deno.env.toObject()).AWS_SECRET_ACCESS_KEY ?? "",
+        },
+      },
+      await loadCheckpointSecret(`${config.dataDir}/checkpoint.key`),
+      config.stopGracePeriod,
+    ),
   };
   const proto = loadCumulusProto();
   // Long-lived streams are counted server-wide; one past its bound is refused.

@@ -28,6 +28,12 @@ import type { JobStore } from "../store/mod.ts";
 import type { LogHub } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
+import {
+  type L2Access,
+  L2AccessDeniedError,
+  type L2Request,
+  PRESIGN_EXPIRES_S,
+} from "./l2_access.ts";
 import { partitionJob, type PartitionKeeper } from "./partitions.ts";
 import { resultFiles, resultRemovedMessage } from "./result_retention.ts";
 import { cutToBudget, listedJobBytes, MAX_LIST_PAGE_BYTES } from "./stream_limits.ts";
@@ -53,6 +59,8 @@ export interface HandlerDeps {
   log: (msg: string) => void;
   /** Counts RPCs and their latencies (for /metrics). */
   observe: (method: string, code: string, ms: number) => void;
+  /** Presigned L2 URLs and checkpoint keys for jobs (absent: both refused). */
+  l2?: L2Access;
 }
 
 const CHUNK = 1024 * 1024;
@@ -551,6 +559,25 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
         return Promise.resolve({});
       },
     ),
+    // The job's own L2 prefix only, decided from its record (src/orchestrator/l2_access.ts).
+    PresignCheckpoint: unary(
+      d,
+      "PresignCheckpoint",
+      async (req: { jobId: string; requests: L2Request[] }, call) => {
+        const job = authenticate(d, call, req.jobId);
+        if (!d.l2) throw new L2AccessDeniedError("this orchestrator signs no L2 requests");
+        const now = Date.now();
+        d.l2.assertActive(job, now);
+        const urls = await d.l2.presign(job, req.requests, new Date(now));
+        return { urls, expiresUnixMs: now + PRESIGN_EXPIRES_S * 1000 };
+      },
+    ),
+    CheckpointKey: unary(d, "CheckpointKey", async (req: { jobId: string }, call) => {
+      const job = authenticate(d, call, req.jobId);
+      if (!d.l2) throw new L2AccessDeniedError("this orchestrator hands out no checkpoint keys");
+      d.l2.assertActive(job, Date.now());
+      return { key: await d.l2.checkpointKey(job.id) };
+    }),
   };
 }
 

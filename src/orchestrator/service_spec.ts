@@ -19,14 +19,15 @@ export function checkpointVolume(jobId: string): string {
   return `cumulus-ckpt-${jobId}`;
 }
 
-/** S3 settings handed to jobs for L2 checkpoints (credentials never logged). */
+/**
+ * S3 settings handed to jobs for L2 checkpoints. No credentials: jobs get
+ * presigned URLs for their own prefix over the Runtime API (l2_access.ts).
+ */
 export interface S3Settings {
   bucket: string;
   region: string;
   endpoint: string;
   prefix: string;
-  accessKeyId: string;
-  secretAccessKey: string;
 }
 
 /** The Swarm service name of a job (unique, so a retried create finds the first). */
@@ -104,8 +105,9 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
     env.CUMULUS_S3_REGION = s3.region;
     env.CUMULUS_S3_PREFIX = s.s3Prefix || s3.prefix;
     if (s3.endpoint) env.CUMULUS_S3_ENDPOINT = s3.endpoint;
-    if (s3.accessKeyId) env.AWS_ACCESS_KEY_ID = s3.accessKeyId;
-    if (s3.secretAccessKey) env.AWS_SECRET_ACCESS_KEY = s3.secretAccessKey;
+    // The runtime signs nothing itself: it asks the orchestrator (and an
+    // image's own AWS_* ENV is ignored for L2).
+    env.CUMULUS_S3_PRESIGN = "1";
   }
   return {
     name: serviceName(job.id),

@@ -43,3 +43,17 @@ Deno.test("a job placed without partitions names none (the runtime wrapper hands
   // The job id is always set: the wrapper treats the container as a Cumulus job.
   assert.equal(env.CUMULUS_JOB_ID, "j-0123456789ab");
 });
+
+Deno.test("an L2 job gets the bucket and its prefix but no S3 keys", () => {
+  const s3 = {
+    bucket: "ckpt",
+    region: "us-east-1",
+    endpoint: "http://127.0.0.1:9",
+    prefix: "cumulus",
+  };
+  const env = buildServiceRequest(mockJob({ spec: { s3Prefix: "team/a" } }), { ...ctx, s3 }).env;
+  assert.equal(env.CUMULUS_S3_BUCKET, "ckpt");
+  assert.equal(env.CUMULUS_S3_PREFIX, "team/a");
+  assert.equal(env.CUMULUS_S3_PRESIGN, "1");
+  assert.deepEqual(Object.keys(env).filter((k) => k.startsWith("AWS_")), []);
+});

@@ -636,6 +636,70 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
             "ReportCheckpointResponse": {
               "fields": {},
             },
+            "S3RequestToSign": {
+              "fields": {
+                "method": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "key": {
+                  "type": "string",
+                  "id": 2,
+                },
+                "query": {
+                  "keyType": "string",
+                  "type": "string",
+                  "id": 3,
+                },
+                "headers": {
+                  "keyType": "string",
+                  "type": "string",
+                  "id": 4,
+                },
+              },
+            },
+            "PresignCheckpointRequest": {
+              "fields": {
+                "jobId": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "requests": {
+                  "rule": "repeated",
+                  "type": "S3RequestToSign",
+                  "id": 2,
+                },
+              },
+            },
+            "PresignCheckpointResponse": {
+              "fields": {
+                "urls": {
+                  "rule": "repeated",
+                  "type": "string",
+                  "id": 1,
+                },
+                "expiresUnixMs": {
+                  "type": "int64",
+                  "id": 2,
+                },
+              },
+            },
+            "CheckpointKeyRequest": {
+              "fields": {
+                "jobId": {
+                  "type": "string",
+                  "id": 1,
+                },
+              },
+            },
+            "CheckpointKeyResponse": {
+              "fields": {
+                "key": {
+                  "type": "bytes",
+                  "id": 1,
+                },
+              },
+            },
             "ReportResultRequest": {
               "oneofs": {
                 "payload": {
@@ -745,6 +809,14 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "ReportCheckpoint": {
                   "requestType": "ReportCheckpointRequest",
                   "responseType": "ReportCheckpointResponse",
+                },
+                "PresignCheckpoint": {
+                  "requestType": "PresignCheckpointRequest",
+                  "responseType": "PresignCheckpointResponse",
+                },
+                "CheckpointKey": {
+                  "requestType": "CheckpointKeyRequest",
+                  "responseType": "CheckpointKeyResponse",
                 },
                 "ReportResult": {
                   "requestType": "ReportResultRequest",

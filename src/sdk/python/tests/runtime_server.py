@@ -7,7 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent import futures
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Tuple
+from typing import Iterator, List, Mapping, Optional, Tuple
 
 import grpc
 
@@ -161,6 +161,19 @@ class RuntimeServer:
         return pb2.ReportResultResponse()
 
 
+#: The checkpoint key these fake servers hand every job (the orchestrator derives one per job).
+FAKE_CHECKPOINT_KEY = bytes(range(32))
+
+
+def checkpoint_key_handler() -> grpc.RpcMethodHandler:
+    """``Runtime.CheckpointKey`` answering :data:`FAKE_CHECKPOINT_KEY`."""
+    return grpc.unary_unary_rpc_method_handler(
+        lambda request, context: pb2.CheckpointKeyResponse(key=FAKE_CHECKPOINT_KEY),
+        request_deserializer=pb2.CheckpointKeyRequest.FromString,
+        response_serializer=pb2.CheckpointKeyResponse.SerializeToString,
+    )
+
+
 def start_runtime_server(state: RuntimeServer) -> grpc.Server:
     """Serve ``state`` on a random loopback port (sets ``state.url``); the caller stops it."""
     handler = grpc.method_handlers_generic_handler(
@@ -186,6 +199,7 @@ def start_runtime_server(state: RuntimeServer) -> grpc.Server:
                 request_deserializer=pb2.ReportCheckpointRequest.FromString,
                 response_serializer=pb2.ReportCheckpointResponse.SerializeToString,
             ),
+            "CheckpointKey": checkpoint_key_handler(),
             "StreamLogs": grpc.stream_stream_rpc_method_handler(
                 state.stream_logs,
                 request_deserializer=pb2.LogBatch.FromString,
@@ -205,4 +219,64 @@ def start_runtime_server(state: RuntimeServer) -> grpc.Server:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     state.url = f"127.0.0.1:{port}"
+    return server
+
+
+class Presigner:
+    """``Runtime.PresignCheckpoint`` as the orchestrator answers it, for one job: requests
+    under ``base`` only (others: PERMISSION_DENIED), presigned with ``keys`` (SigV4 query
+    signing by botocore) for the S3 server at ``endpoint``. Also hands out the fake key."""
+
+    def __init__(self, endpoint: str, bucket: str, base: str, keys: Tuple[str, str]) -> None:
+        self.endpoint = endpoint
+        self.bucket = bucket
+        self.base = base
+        self.keys = keys
+        self.url = ""
+        #: ``"METHOD key"`` of every request signed.
+        self.signed: List[str] = []
+        self.refused = 0
+        self.lock = threading.Lock()
+
+    def presign(self, request: pb2.PresignCheckpointRequest, context: grpc.ServicerContext) -> pb2.PresignCheckpointResponse:
+        from urllib.parse import quote, urlencode
+
+        from botocore.auth import S3SigV4QueryAuth
+        from botocore.awsrequest import AWSRequest
+        from botocore.credentials import Credentials
+
+        urls = []
+        for r in request.requests:
+            key = r.key or dict(r.query).get("prefix", "")
+            if not key.startswith(self.base):
+                with self.lock:
+                    self.refused += 1
+                context.abort(grpc.StatusCode.PERMISSION_DENIED, f"{key} outside {self.base}")
+            query = urlencode(dict(r.query), quote_via=quote).replace("uploads=", "uploads")
+            url = f"{self.endpoint}/{self.bucket}/{quote(r.key)}" + (f"?{query}" if query else "")
+            req = AWSRequest(method=r.method, url=url, headers=dict(r.headers))
+            S3SigV4QueryAuth(Credentials(*self.keys), "s3", "us-east-1", expires=900).add_auth(req)
+            urls.append(req.url)
+            with self.lock:
+                self.signed.append(f"{r.method} {r.key}")
+        return pb2.PresignCheckpointResponse(urls=urls)
+
+
+def serve_runtime(methods: Mapping[str, grpc.RpcMethodHandler]) -> Tuple[grpc.Server, str]:
+    """A started server of ``cumulus.v1.Runtime`` ``methods`` on a random loopback port, and its address."""
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("cumulus.v1.Runtime", dict(methods)),))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    return server, f"127.0.0.1:{port}"
+
+
+def start_presign_server(state: Presigner) -> grpc.Server:
+    """Serve ``state`` (and ``CheckpointKey``) on a random loopback port (sets ``state.url``)."""
+    presign = grpc.unary_unary_rpc_method_handler(
+        state.presign,
+        request_deserializer=pb2.PresignCheckpointRequest.FromString,
+        response_serializer=pb2.PresignCheckpointResponse.SerializeToString,
+    )
+    server, state.url = serve_runtime({"PresignCheckpoint": presign, "CheckpointKey": checkpoint_key_handler()})
     return server

@@ -26,7 +26,8 @@ def test_layout_and_manifest(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["000000001234"]  # no temporary left
     assert sorted(p.name for p in step_dir.iterdir()) == ["manifest.json", "meta.pkl", "weights.npy"]
     doc = json.loads((step_dir / "manifest.json").read_text())
-    assert doc["step"] == 1234 and doc["job_id"] == "j-abc" and doc["attempt"] == 2 and doc["format"] == 1
+    assert doc["step"] == 1234 and doc["job_id"] == "j-abc" and doc["attempt"] == 2 and doc["format"] == 2
+    assert len(doc["signature"]) == 64  # HMAC-SHA256, hex
     assert doc["created"].endswith("Z")
     assert {e["key"]: e["framework"] for e in doc["entries"]} == {"weights": "numpy.ndarray", "meta": "pickle"}
     for f in doc["files"]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent import futures
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, List, Optional, Tuple
@@ -18,6 +17,7 @@ import pytest
 
 from bundle_helpers import pb2
 from cumulus.checkpoint.report import TOKEN_METADATA_KEY, CheckpointReporter
+from runtime_server import checkpoint_key_handler, serve_runtime
 from s3_fixture import S3Server, make_manager, s3server  # noqa: F401  (fixture)
 
 JOB = "job-1"
@@ -63,21 +63,12 @@ class ReportServer:
 @pytest.fixture
 def report_server() -> Iterator[ReportServer]:
     state = ReportServer()
-    handler = grpc.method_handlers_generic_handler(
-        "cumulus.v1.Runtime",
-        {
-            "ReportCheckpoint": grpc.unary_unary_rpc_method_handler(
-                state.report,
-                request_deserializer=pb2.ReportCheckpointRequest.FromString,
-                response_serializer=pb2.ReportCheckpointResponse.SerializeToString,
-            )
-        },
+    report = grpc.unary_unary_rpc_method_handler(
+        state.report,
+        request_deserializer=pb2.ReportCheckpointRequest.FromString,
+        response_serializer=pb2.ReportCheckpointResponse.SerializeToString,
     )
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
-    server.add_generic_rpc_handlers((handler,))
-    port = server.add_insecure_port("127.0.0.1:0")
-    server.start()
-    state.url = f"127.0.0.1:{port}"
+    server, state.url = serve_runtime({"ReportCheckpoint": report, "CheckpointKey": checkpoint_key_handler()})
     try:
         yield state
     finally:

@@ -37,6 +37,18 @@ class CancelJobResponse(_message.Message):
     job: Job
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
+class CheckpointKeyRequest(_message.Message):
+    __slots__ = ["job_id"]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class CheckpointKeyResponse(_message.Message):
+    __slots__ = ["key"]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    key: bytes
+    def __init__(self, key: _Optional[bytes] = ...) -> None: ...
+
 class CheckpointSettings(_message.Message):
     __slots__ = ["s3_prefix"]
     S3_PREFIX_FIELD_NUMBER: _ClassVar[int]
@@ -286,6 +298,22 @@ class Partition(_message.Message):
     owner: str
     def __init__(self, id: _Optional[str] = ..., node_id: _Optional[str] = ..., device: _Optional[int] = ..., memory: _Optional[float] = ..., owner: _Optional[str] = ..., job_id: _Optional[str] = ..., expires_at_ms: _Optional[int] = ...) -> None: ...
 
+class PresignCheckpointRequest(_message.Message):
+    __slots__ = ["job_id", "requests"]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    REQUESTS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    requests: _containers.RepeatedCompositeFieldContainer[S3RequestToSign]
+    def __init__(self, job_id: _Optional[str] = ..., requests: _Optional[_Iterable[_Union[S3RequestToSign, _Mapping]]] = ...) -> None: ...
+
+class PresignCheckpointResponse(_message.Message):
+    __slots__ = ["expires_unix_ms", "urls"]
+    EXPIRES_UNIX_MS_FIELD_NUMBER: _ClassVar[int]
+    URLS_FIELD_NUMBER: _ClassVar[int]
+    expires_unix_ms: int
+    urls: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, urls: _Optional[_Iterable[str]] = ..., expires_unix_ms: _Optional[int] = ...) -> None: ...
+
 class ReportCheckpointRequest(_message.Message):
     __slots__ = ["job_id", "location", "step", "tier"]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -343,6 +371,32 @@ class RetryPolicy(_message.Message):
     resume: bool
     resume_on_expiry: bool
     def __init__(self, resume: bool = ..., max_attempts: _Optional[int] = ..., resume_on_expiry: bool = ...) -> None: ...
+
+class S3RequestToSign(_message.Message):
+    __slots__ = ["headers", "key", "method", "query"]
+    class HeadersEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class QueryEntry(_message.Message):
+        __slots__ = ["key", "value"]
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    HEADERS_FIELD_NUMBER: _ClassVar[int]
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    QUERY_FIELD_NUMBER: _ClassVar[int]
+    headers: _containers.ScalarMap[str, str]
+    key: str
+    method: str
+    query: _containers.ScalarMap[str, str]
+    def __init__(self, method: _Optional[str] = ..., key: _Optional[str] = ..., query: _Optional[_Mapping[str, str]] = ..., headers: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
     __slots__ = ["chunk", "spec"]

@@ -12,8 +12,10 @@ The orchestrator sets these inside a job container (all optional locally):
 ``CUMULUS_S3_REGION``       the bucket's region (default ``us-east-1``)
 ``CUMULUS_S3_ENDPOINT``     URL of an S3-compatible server (path-style addressing is used)
 ``CUMULUS_S3_PREFIX``       key prefix (default ``cumulus``)
-``AWS_ACCESS_KEY_ID``,      credentials, read by boto3 itself (never stored or logged here)
-``AWS_SECRET_ACCESS_KEY``
+``CUMULUS_S3_PRESIGN``      ``1`` inside a Cumulus job: every S3 request is presigned by the
+                            orchestrator (``Runtime.PresignCheckpoint``), the job holds no keys
+``AWS_ACCESS_KEY_ID``,      credentials outside a job, read by boto3 itself (never stored or
+``AWS_SECRET_ACCESS_KEY``   logged here); ignored when ``CUMULUS_S3_PRESIGN`` is set
 ``CUMULUS_STOP_GRACE_PERIOD``  seconds between SIGTERM and SIGKILL (default 10): the
                             preemption sequence fits inside it
 ==========================  ===============================================================
@@ -53,6 +55,8 @@ class S3Settings:
     access_key_id: Optional[str] = field(default=None, repr=False)
     # repr=False: a config printed in a log must never show the secret.
     secret_access_key: Optional[str] = field(default=None, repr=False)
+    #: Requests are presigned by the orchestrator (inside a job) instead of signed here.
+    presign: bool = False
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,7 @@ class CheckpointConfig:
                 region=env.get("CUMULUS_S3_REGION", "") or DEFAULT_REGION,
                 endpoint=env.get("CUMULUS_S3_ENDPOINT", "") or None,
                 prefix=prefix,
+                presign=env.get("CUMULUS_S3_PRESIGN", "") == "1",
             )
         return cls(directory=directory, job_id=job_id, attempt=attempt, s3=s3, stop_grace_period=grace)
 

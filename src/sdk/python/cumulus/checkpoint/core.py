@@ -25,6 +25,7 @@ from cumulus.checkpoint.l1 import L1Store
 from cumulus.checkpoint.l2 import S3Store, make_s3_client
 from cumulus.checkpoint.manifest import Entry, FileRecord, Manifest, check_step
 from cumulus.checkpoint.report import CheckpointReporter, reporter_for
+from cumulus.checkpoint.runtime_api import RuntimeApi
 from cumulus.checkpoint.uploader import Backoff, L2Uploader
 from cumulus.checkpoint.worker_backend import WorkerBackend
 
@@ -95,6 +96,14 @@ class CheckpointManager:
     false or a client is injected. ``restore_wait`` bounds how long
     :meth:`restore` keeps trying an unreachable S3.
 
+    Every manifest is signed with the job's checkpoint key and verified at
+    restore (:mod:`~cumulus.checkpoint.manifest`): inside a Cumulus job the
+    orchestrator's key for this job (``Runtime.CheckpointKey``), else
+    ``signing_key``, else the user's own random key
+    (``$XDG_CONFIG_HOME/cumulus/checkpoint.key``, default ``~/.config``; 0600). A checkpoint whose signature does not
+    verify, or an unsigned one from before signing, is skipped with a
+    warning: restore goes on to an older valid one, else returns ``None``.
+
     Inside a Cumulus job each completed checkpoint (L1 saved, L2 uploaded) is
     reported to the orchestrator, best-effort (:mod:`~cumulus.checkpoint.report`);
     ``reporter`` replaces the one built from the environment, ``report=False``
@@ -113,8 +122,10 @@ class CheckpointManager:
         upload_process: bool = True,
         reporter: Optional[CheckpointReporter] = None,
         report: bool = True,
+        signing_key: Optional[bytes] = None,
     ) -> None:
         self.config = config
+        self._signing_key = signing_key
         self.reporter = reporter if reporter is not None else (reporter_for(config.job_id) if report else None)
         self.l1 = L1Store(config.directory)
         self.l2: Optional[S3Store] = None
@@ -156,8 +167,9 @@ class CheckpointManager:
         for key in state:
             if not isinstance(key, str) or not key:
                 raise CheckpointConfigError(f"state: keys must be non-empty strings, got {key!r}")
+        key = self._key()
         with signals.critical(), self._lock:
-            manifest = self.l1.write(step, lambda tmp: self._write_entries(state, step, tmp))
+            manifest = self.l1.write(step, lambda tmp: self._write_entries(state, step, tmp).signed(key))
             protect = self.uploader.in_use() if self.uploader else set()
             if self.uploader is not None:
                 self.uploader.submit(step, keep_last)
@@ -223,6 +235,7 @@ class CheckpointManager:
         attempt (``CUMULUS_ATTEMPT`` > 1), L1 has nothing valid, and S3 did
         not answer within ``restore_wait`` seconds.
         """
+        self._key()
         with signals.critical(), self._lock:
             found = self._find()
             if found is None:
@@ -299,6 +312,37 @@ class CheckpointManager:
                 )
         return state, frameworks
 
+    # -- the signing key ----------------------------------------------------
+    def _key(self) -> bytes:
+        """The job's checkpoint key (fetched once), also set on both stores for reads."""
+        with self._lock:
+            if self._signing_key is None:
+                self._signing_key = self._fetch_key()
+            self.l1.key = self._signing_key
+            if self.l2 is not None:
+                self.l2.key_for_restore = self._signing_key
+            return self._signing_key
+
+    def _fetch_key(self) -> bytes:
+        api = RuntimeApi.from_env(job_id=self.config.job_id)
+        if api is None:
+            return _local_key()
+        deadline = time.monotonic() + self.restore_wait
+        backoff = Backoff(0.5, 5.0)
+        while True:
+            try:
+                return api.checkpoint_key()
+            except Exception as err:
+                # An orchestrator restart: wait for it; anything else is final.
+                code = getattr(err, "code", None)
+                name = getattr(code(), "name", "") if callable(code) else ""
+                if name != "UNAVAILABLE" or time.monotonic() + backoff.peek() > deadline:
+                    raise CheckpointUnavailableError(
+                        f"job {self.config.job_id}: could not get its checkpoint key from the orchestrator "
+                        f"({_describe(err)}); checkpoints can be neither signed nor verified"
+                    ) from None
+                time.sleep(backoff.next())
+
     # -- L2 bookkeeping -------------------------------------------------------
     def flush(self, timeout: Optional[float] = None) -> bool:
         """Wait for pending L2 uploads; False when ``timeout`` ran out (True without L2).
@@ -339,6 +383,38 @@ class CheckpointManager:
 
 class _S3Unreachable(Exception):
     pass
+
+
+def _local_key() -> bytes:
+    """Outside a Cumulus job: the user's own random key (0600), so that any of
+    their runs, on any L1 directory, restores what another one saved."""
+    import os
+    import secrets
+
+    config_home = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    directory = Path(config_home) / "cumulus"
+    path = directory / "checkpoint.key"
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    except FileNotFoundError:
+        pass
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = directory / f".checkpoint.key.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secrets.token_bytes(32))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # the first writer wins; a racing one reads it
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(tmp)
+    return path.read_bytes()
 
 
 def _describe(err: BaseException) -> str:

@@ -11,6 +11,8 @@ __all__ = [
     "CheckpointUnavailableError",
     "FrameworkMissingError",
     "CheckpointConfigError",
+    "UnsignedCheckpointError",
+    "BadSignatureError",
 ]
 
 
@@ -37,6 +39,25 @@ class CorruptCheckpointError(CheckpointError):
     """A checkpoint's manifest or files do not match (size, sha256, format)."""
 
     code = "CHECKPOINT_CORRUPT"
+
+
+class UnsignedCheckpointError(CorruptCheckpointError):
+    """A checkpoint's manifest carries no signature (made before checkpoints were signed).
+
+    Never loaded: restore goes on to an older signed checkpoint, else starts fresh.
+    """
+
+    code = "CHECKPOINT_UNSIGNED"
+
+
+class BadSignatureError(CorruptCheckpointError):
+    """A checkpoint's manifest signature does not verify with the job's key.
+
+    Forged, altered, or another job's: never loaded (restore goes on to an
+    older valid checkpoint, else starts fresh).
+    """
+
+    code = "CHECKPOINT_BAD_SIGNATURE"
 
 
 class CheckpointUnavailableError(CheckpointError, ConnectionError):

@@ -34,8 +34,10 @@ _CORRUPT = ".corrupt-"
 class L1Store:
     """The checkpoints of one job in directory ``root`` (created on first write)."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, key: Optional[bytes] = None) -> None:
         self.root = Path(root)
+        #: The job's checkpoint key: every manifest read must verify with it (None: not checked).
+        self.key = key
 
     def step_dir(self, step: int) -> Path:
         """The final directory of ``step``."""
@@ -95,7 +97,7 @@ class L1Store:
             data = (self.step_dir(step) / MANIFEST_NAME).read_bytes()
         except FileNotFoundError:
             raise CorruptCheckpointError(f"step {step}: no manifest") from None
-        manifest = Manifest.from_json(data)
+        manifest = Manifest.from_json(data, self.key)
         if manifest.step != step:
             raise CorruptCheckpointError(f"step {step}: manifest says step {manifest.step}")
         return manifest

@@ -27,15 +27,42 @@ _log = logging.getLogger("cumulus.checkpoint")
 MULTIPART_CHUNK = 16 * 1024 * 1024
 
 
-def make_s3_client(settings: S3Settings) -> Any:
+def make_s3_client(settings: S3Settings, *, keep_channel: bool = False) -> Any:
     """A boto3 S3 client for ``settings`` (path-style addressing for custom endpoints).
 
     botocore's own retries are kept short: the uploader retries with its
-    own backoff, and must notice an outage quickly to report it.
+    own backoff, and must notice an outage quickly to report it. With
+    ``settings.presign`` (inside a Cumulus job) the client signs nothing:
+    each request goes to a URL the orchestrator presigned for it
+    (:func:`presign_requests`); ``keep_channel`` keeps one gRPC channel
+    open for that (the upload worker process).
     """
     import boto3
+    from botocore import UNSIGNED
     from botocore.config import Config
 
+    if settings.presign:
+        from cumulus.checkpoint.errors import CheckpointConfigError
+        from cumulus.checkpoint.runtime_api import RuntimeApi
+
+        api = RuntimeApi.from_env(keep_channel=keep_channel)
+        if api is None:
+            raise CheckpointConfigError(
+                "CUMULUS_S3_PRESIGN: set, but CUMULUS_ORCHESTRATOR_URL, CUMULUS_JOB_ID or CUMULUS_JOB_TOKEN is not"
+            )
+        endpoint = settings.endpoint or f"https://s3.{settings.region}.amazonaws.com"
+        config = Config(
+            region_name=settings.region,
+            signature_version=UNSIGNED,
+            s3={"addressing_style": "path"},
+            retries={"max_attempts": 2, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            max_pool_connections=16,
+        )
+        client = boto3.session.Session().client("s3", endpoint_url=endpoint, config=config)
+        client.meta.events.register("before-send.s3", presign_requests(api, settings.bucket))
+        return client
     config = Config(
         region_name=settings.region,
         signature_version="s3v4",
@@ -51,6 +78,35 @@ def make_s3_client(settings: S3Settings) -> Any:
         region_name=settings.region,
     )
     return session.client("s3", endpoint_url=settings.endpoint, config=config)
+
+
+def presign_requests(api: Any, bucket: str) -> Any:
+    """A botocore ``before-send`` handler that points each (unsigned, path-style)
+    request at a URL ``api`` presigned for it.
+
+    Only ``x-amz-meta-*`` headers are kept, and signed with the URL: a
+    presigned request may carry no other unsigned ``x-amz-*`` header.
+    """
+    from urllib.parse import parse_qsl, unquote, urlsplit
+
+    def handler(request: Any, **_: Any) -> None:
+        url = urlsplit(request.url)
+        path = unquote(url.path)
+        head = f"/{bucket}"
+        if path != head and not path.startswith(head + "/"):
+            raise ValueError(f"request outside bucket {bucket}: {url.path}")
+        key = path[len(head) + 1 :]
+        query = dict(parse_qsl(url.query, keep_blank_values=True))
+        headers = {}
+        for name in list(request.headers.keys()):
+            low = name.lower()
+            if low.startswith("x-amz-meta-"):
+                headers[low] = request.headers[name]
+            elif low.startswith("x-amz-") or low == "authorization":
+                del request.headers[name]
+        (request.url,) = api.presign([(request.method, key, query, headers)])
+
+    return handler
 
 
 def default_transfer_config() -> Any:
@@ -83,6 +139,8 @@ class S3Store:
 
     def __init__(self, client: Any, bucket: str, prefix: str, job_id: str, transfer: Any = None) -> None:
         self.client = client
+        #: The job's checkpoint key: manifests fetched for restore must verify with it.
+        self.key_for_restore: Optional[bytes] = None
         self.bucket = bucket
         self.base = f"{prefix.strip('/')}/{job_id}/" if prefix.strip("/") else f"{job_id}/"
         self.transfer = transfer if transfer is not None else default_transfer_config()
@@ -164,7 +222,7 @@ class S3Store:
             data = body.read()
         finally:
             body.close()
-        manifest = Manifest.from_json(data)
+        manifest = Manifest.from_json(data, self.key_for_restore)
         if manifest.step != step:
             raise CorruptCheckpointError(f"{self.url(step)}: manifest says step {manifest.step}")
         return manifest
@@ -207,9 +265,11 @@ class S3Store:
         """Delete a step: its manifest first, so a half-deleted step never counts."""
         if remote.has_manifest:
             self.client.delete_object(Bucket=self.bucket, Key=self.key(remote.step, MANIFEST_NAME))
-        others = [{"Key": self.key(remote.step, n)} for n in remote.sizes if n != MANIFEST_NAME]
-        for i in range(0, len(others), 1000):
-            self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": others[i : i + 1000], "Quiet": True})
+        # One DELETE per object: a bulk delete names its keys in the body, which
+        # a presigned URL does not bind, so the orchestrator signs none.
+        for name in remote.sizes:
+            if name != MANIFEST_NAME:
+                self.client.delete_object(Bucket=self.bucket, Key=self.key(remote.step, name))
 
     def prune(self, keep_last: int, current: Optional[int] = None) -> List[int]:
         """Keep the newest ``keep_last`` finished steps; delete older finished steps and

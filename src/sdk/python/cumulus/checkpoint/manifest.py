@@ -4,18 +4,33 @@ A step directory (L1 ``<dir>/<step:012d>/``, L2 ``<prefix>/<job>/<step:012d>/``)
 counts only when its ``manifest.json`` parses and every file it lists is
 present with exactly the recorded size and sha256. The manifest is written
 last in both tiers, so a torn write or a partial upload never counts.
+
+Each manifest is signed: ``signature`` is HMAC-SHA256, under the job's
+checkpoint key (handed out by the orchestrator, :mod:`.keys`), of the
+canonical JSON of every other field (step, job, entries with their
+frameworks and metadata, each file's name, size and sha256). A reader with
+the key refuses a manifest whose signature does not verify, and one made
+before signing existed (format 1), so no entry is ever loaded -- unpickled,
+for some -- unless the job's key vouched for it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import operator
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, Mapping, Optional, Tuple
 
-from cumulus.checkpoint.errors import CheckpointConfigError, CorruptCheckpointError
+from cumulus.checkpoint.errors import (
+    BadSignatureError,
+    CheckpointConfigError,
+    CorruptCheckpointError,
+    UnsignedCheckpointError,
+)
 
 __all__ = [
     "FORMAT_VERSION",
@@ -29,8 +44,10 @@ __all__ = [
     "check_step",
 ]
 
-#: Version of the manifest layout; a reader refuses newer ones.
-FORMAT_VERSION = 1
+#: Version of the manifest layout; a reader refuses newer ones (2: signed).
+FORMAT_VERSION = 2
+#: The unsigned layout of checkpoints made before signing (parsed, never trusted).
+_UNSIGNED_FORMAT = 1
 #: File name of the manifest inside a step directory.
 MANIFEST_NAME = "manifest.json"
 #: Largest step that fits the 12-digit directory name.
@@ -94,6 +111,9 @@ class Manifest:
     job_id: str = ""
     attempt: int = 1
     created_unix: float = field(default_factory=time.time)
+    #: HMAC-SHA256 (hex) of the other fields under the job's key; "" = unsigned.
+    signature: str = ""
+    format: int = FORMAT_VERSION
 
     @property
     def created(self) -> str:
@@ -112,10 +132,9 @@ class Manifest:
                 return record
         raise KeyError(name)
 
-    def to_json(self) -> bytes:
-        """Canonical JSON bytes (sorted keys, UTF-8)."""
-        doc = {
-            "format": FORMAT_VERSION,
+    def _doc(self) -> Dict[str, Any]:
+        return {
+            "format": self.format,
             "step": self.step,
             "created": self.created,
             "created_unix": self.created_unix,
@@ -127,13 +146,34 @@ class Manifest:
             ],
             "files": [{"name": f.name, "size": f.size, "sha256": f.sha256} for f in self.files],
         }
+
+    def signed(self, key: bytes) -> "Manifest":
+        """This manifest (in the current format) with its signature under ``key``."""
+        unsigned = replace(self, format=FORMAT_VERSION, signature="")
+        return replace(unsigned, signature=_sign(key, unsigned._doc()))
+
+    def to_json(self) -> bytes:
+        """Canonical JSON bytes (sorted keys, UTF-8), the signature included when set."""
+        doc = self._doc()
+        if self.signature:
+            doc["signature"] = self.signature
         return json.dumps(doc, sort_keys=True, indent=1).encode("utf-8")
 
     @classmethod
-    def from_json(cls, data: bytes) -> "Manifest":
-        """Parse and validate; raises :class:`CorruptCheckpointError` on any defect."""
+    def from_json(cls, data: bytes, key: Optional[bytes] = None) -> "Manifest":
+        """Parse and validate; with ``key``, also verify the signature.
+
+        Raises :class:`CorruptCheckpointError` on any defect; its subclasses
+        :class:`UnsignedCheckpointError` (no signature: made before signing)
+        and :class:`BadSignatureError` (not signed with ``key``: forged,
+        altered, or another job's).
+        """
         try:
             doc = json.loads(data.decode("utf-8"))
+            if not isinstance(doc, dict):
+                raise CorruptCheckpointError("bad manifest: not a JSON object")
+            if key is not None:
+                _verify(key, doc)
             return cls._from_doc(doc)
         except CorruptCheckpointError:
             raise
@@ -142,7 +182,7 @@ class Manifest:
 
     @classmethod
     def _from_doc(cls, doc: Dict[str, Any]) -> "Manifest":
-        if doc.get("format") != FORMAT_VERSION:
+        if doc.get("format") not in (FORMAT_VERSION, _UNSIGNED_FORMAT):
             raise CorruptCheckpointError(f"bad manifest: unknown format {doc.get('format')!r}")
         files = tuple(_file_record(f) for f in doc["files"])
         names = [f.name for f in files]
@@ -156,7 +196,26 @@ class Manifest:
             job_id=str(doc.get("job_id", "")),
             attempt=int(doc.get("attempt", 1)),
             created_unix=float(doc["created_unix"]),
+            signature=str(doc.get("signature", "")),
+            format=int(doc["format"]),
         )
+
+
+def _sign(key: bytes, doc: Mapping[str, Any]) -> str:
+    body = json.dumps(doc, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+    return hmac.new(key, body, hashlib.sha256).hexdigest()
+
+
+def _verify(key: bytes, doc: Mapping[str, Any]) -> None:
+    signature = doc.get("signature")
+    if doc.get("format") == _UNSIGNED_FORMAT or not signature:
+        raise UnsignedCheckpointError(
+            "unsigned manifest (made before checkpoints were signed, or stripped): not loaded; "
+            "this job starts from an older signed checkpoint or from scratch"
+        )
+    rest = {k: v for k, v in doc.items() if k != "signature"}
+    if not isinstance(signature, str) or not hmac.compare_digest(signature, _sign(key, rest)):
+        raise BadSignatureError("manifest signature does not verify with this job's key (forged or altered): not loaded")
 
 
 def is_safe_file_name(name: str) -> bool:

@@ -77,8 +77,9 @@ def main() -> None:
         prefix=hello["prefix"],
         access_key_id=hello.get("access_key_id"),
         secret_access_key=hello.get("secret_access_key"),
+        presign=bool(hello.get("presign")),
     )
-    store = S3Store(make_s3_client(settings), settings.bucket, settings.prefix, hello["job_id"])
+    store = S3Store(make_s3_client(settings, keep_channel=True), settings.bucket, settings.prefix, hello["job_id"])
     for line in stdin:
         command = json.loads(line)
         reply: Dict[str, Any] = {"ok": True}

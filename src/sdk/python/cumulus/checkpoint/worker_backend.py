@@ -98,6 +98,7 @@ class WorkerBackend:
         hello = {
             "bucket": s.bucket, "region": s.region, "endpoint": s.endpoint, "prefix": s.prefix,
             "job_id": self.job_id, "access_key_id": s.access_key_id, "secret_access_key": s.secret_access_key,
+            "presign": s.presign,
         }  # fmt: skip
         assert proc.stdin is not None
         proc.stdin.write(json.dumps(hello).encode() + b"\n")
