@@ -250,15 +250,16 @@ export async function runPythonBench(): Promise<string> {
       `| **ratio (Cumulus / raw)** | **${fmt(p50o / p50r, 2)}** | **${fmt(p95o / p95r, 2)}** |`,
       "",
       "The raw path stops at the first log line; the Cumulus round trip also waits for the",
-      "container to exit, the orchestrator to record the end (Docker's die event, final log read) and",
-      "the result download. Where the time goes (p50 of the job's recorded times):",
+      "function to end, the orchestrator to record the end (the runtime's announced exit, the",
+      "container's own log read) and the result download. Where the time goes (p50 of the job's",
+      "recorded times):",
       "",
       "| phase | p50 ms |",
       "|---|---|",
       `| submitted → seen running (service create, Swarm schedules the task, container start event) | ${
         fmt(quantile(py.queued_to_running, 0.5))
       } |`,
-      `| seen running → recorded as ended (runtime start, imports, FetchFunction, call, ReportResult, exit, die event, log drained) | ${
+      `| seen running → recorded as ended (runtime start, imports, FetchFunction, call, ReportResult, the function's process exits, the runtime announces it, log read) | ${
         fmt(quantile(py.running_to_ended, 0.5))
       } |`,
       `| recorded as ended → value in the caller (watch ends, GetResult, unpickle) | ${
