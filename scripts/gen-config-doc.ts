@@ -68,6 +68,7 @@ function defaultOf(field: string): string {
 
 function typeOf(spec: { kind: string; min?: number; max?: number }): string {
   if (spec.kind === "string") return "string";
+  if (spec.kind === "bool") return "true / false";
   if (spec.kind === "duration") return "duration: seconds, or 90s, 12h, 7d";
   const kind = spec.kind === "int" ? "integer" : "number";
   if (spec.min !== undefined && spec.max !== undefined) return `${kind} ${spec.min}–${spec.max}`;
