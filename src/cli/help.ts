@@ -196,6 +196,7 @@ Flags:
   --host H          a DNS name or IP address clients dial (repeatable)
   --json            print {"paths", "caFingerprint", "caCreated", "serverCreated", "hosts", ...}
   -h, --help        show this help
+  (--url ADDR does not apply: certs works on files)
 
 Examples:
   cumulus certs --dir /etc/cumulus/tls --host orch.example --host 10.0.0.5`,
