@@ -12,6 +12,23 @@ import { startStack } from "./helpers/stack.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
+/** Runs Python with this checkout's `cumulus` package; returns its stdout, asserting exit 0. */
+async function python(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<string> {
+  const out = await new Deno.Command("/usr/bin/python3", {
+    args,
+    cwd,
+    env: { ...env, PYTHONPATH: `${ROOT}src/sdk/python` },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout);
+}
+
 async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of it) out.push(x);
@@ -52,16 +69,12 @@ Deno.test({
       }
       // The Python SDK: a function job, whose runtime fetches the function and reports
       // its result over TLS from the container; the client finds the CA in CUMULUS_CA_FILE.
-      const py = await new Deno.Command("/usr/bin/python3", {
-        args: ["-c", "from cumulus import CumulusClient; print(CumulusClient().run(pow, 6, 2))"],
-        cwd: dir,
-        env: { ...stack.env, PYTHONPATH: `${ROOT}src/sdk/python` },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      const pyErr = new TextDecoder().decode(py.stderr);
-      assert.equal(py.code, 0, pyErr);
-      assert.equal(new TextDecoder().decode(py.stdout).trim(), "36");
+      const out = await python(
+        ["-c", "from cumulus import CumulusClient; print(CumulusClient().run(pow, 6, 2))"],
+        stack.env,
+        dir,
+      );
+      assert.equal(out.trim(), "36");
     } finally {
       await stack.stop();
       await Deno.remove(dir, { recursive: true });
@@ -103,10 +116,9 @@ Deno.test({
         stranger.close();
       }
       // Python: the same refusals, with the same hint.
-      const py = await new Deno.Command("/usr/bin/python3", {
-        args: [
-          "-c",
-          `import sys
+      const out = await python([
+        "-c",
+        `import sys
 from cumulus import CumulusClient
 from cumulus.errors import OrchestratorUnavailable
 for url, ca in ((sys.argv[1], sys.argv[3]), (sys.argv[2], None)):
@@ -116,16 +128,11 @@ for url, ca in ((sys.argv[1], sys.argv[3]), (sys.argv[2], None)):
         print("refused", "CUMULUS_CA_FILE" in str(e))
     except Exception as e:
         print("reached", type(e).__name__)`,
-          stack.url,
-          `127.0.0.1:${stack.port}`,
-          wrong.paths.caCert,
-        ],
-        env: { PYTHONPATH: `${ROOT}src/sdk/python` },
-        stdout: "piped",
-        stderr: "piped",
-      }).output();
-      assert.equal(py.code, 0, new TextDecoder().decode(py.stderr));
-      assert.equal(new TextDecoder().decode(py.stdout), "refused True\nrefused False\n");
+        stack.url,
+        `127.0.0.1:${stack.port}`,
+        wrong.paths.caCert,
+      ]);
+      assert.equal(out, "refused True\nrefused False\n");
     } finally {
       await stack.stop();
       await Deno.remove(other, { recursive: true });

@@ -186,23 +186,29 @@ interface LoadedCa {
   key: CryptoKey;
 }
 
-/** The CA in `paths` if it is whole, a CA, ours to sign with and not near its end; else null. */
-async function loadCa(paths: CertPaths, now: Date): Promise<LoadedCa | null> {
-  const [certText, keyText] = await Promise.all([
-    readIfExists(paths.caCert),
-    readIfExists(paths.caKey),
-  ]);
+/** A certificate and its key from two PEM files, or null when either is missing or unreadable. */
+async function readPair(
+  certPath: string,
+  keyPath: string,
+): Promise<{ cert: x509.X509Certificate; key: CryptoKey } | null> {
+  const [certText, keyText] = await Promise.all([readIfExists(certPath), readIfExists(keyPath)]);
   if (certText === null || keyText === null) return null;
   try {
     const cert = new x509.X509Certificate(certText);
     const key = await importKey(keyText);
-    const basic = cert.getExtension(x509.BasicConstraintsExtension);
-    if (!basic?.ca || !freshUntil(cert, now) || !await keyMatches(cert, key)) return null;
-    return { cert, key };
+    return await keyMatches(cert, key) ? { cert, key } : null;
   } catch {
     // Unreadable files are replaced, as missing ones are.
     return null;
   }
+}
+
+/** The CA in `paths` if it is whole, a CA, ours to sign with and not near its end; else null. */
+async function loadCa(paths: CertPaths, now: Date): Promise<LoadedCa | null> {
+  const pair = await readPair(paths.caCert, paths.caKey);
+  if (!pair) return null;
+  const basic = pair.cert.getExtension(x509.BasicConstraintsExtension);
+  return basic?.ca && freshUntil(pair.cert, now) ? pair : null;
 }
 
 async function makeCa(now: Date): Promise<LoadedCa> {
@@ -226,30 +232,19 @@ async function makeCa(now: Date): Promise<LoadedCa> {
   return { cert, key: keys.privateKey };
 }
 
-/** Whether the server certificate in `paths` is signed by `ca`, matches its key, covers `hosts` and is fresh. */
+/** The server certificate in `paths` if `ca` signed it, it matches its key, covers `hosts` and is fresh. */
 async function serverUsable(
   paths: CertPaths,
   ca: x509.X509Certificate,
   hosts: readonly string[],
   now: Date,
 ): Promise<x509.X509Certificate | null> {
-  const [certText, keyText] = await Promise.all([
-    readIfExists(paths.serverCert),
-    readIfExists(paths.serverKey),
-  ]);
-  if (certText === null || keyText === null) return null;
-  try {
-    const cert = new x509.X509Certificate(certText);
-    const names = certificateHosts(cert);
-    if (
-      !freshUntil(cert, now) || !hosts.every((h) => names.includes(h)) ||
-      !await cert.verify({ publicKey: ca.publicKey, signatureOnly: true }) ||
-      !await keyMatches(cert, await importKey(keyText))
-    ) return null;
-    return cert;
-  } catch {
-    return null;
-  }
+  const pair = await readPair(paths.serverCert, paths.serverKey);
+  if (!pair) return null;
+  const names = certificateHosts(pair.cert);
+  const usable = freshUntil(pair.cert, now) && hosts.every((h) => names.includes(h)) &&
+    await pair.cert.verify({ publicKey: ca.publicKey, signatureOnly: true });
+  return usable ? pair.cert : null;
 }
 
 async function issueServer(
