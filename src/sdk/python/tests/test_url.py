@@ -109,3 +109,21 @@ def test_cumulus_up_record_gives_the_default_url_and_ca(tmp_path: Path) -> None:
     assert default_orchestrator_url({**env, "CUMULUS_ORCHESTRATOR_URL": "h:1"}) == "h:1"
     ca.unlink()
     assert default_orchestrator_url(env) == "127.0.0.1:50051"
+
+
+def test_runtime_and_reporter_dial_tls_for_grpcs_with_the_job_ca() -> None:
+    from cumulus.checkpoint.report import CheckpointReporter
+    from cumulus.runtime import RuntimeConfig
+
+    env = {
+        "CUMULUS_ORCHESTRATOR_URL": "grpcs://10.0.0.5:50051",
+        "CUMULUS_JOB_ID": "j-1",
+        "CUMULUS_JOB_TOKEN": "t",
+        "CUMULUS_CA_PEM": "the-ca",
+    }
+    config = RuntimeConfig.from_env(env)
+    assert (config.target, config.tls, config.ca_pem) == ("10.0.0.5:50051", True, b"the-ca")
+    reporter = CheckpointReporter.from_env(env)
+    assert reporter is not None and reporter.target == "10.0.0.5:50051" and reporter.tls
+    plain = RuntimeConfig.from_env({**env, "CUMULUS_ORCHESTRATOR_URL": "127.0.0.1:1"})
+    assert (plain.tls, plain.ca_pem) == (False, None)
