@@ -3,8 +3,15 @@
  * client (so usage errors never open a connection).
  * @module
  */
-import { CumulusClient, DEFAULT_ORCHESTRATOR_URL } from "../sdk/mod.ts";
-import { boolFlag, type FlagSpec, parseArgs, type ParsedArgs, stringFlag } from "./args.ts";
+import { CumulusClient, DEFAULT_ORCHESTRATOR_URL, parseOrchestratorEndpoint } from "../sdk/mod.ts";
+import {
+  boolFlag,
+  type FlagSpec,
+  parseArgs,
+  type ParsedArgs,
+  stringFlag,
+  UsageError,
+} from "./args.ts";
 import { COMMAND_HELP } from "./help.ts";
 import type { CliIO } from "./io.ts";
 import { readUpEndpoint } from "./up_endpoint.ts";
@@ -39,10 +46,17 @@ export type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
 export function clientFor(ctx: CommandContext, url: string | undefined): CumulusClient {
   const chosen = url ?? ctx.url ?? nonEmpty(ctx.io.env("CUMULUS_ORCHESTRATOR_URL"));
   const up = readUpEndpoint(ctx.io.env);
+  const target = chosen ?? up?.url ?? DEFAULT_ORCHESTRATOR_URL;
   const caFile = nonEmpty(ctx.io.env("CUMULUS_CA_FILE")) ?? up?.caFile;
-  return new CumulusClient(chosen ?? up?.url ?? DEFAULT_ORCHESTRATOR_URL, {
-    caPem: caFile ? Deno.readTextFileSync(caFile) : undefined,
-  });
+  let caPem: string | undefined;
+  if (caFile && parseOrchestratorEndpoint(target).tls) {
+    try {
+      caPem = Deno.readTextFileSync(caFile);
+    } catch (err) {
+      throw new UsageError(`CUMULUS_CA_FILE: cannot read ${caFile}: ${(err as Error).message}`);
+    }
+  }
+  return new CumulusClient(target, { caPem });
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
