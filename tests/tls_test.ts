@@ -145,17 +145,13 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    await assert.rejects(startStack({ host: "0.0.0.0" }), (err: unknown) => {
+    await assert.rejects(startStack({ host: "0.0.0.0", insecure: false }), (err: unknown) => {
       assert.ok(err instanceof ConfigError);
       assert.match(err.message, /listen_host.*tls_cert and tls_key.*--insecure/);
       return true;
     });
     const lines: string[] = [];
-    const stack = await startStack({
-      host: "0.0.0.0",
-      env: { CUMULUS_INSECURE: "true" },
-      log: (l) => lines.push(l),
-    });
+    const stack = await startStack({ host: "0.0.0.0", insecure: true, log: (l) => lines.push(l) });
     try {
       assert.ok(
         lines.some((l) => /^WARNING: listen_host 0\.0\.0\.0 without TLS/.test(l)),

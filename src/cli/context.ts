@@ -40,7 +40,7 @@ export type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
  * The client for a command: --url after the command wins over --url before
  * it, then CUMULUS_ORCHESTRATOR_URL (read through the injected env), then the
  * orchestrator `cumulus up` recorded (its grpcs:// address), then the SDK default.
- * A TLS address is verified against CUMULUS_CA_FILE, else the CA `cumulus up`
+ * A TLS address is verified against CUMULUS_CA_PEM, else CUMULUS_CA_FILE, else the CA `cumulus up`
  * recorded, else the system store.
  */
 export function clientFor(ctx: CommandContext, url: string | undefined): CumulusClient {
@@ -48,8 +48,8 @@ export function clientFor(ctx: CommandContext, url: string | undefined): Cumulus
   const up = readUpEndpoint(ctx.io.env);
   const target = chosen ?? up?.url ?? DEFAULT_ORCHESTRATOR_URL;
   const caFile = nonEmpty(ctx.io.env("CUMULUS_CA_FILE")) ?? up?.caFile;
-  let caPem: string | undefined;
-  if (caFile && parseOrchestratorEndpoint(target).tls) {
+  let caPem = nonEmpty(ctx.io.env("CUMULUS_CA_PEM"));
+  if (!caPem && caFile && parseOrchestratorEndpoint(target).tls) {
     try {
       caPem = Deno.readTextFileSync(caFile);
     } catch (err) {

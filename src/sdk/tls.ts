@@ -53,12 +53,15 @@ export function channelSecurity(
 }
 
 /**
- * The CA a client trusts when given none: the file CUMULUS_CA_FILE names, else undefined
- * (the system store). Throws when the variable names a file that cannot be read.
+ * The CA a client trusts when given none: CUMULUS_CA_PEM (the PEM itself, as jobs get it;
+ * also for a client that may not read files), else the file CUMULUS_CA_FILE names, else
+ * undefined (the system store). Throws when the variable names a file that cannot be read.
  */
 export function defaultCaPem(
   env: (name: string) => string | undefined = safeEnv,
 ): string | undefined {
+  const pem = env("CUMULUS_CA_PEM")?.trim();
+  if (pem) return pem;
   const file = env("CUMULUS_CA_FILE")?.trim();
   if (!file) return undefined;
   return Deno.readTextFileSync(file);

@@ -7,6 +7,7 @@
 import { parseConfig } from "../../src/config/mod.ts";
 import { ensureCertificates, tlsDirOf } from "../../src/tls/mod.ts";
 import {
+  isLoopbackHost,
   type OrchestratorHandle,
   type StartOptions,
   startOrchestrator,
@@ -45,6 +46,11 @@ export interface StackOptions {
   wrapAgentTransport?: StartOptions["wrapAgentTransport"];
   /** Serve TLS with a CA and server certificate made in `<dataDir>/tls` (url is grpcs://). */
   tls?: boolean;
+  /**
+   * Config `insecure`: plaintext on a non-loopback `host`. Default: true for such a host
+   * without `tls` (the multi-node tests serve plaintext on the bridge the project creates).
+   */
+  insecure?: boolean;
   /** Receives the orchestrator's log lines (default: stderr when CUMULUS_TEST_VERBOSE). */
   log?: (line: string) => void;
 }
@@ -92,6 +98,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       // through partitions is opted into by the tests that exercise it.
       CUMULUS_GPU_PLACEMENT: "off",
       ...tlsEnv,
+      CUMULUS_INSECURE: String(opts.insecure ?? (!opts.tls && !isLoopbackHost(host))),
       ...opts.env,
     },
   });
