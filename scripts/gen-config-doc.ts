@@ -39,7 +39,9 @@ never written to the store or the logs). See [s3.md](s3.md).
 ## Clients
 
 Clients (the CLI, both SDKs) read \`CUMULUS_ORCHESTRATOR_URL\` (default \`127.0.0.1:50051\`); the
-CLI's \`--url\` wins over it.
+CLI's \`--url\` wins over it. A \`grpcs://\` or \`https://\` address is TLS, verified against
+\`CUMULUS_CA_PEM\`, else the file \`CUMULUS_CA_FILE\` names, else the system store
+([security.md](security.md#tls-on-the-grpc-port)).
 
 ## Example
 
