@@ -40,6 +40,7 @@ const OPTIONAL: Array<[key: string, name: string, run: () => Promise<string>]> =
     "OCI runtime wrapper (issue 13)",
     async () => (await import("./gpu_runtime_bench.ts")).runGpuRuntimeBench(),
   ],
+  ["tls", "TLS (issue 16)", async () => (await import("./tls_bench.ts")).runTlsBench()],
   ["fuzz", "Fuzz", async () => (await import("./fuzz.ts")).runFuzzBench()],
   ["load", "Load", async () => {
     const mod = await import("./load.ts");

@@ -41,7 +41,9 @@ secret is \`<data_dir>/checkpoint.key\` (made at first start, 0600). See [s3.md]
 ## Clients
 
 Clients (the CLI, both SDKs) read \`CUMULUS_ORCHESTRATOR_URL\` (default \`127.0.0.1:50051\`); the
-CLI's \`--url\` wins over it.
+CLI's \`--url\` wins over it. A \`grpcs://\` or \`https://\` address is TLS, verified against
+\`CUMULUS_CA_PEM\`, else the file \`CUMULUS_CA_FILE\` names, else the system store
+([security.md](security.md#tls-on-the-grpc-port)).
 
 ## Example
 
@@ -70,6 +72,7 @@ function defaultOf(field: string): string {
 
 function typeOf(spec: { kind: string; min?: number; max?: number }): string {
   if (spec.kind === "string") return "string";
+  if (spec.kind === "bool") return "true / false";
   if (spec.kind === "duration") return "duration: seconds, or 90s, 12h, 7d";
   const kind = spec.kind === "int" ? "integer" : "number";
   if (spec.min !== undefined && spec.max !== undefined) return `${kind} ${spec.min}–${spec.max}`;

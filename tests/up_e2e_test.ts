@@ -17,11 +17,17 @@ interface Piece {
   pid?: number;
 }
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+// Where `up` records its address and CA for clients (kept out of the real ~/.config).
+const CONFIG_DIR = Deno.makeTempDirSync({ prefix: "cumulus-up-config-" });
+
+async function cli(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts", ...args],
     cwd: ROOT,
-    env: { SWARM_MANAGER: SWARM_SOCKET },
+    env: { SWARM_MANAGER: SWARM_SOCKET, CUMULUS_CONFIG_DIR: CONFIG_DIR, ...env },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -52,7 +58,13 @@ Deno.test({
       assert.equal(first.code, 0, `up failed:\n${first.stderr}`);
       const report = JSON.parse(first.stdout);
       jobId = report.demo.jobId;
-      assert.equal(report.url, `127.0.0.1:${port}`);
+      // TLS with the CA up made in the data dir; clients here find both with no flag.
+      assert.equal(report.url, `grpcs://127.0.0.1:${port}`);
+      const caPem = await Deno.readTextFile(`${dataDir}/tls/ca.pem`);
+      assert.equal((await Deno.stat(`${dataDir}/tls/server-key.pem`)).mode! & 0o777, 0o600);
+      const jobs = await cli(["jobs", "--json"], { CUMULUS_ORCHESTRATOR_URL: "" });
+      assert.equal(jobs.code, 0, jobs.stderr);
+      assert.ok(JSON.stringify(JSON.parse(jobs.stdout)).includes(report.demo.jobId));
       assert.equal(report.demo.state, "SUCCEEDED");
       const orchLog = async () =>
         (await Deno.readTextFile(`${dataDir}/up/orchestrator.log`).catch(() => ""))
@@ -79,7 +91,7 @@ Deno.test({
 
       // The resume, as the job's own log tells it: the second attempt
       // restored a checkpoint past step 0 and went on to the end.
-      const client = new CumulusClient(report.url);
+      const client = new CumulusClient(report.url, { caPem });
       try {
         const lines: string[] = [];
         for await (const l of client.job(jobId).logs({ follow: false })) lines.push(l.text);
@@ -133,7 +145,7 @@ Deno.test({
       assert.ok(alive(orchBefore.childPid), "status names the orchestrator's own pid");
       const tKill = Date.now();
       Deno.kill(orchBefore.childPid, "SIGABRT");
-      const back = new CumulusClient(report.url);
+      const back = new CumulusClient(report.url, { caPem });
       try {
         let job = null;
         while (Date.now() - tKill < 60_000) {
@@ -160,6 +172,7 @@ Deno.test({
       const down = await cli(["down", "--data-dir", dataDir, "--json"]);
       assert.equal(down.code, 0, down.stderr);
       assert.deepEqual(pids.filter(alive), [], "processes left running after down");
+      await assert.rejects(Deno.stat(`${CONFIG_DIR}/up.json`), Deno.errors.NotFound);
       // The data stays: job records, logs, checkpoints in S3.
       await Deno.stat(`${dataDir}/jobs.db`);
       await Deno.stat(`${dataDir}/s3/cumulus-checkpoints`);
@@ -186,6 +199,7 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 500));
       }
       await Deno.remove(dataDir, { recursive: true }).catch(() => {});
+      await Deno.remove(CONFIG_DIR, { recursive: true }).catch(() => {});
     }
   },
 });

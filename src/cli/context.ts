@@ -3,10 +3,18 @@
  * client (so usage errors never open a connection).
  * @module
  */
-import { CumulusClient, DEFAULT_ORCHESTRATOR_URL } from "../sdk/mod.ts";
-import { boolFlag, type FlagSpec, parseArgs, type ParsedArgs, stringFlag } from "./args.ts";
+import { CumulusClient, DEFAULT_ORCHESTRATOR_URL, parseOrchestratorEndpoint } from "../sdk/mod.ts";
+import {
+  boolFlag,
+  type FlagSpec,
+  parseArgs,
+  type ParsedArgs,
+  stringFlag,
+  UsageError,
+} from "./args.ts";
 import { COMMAND_HELP } from "./help.ts";
 import type { CliIO } from "./io.ts";
+import { readUpEndpoint } from "./up_endpoint.ts";
 
 /** Flags every client command accepts, before or after its name. */
 export const GLOBAL_FLAGS: readonly FlagSpec[] = [
@@ -30,12 +38,25 @@ export type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
 
 /**
  * The client for a command: --url after the command wins over --url before
- * it, then CUMULUS_ORCHESTRATOR_URL (read through the injected env), then
- * the SDK default.
+ * it, then CUMULUS_ORCHESTRATOR_URL (read through the injected env), then the
+ * orchestrator `cumulus up` recorded (its grpcs:// address), then the SDK default.
+ * A TLS address is verified against CUMULUS_CA_PEM, else CUMULUS_CA_FILE, else the CA `cumulus up`
+ * recorded, else the system store.
  */
 export function clientFor(ctx: CommandContext, url: string | undefined): CumulusClient {
   const chosen = url ?? ctx.url ?? nonEmpty(ctx.io.env("CUMULUS_ORCHESTRATOR_URL"));
-  return new CumulusClient(chosen ?? DEFAULT_ORCHESTRATOR_URL);
+  const up = readUpEndpoint(ctx.io.env);
+  const target = chosen ?? up?.url ?? DEFAULT_ORCHESTRATOR_URL;
+  const caFile = nonEmpty(ctx.io.env("CUMULUS_CA_FILE")) ?? up?.caFile;
+  let caPem = nonEmpty(ctx.io.env("CUMULUS_CA_PEM"));
+  if (!caPem && caFile && parseOrchestratorEndpoint(target).tls) {
+    try {
+      caPem = Deno.readTextFileSync(caFile);
+    } catch (err) {
+      throw new UsageError(`CUMULUS_CA_FILE: cannot read ${caFile}: ${(err as Error).message}`);
+    }
+  }
+  return new CumulusClient(target, { caPem });
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

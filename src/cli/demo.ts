@@ -20,6 +20,8 @@ export const DEMO_TIMEOUT_MS = 300_000;
 export interface DemoOptions {
   /** Orchestrator address. */
   url: string;
+  /** CA of a TLS orchestrator (`grpcs://` url). */
+  caPem?: string;
   /** Docker engine the job runs on (to remove its container midway). */
   docker: Docker;
   /** Prints one progress line. */
@@ -57,7 +59,7 @@ export interface DemoOutcome {
 /** Runs the demo job to its end and returns its outcome. */
 export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const dir = opts.dir ?? demoDir();
-  const client = new CumulusClient(opts.url);
+  const client = new CumulusClient(opts.url, { caPem: opts.caPem });
   try {
     const { bytes } = await packBundle(dir);
     const t0 = opts.now();

@@ -5,6 +5,7 @@
  * @module
  */
 import { UsageError } from "./args.ts";
+import { removeUpEndpoint } from "./up_endpoint.ts";
 import { type CommandContext, parseCommandArgs } from "./context.ts";
 import { DEFAULT_UP_DATA_DIR, EMBEDDED_PIECES, EmbeddedPaths, stopPiece } from "./embedded.ts";
 
@@ -29,6 +30,8 @@ export async function downCommand(argv: string[], ctx: CommandContext): Promise<
       );
     }
   }
+  // Clients here stop dialling the stopped orchestrator by default.
+  await removeUpEndpoint(ctx.io.env, paths.dataDir);
   if (args.json) {
     await ctx.io.stdout.write(JSON.stringify({ dataDir: paths.dataDir, stopped }) + "\n");
   } else {

@@ -66,6 +66,8 @@ export interface EmbeddedState {
   s3Endpoint: string;
   /** Bucket of L2 checkpoints ("" without S3). */
   s3Bucket: string;
+  /** The orchestrator serves TLS with the certificates in `<data dir>/tls` (absent: plaintext). */
+  tls?: boolean;
 }
 
 /** Reads state.json, or null when absent or unreadable. */

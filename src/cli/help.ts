@@ -182,6 +182,25 @@ Flags:
   -h, --help        show this help
   (--url ADDR does not apply: status reads the pid and crash files in DIR/up)`,
 
+  certs: `Usage: cumulus certs [--dir DIR] [--host H ...] [--json]
+
+Makes a private CA (ECDSA P-256, 10 years) and a server certificate it signs
+(1 year) for the orchestrator's TLS, with the names clients dial: localhost,
+127.0.0.1 and ::1, plus each --host. Keeps a CA that has more than 30 days
+left and its key; reissues the certificate when it lacks a host, is near its
+end or the CA changed. Keys are written mode 0600. 'cumulus up' does this
+itself in DIR/tls of its data dir.
+
+Flags:
+  --dir DIR         where the files go (default ./cumulus-data/tls)
+  --host H          a DNS name or IP address clients dial (repeatable)
+  --json            print {"paths", "caFingerprint", "caCreated", "serverCreated", "hosts", ...}
+  -h, --help        show this help
+  (--url ADDR does not apply: certs works on files)
+
+Examples:
+  cumulus certs --dir /etc/cumulus/tls --host orch.example --host 10.0.0.5`,
+
   orchestrator: `Usage: cumulus orchestrator [flags]
 
 Runs the orchestrator (the gRPC control point). Its flags and configuration
@@ -207,6 +226,7 @@ Commands:
   up             start an orchestrator + local worker here and run the demo
   down           stop what 'cumulus up' started (keeps the data)
   status         what 'cumulus up' started: running since, restarts, crashes
+  certs          make a private CA and the orchestrator's TLS certificate
   version        print the version
   orchestrator   run the orchestrator server
   agent          run the worker agent

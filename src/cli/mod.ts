@@ -31,6 +31,7 @@ const CLIENT_COMMANDS: Readonly<Record<string, Command>> = {
   up: async (argv, ctx) => (await import("./up.ts")).upCommand(argv, ctx),
   down: async (argv, ctx) => (await import("./down.ts")).downCommand(argv, ctx),
   status: async (argv, ctx) => (await import("./status.ts")).statusCommand(argv, ctx),
+  certs: async (argv, ctx) => (await import("./certs.ts")).certsCommand(argv, ctx),
 };
 
 /** Server commands get their argv untouched: they parse their own flags. */

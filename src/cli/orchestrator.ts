@@ -11,7 +11,7 @@ import { CUMULUS_COMMIT, CUMULUS_VERSION } from "./version.ts";
 
 /** Help text of `cumulus orchestrator`. */
 export const ORCHESTRATOR_HELP =
-  `Usage: cumulus orchestrator [--config FILE] [--port N] [--data-dir DIR]
+  `Usage: cumulus orchestrator [--config FILE] [--port N] [--data-dir DIR] [--insecure]
 
 Runs the Cumulus orchestrator (gRPC API, job store, scheduler, log relay)
 in the foreground. SIGTERM or SIGINT stops it cleanly: new calls are refused,
@@ -22,6 +22,8 @@ Options:
   --config FILE     config file (default: $ORCHESTRATOR_CONFIG or ./config.yaml)
   --port N          gRPC port (overrides ORCHESTRATOR_PORT / port)
   --data-dir DIR    data directory (overrides CUMULUS_DATA_DIR / data_dir)
+  --insecure        serve plaintext on a non-loopback listen_host (insecure: true);
+                    without tls_cert/tls_key such a listen_host refuses to start
   --version         print the version and the git commit
   -h, --help        show this help
 
@@ -42,6 +44,7 @@ export async function orchestratorCommand(argv: string[]): Promise<number> {
         config: { type: "string" },
         port: { type: "string" },
         "data-dir": { type: "string" },
+        insecure: { type: "boolean" },
         help: { type: "boolean", short: "h" },
         version: { type: "boolean" },
       },
@@ -64,6 +67,7 @@ export async function orchestratorCommand(argv: string[]): Promise<number> {
   if (values.config) env.ORCHESTRATOR_CONFIG = values.config;
   if (values.port) env.ORCHESTRATOR_PORT = values.port;
   if (values["data-dir"]) env.CUMULUS_DATA_DIR = values["data-dir"];
+  if (values.insecure) env.CUMULUS_INSECURE = "true";
   // A dependency's error thrown outside our promises must not end every client's stream.
   const guard = installCrashGuard((line) =>
     console.error(`${new Date().toISOString()} orchestrator: ${line}`)

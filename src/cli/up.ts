@@ -24,6 +24,8 @@ import {
 } from "./embedded.ts";
 import { crashHow, piecesStatus } from "./status.ts";
 import { CumulusClient } from "../sdk/mod.ts";
+import { ensureCertificates, tlsDirOf } from "../tls/mod.ts";
+import { writeUpEndpoint } from "./up_endpoint.ts";
 import { connectDocker } from "../swarm/mod.ts";
 
 /** Default gRPC port of the orchestrator `up` starts. */
@@ -122,7 +124,12 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   );
 
   const previous = await readState(paths);
-  const state: EmbeddedState = { port, s3Endpoint: "", s3Bucket: "" };
+  const state: EmbeddedState = { port, s3Endpoint: "", s3Bucket: "", tls: true };
+  // A private CA and a certificate for 127.0.0.1/localhost (kept from run to run): the
+  // orchestrator serves TLS only, and clients here find the CA through writeUpEndpoint.
+  const certs = await ensureCertificates({ dir: tlsDirOf(paths.dataDir) });
+  const caPem = await Deno.readTextFile(certs.paths.caCert);
+  const scheme = (tls: boolean | undefined) => tls ? "grpcs://" : "";
 
   // 2. S3 server for L2 checkpoints (reused while it runs).
   t = ctx.io.now();
@@ -182,6 +189,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   const orchPid = await runningPid(paths, "orchestrator");
   if (orchPid !== null && previous && await portOpen(previous.port)) {
     state.port = previous.port;
+    state.tls = previous.tls;
     // Its S3 settings were fixed when it started: keep reporting those.
     if (previous.s3Endpoint) {
       state.s3Endpoint = previous.s3Endpoint;
@@ -205,6 +213,9 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       ...pieceEnv,
       SWARM_MANAGER: manager,
       ORCHESTRATOR_METRICS_PORT: nonEmpty(ctx.io.env("ORCHESTRATOR_METRICS_PORT")) ?? "0",
+      CUMULUS_TLS_CERT: certs.paths.serverCert,
+      CUMULUS_TLS_KEY: certs.paths.serverKey,
+      CUMULUS_TLS_CA: certs.paths.caCert,
     };
     if (state.s3Endpoint) {
       Object.assign(env, {
@@ -221,7 +232,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       selfArgv(["orchestrator", "--port", String(port), "--data-dir", paths.dataDir]),
       env,
     );
-    const client = new CumulusClient(`127.0.0.1:${port}`);
+    const client = new CumulusClient(`grpcs://127.0.0.1:${port}`, { caPem });
     try {
       await waitUntil("the orchestrator", paths.logFile("orchestrator"), 60_000, async () => {
         if (proc.exited()) return "exited";
@@ -237,8 +248,15 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     );
   }
   report.pieces.agent = await agentStarting;
-  report.url = `127.0.0.1:${state.port}`;
+  report.url = `${scheme(state.tls)}127.0.0.1:${state.port}`;
   await writeState(paths, state);
+  if (state.tls) {
+    await writeUpEndpoint(ctx.io.env, {
+      url: report.url,
+      caFile: certs.paths.caCert,
+      dataDir: paths.dataDir,
+    });
+  }
   await say(`checkpoints: ${report.checkpoints}`);
   // Pieces run under supervisors: say what crashed and was restarted since they started.
   for (const p of await piecesStatus(paths)) {
@@ -251,12 +269,16 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       );
     }
   }
-  await say(`cluster ready in ${since(t0)}: CUMULUS_ORCHESTRATOR_URL=${report.url}`);
+  await say(
+    `cluster ready in ${since(t0)}: CUMULUS_ORCHESTRATOR_URL=${report.url}` +
+      (state.tls ? ` CUMULUS_CA_FILE=${certs.paths.caCert} (clients here find both)` : ""),
+  );
 
   let code = 0;
   if (!args.flags["no-demo"]) {
     report.demo = await runDemo({
       url: report.url,
+      caPem,
       docker,
       say: (line) => say(`demo: ${line}`),
       now: () => ctx.io.now(),

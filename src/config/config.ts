@@ -105,6 +105,19 @@ export interface Config {
    * server advertises it (SETTINGS_MAX_CONCURRENT_STREAMS) and gRPC clients queue calls past it.
    */
   maxStreamsPerConnection: number;
+  /** Address the HTTP /metrics endpoint binds to (loopback unless configured). */
+  metricsHost: string;
+  /** PEM server certificate (chain) for TLS on the gRPC port; "" serves plaintext. */
+  tlsCert: string;
+  /** PEM private key of `tlsCert`. */
+  tlsKey: string;
+  /** PEM of the CA that signed `tlsCert`: handed to jobs so their runtime verifies the orchestrator. */
+  tlsCa: string;
+  /**
+   * Allow a non-loopback `listenHost` without TLS (a warning is logged at every start);
+   * without it such a config refuses to start.
+   */
+  insecure: boolean;
 }
 
 /** Defaults for every key. */
@@ -140,6 +153,11 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxWatchStreams: 1000,
   maxLogStreams: 1000,
   maxStreamsPerConnection: 128,
+  metricsHost: "127.0.0.1",
+  tlsCert: "",
+  tlsKey: "",
+  tlsCa: "",
+  insecure: false,
 };
 
 interface KeySpec {
@@ -147,8 +165,8 @@ interface KeySpec {
   yaml: string;
   /** Environment variable that overrides it. */
   env: string;
-  /** "duration": seconds as a number, or text like "7d", "1h30m", "90s". */
-  kind: "int" | "string" | "number" | "duration";
+  /** "duration": seconds as a number, or text like "7d", "1h30m", "90s"; "bool": true/false. */
+  kind: "int" | "string" | "number" | "duration" | "bool";
   min?: number;
   max?: number;
   /** Human description, used by docs. */
@@ -426,10 +444,46 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     doc:
       "calls one client connection may have open at once (HTTP/2 streams); clients queue the rest",
   },
+  metricsHost: {
+    yaml: "metrics_host",
+    env: "ORCHESTRATOR_METRICS_HOST",
+    kind: "string",
+    doc: "address the HTTP /metrics endpoint binds to",
+  },
+  tlsCert: {
+    yaml: "tls_cert",
+    env: "CUMULUS_TLS_CERT",
+    kind: "string",
+    doc: 'PEM server certificate: the gRPC port serves TLS only ("" = plaintext)',
+  },
+  tlsKey: {
+    yaml: "tls_key",
+    env: "CUMULUS_TLS_KEY",
+    kind: "string",
+    doc: "PEM private key of tls_cert",
+  },
+  tlsCa: {
+    yaml: "tls_ca",
+    env: "CUMULUS_TLS_CA",
+    kind: "string",
+    doc: "PEM CA that signed tls_cert, given to jobs to verify the orchestrator",
+  },
+  insecure: {
+    yaml: "insecure",
+    env: "CUMULUS_INSECURE",
+    kind: "bool",
+    doc: "allow a non-loopback listen_host without TLS (warned at every start)",
+  },
 };
 
-function coerce(key: string, spec: KeySpec, value: unknown): number | string {
+function coerce(key: string, spec: KeySpec, value: unknown): number | string | boolean {
   if (spec.parse) return spec.parse(key, value);
+  if (spec.kind === "bool") {
+    const text = String(value).trim().toLowerCase();
+    if (text === "true" || text === "1") return true;
+    if (text === "false" || text === "0") return false;
+    throw new ConfigError(key, `expected true or false, got ${JSON.stringify(value)}`);
+  }
   if (spec.kind === "string") {
     if (typeof value !== "string" && typeof value !== "number") {
       throw new ConfigError(key, `expected a string, got ${JSON.stringify(value)}`);

@@ -34,8 +34,10 @@ export interface RunnerDeps {
   store: JobStore;
   logs: LogHub;
   swarm: SwarmClient;
-  /** host:port job containers dial. */
+  /** host:port job containers dial (grpcs://host:port when TLS). */
   orchestratorAddress: string;
+  /** PEM of the CA that signed the orchestrator's TLS certificate, for the job's runtime. */
+  orchestratorCaPem?: string;
   /** Owning orchestrator instance id (service label). */
   instanceId: string;
   /** L2 checkpoint settings handed to the job. */

@@ -38,8 +38,10 @@ export interface ManagerDeps {
   swarm: SwarmClient;
   maxConcurrentJobs: number;
   maxQueuedJobs: number;
-  /** host:port job containers dial. */
+  /** host:port job containers dial (grpcs://host:port when TLS). */
   orchestratorAddress: string;
+  /** PEM of the CA that signed the orchestrator's TLS certificate, for the job's runtime. */
+  orchestratorCaPem?: string;
   stopGracePeriodS: number;
   pollIntervalMs: number;
   /** Container events of the manager's node (see JobRunner's `events`). */
@@ -367,6 +369,7 @@ export class JobManager {
       logs: this.#d.logs,
       swarm: this.#d.swarm,
       orchestratorAddress: this.#d.orchestratorAddress,
+      orchestratorCaPem: this.#d.orchestratorCaPem,
       instanceId: this.#d.instanceId,
       s3: this.#d.s3,
       partitions: this.#d.partitions,

@@ -8,3 +8,4 @@ export { JobManager, type ManagerDeps, type WatchEvent, type WatchOptions } from
 export { JOB_LABEL, serviceName } from "./service_spec.ts";
 export { outcomeOf } from "./runner.ts";
 export { type CrashGuard, installCrashGuard } from "./crash_guard.ts";
+export { assertSafeListen, isLoopbackHost, type ListenSafety } from "./listen_safety.ts";

@@ -5,11 +5,12 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import type { Config } from "../config/mod.ts";
+import { type Config, ConfigError } from "../config/mod.ts";
 import { LogHub } from "../logs/mod.ts";
 import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { HealthState } from "./health.ts";
+import { assertSafeListen } from "./listen_safety.ts";
 import { JobStore } from "../store/mod.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
@@ -92,6 +93,42 @@ function defaultLog(msg: string): void {
   console.error(`${new Date().toISOString()} orchestrator: ${msg}`);
 }
 
+/** The server side of TLS: credentials, and the CA PEM handed to jobs. */
+interface ServerTls {
+  credentials: grpc.ServerCredentials;
+  caPem: string | undefined;
+}
+
+async function readPem(key: string, path: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new ConfigError(key, `cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** TLS credentials from `tls_cert`/`tls_key` (and `tls_ca`), or null for plaintext. */
+async function loadServerTls(config: Config): Promise<ServerTls | null> {
+  if (config.tlsCert === "") return null;
+  const [cert, key, ca] = await Promise.all([
+    readPem("tls_cert", config.tlsCert),
+    readPem("tls_key", config.tlsKey),
+    config.tlsCa ? readPem("tls_ca", config.tlsCa) : Promise.resolve(undefined),
+  ]);
+  // No client certificates are asked for, so rootCerts is never used to verify anyone; but
+  // with null grpc-js hands every system root to node:tls as `ca`, and Deno 2.9.6's TLS
+  // server then fails every handshake (clients see "excessive message size"). A small PEM
+  // (the CA, else the certificate itself) avoids that.
+  return {
+    credentials: grpc.ServerCredentials.createSsl(
+      Buffer.from(ca ?? cert),
+      [{ cert_chain: Buffer.from(cert), private_key: Buffer.from(key) }],
+      false,
+    ),
+    caPem: ca,
+  };
+}
+
 /**
  * Starts an orchestrator for `config`. Fails fast when the Swarm manager does
  * not answer or the port is taken.
@@ -105,6 +142,10 @@ export async function startOrchestrator(
 ): Promise<OrchestratorHandle> {
   const log = opts.log ?? defaultLog;
   const now = opts.now ?? Date.now;
+  // Before anything else: a reachable plaintext port is refused unless the operator said so.
+  const { warning } = assertSafeListen(config);
+  if (warning) log(warning);
+  const tls = await loadServerTls(config);
   // Owner-only (0700): the store holds job tokens and env values.
   const dirs = await prepareDataDir(config.dataDir);
   const instanceId = await loadInstanceId(`${config.dataDir}/instance-id`);
@@ -131,11 +172,15 @@ export async function startOrchestrator(
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${config.listenHost}:${config.port}`,
-      grpc.ServerCredentials.createInsecure(),
+      tls?.credentials ?? grpc.ServerCredentials.createInsecure(),
       (err, p) => (err ? reject(err) : resolve(p)),
     );
   });
-  const advertise = config.advertiseAddress || `127.0.0.1:${port}`;
+  const advertiseHost = config.advertiseAddress || `127.0.0.1:${port}`;
+  // Jobs dial TLS when the port serves it: the scheme tells their runtime.
+  const advertise = tls && !advertiseHost.includes("://")
+    ? `grpcs://${advertiseHost}`
+    : advertiseHost;
   // Workers named in config `workers` are reached over SSH with SSH_KEY_PATH;
   // host keys are pinned (trust on first use) in the data dir.
   const sshPool = config.workers && config.sshKeyPath
@@ -179,6 +224,7 @@ export async function startOrchestrator(
     maxConcurrentJobs: config.maxConcurrentJobs,
     maxQueuedJobs: config.maxQueuedJobs,
     orchestratorAddress: advertise,
+    orchestratorCaPem: tls?.caPem,
     instanceId,
     s3: {
       bucket: config.s3Bucket,
@@ -267,7 +313,7 @@ export async function startOrchestrator(
   let metricsPort = -1;
   if (config.metricsPort >= 0) {
     metricsServer = Deno.serve(
-      { hostname: config.listenHost, port: config.metricsPort, onListen: () => {} },
+      { hostname: config.metricsHost, port: config.metricsPort, onListen: () => {} },
       (req) => {
         if (new URL(req.url).pathname !== "/metrics") {
           return new Response("not found\n", { status: 404 });
@@ -289,7 +335,8 @@ export async function startOrchestrator(
     metricsPort = (metricsServer.addr as Deno.NetAddr).port;
   }
   log(
-    `listening on ${config.listenHost}:${port} (jobs dial ${advertise}), data in ${config.dataDir}`,
+    `listening on ${config.listenHost}:${port}${tls ? " (TLS)" : ""} (jobs dial ${advertise}), ` +
+      `data in ${config.dataDir}`,
   );
 
   let stopping: Promise<void> | null = null;

@@ -43,6 +43,8 @@ export interface ServiceContext {
   instanceId: string;
   /** host:port of the orchestrator's gRPC server as seen from the worker. */
   orchestratorAddress: string;
+  /** PEM of the CA that signed the orchestrator's TLS certificate, for the job's runtime. */
+  orchestratorCaPem?: string;
   stopGracePeriodS: number;
   /** Epoch ms. */
   now: number;
@@ -75,6 +77,8 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
     CUMULUS_ATTEMPT: String(job.attempts),
     PYTHONUNBUFFERED: s.env.PYTHONUNBUFFERED ?? "1",
   };
+  // Public: the runtime verifies the orchestrator's certificate against it (grpcs://).
+  if (ctx.orchestratorCaPem) env.CUMULUS_CA_PEM = ctx.orchestratorCaPem;
   // The runtime extracts the bundle into CUMULUS_WORKDIR and runs from there.
   if (s.workdir) env.CUMULUS_WORKDIR = s.workdir;
   env.CUMULUS_CHECKPOINT_DIR = CHECKPOINT_DIR;

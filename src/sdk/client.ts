@@ -18,7 +18,8 @@ import type {
   Partition,
   Worker,
 } from "./types.ts";
-import { defaultOrchestratorUrl, parseOrchestratorUrl } from "./url.ts";
+import { channelSecurity, defaultCaPem } from "./tls.ts";
+import { defaultOrchestratorUrl, parseOrchestratorEndpoint } from "./url.ts";
 import {
   jobFromWire,
   partitionFromWire,
@@ -44,6 +45,11 @@ export interface ClientOptions {
    * repeated.
    */
   reconnectTimeoutMs?: number;
+  /**
+   * PEM of the CA that signed the orchestrator's certificate, for `grpcs://` and
+   * `https://` addresses. @default the file CUMULUS_CA_FILE names, else the system store
+   */
+  caPem?: string;
 }
 
 /** Upload progress reported by {@link CumulusClient.submit}. */
@@ -84,19 +90,28 @@ export interface SubmitOptions {
 export class CumulusClient {
   /** The `host:port` this client talks to. */
   readonly url: string;
+  /** True when the channel is TLS (a `grpcs://` or `https://` address). */
+  readonly tls: boolean;
   readonly #rpc: RpcConnection;
   readonly #reconnectTimeoutMs: number;
 
   /**
    * Creates a client. `url` is `host:port`, `grpc://host:port` or a bare host
-   * (port 50051); by default CUMULUS_ORCHESTRATOR_URL, else 127.0.0.1:50051.
-   * Connecting is lazy: the constructor sends nothing.
+   * (port 50051), plaintext; or `grpcs://host:port` or `https://host[:port]` (port 443),
+   * TLS verified against `options.caPem`; by default CUMULUS_ORCHESTRATOR_URL, else
+   * 127.0.0.1:50051. Connecting is lazy: the constructor sends nothing.
    */
   constructor(url?: string, options: ClientOptions = {}) {
-    this.url = parseOrchestratorUrl(url ?? defaultOrchestratorUrl());
+    const endpoint = parseOrchestratorEndpoint(url ?? defaultOrchestratorUrl());
+    this.url = endpoint.target;
+    this.tls = endpoint.tls;
     this.#rpc = new RpcConnection(this.url, {
       connectTimeoutMs: options.connectTimeoutMs ?? 4000,
       callTimeoutMs: options.callTimeoutMs ?? 30000,
+      security: channelSecurity(
+        endpoint,
+        endpoint.tls ? options.caPem ?? defaultCaPem() : undefined,
+      ),
     });
     this.#reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60000;
   }

@@ -77,4 +77,13 @@ export {
   type WorkerGpu,
 } from "./types.ts";
 export { formatBytes, parseBytesText } from "./bytes.ts";
-export { DEFAULT_ORCHESTRATOR_URL, defaultOrchestratorUrl, parseOrchestratorUrl } from "./url.ts";
+export {
+  DEFAULT_HTTPS_PORT,
+  DEFAULT_ORCHESTRATOR_URL,
+  defaultOrchestratorUrl,
+  endpointUrl,
+  type OrchestratorEndpoint,
+  parseOrchestratorEndpoint,
+  parseOrchestratorUrl,
+} from "./url.ts";
+export { type ChannelSecurity, channelSecurity, defaultCaPem } from "./tls.ts";

@@ -11,6 +11,7 @@ import * as grpc from "npm:@grpc/grpc-js@1.14.7";
 import * as protoLoader from "npm:@grpc/proto-loader@0.8.1";
 import { CumulusRpcError, RPC_CODES } from "./errors.ts";
 import { CUMULUS_PROTO_DESCRIPTOR } from "./proto_gen.ts";
+import type { ChannelSecurity } from "./tls.ts";
 import type { WireMessage } from "./wire.ts";
 
 /** proto-loader options shared by every Cumulus peer (the wire convention). */
@@ -43,6 +44,8 @@ export interface RpcOptions {
   connectTimeoutMs: number;
   /** Deadline of unary calls (ms). */
   callTimeoutMs: number;
+  /** TLS credentials and their channel options. @default plaintext */
+  security?: ChannelSecurity;
 }
 
 type UnaryFn = (
@@ -81,13 +84,18 @@ export class RpcConnection {
     this.target = target;
     this.#options = options;
     const Ctor = cumulusServiceClient();
-    this.#client = new Ctor(target, grpc.credentials.createInsecure(), {
-      // Reconnect quickly after an orchestrator restart: the default backoff
-      // grows to minutes, and calls fail fast (waitForReady false) meanwhile.
-      "grpc.initial_reconnect_backoff_ms": 200,
-      "grpc.max_reconnect_backoff_ms": 2000,
-      "grpc.max_receive_message_length": 64 * 1024 * 1024,
-    });
+    this.#client = new Ctor(
+      target,
+      options.security?.credentials ?? grpc.credentials.createInsecure(),
+      {
+        ...options.security?.options,
+        // Reconnect quickly after an orchestrator restart: the default backoff
+        // grows to minutes, and calls fail fast (waitForReady false) meanwhile.
+        "grpc.initial_reconnect_backoff_ms": 200,
+        "grpc.max_reconnect_backoff_ms": 2000,
+        "grpc.max_receive_message_length": 64 * 1024 * 1024,
+      },
+    );
   }
 
   /**
@@ -312,11 +320,24 @@ export function abortableSleep(ms: number, signal?: AbortSignal): Promise<void> 
 }
 
 /** Shortens grpc-js transport messages to what a user can act on. */
+// What grpc-js reports when the server's certificate does not verify (Deno's node:tls).
+const TLS_FAILURE =
+  /certificate|altnames|ERR_TLS|UnknownIssuer|self-signed|self signed|unable to verify|CERT_/i;
+
 function transportReason(details: string): string {
   if (details.includes("ECONNREFUSED")) return "connection refused (is the orchestrator running?)";
   if (details.startsWith("Name resolution failed")) return "unknown host";
   if (details.includes("EHOSTUNREACH") || details.includes("ENETUNREACH")) {
     return "host unreachable";
+  }
+  if (TLS_FAILURE.test(details)) {
+    return `TLS: ${
+      details.replace(/^.*Last error: (Error( \[\w+\])?: )?/, "").replace(
+        /\.?\s*Resolution note:\s*$/,
+        "",
+      )
+    } (is CUMULUS_CA_FILE the CA that signed the orchestrator's certificate, ` +
+      "and does the certificate name this host?)";
   }
   return details.replace(/\s*Resolution note:\s*$/, "").replace(/\.$/, "");
 }

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { InvalidUrlError } from "./errors.ts";
-import { parseOrchestratorUrl } from "./url.ts";
+import { parseOrchestratorEndpoint, parseOrchestratorUrl } from "./url.ts";
 
 const good: Array<[string, string]> = [
   ["127.0.0.1:50051", "127.0.0.1:50051"],
@@ -20,6 +20,7 @@ for (const [input, want] of good) {
 const bad: Array<[string, RegExp]> = [
   ["", /empty/],
   ["http://host:1", /unsupported scheme http/],
+  ["ftp://host:1", /grpcs:\/\/ or https:\/\//],
   ["host:0", /invalid port/],
   ["host:70000", /invalid port/],
   ["host:abc", /invalid port/],
@@ -37,5 +38,28 @@ for (const [input, why] of bad) {
       assert.match(err.message, why);
       return true;
     });
+  });
+}
+
+const endpoints: Array<[string, { target: string; host: string; tls: boolean }]> = [
+  ["grpc://h:1", { target: "h:1", host: "h", tls: false }],
+  ["h:1", { target: "h:1", host: "h", tls: false }],
+  ["grpcs://h:7000", { target: "h:7000", host: "h", tls: true }],
+  ["GRPCS://h", { target: "h:50051", host: "h", tls: true }],
+  ["https://cumulus.example", {
+    target: "cumulus.example:443",
+    host: "cumulus.example",
+    tls: true,
+  }],
+  ["https://cumulus.example:8443/", {
+    target: "cumulus.example:8443",
+    host: "cumulus.example",
+    tls: true,
+  }],
+  ["grpcs://[::1]:9", { target: "[::1]:9", host: "[::1]", tls: true }],
+];
+for (const [input, want] of endpoints) {
+  Deno.test(`parseOrchestratorEndpoint parses ${JSON.stringify(input)}`, () => {
+    assert.deepEqual(parseOrchestratorEndpoint(input), want);
   });
 }

@@ -5,7 +5,9 @@
  * @module
  */
 import { parseConfig } from "../../src/config/mod.ts";
+import { ensureCertificates, tlsDirOf } from "../../src/tls/mod.ts";
 import {
+  isLoopbackHost,
   type OrchestratorHandle,
   type StartOptions,
   startOrchestrator,
@@ -15,6 +17,8 @@ import {
 export interface Stack {
   /** "127.0.0.1:PORT" for clients. */
   url: string;
+  /** The CA file clients verify the server against (a `tls` stack only). */
+  caFile?: string;
   port: number;
   dataDir: string;
   orch: OrchestratorHandle;
@@ -40,6 +44,15 @@ export interface StackOptions {
   host?: string;
   /** Wraps the local agent's transport (tests that count agent commands). */
   wrapAgentTransport?: StartOptions["wrapAgentTransport"];
+  /** Serve TLS with a CA and server certificate made in `<dataDir>/tls` (url is grpcs://). */
+  tls?: boolean;
+  /**
+   * Config `insecure`: plaintext on a non-loopback `host`. Default: true for such a host
+   * without `tls` (the multi-node tests serve plaintext on the bridge the project creates).
+   */
+  insecure?: boolean;
+  /** Receives the orchestrator's log lines (default: stderr when CUMULUS_TEST_VERBOSE). */
+  log?: (line: string) => void;
 }
 
 /** Socket of the local Docker engine used by tests. */
@@ -59,6 +72,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const dataDir = opts.dataDir ?? await Deno.makeTempDir({ prefix: "cumulus-test-" });
   const host = opts.host ?? "127.0.0.1";
   const port = freePort(host);
+  const certs = opts.tls
+    ? await ensureCertificates({ dir: tlsDirOf(dataDir), hosts: [host] })
+    : null;
+  const tlsEnv: Record<string, string> = certs
+    ? {
+      CUMULUS_TLS_CERT: certs.paths.serverCert,
+      CUMULUS_TLS_KEY: certs.paths.serverKey,
+      CUMULUS_TLS_CA: certs.paths.caCert,
+    }
+    : {};
   const config = parseConfig({
     yamlText: null,
     env: {
@@ -74,23 +97,28 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       // Most tests run several 0.5 jobs at once on the one PoCL device: GPU gating
       // through partitions is opted into by the tests that exercise it.
       CUMULUS_GPU_PLACEMENT: "off",
+      ...tlsEnv,
+      CUMULUS_INSECURE: String(opts.insecure ?? (!opts.tls && !isLoopbackHost(host))),
       ...opts.env,
     },
   });
   const orch = await startOrchestrator(config, {
     env: { ...Deno.env.toObject(), ...opts.env },
     wrapAgentTransport: opts.wrapAgentTransport,
-    log: (m) => {
+    log: opts.log ?? ((m) => {
       if (Deno.env.get("CUMULUS_TEST_VERBOSE")) console.error(`[orch] ${m}`);
-    },
+    }),
   });
-  const url = `${host}:${orch.port}`;
+  const url = `${certs ? "grpcs://" : ""}${host}:${orch.port}`;
   return {
     url,
+    caFile: certs?.paths.caCert,
     port: orch.port,
     dataDir,
     orch,
-    env: { CUMULUS_ORCHESTRATOR_URL: url },
+    env: certs
+      ? { CUMULUS_ORCHESTRATOR_URL: url, CUMULUS_CA_FILE: certs.paths.caCert }
+      : { CUMULUS_ORCHESTRATOR_URL: url },
     async stop() {
       // Only remove services of jobs this stack created; other tests run beside us.
       const ours = new Set(orch.manager.list({ limit: 100_000 }).map((j) => j.id));

@@ -29,6 +29,7 @@ export function serviceHook(): AttemptHook {
           const req = buildServiceRequest(job, {
             imageId: a.imageId,
             orchestratorAddress: d.orchestratorAddress,
+            orchestratorCaPem: d.orchestratorCaPem,
             instanceId: d.instanceId,
             stopGracePeriodS: d.stopGracePeriodS,
             now: d.now(),

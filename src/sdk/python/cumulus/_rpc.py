@@ -22,7 +22,7 @@ import grpc
 
 from cumulus._proto import cumulus_pb2 as pb2
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
-from cumulus._url import is_loopback
+from cumulus._url import Endpoint, is_loopback, new_channel
 from cumulus.errors import (
     CumulusError,
     CumulusTimeoutError,
@@ -83,10 +83,22 @@ def translate_error(err: grpc.RpcError, target: str) -> CumulusError:
     return CumulusError(f"{name}: {details}", code=name)
 
 
+# What grpc (C core) reports when the server's certificate does not verify.
+_TLS_FAILURE = "Ssl handshake failed"
+
+
 class Rpc:
     """A channel to one orchestrator with typed calls."""
 
-    def __init__(self, target: str, connect_timeout: float, retry_timeout: float = DEFAULT_RETRY_TIMEOUT) -> None:
+    def __init__(
+        self,
+        target: str,
+        connect_timeout: float,
+        retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        *,
+        tls: bool = False,
+        ca_pem: Optional[bytes] = None,
+    ) -> None:
         options = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
@@ -99,7 +111,8 @@ class Rpc:
         self.connect_timeout = connect_timeout
         #: The retry policy of idempotent calls.
         self.backoff = Backoff(budget=retry_timeout)
-        self._channel = grpc.insecure_channel(target, options=options)
+        self.tls = tls
+        self._channel = new_channel(Endpoint(target, target.rsplit(":", 1)[0], tls), options, ca_pem)
         self._connected = False
         self._lock = threading.Lock()
 
@@ -129,6 +142,12 @@ class Rpc:
                     raise OrchestratorUnavailable(
                         f"orchestrator at {self.target} did not answer within {self.connect_timeout:g} s "
                         "(is the address right, and does a Cumulus orchestrator listen there?)"
+                    ) from None
+                if err.code() == grpc.StatusCode.UNAVAILABLE and self.tls and _TLS_FAILURE in (err.details() or ""):
+                    raise OrchestratorUnavailable(
+                        f"cannot connect to the orchestrator at {self.target}: TLS handshake failed "
+                        f"({err.details()}); is CUMULUS_CA_FILE the CA that signed its certificate, "
+                        "and does the certificate name this host?"
                     ) from None
                 if err.code() == grpc.StatusCode.UNAVAILABLE:
                     raise OrchestratorUnavailable(

@@ -22,7 +22,7 @@ from cumulus._modules import local_modules
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT
 from cumulus._proto import cumulus_pb2 as pb2
 from cumulus._rpc import Rpc
-from cumulus._url import default_orchestrator_url, parse_orchestrator_url
+from cumulus._url import default_ca_pem, default_orchestrator_url, parse_orchestrator_endpoint
 from cumulus.errors import CumulusError
 from cumulus.job import Job
 
@@ -178,8 +178,10 @@ def _job_name(fn: Callable[..., Any]) -> str:
 class CumulusClient:
     """A connection to one Cumulus orchestrator.
 
-    ``url`` is ``host:port`` (or ``grpc://host:port``); ``None`` means
-    ``CUMULUS_ORCHESTRATOR_URL``, else ``127.0.0.1:50051``. Nothing is
+    ``url`` is ``host:port`` (or ``grpc://host:port``), plaintext, or
+    ``grpcs://host:port`` / ``https://host[:port]`` (port 443), TLS verified
+    against ``ca_file`` (default ``CUMULUS_CA_FILE``, else the system store);
+    ``None`` means ``CUMULUS_ORCHESTRATOR_URL``, else ``127.0.0.1:50051``. Nothing is
     contacted until the first call, which fails within ``connect_timeout``
     seconds with :class:`~cumulus.errors.OrchestratorUnavailable` when no
     orchestrator answers. ``user`` (default ``CUMULUS_USER``, else ``USER``)
@@ -202,13 +204,22 @@ class CumulusClient:
         user: Optional[str] = None,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        ca_file: Optional[str] = None,
     ) -> None:
-        self.url = parse_orchestrator_url(url if url is not None else default_orchestrator_url(os.environ))
+        endpoint = parse_orchestrator_endpoint(url if url is not None else default_orchestrator_url(os.environ))
+        self.url = endpoint.target
+        ca_pem: Optional[bytes] = None
+        if endpoint.tls:
+            if ca_file is not None:
+                with open(ca_file, "rb") as f:
+                    ca_pem = f.read()
+            else:
+                ca_pem = default_ca_pem(os.environ)
         self.user = user if user is not None else (os.environ.get("CUMULUS_USER") or os.environ.get("USER") or "")
         retry = _number("retry_timeout", retry_timeout)
         if not retry >= 0:
             raise ValueError(f"retry_timeout: must be a number >= 0, got {retry_timeout!r}")
-        self._rpc = Rpc(self.url, _number("connect_timeout", connect_timeout), retry)
+        self._rpc = Rpc(self.url, _number("connect_timeout", connect_timeout), retry, tls=endpoint.tls, ca_pem=ca_pem)
 
     def __repr__(self) -> str:
         return f"CumulusClient({self.url!r})"

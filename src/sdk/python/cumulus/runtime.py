@@ -104,6 +104,7 @@ from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator, List, Mappi
 
 from cumulus._bytes import format_bytes, parse_bytes
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
+from cumulus._url import default_ca_pem, is_tls_url
 
 # grpc, protobuf and tarfile are imported where used: a function job's runtime
 # imports this module, then starts the function's process before it pays for
@@ -286,6 +287,10 @@ class RuntimeConfig:
     debug: bool = False
     retry_timeout: float = DEFAULT_RETRY_TIMEOUT
     bundle_limits: BundleLimits = BundleLimits()
+    #: The orchestrator serves TLS (a ``grpcs://`` address).
+    tls: bool = False
+    #: The CA to verify it against (``CUMULUS_CA_PEM`` or ``CUMULUS_CA_FILE``); ``None``: the system store.
+    ca_pem: Optional[bytes] = field(default=None, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "RuntimeConfig":
@@ -320,6 +325,8 @@ class RuntimeConfig:
             debug=env.get("CUMULUS_RUNTIME_DEBUG") == "1",
             retry_timeout=retry,
             bundle_limits=BundleLimits.from_env(env),
+            tls=is_tls_url(env["CUMULUS_ORCHESTRATOR_URL"]),
+            ca_pem=default_ca_pem(env) if is_tls_url(env["CUMULUS_ORCHESTRATOR_URL"]) else None,
         )
 
     def retrier(self) -> Retrier:
@@ -341,7 +348,7 @@ class BundleStats:
 
 def _grpc_target(url: str) -> str:
     # Accept "grpc://host:port" and "http://host:port" too: people paste URLs.
-    for scheme in ("grpc://", "http://"):
+    for scheme in ("grpc://", "http://", "grpcs://", "https://"):
         if url.startswith(scheme):
             return url[len(scheme):].rstrip("/")
     return url
@@ -388,6 +395,9 @@ def new_channel(config: RuntimeConfig) -> grpc.Channel:
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
+    if config.tls:
+        creds = grpc.ssl_channel_credentials(root_certificates=config.ca_pem)
+        return grpc.secure_channel(config.target, creds, options=options)
     return grpc.insecure_channel(config.target, options=options)
 
 

@@ -8,6 +8,8 @@ from concurrent import futures
 from typing import Any, Dict, Iterator, List, Tuple
 
 import grpc
+from pathlib import Path
+
 import pytest
 
 import cumulus
@@ -21,8 +23,10 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_default_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_default_url_from_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("CUMULUS_ORCHESTRATOR_URL", raising=False)
+    # No `cumulus up` record either (one on this machine would be the default).
+    monkeypatch.setenv("CUMULUS_CONFIG_DIR", str(tmp_path))
     assert CumulusClient().url == "127.0.0.1:50051"
     monkeypatch.setenv("CUMULUS_ORCHESTRATOR_URL", "grpc://box:7")
     assert CumulusClient().url == "box:7"
@@ -30,7 +34,7 @@ def test_default_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_bad_url_is_refused_at_construction() -> None:
     with pytest.raises(InvalidUrlError, match="unsupported scheme"):
-        CumulusClient("https://box")
+        CumulusClient("ftp://box")
 
 
 @pytest.mark.parametrize(

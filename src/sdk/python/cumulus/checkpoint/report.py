@@ -26,6 +26,7 @@ import time
 from typing import Deque, Mapping, Optional, Tuple
 
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
+from cumulus._url import default_ca_pem, is_tls_url
 
 __all__ = ["CheckpointReporter", "reporter_for", "REPORT_TIMEOUT", "TOKEN_METADATA_KEY"]
 
@@ -46,7 +47,7 @@ _RETRY_CODES = ("UNAVAILABLE",)
 
 
 def _target(url: str) -> str:
-    for scheme in ("grpc://", "http://"):
+    for scheme in ("grpc://", "http://", "grpcs://", "https://"):
         if url.startswith(scheme):
             return url[len(scheme):].rstrip("/")
     return url
@@ -63,8 +64,12 @@ class CheckpointReporter:
         *,
         timeout: float = REPORT_TIMEOUT,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        ca_pem: Optional[bytes] = None,
     ) -> None:
         self.target = _target(target)
+        #: ``grpcs://``/``https://``: reports go over TLS, verified against ``ca_pem`` (else the system store).
+        self.tls = is_tls_url(target)
+        self._ca_pem = ca_pem
         self.job_id = job_id
         self._token = token
         self.timeout = timeout
@@ -93,7 +98,7 @@ class CheckpointReporter:
         token = env.get("CUMULUS_JOB_TOKEN", "")
         if not (url and env_job and token) or (job_id is not None and job_id != env_job):
             return None
-        return cls(url, env_job, token)
+        return cls(url, env_job, token, ca_pem=default_ca_pem(env) if is_tls_url(url) else None)
 
     # -- called by the training thread (or the uploader's) --------------------
     def report(self, step: int, tier: str, location: str = "") -> None:
@@ -159,7 +164,12 @@ class CheckpointReporter:
 
         # A channel per report: reports are rare, and no channel stays open
         # in a training process that may fork (data loader workers).
-        channel = grpc.insecure_channel(self.target, options=[("grpc.enable_http_proxy", 0)])
+        options = [("grpc.enable_http_proxy", 0)]
+        if self.tls:
+            creds = grpc.ssl_channel_credentials(root_certificates=self._ca_pem)
+            channel = grpc.secure_channel(self.target, creds, options=options)
+        else:
+            channel = grpc.insecure_channel(self.target, options=options)
         try:
             call = channel.unary_unary(
                 _METHOD,
