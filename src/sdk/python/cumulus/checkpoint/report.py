@@ -23,7 +23,7 @@ import logging
 import os
 import threading
 import time
-from typing import Deque, Mapping, Optional, Tuple
+from typing import Any, Deque, Mapping, Optional, Tuple
 
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
 from cumulus._url import default_ca_pem, is_tls_url
@@ -51,6 +51,18 @@ def _target(url: str) -> str:
         if url.startswith(scheme):
             return url[len(scheme):].rstrip("/")
     return url
+
+
+def job_channel(target: str, tls: bool, ca_pem: Optional[bytes]) -> Any:
+    """A channel to the orchestrator from inside a job: TLS (verified against
+    ``ca_pem``, else the system store) for a ``grpcs://``/``https://`` address."""
+    import grpc
+
+    options = [("grpc.enable_http_proxy", 0)]
+    if tls:
+        creds = grpc.ssl_channel_credentials(root_certificates=ca_pem)
+        return grpc.secure_channel(target, creds, options=options)
+    return grpc.insecure_channel(target, options=options)
 
 
 class CheckpointReporter:
@@ -158,18 +170,11 @@ class CheckpointReporter:
                 time.sleep(delay)
 
     def _send_once(self, step: int, tier: str, location: str) -> None:
-        import grpc
-
         from cumulus._proto import cumulus_pb2 as pb2
 
         # A channel per report: reports are rare, and no channel stays open
         # in a training process that may fork (data loader workers).
-        options = [("grpc.enable_http_proxy", 0)]
-        if self.tls:
-            creds = grpc.ssl_channel_credentials(root_certificates=self._ca_pem)
-            channel = grpc.secure_channel(self.target, creds, options=options)
-        else:
-            channel = grpc.insecure_channel(self.target, options=options)
+        channel = job_channel(self.target, self.tls, self._ca_pem)
         try:
             call = channel.unary_unary(
                 _METHOD,

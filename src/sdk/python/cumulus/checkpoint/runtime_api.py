@@ -13,7 +13,8 @@ import os
 import threading
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from cumulus.checkpoint.report import TOKEN_METADATA_KEY, _target
+from cumulus._url import default_ca_pem, is_tls_url
+from cumulus.checkpoint.report import TOKEN_METADATA_KEY, _target, job_channel
 
 __all__ = ["RuntimeApi", "SignRequest"]
 
@@ -32,8 +33,20 @@ class RuntimeApi:
     forks (data loader workers) holds no gRPC channel.
     """
 
-    def __init__(self, target: str, job_id: str, token: str, *, timeout: float = 10.0, keep_channel: bool = False):
+    def __init__(
+        self,
+        target: str,
+        job_id: str,
+        token: str,
+        *,
+        timeout: float = 10.0,
+        keep_channel: bool = False,
+        ca_pem: Optional[bytes] = None,
+    ):
         self.target = _target(target)
+        #: ``grpcs://``/``https://``: calls go over TLS, verified against ``ca_pem`` (else the system store).
+        self.tls = is_tls_url(target)
+        self._ca_pem = ca_pem
         self.job_id = job_id
         self._token = token
         self.timeout = timeout
@@ -54,6 +67,7 @@ class RuntimeApi:
         token = env.get("CUMULUS_JOB_TOKEN", "")
         if not (url and env_job and token) or (job_id is not None and job_id != env_job):
             return None
+        kwargs.setdefault("ca_pem", default_ca_pem(env) if is_tls_url(url) else None)
         return cls(url, env_job, token, **kwargs)
 
     def presign(self, requests: Sequence[SignRequest]) -> List[str]:
@@ -95,10 +109,8 @@ class RuntimeApi:
                 channel.close()
 
     def _open(self) -> Any:
-        import grpc  # only jobs inside Cumulus need gRPC
-
         def make() -> Any:
-            return grpc.insecure_channel(self.target, options=[("grpc.enable_http_proxy", 0)])
+            return job_channel(self.target, self.tls, self._ca_pem)
 
         if not self._keep:
             return make()
