@@ -3,7 +3,7 @@
  * client (so usage errors never open a connection).
  * @module
  */
-import { CumulusClient, DEFAULT_ORCHESTRATOR_URL } from "../sdk/mod.ts";
+import { CumulusClient, DEFAULT_ORCHESTRATOR_URL, resolveToken } from "../sdk/mod.ts";
 import { boolFlag, type FlagSpec, parseArgs, type ParsedArgs, stringFlag } from "./args.ts";
 import { COMMAND_HELP } from "./help.ts";
 import type { CliIO } from "./io.ts";
@@ -31,11 +31,18 @@ export type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
 /**
  * The client for a command: --url after the command wins over --url before
  * it, then CUMULUS_ORCHESTRATOR_URL (read through the injected env), then
- * the SDK default.
+ * the SDK default. Its token is `token`, else CUMULUS_TOKEN, else the
+ * credentials file's.
  */
-export function clientFor(ctx: CommandContext, url: string | undefined): CumulusClient {
+export function clientFor(
+  ctx: CommandContext,
+  url: string | undefined,
+  token?: string,
+): CumulusClient {
   const chosen = url ?? ctx.url ?? nonEmpty(ctx.io.env("CUMULUS_ORCHESTRATOR_URL"));
-  return new CumulusClient(chosen ?? DEFAULT_ORCHESTRATOR_URL);
+  return new CumulusClient(chosen ?? DEFAULT_ORCHESTRATOR_URL, {
+    token: resolveToken(token, (n) => ctx.io.env(n)),
+  });
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -23,7 +23,14 @@ import {
   writeState,
 } from "./embedded.ts";
 import { crashHow, piecesStatus } from "./status.ts";
-import { CumulusClient } from "../sdk/mod.ts";
+import {
+  credentialsPath,
+  CumulusClient,
+  CumulusRpcError,
+  readCredentialsToken,
+  resolveToken,
+  writeCredentials,
+} from "../sdk/mod.ts";
 import { connectDocker } from "../swarm/mod.ts";
 
 /** Default gRPC port of the orchestrator `up` starts. */
@@ -58,6 +65,8 @@ export interface UpReport {
   >;
   /** Where L2 checkpoints go. */
   checkpoints: string;
+  /** The credentials file the CLI and SDKs read ("" when none could be written). */
+  credentials: string;
   /** The demo's outcome, when it ran. */
   demo?: Awaited<ReturnType<typeof runDemo>>;
 }
@@ -86,7 +95,13 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   const t0 = ctx.io.now();
   const say = (line: string) => ctx.io.stderr.write(`up: ${line}\n`);
   const since = (t: number) => `${((ctx.io.now() - t) / 1000).toFixed(1)} s`;
-  const report: UpReport = { url: "", dataDir: paths.dataDir, pieces: {}, checkpoints: "" };
+  const report: UpReport = {
+    url: "",
+    dataDir: paths.dataDir,
+    pieces: {},
+    checkpoints: "",
+    credentials: "",
+  };
   await Deno.mkdir(paths.runDir, { recursive: true });
 
   // 1. Docker engine: Swarm manager and the only worker.
@@ -221,15 +236,22 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       selfArgv(["orchestrator", "--port", String(port), "--data-dir", paths.dataDir]),
       env,
     );
-    const client = new CumulusClient(`127.0.0.1:${port}`);
+    let client: CumulusClient | null = null;
     try {
       await waitUntil("the orchestrator", paths.logFile("orchestrator"), 60_000, async () => {
         if (proc.exited()) return "exited";
         if (!await portOpen(port)) return "wait";
-        return await client.listJobs({ pageSize: 1 }).then(() => "ready" as const, () => "wait");
+        // Its first admin token is on disk before it listens.
+        client ??= new CumulusClient(`127.0.0.1:${port}`, { token: await upToken(paths, ctx) });
+        return await client.listJobs({ pageSize: 1 }).then(
+          () => "ready" as const,
+          // An answer all the same; the credentials step says what is wrong.
+          (err) =>
+            err instanceof CumulusRpcError && err.code === "UNAUTHENTICATED" ? "ready" : "wait",
+        );
       });
     } finally {
-      client.close();
+      (client as CumulusClient | null)?.close();
     }
     report.pieces.orchestrator = { status: "started", pid: proc.pid };
     await say(
@@ -239,6 +261,8 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   report.pieces.agent = await agentStarting;
   report.url = `127.0.0.1:${state.port}`;
   await writeState(paths, state);
+  const token = await upToken(paths, ctx);
+  report.credentials = await saveCredentials(ctx, report.url, token, say);
   await say(`checkpoints: ${report.checkpoints}`);
   // Pieces run under supervisors: say what crashed and was restarted since they started.
   for (const p of await piecesStatus(paths)) {
@@ -257,6 +281,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   if (!args.flags["no-demo"]) {
     report.demo = await runDemo({
       url: report.url,
+      token: token || undefined,
       docker,
       say: (line) => say(`demo: ${line}`),
       now: () => ctx.io.now(),
@@ -276,6 +301,67 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   }
   await say(`done in ${since(t0)}`);
   return code;
+}
+
+/**
+ * The token `up` uses: the first admin token the orchestrator wrote to its
+ * data dir, else the user's own (CUMULUS_TOKEN, the credentials file).
+ */
+async function upToken(paths: EmbeddedPaths, ctx: CommandContext): Promise<string> {
+  try {
+    return (await Deno.readTextFile(`${paths.dataDir}/admin-token`)).trim();
+  } catch {
+    return resolveToken(undefined, (n) => ctx.io.env(n));
+  }
+}
+
+/**
+ * Makes the CLI and the SDKs find a token for this orchestrator: the
+ * credentials file keeps a token this orchestrator accepts, else gets
+ * `token`. Returns the file's path ("" when there is none).
+ */
+async function saveCredentials(
+  ctx: CommandContext,
+  url: string,
+  token: string,
+  say: (line: string) => Promise<unknown>,
+): Promise<string> {
+  const path = credentialsPath((n) => ctx.io.env(n));
+  const who = async (t: string) => {
+    const client = new CumulusClient(url, { token: t });
+    try {
+      return await client.whoAmI();
+    } catch (err) {
+      if (err instanceof CumulusRpcError && err.code === "UNAUTHENTICATED") return null;
+      throw err;
+    } finally {
+      client.close();
+    }
+  };
+  if (!path) {
+    await say("no HOME: set CUMULUS_CREDENTIALS to keep a token for the CLI (cumulus login)");
+    return "";
+  }
+  const existing = readCredentialsToken(path);
+  const current = existing ? await who(existing) : null;
+  if (current) {
+    await say(`credentials: ${path} holds a token of ${current.user} for this orchestrator`);
+    return path;
+  }
+  const mine = token ? await who(token) : null;
+  if (!mine) {
+    await say(
+      `no token for this orchestrator (its first admin token is no longer in ` +
+        `its data dir): run 'cumulus login' with a token an admin created`,
+    );
+    return "";
+  }
+  await writeCredentials(path, token);
+  await say(
+    `credentials: admin token of ${mine.user} saved in ${path} (mode 0600); ` +
+      "'cumulus token create USER' makes tokens for others",
+  );
+  return path;
 }
 
 /**

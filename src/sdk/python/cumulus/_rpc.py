@@ -31,6 +31,7 @@ from cumulus.errors import (
     JobNotFoundError,
     OrchestratorUnavailable,
     ResourceExhaustedError,
+    UnauthenticatedError,
 )
 
 __all__ = ["Rpc", "translate_error", "SERVICE", "IDEMPOTENT_METHODS", "RECONNECT_OPTIONS"]
@@ -58,6 +59,7 @@ _STATUS_ERRORS: Dict[grpc.StatusCode, Type[CumulusError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.UNAVAILABLE: OrchestratorUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: CumulusTimeoutError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
 }
 
 # Method name -> (request serializer, response deserializer).
@@ -86,7 +88,9 @@ def translate_error(err: grpc.RpcError, target: str) -> CumulusError:
 class Rpc:
     """A channel to one orchestrator with typed calls."""
 
-    def __init__(self, target: str, connect_timeout: float, retry_timeout: float = DEFAULT_RETRY_TIMEOUT) -> None:
+    def __init__(
+        self, target: str, connect_timeout: float, retry_timeout: float = DEFAULT_RETRY_TIMEOUT, token: str = ""
+    ) -> None:
         options = [
             ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
@@ -100,6 +104,8 @@ class Rpc:
         #: The retry policy of idempotent calls.
         self.backoff = Backoff(budget=retry_timeout)
         self._channel = grpc.insecure_channel(target, options=options)
+        #: Sent with every Cumulus call: the user token (the health check needs none).
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._connected = False
         self._lock = threading.Lock()
 
@@ -171,7 +177,7 @@ class Rpc:
 
         def attempt() -> Any:
             try:
-                return self._callable("unary_unary", method)(request, timeout=timeout)
+                return self._callable("unary_unary", method)(request, timeout=timeout, metadata=self._metadata)
             except grpc.RpcError as err:
                 raise translate_error(err, self.target) from None
 
@@ -181,14 +187,14 @@ class Rpc:
         """A client-streaming call (no deadline: uploads take as long as they take)."""
         self.ensure_connected()
         try:
-            return self._callable("stream_unary", method)(iter(requests))
+            return self._callable("stream_unary", method)(iter(requests), metadata=self._metadata)
         except grpc.RpcError as err:
             raise translate_error(err, self.target) from None
 
     def server_stream(self, method: str, request: Any, timeout: Optional[float] = None) -> "Stream":
         """Start a server-streaming call; iterate the returned :class:`Stream`."""
         self.ensure_connected()
-        call = self._callable("unary_stream", method)(request, timeout=timeout)
+        call = self._callable("unary_stream", method)(request, timeout=timeout, metadata=self._metadata)
         return Stream(call, self.target)
 
 
