@@ -6,7 +6,7 @@
  * `cumulus down` stops the processes and keeps the data.
  */
 import assert from "node:assert/strict";
-import { CumulusClient } from "../src/sdk/mod.ts";
+import { CumulusClient, readCredentialsToken } from "../src/sdk/mod.ts";
 import { freePort } from "./helpers/process.ts";
 import { SWARM_SOCKET } from "./helpers/stack.ts";
 
@@ -17,11 +17,15 @@ interface Piece {
   pid?: number;
 }
 
+/** The credentials file the CLI runs with (in the test's data dir, not the real home). */
+const creds = { path: "" };
+
 async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts", ...args],
     cwd: ROOT,
-    env: { SWARM_MANAGER: SWARM_SOCKET },
+    // No CUMULUS_TOKEN: as on a fresh machine, the CLI finds what `up` wrote.
+    env: { SWARM_MANAGER: SWARM_SOCKET, CUMULUS_CREDENTIALS: creds.path, CUMULUS_TOKEN: "" },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -43,6 +47,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "cumulus-up-test-" });
+    creds.path = `${dataDir}/home/credentials`;
     const port = freePort();
     let jobId = "";
     try {
@@ -79,7 +84,14 @@ Deno.test({
 
       // The resume, as the job's own log tells it: the second attempt
       // restored a checkpoint past step 0 and went on to the end.
-      const client = new CumulusClient(report.url);
+      // `up` left an admin token where the CLI and SDKs look, readable by its owner only.
+      assert.equal(report.credentials, creds.path);
+      assert.equal((await Deno.stat(creds.path)).mode! & 0o777, 0o600);
+      const token = readCredentialsToken(creds.path);
+      const jobs = await cli(["jobs", "--json"]);
+      assert.equal(jobs.code, 0, jobs.stderr);
+      assert.ok(JSON.parse(jobs.stdout).some((j: { id: string }) => j.id === jobId));
+      const client = new CumulusClient(report.url, { token });
       try {
         const lines: string[] = [];
         for await (const l of client.job(jobId).logs({ follow: false })) lines.push(l.text);
@@ -133,7 +145,7 @@ Deno.test({
       assert.ok(alive(orchBefore.childPid), "status names the orchestrator's own pid");
       const tKill = Date.now();
       Deno.kill(orchBefore.childPid, "SIGABRT");
-      const back = new CumulusClient(report.url);
+      const back = new CumulusClient(report.url, { token });
       try {
         let job = null;
         while (Date.now() - tKill < 60_000) {

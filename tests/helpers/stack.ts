@@ -5,6 +5,8 @@
  * @module
  */
 import { parseConfig } from "../../src/config/mod.ts";
+import { newToken } from "../../src/core/mod.ts";
+import { CumulusClient } from "../../src/sdk/mod.ts";
 import {
   type OrchestratorHandle,
   type StartOptions,
@@ -18,8 +20,12 @@ export interface Stack {
   port: number;
   dataDir: string;
   orch: OrchestratorHandle;
-  /** Environment for a subprocess CLI pointed at this stack. */
+  /** Environment for a subprocess CLI pointed at this stack (URL and admin token). */
   env: Record<string, string>;
+  /** The admin token (user {@link TEST_ADMIN_USER}). */
+  token: string;
+  /** Creates a token for `user` with the admin token; returns its secret. */
+  createToken(user: string, opts?: { admin?: boolean; expiresInS?: number }): Promise<string>;
   /** Stops the orchestrator, removes leftover job services and the data dir. */
   stop(): Promise<void>;
 }
@@ -46,6 +52,16 @@ export interface StackOptions {
 export const SWARM_SOCKET = Deno.env.get("SWARM_MANAGER") ?? "/run/cumulus-docker.sock";
 /** Image jobs use in tests. */
 export const JOB_IMAGE = Deno.env.get("CUMULUS_JOB_IMAGE") ?? "cumulus-job:latest";
+
+/**
+ * The admin token every test stack of this process accepts. Clients made in
+ * the test process (SDK, TestClient, CLI subprocesses that inherit the
+ * environment) find it through CUMULUS_TOKEN.
+ */
+export const TEST_ADMIN_TOKEN: string = newToken().token;
+/** The user of {@link TEST_ADMIN_TOKEN}. */
+export const TEST_ADMIN_USER = "admin";
+Deno.env.set("CUMULUS_TOKEN", TEST_ADMIN_TOKEN);
 
 function freePort(host: string): number {
   const l = Deno.listen({ hostname: host, port: 0 });
@@ -78,7 +94,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
   });
   const orch = await startOrchestrator(config, {
-    env: { ...Deno.env.toObject(), ...opts.env },
+    env: {
+      ...Deno.env.toObject(),
+      CUMULUS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      CUMULUS_ADMIN_USER: TEST_ADMIN_USER,
+      ...opts.env,
+    },
     wrapAgentTransport: opts.wrapAgentTransport,
     log: (m) => {
       if (Deno.env.get("CUMULUS_TEST_VERBOSE")) console.error(`[orch] ${m}`);
@@ -90,7 +111,16 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     port: orch.port,
     dataDir,
     orch,
-    env: { CUMULUS_ORCHESTRATOR_URL: url },
+    env: { CUMULUS_ORCHESTRATOR_URL: url, CUMULUS_TOKEN: TEST_ADMIN_TOKEN },
+    token: TEST_ADMIN_TOKEN,
+    async createToken(user, o = {}) {
+      const client = new CumulusClient(url, { token: TEST_ADMIN_TOKEN });
+      try {
+        return (await client.createToken(user, o)).secret;
+      } finally {
+        client.close();
+      }
+    },
     async stop() {
       // Only remove services of jobs this stack created; other tests run beside us.
       const ours = new Set(orch.manager.list({ limit: 100_000 }).map((j) => j.id));

@@ -535,3 +535,14 @@ def test_retry_options_reach_the_job_and_are_checked(client: CumulusClient) -> N
         client.submit(lambda: 3, duration=60, max_attempts=1, resume_on_expiry=True)
     with pytest.raises(TypeError, match="max_attempts must be an int"):
         client.submit(lambda: 4, duration=60, max_attempts=2.5)  # type: ignore[arg-type]
+
+
+def test_a_call_without_a_valid_token_is_unauthenticated_with_a_hint(orchestrator: Any, monkeypatch: Any) -> None:
+    from cumulus import UnauthenticatedError
+
+    monkeypatch.delenv("CUMULUS_TOKEN", raising=False)
+    monkeypatch.setenv("CUMULUS_CREDENTIALS", "/nonexistent/credentials")
+    for token in (None, "cu_000000000000_" + "A" * 43):
+        with CumulusClient(orchestrator.url, token=token) as anon:
+            with pytest.raises(UnauthenticatedError, match=r"cumulus login.*CUMULUS_TOKEN"):
+                anon.job("j-000000000000").status()
