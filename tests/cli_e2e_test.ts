@@ -40,7 +40,7 @@ function cliCommand(
     env: {
       ...stack.env,
       NO_COLOR: "1",
-      CUMULUS_TOKEN: e2eTokens.get(stack) ?? stack.token,
+      CUMULUS_TOKEN: e2eTokens.get(stack) ?? stack.token ?? TEST_ADMIN_TOKEN,
       ...env,
     },
     stdin: "null",
