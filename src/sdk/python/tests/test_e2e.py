@@ -4,6 +4,7 @@ Swarm, functions running in the cumulus-job image (see conftest's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
@@ -33,7 +34,7 @@ from cumulus import (
     RemoteError,
 )
 from cumulus.runtime import EXIT_RESULT_REFUSED
-from orchestrator_proc import free_port
+from orchestrator_proc import TEST_ADMIN_TOKEN, free_port
 
 
 def test_acceptance_command_prints_5(orchestrator: Any) -> None:
@@ -464,10 +465,12 @@ def test_listings_carry_the_function_size_not_its_bytes(client: CumulusClient, o
     channel = grpc.insecure_channel(orchestrator.url)
     try:
         def method(name: str, req: Any, res: Any, kind: str = "unary_unary") -> Any:
-            return getattr(channel, kind)(
+            call = getattr(channel, kind)(
                 f"/cumulus.v1.Cumulus/{name}", request_serializer=req.SerializeToString,
                 response_deserializer=res.FromString,
             )
+            # The session's admin token (orchestrator_proc), as the SDK sends it.
+            return functools.partial(call, metadata=(("authorization", f"Bearer {TEST_ADMIN_TOKEN}"),))
 
         submit = method("SubmitJob", pb2.SubmitJobRequest, pb2.SubmitJobResponse, "stream_unary")
         spec = pb2.JobSpec(function=payload, gpu_memory=0.5, duration=120, name="big-call")
