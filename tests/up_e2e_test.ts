@@ -88,7 +88,7 @@ Deno.test({
       assert.equal(report.credentials, creds.path);
       assert.equal((await Deno.stat(creds.path)).mode! & 0o777, 0o600);
       const token = readCredentialsToken(creds.path);
-      const jobs = await cli(["jobs", "--json"]);
+      const jobs = await cli(["jobs", "--json", "--url", report.url]);
       assert.equal(jobs.code, 0, jobs.stderr);
       assert.ok(JSON.parse(jobs.stdout).some((j: { id: string }) => j.id === jobId));
       const client = new CumulusClient(report.url, { token });
