@@ -247,7 +247,8 @@ Deno.test({
 
           const client = {
             CUMULUS_ORCHESTRATOR_URL: `127.0.0.1:${port}`,
-            CUMULUS_USER: "build-e2e",
+            // The first admin token, which a fresh orchestrator writes to its data dir.
+            CUMULUS_TOKEN: (await Deno.readTextFile(`${dataDir}/admin-token`)).trim(),
           };
           const job = await run(
             built(

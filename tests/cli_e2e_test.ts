@@ -4,7 +4,17 @@
  * Docker Swarm (tests/helpers/stack.ts).
  */
 import assert from "node:assert/strict";
-import { JOB_IMAGE, type Stack, startStack, SWARM_SOCKET } from "./helpers/stack.ts";
+import {
+  JOB_IMAGE,
+  type Stack,
+  startStack,
+  SWARM_SOCKET,
+  TEST_ADMIN_TOKEN,
+  TEST_ADMIN_USER,
+} from "./helpers/stack.ts";
+
+/** The CLI runs as user "e2e" (an admin token) on the stacks withStack makes. */
+const e2eTokens = new WeakMap<Stack, string>();
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT = new URL("../", import.meta.url);
@@ -22,11 +32,17 @@ function cliCommand(
   args: string[],
   cwd: string,
   piped = true,
+  env: Record<string, string> = {},
 ): Deno.Command {
   return new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "--quiet", "--config", CONFIG, MAIN, ...args],
     cwd,
-    env: { ...stack.env, NO_COLOR: "1", CUMULUS_USER: "e2e" },
+    env: {
+      ...stack.env,
+      NO_COLOR: "1",
+      CUMULUS_TOKEN: e2eTokens.get(stack) ?? stack.token ?? TEST_ADMIN_TOKEN,
+      ...env,
+    },
     stdin: "null",
     stdout: piped ? "piped" : "null",
     stderr: piped ? "piped" : "null",
@@ -34,8 +50,13 @@ function cliCommand(
 }
 
 /** Runs the CLI to completion. */
-async function cli(stack: Stack, args: string[], cwd = Deno.cwd()): Promise<CliResult> {
-  const out = await cliCommand(stack, args, cwd).output();
+async function cli(
+  stack: Stack,
+  args: string[],
+  cwd = Deno.cwd(),
+  env: Record<string, string> = {},
+): Promise<CliResult> {
+  const out = await cliCommand(stack, args, cwd, true, env).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
 }
@@ -68,6 +89,7 @@ async function withStack(fn: (stack: Stack, dir: string) => Promise<void>): Prom
   const stack = await startStack();
   const dir = await Deno.makeTempDir({ prefix: "cumulus-cli-e2e-" });
   try {
+    e2eTokens.set(stack, await stack.createToken("e2e", { admin: true }));
     await fn(stack, dir);
   } finally {
     await stack.stop();
@@ -359,7 +381,9 @@ Deno.test({
   fn: () =>
     withStack(async (stack, dir) => {
       assert.equal((await cli(stack, ["run", "--", "true"], dir)).code, 0);
-      assert.equal((await cli(stack, ["run", "--user", "bob", "--", "false"], dir)).code, 1);
+      // Bob's own token: the job is his (a --user flag would be ignored).
+      const bob = { CUMULUS_TOKEN: await stack.createToken("bob") };
+      assert.equal((await cli(stack, ["run", "--", "false"], dir, bob)).code, 1);
       const failed = await cli(stack, ["jobs", "--json", "--state", "failed"]);
       assert.deepEqual(JSON.parse(failed.stdout).map((j: JsonJob) => j.spec.user), ["bob"]);
       const mine = await cli(stack, ["jobs", "--json", "--user", "e2e"]);
@@ -418,6 +442,8 @@ function spawnOrchestrator(port: number, dataDir: string): Deno.ChildProcess {
       SWARM_MANAGER: SWARM_SOCKET,
       CUMULUS_DATA_DIR: `${dataDir}/data`,
       CUMULUS_JOB_IMAGE: JOB_IMAGE,
+      CUMULUS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      CUMULUS_ADMIN_USER: TEST_ADMIN_USER,
     },
     stdin: "null",
     stdout: "null",

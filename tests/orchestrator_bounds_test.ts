@@ -10,9 +10,16 @@ import { removeLeftovers } from "../bench/fuzz.ts";
 import { loadCumulusProto, loadHealthProto, MAX_DETAILS_CHARS } from "../src/rpc/mod.ts";
 import { MAX_LIST_PAGE_BYTES } from "../src/orchestrator/stream_limits.ts";
 import { connectDocker, SwarmClient } from "../src/swarm/mod.ts";
-import { jobToken, spec, TestClient, tokenMetadata, waitFor } from "./helpers/client.ts";
+import {
+  authInterceptor,
+  jobToken,
+  spec,
+  TestClient,
+  tokenMetadata,
+  waitFor,
+} from "./helpers/client.ts";
 import { freePort, type OrchestratorProcess, spawnOrchestrator } from "./helpers/process.ts";
-import { JOB_IMAGE, SWARM_SOCKET } from "./helpers/stack.ts";
+import { JOB_IMAGE, SWARM_SOCKET, TEST_ADMIN_TOKEN } from "./helpers/stack.ts";
 
 type RawClient = grpc.Client & Record<string, CallableFunction>;
 type Duplex = grpc.ClientDuplexStream<unknown, unknown>;
@@ -27,6 +34,7 @@ function ownConnection(kind: ConnectionKind, url: string): RawClient {
   const { Cumulus, Runtime } = loadCumulusProto();
   const Ctor = kind === "Cumulus" ? Cumulus : kind === "Runtime" ? Runtime : loadHealthProto();
   return new Ctor(url, grpc.credentials.createInsecure(), {
+    interceptors: kind === "Cumulus" ? [authInterceptor(TEST_ADMIN_TOKEN)] : [],
     "grpc.use_local_subchannel_pool": 1,
     "grpc.max_receive_message_length": -1,
   }) as unknown as RawClient;

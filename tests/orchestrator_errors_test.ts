@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import { loadCumulusProto } from "../src/rpc/mod.ts";
-import { spec, TestClient, waitFor } from "./helpers/client.ts";
+import { authInterceptor, spec, TestClient, waitFor } from "./helpers/client.ts";
 import { type Stack, startStack } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
@@ -122,7 +122,9 @@ Deno.test({
   ...opts,
   fn: () =>
     withStack(async (s, c) => {
-      const raw = new grpc.Client(s.url, grpc.credentials.createInsecure());
+      const raw = new grpc.Client(s.url, grpc.credentials.createInsecure(), {
+        interceptors: [authInterceptor(s.token)],
+      });
       const send = (bytes: Uint8Array) =>
         new Promise<grpc.ServiceError | null>((resolve) => {
           raw.makeUnaryRequest(
@@ -154,7 +156,9 @@ Deno.test({
   fn: () =>
     withStack(async (s, c) => {
       const { Cumulus } = loadCumulusProto();
-      const client = new Cumulus(s.url, grpc.credentials.createInsecure()) as unknown as
+      const client = new Cumulus(s.url, grpc.credentials.createInsecure(), {
+        interceptors: [authInterceptor(s.token)],
+      }) as unknown as
         & grpc.Client
         & Record<string, CallableFunction>;
       const call = client.SubmitJob(() => {});

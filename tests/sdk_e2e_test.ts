@@ -48,34 +48,41 @@ Deno.test({
   name: "submit, logs, wait, status: lines in order with streams, FAILED with exit 3",
   ...opts,
   fn: () =>
-    withClient(async (client) => {
-      const job = await client.submit({
-        command: ["sh", "-c", "echo one; echo two >&2; echo three; exit 3"],
-        name: "sdk-basic",
-        user: "sdk",
-        env: { GREETING: "hi" },
-      });
-      assert.match(job.id, /^j-[0-9a-f]{12}$/);
-      const lines = await collect(job.logs());
-      assert.deepEqual(lines.map((l) => l.seq), [1, 2, 3]);
-      assert.deepEqual(lines.map((l) => l.text).sort(), ["one", "three", "two"]);
-      assert.equal(lines.find((l) => l.text === "two")?.stream, "stderr");
-      assert.ok(lines.every((l) => l.timeMs > 0));
-      const final = await job.wait();
-      assert.equal(final.state, "FAILED");
-      assert.equal(final.exitCode, 3);
-      const status = await job.status();
-      assert.equal(status.state, "FAILED");
-      assert.equal(status.spec.name, "sdk-basic");
-      assert.equal(status.spec.user, "sdk");
-      assert.equal(status.spec.env.GREETING, "hi");
-      assert.equal(status.spec.gpuMemory, 0.25);
-      assert.ok(status.finishedAtMs! >= status.startedAtMs!);
-      assert.equal(await job.result(), null);
-      const again = await collect(job.logs({ afterSeq: 1, follow: false }));
-      assert.deepEqual(again.map((l) => l.seq), [2, 3]);
-      const got = await client.getJob(job.id);
-      assert.equal(got.id, job.id);
+    withClient(async (admin, stack) => {
+      // The job belongs to the token's user, "sdk".
+      const client = new CumulusClient(stack.url, { token: await stack.createToken("sdk") });
+      try {
+        const job = await client.submit({
+          command: ["sh", "-c", "echo one; echo two >&2; echo three; exit 3"],
+          name: "sdk-basic",
+          env: { GREETING: "hi" },
+        });
+        assert.match(job.id, /^j-[0-9a-f]{12}$/);
+        const lines = await collect(job.logs());
+        assert.deepEqual(lines.map((l) => l.seq), [1, 2, 3]);
+        assert.deepEqual(lines.map((l) => l.text).sort(), ["one", "three", "two"]);
+        assert.equal(lines.find((l) => l.text === "two")?.stream, "stderr");
+        assert.ok(lines.every((l) => l.timeMs > 0));
+        const final = await job.wait();
+        assert.equal(final.state, "FAILED");
+        assert.equal(final.exitCode, 3);
+        const status = await job.status();
+        assert.equal(status.state, "FAILED");
+        assert.equal(status.spec.name, "sdk-basic");
+        assert.equal(status.spec.user, "sdk");
+        assert.equal(status.spec.env.GREETING, "hi");
+        assert.equal(status.spec.gpuMemory, 0.25);
+        assert.ok(status.finishedAtMs! >= status.startedAtMs!);
+        assert.equal(await job.result(), null);
+        const again = await collect(job.logs({ afterSeq: 1, follow: false }));
+        assert.deepEqual(again.map((l) => l.seq), [2, 3]);
+        const got = await client.getJob(job.id);
+        assert.equal(got.id, job.id);
+        // An admin sees the job, but not its env values (those go to the owner only).
+        assert.notEqual((await admin.getJob(job.id)).spec.env.GREETING, "hi");
+      } finally {
+        client.close();
+      }
     }),
 });
 
@@ -144,14 +151,18 @@ Deno.test({
   name: "listJobs filters by state and user and pages with a token",
   ...opts,
   fn: () =>
-    withClient(async (client) => {
-      const a = await client.submit({ command: ["true"], user: "ann" });
-      const b = await client.submit({ command: ["false"], user: "ben" });
-      const c = await client.submit({ command: ["true"], user: "ann" });
+    withClient(async (client, stack) => {
+      const ann = new CumulusClient(stack.url, { token: await stack.createToken("ann") });
+      const ben = new CumulusClient(stack.url, { token: await stack.createToken("ben") });
+      const a = await ann.submit({ command: ["true"] });
+      const b = await ben.submit({ command: ["false"] });
+      const c = await ann.submit({ command: ["true"] });
       await Promise.all([a.wait(), b.wait(), c.wait()]);
-      const ann = await client.listJobs({ user: "ann" });
+      ann.close();
+      ben.close();
+      const anns = await client.listJobs({ user: "ann" });
       // Newest first, like the `cumulus jobs` table.
-      assert.deepEqual(ann.jobs.map((j) => j.id), [c.id, a.id]);
+      assert.deepEqual(anns.jobs.map((j) => j.id), [c.id, a.id]);
       const failed = await client.listJobs({ states: ["FAILED"] });
       assert.deepEqual(failed.jobs.map((j) => j.id), [b.id]);
       const first = await client.listJobs({ pageSize: 2 });

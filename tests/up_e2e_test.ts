@@ -6,7 +6,7 @@
  * `cumulus down` stops the processes and keeps the data.
  */
 import assert from "node:assert/strict";
-import { CumulusClient } from "../src/sdk/mod.ts";
+import { CumulusClient, readCredentialsToken } from "../src/sdk/mod.ts";
 import { freePort } from "./helpers/process.ts";
 import { SWARM_SOCKET } from "./helpers/stack.ts";
 
@@ -19,6 +19,8 @@ interface Piece {
 
 // Where `up` records its address and CA for clients (kept out of the real ~/.config).
 const CONFIG_DIR = Deno.makeTempDirSync({ prefix: "cumulus-up-config-" });
+/** The credentials file the CLI runs with (in the test's data dir, not the real home). */
+const creds = { path: "" };
 
 async function cli(
   args: string[],
@@ -27,7 +29,14 @@ async function cli(
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", "main.ts", ...args],
     cwd: ROOT,
-    env: { SWARM_MANAGER: SWARM_SOCKET, CUMULUS_CONFIG_DIR: CONFIG_DIR, ...env },
+    // No CUMULUS_TOKEN: as on a fresh machine, the CLI finds what `up` wrote.
+    env: {
+      SWARM_MANAGER: SWARM_SOCKET,
+      CUMULUS_CONFIG_DIR: CONFIG_DIR,
+      CUMULUS_CREDENTIALS: creds.path,
+      CUMULUS_TOKEN: "",
+      ...env,
+    },
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -49,6 +58,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async () => {
     const dataDir = await Deno.makeTempDir({ prefix: "cumulus-up-test-" });
+    creds.path = `${dataDir}/home/credentials`;
     const port = freePort();
     let jobId = "";
     try {
@@ -89,9 +99,15 @@ Deno.test({
       assert.ok(upSeconds < 90, `up took ${upSeconds} s`);
       console.log(`up with the demo: ${upSeconds.toFixed(1)} s`);
 
+      // `up` left an admin token where the CLI and SDKs look, readable by its
+      // owner only (the `cumulus jobs` above found it, with no token given).
+      assert.equal(report.credentials, creds.path);
+      assert.equal((await Deno.stat(creds.path)).mode! & 0o777, 0o600);
+      const token = readCredentialsToken(creds.path);
+
       // The resume, as the job's own log tells it: the second attempt
       // restored a checkpoint past step 0 and went on to the end.
-      const client = new CumulusClient(report.url, { caPem });
+      const client = new CumulusClient(report.url, { caPem, token });
       try {
         const lines: string[] = [];
         for await (const l of client.job(jobId).logs({ follow: false })) lines.push(l.text);
@@ -145,7 +161,7 @@ Deno.test({
       assert.ok(alive(orchBefore.childPid), "status names the orchestrator's own pid");
       const tKill = Date.now();
       Deno.kill(orchBefore.childPid, "SIGABRT");
-      const back = new CumulusClient(report.url, { caPem });
+      const back = new CumulusClient(report.url, { caPem, token });
       try {
         let job = null;
         while (Date.now() - tKill < 60_000) {

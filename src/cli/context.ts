@@ -3,7 +3,12 @@
  * client (so usage errors never open a connection).
  * @module
  */
-import { CumulusClient, DEFAULT_ORCHESTRATOR_URL, parseOrchestratorEndpoint } from "../sdk/mod.ts";
+import {
+  CumulusClient,
+  DEFAULT_ORCHESTRATOR_URL,
+  parseOrchestratorEndpoint,
+  resolveToken,
+} from "../sdk/mod.ts";
 import {
   boolFlag,
   type FlagSpec,
@@ -42,8 +47,13 @@ export type Command = (argv: string[], ctx: CommandContext) => Promise<number>;
  * orchestrator `cumulus up` recorded (its grpcs:// address), then the SDK default.
  * A TLS address is verified against CUMULUS_CA_PEM, else CUMULUS_CA_FILE, else the CA `cumulus up`
  * recorded, else the system store.
+ * Its token is `token`, else CUMULUS_TOKEN, else the credentials file's.
  */
-export function clientFor(ctx: CommandContext, url: string | undefined): CumulusClient {
+export function clientFor(
+  ctx: CommandContext,
+  url: string | undefined,
+  token?: string,
+): CumulusClient {
   const chosen = url ?? ctx.url ?? nonEmpty(ctx.io.env("CUMULUS_ORCHESTRATOR_URL"));
   const up = readUpEndpoint(ctx.io.env);
   const target = chosen ?? up?.url ?? DEFAULT_ORCHESTRATOR_URL;
@@ -56,7 +66,10 @@ export function clientFor(ctx: CommandContext, url: string | undefined): Cumulus
       throw new UsageError(`CUMULUS_CA_FILE: cannot read ${caFile}: ${(err as Error).message}`);
     }
   }
-  return new CumulusClient(target, { caPem });
+  return new CumulusClient(target, {
+    caPem,
+    token: resolveToken(token, (n) => ctx.io.env(n)),
+  });
 }
 
 function nonEmpty(v: string | undefined): string | undefined {

@@ -30,6 +30,8 @@ export interface DemoOptions {
   now(): number;
   /** Directory holding train.py (default: examples/demo of this checkout). */
   dir?: string;
+  /** User token (default: CUMULUS_TOKEN, else the credentials file). */
+  token?: string;
   /** Give up waiting after this long (default {@link DEMO_TIMEOUT_MS}). */
   timeoutMs?: number;
 }
@@ -59,7 +61,7 @@ export interface DemoOutcome {
 /** Runs the demo job to its end and returns its outcome. */
 export async function runDemo(opts: DemoOptions): Promise<DemoOutcome> {
   const dir = opts.dir ?? demoDir();
-  const client = new CumulusClient(opts.url, { caPem: opts.caPem });
+  const client = new CumulusClient(opts.url, { caPem: opts.caPem, token: opts.token });
   try {
     const { bytes } = await packBundle(dir);
     const t0 = opts.now();

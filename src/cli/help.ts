@@ -26,8 +26,8 @@ Flags:
   --env KEY=VALUE          environment variable for the job; --env KEY copies the
                            local value (repeatable)
   --name NAME              display name of the job
-  --user USER              submitting user for fair share
-                           (default: $CUMULUS_USER, else $USER, else "anonymous")
+  --user USER              ignored by orchestrators with user tokens: a job
+                           belongs to the token's user (kept for old servers)
   --constraint EXPR        Swarm placement constraint, e.g. node.labels.gpu==h100
                            (repeatable)
   --workdir DIR            working directory inside the container (absolute)
@@ -69,7 +69,7 @@ Flags:
   --state STATE    only jobs in this state (repeatable or comma-separated):
                    QUEUED, SCHEDULED, RUNNING, SUCCEEDED, FAILED, CANCELLED,
                    EXPIRED, RESUMING (any case)
-  --user USER      only jobs of this user
+  --user USER      only jobs of this user (admins; others see only their own)
   --limit N        at most N jobs (default 100)
   --all            every job (all pages; overrides --limit)
 
@@ -96,6 +96,32 @@ With --json: one JSON object per line: {"seq", "stream", "timeMs", "text"}.
 Examples:
   cumulus logs -f j-0123456789ab
   cumulus logs --after 100 --json j-0123456789ab
+
+${GLOBAL}`,
+
+  token: `Usage: cumulus token create USER [--admin] [--expires D]
+       cumulus token list
+       cumulus token revoke ID|USER
+
+Manages user tokens (needs an admin token). 'create' prints the new token's
+secret once on stdout (with --json, a JSON object with "token"); only its
+SHA-256 is stored. --expires takes seconds or a duration (90m, 30d). 'list'
+shows every token's id, user, creation and status, never a secret. 'revoke'
+takes a token id, or a user name to revoke all of that user's tokens.
+
+Examples:
+  cumulus token create alice --expires 30d
+  cumulus token revoke alice
+
+${GLOBAL}`,
+
+  login: `Usage: cumulus login [--token T]
+
+Checks a user token with the orchestrator and saves it in the credentials
+file (CUMULUS_CREDENTIALS, else $XDG_CONFIG_HOME/cumulus/credentials, else
+~/.config/cumulus/credentials; mode 0600), where the CLI and both SDKs find
+it. Without --token, reads the token from stdin (not echoed on a terminal).
+CUMULUS_TOKEN, when set, wins over the file.
 
 ${GLOBAL}`,
 
@@ -222,6 +248,8 @@ Commands:
   jobs           list jobs
   logs           print (and follow) a job's output
   kill           cancel jobs
+  token          create, list and revoke user tokens (admin)
+  login          save a user token for the CLI and SDKs
   workers        list worker nodes
   up             start an orchestrator + local worker here and run the demo
   down           stop what 'cumulus up' started (keeps the data)

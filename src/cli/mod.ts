@@ -32,6 +32,8 @@ const CLIENT_COMMANDS: Readonly<Record<string, Command>> = {
   down: async (argv, ctx) => (await import("./down.ts")).downCommand(argv, ctx),
   status: async (argv, ctx) => (await import("./status.ts")).statusCommand(argv, ctx),
   certs: async (argv, ctx) => (await import("./certs.ts")).certsCommand(argv, ctx),
+  token: async (argv, ctx) => (await import("./token.ts")).tokenCommand(argv, ctx),
+  login: async (argv, ctx) => (await import("./login.ts")).loginCommand(argv, ctx),
 };
 
 /** Server commands get their argv untouched: they parse their own flags. */

@@ -23,7 +23,14 @@ import {
   writeState,
 } from "./embedded.ts";
 import { crashHow, piecesStatus } from "./status.ts";
-import { CumulusClient } from "../sdk/mod.ts";
+import {
+  credentialsPath,
+  CumulusClient,
+  CumulusRpcError,
+  readCredentialsToken,
+  resolveToken,
+  writeCredentials,
+} from "../sdk/mod.ts";
 import { ensureCertificates, tlsDirOf } from "../tls/mod.ts";
 import { writeUpEndpoint } from "./up_endpoint.ts";
 import { connectDocker } from "../swarm/mod.ts";
@@ -60,6 +67,8 @@ export interface UpReport {
   >;
   /** Where L2 checkpoints go. */
   checkpoints: string;
+  /** The credentials file the CLI and SDKs read ("" when none could be written). */
+  credentials: string;
   /** The demo's outcome, when it ran. */
   demo?: Awaited<ReturnType<typeof runDemo>>;
 }
@@ -88,7 +97,13 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   const t0 = ctx.io.now();
   const say = (line: string) => ctx.io.stderr.write(`up: ${line}\n`);
   const since = (t: number) => `${((ctx.io.now() - t) / 1000).toFixed(1)} s`;
-  const report: UpReport = { url: "", dataDir: paths.dataDir, pieces: {}, checkpoints: "" };
+  const report: UpReport = {
+    url: "",
+    dataDir: paths.dataDir,
+    pieces: {},
+    checkpoints: "",
+    credentials: "",
+  };
   await Deno.mkdir(paths.runDir, { recursive: true });
 
   // 1. Docker engine: Swarm manager and the only worker.
@@ -232,15 +247,25 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       selfArgv(["orchestrator", "--port", String(port), "--data-dir", paths.dataDir]),
       env,
     );
-    const client = new CumulusClient(`grpcs://127.0.0.1:${port}`, { caPem });
+    let client: CumulusClient | null = null;
     try {
       await waitUntil("the orchestrator", paths.logFile("orchestrator"), 60_000, async () => {
         if (proc.exited()) return "exited";
         if (!await portOpen(port)) return "wait";
-        return await client.listJobs({ pageSize: 1 }).then(() => "ready" as const, () => "wait");
+        // Its first admin token is on disk before it listens.
+        client ??= new CumulusClient(`grpcs://127.0.0.1:${port}`, {
+          caPem,
+          token: await upToken(paths, ctx),
+        });
+        return await client.listJobs({ pageSize: 1 }).then(
+          () => "ready" as const,
+          // An answer all the same; the credentials step says what is wrong.
+          (err) =>
+            err instanceof CumulusRpcError && err.code === "UNAUTHENTICATED" ? "ready" : "wait",
+        );
       });
     } finally {
-      client.close();
+      (client as CumulusClient | null)?.close();
     }
     report.pieces.orchestrator = { status: "started", pid: proc.pid };
     await say(
@@ -257,6 +282,8 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       dataDir: paths.dataDir,
     });
   }
+  const token = await upToken(paths, ctx);
+  report.credentials = await saveCredentials(ctx, report.url, caPem, token, say);
   await say(`checkpoints: ${report.checkpoints}`);
   // Pieces run under supervisors: say what crashed and was restarted since they started.
   for (const p of await piecesStatus(paths)) {
@@ -279,6 +306,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     report.demo = await runDemo({
       url: report.url,
       caPem,
+      token: token || undefined,
       docker,
       say: (line) => say(`demo: ${line}`),
       now: () => ctx.io.now(),
@@ -298,6 +326,68 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   }
   await say(`done in ${since(t0)}`);
   return code;
+}
+
+/**
+ * The token `up` uses: the first admin token the orchestrator wrote to its
+ * data dir, else the user's own (CUMULUS_TOKEN, the credentials file).
+ */
+async function upToken(paths: EmbeddedPaths, ctx: CommandContext): Promise<string> {
+  try {
+    return (await Deno.readTextFile(`${paths.dataDir}/admin-token`)).trim();
+  } catch {
+    return resolveToken(undefined, (n) => ctx.io.env(n));
+  }
+}
+
+/**
+ * Makes the CLI and the SDKs find a token for this orchestrator: the
+ * credentials file keeps a token this orchestrator accepts, else gets
+ * `token`. Returns the file's path ("" when there is none).
+ */
+async function saveCredentials(
+  ctx: CommandContext,
+  url: string,
+  caPem: string,
+  token: string,
+  say: (line: string) => Promise<unknown>,
+): Promise<string> {
+  const path = credentialsPath((n) => ctx.io.env(n));
+  const who = async (t: string) => {
+    const client = new CumulusClient(url, { caPem, token: t });
+    try {
+      return await client.whoAmI();
+    } catch (err) {
+      if (err instanceof CumulusRpcError && err.code === "UNAUTHENTICATED") return null;
+      throw err;
+    } finally {
+      client.close();
+    }
+  };
+  if (!path) {
+    await say("no HOME: set CUMULUS_CREDENTIALS to keep a token for the CLI (cumulus login)");
+    return "";
+  }
+  const existing = readCredentialsToken(path);
+  const current = existing ? await who(existing) : null;
+  if (current) {
+    await say(`credentials: ${path} holds a token of ${current.user} for this orchestrator`);
+    return path;
+  }
+  const mine = token ? await who(token) : null;
+  if (!mine) {
+    await say(
+      `no token for this orchestrator (its first admin token is no longer in ` +
+        `its data dir): run 'cumulus login' with a token an admin created`,
+    );
+    return "";
+  }
+  await writeCredentials(path, token);
+  await say(
+    `credentials: admin token of ${mine.user} saved in ${path} (mode 0600); ` +
+      "'cumulus token create USER' makes tokens for others",
+  );
+  return path;
 }
 
 /**

@@ -47,6 +47,8 @@ export interface Config {
   maxDuration: number;
   /** Jobs waiting in the queue before SubmitJob answers RESOURCE_EXHAUSTED. */
   maxQueuedJobs: number;
+  /** Most QUEUED jobs one user may have (max_queued_jobs still caps them all). */
+  maxQueuedJobsPerUser: number;
   /** Address job containers use to reach the orchestrator (host:port); "" = 127.0.0.1:<port>. */
   advertiseAddress: string;
   /** Seconds Swarm waits after SIGTERM before SIGKILL when a job is stopped. */
@@ -134,6 +136,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxResultBytes: 512 * 1024 * 1024,
   maxDuration: 7 * 24 * 3600,
   maxQueuedJobs: 10_000,
+  maxQueuedJobsPerUser: 1000,
   advertiseAddress: "",
   stopGracePeriod: 10,
   pollIntervalMs: 200,
@@ -307,6 +310,13 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     kind: "int",
     min: 1,
     doc: "queue length limit",
+  },
+  maxQueuedJobsPerUser: {
+    yaml: "max_queued_jobs_per_user",
+    env: "CUMULUS_MAX_QUEUED_JOBS_PER_USER",
+    kind: "int",
+    min: 1,
+    doc: "queued jobs limit per user",
   },
   advertiseAddress: {
     yaml: "advertise_address",

@@ -86,3 +86,12 @@ export class UnauthenticatedError extends CumulusError {
     this.name = "UnauthenticatedError";
   }
 }
+
+/** The caller is known but may not do this (an admin-only call). */
+export class PermissionDeniedError extends CumulusError {
+  /** Creates the error. */
+  constructor(message: string) {
+    super("PERMISSION_DENIED", message);
+    this.name = "PermissionDeniedError";
+  }
+}

@@ -8,3 +8,4 @@ export * from "./duration.ts";
 export * from "./errors.ts";
 export * from "./job.ts";
 export * from "./pause.ts";
+export * from "./token.ts";

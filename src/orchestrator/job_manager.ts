@@ -38,6 +38,8 @@ export interface ManagerDeps {
   swarm: SwarmClient;
   maxConcurrentJobs: number;
   maxQueuedJobs: number;
+  /** Most QUEUED jobs of one user (default: no limit of its own). */
+  maxQueuedJobsPerUser?: number;
   /** host:port job containers dial (grpcs://host:port when TLS). */
   orchestratorAddress: string;
   /** PEM of the CA that signed the orchestrator's TLS certificate, for the job's runtime. */
@@ -200,6 +202,12 @@ export class JobManager {
     const queued = this.#d.store.countByState().QUEUED ?? 0;
     if (queued >= this.#d.maxQueuedJobs) {
       throw new ResourceExhaustedError(`queue is full (${queued} jobs waiting)`);
+    }
+    const perUser = this.#d.maxQueuedJobsPerUser ?? Infinity;
+    if (perUser < Infinity && this.#d.store.countQueued(spec.user) >= perUser) {
+      throw new ResourceExhaustedError(
+        `user ${spec.user} has ${perUser} jobs queued, the limit (max_queued_jobs_per_user)`,
+      );
     }
     await this.#d.partitions?.checkFits(spec);
     const id = `j-${randomHex(6)}`;

@@ -74,7 +74,7 @@ async function fixture(
 /** Runs `fn` with a fresh {@link fixture}, closed afterwards. */
 async function withManager(
   over: Parameters<typeof fixture>[0],
-  fn: (f: Fixture) => Promise<void>,
+  fn: (f: Fixture) => Promise<void> | void,
 ): Promise<void> {
   const f = await fixture(over);
   try {
@@ -174,7 +174,7 @@ Deno.test("JobManager scheduling: a queued job whose image vanished is FAILED by
 });
 
 Deno.test("JobManager.assertRunning: an ended job accepts no more reports", async () => {
-  await withManager({}, async (f) => {
+  await withManager({}, (f) => {
     f.manager.assertRunning(stored(f, "RUNNING"));
     assert.throws(
       () => f.manager.assertRunning(stored(f, "SUCCEEDED")),
@@ -199,7 +199,7 @@ Deno.test("JobManager.assertAcceptsLogs: an ended job's lines are taken within i
 });
 
 Deno.test("JobManager: a stored result is recorded; a refused one is noted with its code", async () => {
-  await withManager({}, async (f) => {
+  await withManager({}, (f) => {
     const a = stored(f, "RUNNING");
     f.manager.resultStored(a.id);
     assert.equal(f.store.mustGet(a.id).hasResult, true);

@@ -11,7 +11,9 @@ import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { HealthState } from "./health.ts";
 import { assertSafeListen } from "./listen_safety.ts";
-import { JobStore } from "../store/mod.ts";
+import { JobStore, TokenStore } from "../store/mod.ts";
+import { requireToken } from "../core/mod.ts";
+import { bootstrapAdmin, withAuth } from "./auth.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
 import { L2Access, loadCheckpointSecret } from "./l2_access.ts";
@@ -152,6 +154,21 @@ export async function startOrchestrator(
   const swarm = new SwarmClient(connectDocker(config.swarmManager));
   await swarm.ping();
   const store = JobStore.open(`${config.dataDir}/jobs.db`);
+  const tokens = TokenStore.open(`${config.dataDir}/jobs.db`);
+  const env = opts.env ?? Deno.env.toObject();
+  // The first admin: CUMULUS_ADMIN_TOKEN (what `cumulus up` and tests pass), else
+  // a token written to the data dir while no token exists (docs/security.md).
+  const boot = await bootstrapAdmin(tokens, {
+    envToken: env.CUMULUS_ADMIN_TOKEN
+      ? requireToken("CUMULUS_ADMIN_TOKEN", env.CUMULUS_ADMIN_TOKEN)
+      : null,
+    user: env.CUMULUS_ADMIN_USER || env.USER || "admin",
+    file: `${config.dataDir}/admin-token`,
+    now: now(),
+  });
+  if (boot.kind === "file") {
+    log(`created the first admin token ${boot.id}: its secret is in ${boot.path} (mode 0600)`);
+  }
   const logs = new LogHub(dirs.logs);
   const metrics = new Metrics();
 
@@ -223,6 +240,7 @@ export async function startOrchestrator(
     taskEvents,
     maxConcurrentJobs: config.maxConcurrentJobs,
     maxQueuedJobs: config.maxQueuedJobs,
+    maxQueuedJobsPerUser: config.maxQueuedJobsPerUser,
     orchestratorAddress: advertise,
     orchestratorCaPem: tls?.caPem,
     instanceId,
@@ -245,6 +263,8 @@ export async function startOrchestrator(
     manager,
     logs,
     store,
+    tokens,
+    now,
     swarm,
     partitions,
     limits: {
@@ -288,7 +308,12 @@ export async function startOrchestrator(
   });
   server.addService(
     withPreEncodedWatch(proto.Cumulus.service),
-    streams.wrap(cumulusHandlers(deps)),
+    // Every client call is authenticated here, before its stream is counted.
+    withAuth(streams.wrap(cumulusHandlers(deps)), {
+      tokens,
+      now,
+      onRefused: (m) => metrics.observe(m, "UNAUTHENTICATED", 0),
+    }),
   );
   server.addService(proto.Runtime.service, streams.wrap(runtimeHandlers(deps)));
   const health = new HealthState();
@@ -364,6 +389,7 @@ export async function startOrchestrator(
       await sshPool?.close();
       await localAgent.close();
       store.close();
+      tokens.close();
       log("stopped");
     })();
     return stopping;

@@ -14,6 +14,7 @@ import {
   JOB_STATES,
   type JobSpec,
   type JobState,
+  newToken,
   NotFoundError,
   parseCheckpointReport,
   parseJobSpec,
@@ -22,9 +23,10 @@ import {
   ResourceExhaustedError,
   type SpecLimits,
   UnauthenticatedError,
+  USER_NAME_RE,
 } from "../core/mod.ts";
 import { encodeLinesEvent, jobToWire, lineToWire, toRpcError } from "../rpc/mod.ts";
-import type { JobStore } from "../store/mod.ts";
+import type { JobStore, TokenRecord, TokenStore } from "../store/mod.ts";
 import type { LogHub } from "../logs/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { JobManager } from "./job_manager.ts";
@@ -34,6 +36,7 @@ import {
   type L2Request,
   PRESIGN_EXPIRES_S,
 } from "./l2_access.ts";
+import { type Principal, principalOf, requireAdmin } from "./auth.ts";
 import { partitionJob, type PartitionKeeper } from "./partitions.ts";
 import { resultFiles, resultRemovedMessage } from "./result_retention.ts";
 import { cutToBudget, listedJobBytes, MAX_LIST_PAGE_BYTES } from "./stream_limits.ts";
@@ -44,6 +47,10 @@ export interface HandlerDeps {
   /** Job logs, for lines the job's runtime streams in. */
   logs: LogHub;
   store: JobStore;
+  /** User tokens (admin calls). */
+  tokens: TokenStore;
+  /** Clock for token creation. */
+  now: () => number;
   swarm: SwarmClient;
   /** Worker agents: inventory and partitions. */
   partitions: PartitionKeeper;
@@ -101,6 +108,33 @@ function requireId(id: unknown, field = "job_id"): string {
   if (typeof id !== "string" || id === "") throw new InvalidArgumentError(field, "is required");
   if (!/^j-[0-9a-f]{12}$/.test(id)) throw new NotFoundError(`job ${id} not found`);
   return id;
+}
+
+/** Whether `p` may see `job` (its owner, or an admin). */
+function mayAccess(p: Principal, job: { spec: { user: string } }): boolean {
+  return p.admin || job.spec.user === p.user;
+}
+
+/**
+ * The caller's job `jobId`. Another user's job is NOT_FOUND with the very
+ * message of a missing one, so ids cannot be probed for existence.
+ */
+function ownedJobId(d: HandlerDeps, call: object, jobId: unknown): string {
+  const id = requireId(jobId);
+  const job = d.store.get(id);
+  if (!job || !mayAccess(principalOf(call), job)) throw new NotFoundError(`job ${id} not found`);
+  return id;
+}
+
+function tokenToWire(t: TokenRecord) {
+  return {
+    id: t.id,
+    user: t.user,
+    admin: t.admin,
+    createdAtMs: t.createdAt,
+    expiresAtMs: t.expiresAt,
+    revokedAtMs: t.revokedAt,
+  };
 }
 
 async function writeWithBackpressure(
@@ -329,14 +363,20 @@ async function streamFile(
 export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementation {
   return {
     SubmitJob: submitHandler(d),
-    GetJob: unary(d, "GetJob", async (req: { jobId: string }) => {
-      const job = await d.manager.get(requireId(req.jobId));
-      return jobToWire(job, job.logSeq, { envValues: true });
+    GetJob: unary(d, "GetJob", async (req: { jobId: string }, call) => {
+      const job = await d.manager.get(ownedJobId(d, call, req.jobId));
+      // Env values go to the job's owner only, not to an admin looking on.
+      const owner = job.spec.user === principalOf(call).user;
+      return jobToWire(job, job.logSeq, { envValues: owner });
     }),
     ListJobs: unary(
       d,
       "ListJobs",
-      (req: { states: string[]; user: string; pageSize: number; pageToken: string }) => {
+      (
+        req: { states: string[]; user: string; pageSize: number; pageToken: string },
+        call,
+      ) => {
+        const p = principalOf(call);
         const states = (req.states ?? []).filter((s) => s !== "JOB_STATE_UNSPECIFIED");
         for (const s of states) {
           if (!JOB_STATES.includes(s as JobState)) {
@@ -353,7 +393,8 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
         }
         const jobs = d.manager.list({
           states: states as JobState[],
-          user: req.user || undefined,
+          // A user lists their own jobs; an admin everyone's, or one user's.
+          user: p.admin ? req.user || undefined : p.user,
           limit,
           beforeSeq,
         });
@@ -365,8 +406,8 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       },
     ),
     WatchJob: watchHandler(d),
-    CancelJob: unary(d, "CancelJob", async (req: { jobId: string }) => {
-      return { job: jobToWire(await d.manager.cancel(requireId(req.jobId))) };
+    CancelJob: unary(d, "CancelJob", async (req: { jobId: string }, call) => {
+      return { job: jobToWire(await d.manager.cancel(ownedJobId(d, call, req.jobId))) };
     }),
     GetResult: getResultHandler(d),
     ListWorkers: unary(d, "ListWorkers", async () => {
@@ -415,17 +456,80 @@ export function cumulusHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
         ),
       };
     }),
+    ...tokenHandlers(d),
+  };
+}
+
+/** Token administration (admin only) and WhoAmI. */
+function tokenHandlers(d: HandlerDeps): grpc.UntypedServiceImplementation {
+  return {
+    CreateToken: unary(
+      d,
+      "CreateToken",
+      (req: { user: string; admin: boolean; expiresInS: number }, call) => {
+        requireAdmin(principalOf(call), "creating a token");
+        const user = String(req.user ?? "");
+        if (!USER_NAME_RE.test(user)) {
+          throw new InvalidArgumentError(
+            "user",
+            `must be 1-64 letters, digits or ._@- (starting with a letter or digit), got ${
+              JSON.stringify(user.slice(0, 80))
+            }`,
+          );
+        }
+        const ttl = Number(req.expiresInS ?? 0);
+        if (!Number.isFinite(ttl) || ttl < 0) {
+          throw new InvalidArgumentError("expires_in_s", `must be >= 0, got ${req.expiresInS}`);
+        }
+        const t = newToken();
+        const now = d.now();
+        const rec = {
+          id: t.id,
+          user,
+          admin: !!req.admin,
+          hash: t.hash,
+          createdAt: now,
+          expiresAt: ttl > 0 ? now + Math.ceil(ttl * 1000) : 0,
+        };
+        d.tokens.insert(rec);
+        d.log(`token ${t.id} created for ${user}${rec.admin ? " (admin)" : ""}`);
+        return Promise.resolve({ token: tokenToWire({ ...rec, revokedAt: 0 }), secret: t.token });
+      },
+    ),
+    ListTokens: unary(d, "ListTokens", (_req: unknown, call) => {
+      requireAdmin(principalOf(call), "listing tokens");
+      return Promise.resolve({ tokens: d.tokens.list().map(tokenToWire) });
+    }),
+    RevokeToken: unary(d, "RevokeToken", (req: { idOrUser: string }, call) => {
+      requireAdmin(principalOf(call), "revoking a token");
+      const key = String(req.idOrUser ?? "");
+      if (key === "") throw new InvalidArgumentError("id_or_user", "is required");
+      const revoked = d.tokens.revoke(key, d.now());
+      if (revoked.length === 0) {
+        throw new NotFoundError(`no active token with id or user ${JSON.stringify(key)}`);
+      }
+      d.log(`revoked token(s) ${revoked.map((t) => t.id).join(", ")}`);
+      return Promise.resolve({ revoked: revoked.map(tokenToWire) });
+    }),
+    WhoAmI: unary(d, "WhoAmI", (_req: unknown, call) => {
+      const p = principalOf(call);
+      return Promise.resolve({ user: p.user, admin: p.admin, tokenId: p.tokenId });
+    }),
   };
 }
 
 function submitHandler(d: HandlerDeps) {
   return upload<{ spec: JobSpec; imageCheck: Promise<void> }, unknown>(d, "SubmitJob", {
     first: "spec",
-    header: (msg, _call, fail) => {
+    header: (msg, call, fail) => {
       if (msg.payload !== "spec" || !msg.spec) {
         throw new InvalidArgumentError("spec", "the first message must carry the job spec");
       }
-      const spec = parseJobSpec(msg.spec as RawJobSpec, d.limits);
+      // The job belongs to the authenticated user, whatever the request says.
+      const spec: JobSpec = {
+        ...parseJobSpec(msg.spec as RawJobSpec, d.limits),
+        user: principalOf(call).user,
+      };
       // Checked while the bundle uploads; a missing image ends the call at once.
       const imageCheck = d.manager.checkImage(spec);
       imageCheck.catch(fail);
@@ -453,7 +557,7 @@ function watchHandler(d: HandlerDeps) {
       call,
       signal,
     ) => {
-      const id = requireId(req.jobId);
+      const id = ownedJobId(d, call, req.jobId);
       for await (
         const ev of d.manager.watch(id, {
           afterSeq: Math.max(0, Number(req.afterSeq) || 0),
@@ -479,7 +583,7 @@ function watchHandler(d: HandlerDeps) {
 
 function getResultHandler(d: HandlerDeps) {
   return serverStream(d, "GetResult", async (req: { jobId: string }, call, signal) => {
-    const id = requireId(req.jobId);
+    const id = ownedJobId(d, call, req.jobId);
     const job = d.store.mustGet(id);
     if (!job.hasResult) throw new NotFoundError(`job ${id} has no result (state ${job.state})`);
     const removed = () => new NotFoundError(resultRemovedMessage(job, d.resultRetention));

@@ -39,13 +39,17 @@ Deno.test("proto loads both services with their methods", () => {
   const p = loadCumulusProto();
   assert.deepEqual(Object.keys(p.Cumulus.service).sort(), [
     "CancelJob",
+    "CreateToken",
     "GetJob",
     "GetResult",
     "ListJobs",
     "ListPartitions",
+    "ListTokens",
     "ListWorkers",
+    "RevokeToken",
     "SubmitJob",
     "WatchJob",
+    "WhoAmI",
   ]);
   assert.ok(p.Runtime.service.FetchBundle.responseStream);
 });

@@ -9,6 +9,7 @@
 import type { ClientWritableStream } from "npm:@grpc/grpc-js@1.14.7";
 import { CumulusRpcError } from "./errors.ts";
 import { Job } from "./job.ts";
+import { resolveToken } from "./credentials.ts";
 import { type RetryOptions, retryUnavailable, RpcConnection } from "./rpc.ts";
 import type {
   JobPage,
@@ -50,6 +51,35 @@ export interface ClientOptions {
    * `https://` addresses. @default the file CUMULUS_CA_FILE names, else the system store
    */
   caPem?: string;
+  /**
+   * User token (`cu_…`) sent with every call. Default: CUMULUS_TOKEN, else
+   * the credentials file `cumulus login` writes (see `credentialsPath`).
+   */
+  token?: string;
+}
+
+/** A user token as listings show it (never its secret). */
+export interface TokenInfo {
+  id: string;
+  user: string;
+  admin: boolean;
+  /** Epoch ms. */
+  createdAtMs: number;
+  /** Epoch ms; 0 = never expires. */
+  expiresAtMs: number;
+  /** Epoch ms; 0 = not revoked. */
+  revokedAtMs: number;
+}
+
+function tokenFromWire(w: WireMessage): TokenInfo {
+  return {
+    id: String(w.id ?? ""),
+    user: String(w.user ?? ""),
+    admin: !!w.admin,
+    createdAtMs: Number(w.createdAtMs ?? 0),
+    expiresAtMs: Number(w.expiresAtMs ?? 0),
+    revokedAtMs: Number(w.revokedAtMs ?? 0),
+  };
 }
 
 /** Upload progress reported by {@link CumulusClient.submit}. */
@@ -112,6 +142,7 @@ export class CumulusClient {
         endpoint,
         endpoint.tls ? options.caPem ?? defaultCaPem() : undefined,
       ),
+      token: resolveToken(options.token),
     });
     this.#reconnectTimeoutMs = options.reconnectTimeoutMs ?? 60000;
   }
@@ -214,6 +245,45 @@ export class CumulusClient {
     );
     const parts = Array.isArray(res.partitions) ? res.partitions : [];
     return parts.map((p) => partitionFromWire(p as WireMessage));
+  }
+
+  /** Who this client's token belongs to (WhoAmI). */
+  async whoAmI(): Promise<{ user: string; admin: boolean; tokenId: string }> {
+    const res = await retryUnavailable(() => this.#rpc.unary("WhoAmI", {}), this.#retry());
+    return { user: String(res.user ?? ""), admin: !!res.admin, tokenId: String(res.tokenId ?? "") };
+  }
+
+  /**
+   * Creates a token for `user` (admin only). The returned `secret` is the
+   * token's text: shown this once, stored only hashed.
+   * @param options `admin` makes an admin token; `expiresInS` > 0 limits its life.
+   */
+  async createToken(
+    user: string,
+    options: { admin?: boolean; expiresInS?: number } = {},
+  ): Promise<{ token: TokenInfo; secret: string }> {
+    const res = await this.#rpc.unary("CreateToken", {
+      user,
+      admin: !!options.admin,
+      expiresInS: options.expiresInS ?? 0,
+    });
+    return { token: tokenFromWire(res.token as WireMessage), secret: String(res.secret ?? "") };
+  }
+
+  /** Every token, revoked ones included (admin only). */
+  async listTokens(): Promise<TokenInfo[]> {
+    const res = await retryUnavailable(() => this.#rpc.unary("ListTokens", {}), this.#retry());
+    return (Array.isArray(res.tokens) ? res.tokens : []).map((t) =>
+      tokenFromWire(t as WireMessage)
+    );
+  }
+
+  /** Revokes the token with this id, or every token of this user (admin only). */
+  async revokeToken(idOrUser: string): Promise<TokenInfo[]> {
+    const res = await this.#rpc.unary("RevokeToken", { idOrUser });
+    return (Array.isArray(res.revoked) ? res.revoked : []).map((t) =>
+      tokenFromWire(t as WireMessage)
+    );
   }
 
   #retry(): RetryOptions {

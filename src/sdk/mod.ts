@@ -34,8 +34,16 @@ export {
   type ClientOptions,
   CumulusClient,
   type SubmitOptions,
+  type TokenInfo,
   type UploadProgress,
 } from "./client.ts";
+export {
+  credentialsPath,
+  type EnvLookup,
+  readCredentialsToken,
+  resolveToken,
+  writeCredentials,
+} from "./credentials.ts";
 export { Job, type LogsOptions, type WatchOptions } from "./job.ts";
 export { currentJob, type JobContext } from "./context.ts";
 export {

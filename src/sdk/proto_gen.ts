@@ -546,6 +546,110 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 },
               },
             },
+            "Token": {
+              "fields": {
+                "id": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "user": {
+                  "type": "string",
+                  "id": 2,
+                },
+                "admin": {
+                  "type": "bool",
+                  "id": 3,
+                },
+                "createdAtMs": {
+                  "type": "int64",
+                  "id": 4,
+                },
+                "expiresAtMs": {
+                  "type": "int64",
+                  "id": 5,
+                },
+                "revokedAtMs": {
+                  "type": "int64",
+                  "id": 6,
+                },
+              },
+            },
+            "CreateTokenRequest": {
+              "fields": {
+                "user": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "admin": {
+                  "type": "bool",
+                  "id": 2,
+                },
+                "expiresInS": {
+                  "type": "double",
+                  "id": 3,
+                },
+              },
+            },
+            "CreateTokenResponse": {
+              "fields": {
+                "token": {
+                  "type": "Token",
+                  "id": 1,
+                },
+                "secret": {
+                  "type": "string",
+                  "id": 2,
+                },
+              },
+            },
+            "ListTokensRequest": {
+              "fields": {},
+            },
+            "ListTokensResponse": {
+              "fields": {
+                "tokens": {
+                  "rule": "repeated",
+                  "type": "Token",
+                  "id": 1,
+                },
+              },
+            },
+            "RevokeTokenRequest": {
+              "fields": {
+                "idOrUser": {
+                  "type": "string",
+                  "id": 1,
+                },
+              },
+            },
+            "RevokeTokenResponse": {
+              "fields": {
+                "revoked": {
+                  "rule": "repeated",
+                  "type": "Token",
+                  "id": 1,
+                },
+              },
+            },
+            "WhoAmIRequest": {
+              "fields": {},
+            },
+            "WhoAmIResponse": {
+              "fields": {
+                "user": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "admin": {
+                  "type": "bool",
+                  "id": 2,
+                },
+                "tokenId": {
+                  "type": "string",
+                  "id": 3,
+                },
+              },
+            },
             "Cumulus": {
               "methods": {
                 "SubmitJob": {
@@ -582,6 +686,22 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "ListPartitions": {
                   "requestType": "ListPartitionsRequest",
                   "responseType": "ListPartitionsResponse",
+                },
+                "CreateToken": {
+                  "requestType": "CreateTokenRequest",
+                  "responseType": "CreateTokenResponse",
+                },
+                "ListTokens": {
+                  "requestType": "ListTokensRequest",
+                  "responseType": "ListTokensResponse",
+                },
+                "RevokeToken": {
+                  "requestType": "RevokeTokenRequest",
+                  "responseType": "RevokeTokenResponse",
+                },
+                "WhoAmI": {
+                  "requestType": "WhoAmIRequest",
+                  "responseType": "WhoAmIResponse",
                 },
               },
             },

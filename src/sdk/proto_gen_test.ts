@@ -11,13 +11,17 @@ Deno.test("the generated descriptor yields the Cumulus service with camelCase fi
   const Ctor = cumulusServiceClient();
   assert.deepEqual(Object.keys(Ctor.service).sort(), [
     "CancelJob",
+    "CreateToken",
     "GetJob",
     "GetResult",
     "ListJobs",
     "ListPartitions",
+    "ListTokens",
     "ListWorkers",
+    "RevokeToken",
     "SubmitJob",
     "WatchJob",
+    "WhoAmI",
   ]);
   assert.equal(Ctor.service.SubmitJob.requestStream, true);
   assert.equal(Ctor.service.WatchJob.responseStream, true);

@@ -46,6 +46,8 @@ export interface RpcOptions {
   callTimeoutMs: number;
   /** TLS credentials and their channel options. @default plaintext */
   security?: ChannelSecurity;
+  /** User token sent with every call (`authorization: Bearer …`); "" sends none. */
+  token?: string;
 }
 
 type UnaryFn = (
@@ -168,7 +170,7 @@ export class RpcConnection {
     const fn = this.#method<UnaryFn>(method);
     const deadline = Date.now() + (timeoutMs ?? this.#options.callTimeoutMs);
     return await new Promise<WireMessage>((resolve, reject) => {
-      fn(req, new grpc.Metadata(), { deadline }, (err, res) => {
+      fn(req, this.#metadata(), { deadline }, (err, res) => {
         if (err) reject(this.error(err));
         else {
           this.#reached = true;
@@ -184,7 +186,7 @@ export class RpcConnection {
     req: WireMessage,
   ): Promise<grpc.ClientReadableStream<WireMessage>> {
     await this.ready();
-    return this.#method<ServerStreamFn>(method)(req, new grpc.Metadata(), {});
+    return this.#method<ServerStreamFn>(method)(req, this.#metadata(), {});
   }
 
   /** Starts a client-streaming call; `done` receives the response or the error. */
@@ -193,7 +195,7 @@ export class RpcConnection {
     done: (err: CumulusRpcError | null, res: WireMessage) => void,
   ): Promise<grpc.ClientWritableStream<WireMessage>> {
     await this.ready();
-    return this.#method<ClientStreamFn>(method)(new grpc.Metadata(), {}, (err, res) => {
+    return this.#method<ClientStreamFn>(method)(this.#metadata(), {}, (err, res) => {
       done(err ? this.error(err) : null, res ?? {});
     });
   }
@@ -223,6 +225,12 @@ export class RpcConnection {
   /** Closes the channel; calls in flight fail with CANCELLED. */
   close(): void {
     this.#client.close();
+  }
+
+  #metadata(): grpc.Metadata {
+    const meta = new grpc.Metadata();
+    if (this.#options.token) meta.set("authorization", `Bearer ${this.#options.token}`);
+    return meta;
   }
 
   #method<T>(name: string): T {

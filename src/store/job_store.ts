@@ -429,6 +429,14 @@ export class JobStore {
     return rows.map((r) => ({ id: String(r.id), user: String(r.user), seq: Number(r.seq) }));
   }
 
+  /** Number of QUEUED jobs of `user`. */
+  countQueued(user: string): number {
+    const row = this.#prepare(
+      "SELECT COUNT(*) AS n FROM jobs WHERE state = 'QUEUED' AND user = ?",
+    ).get(user) as Row;
+    return Number(row.n);
+  }
+
   /** Number of jobs per state. */
   countByState(): Partial<Record<JobState, number>> {
     const rows = this.#prepare("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")

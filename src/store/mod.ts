@@ -3,3 +3,4 @@
  * @module
  */
 export { type JobPatch, JobStore, type ListQuery, type NewJob } from "./job_store.ts";
+export { type NewToken, type TokenRecord, TokenStore } from "./token_store.ts";

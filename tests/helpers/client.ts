@@ -5,7 +5,21 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { loadCumulusProto } from "../../src/rpc/mod.ts";
-import { type Stack, startStack } from "./stack.ts";
+import { type Stack, startStack, TEST_ADMIN_TOKEN } from "./stack.ts";
+
+/**
+ * A client interceptor that sends `token` as the user token of every call
+ * (`authorization: Bearer …`).
+ */
+export function authInterceptor(token: string): grpc.Interceptor {
+  return (options, next) =>
+    new grpc.InterceptingCall(next(options), {
+      start(metadata, listener, nextStart) {
+        metadata.set("authorization", `Bearer ${token}`);
+        nextStart(metadata, listener);
+      },
+    });
+}
 
 /** A job as the wire returns it (the fields tests look at). */
 export interface WireJob {
@@ -35,10 +49,15 @@ export class TestClient {
   /** The underlying grpc-js client. */
   readonly raw: grpc.Client & Record<string, CallableFunction>;
 
-  /** Connects to "host:port". */
-  constructor(url: string) {
+  /**
+   * Connects to "host:port"; every call carries `token` (default: the test
+   * stacks' admin token; "" sends none).
+   */
+  constructor(url: string, token: string = TEST_ADMIN_TOKEN) {
     const { Cumulus } = loadCumulusProto();
-    this.raw = new Cumulus(url, grpc.credentials.createInsecure()) as unknown as
+    this.raw = new Cumulus(url, grpc.credentials.createInsecure(), {
+      interceptors: token ? [authInterceptor(token)] : [],
+    }) as unknown as
       & grpc.Client
       & Record<string, CallableFunction>;
   }

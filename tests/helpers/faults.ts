@@ -8,7 +8,7 @@
 import { readSupervisorState, type SupervisorState } from "../../src/cli/supervise.ts";
 import { connectDocker, SwarmClient } from "../../src/swarm/mod.ts";
 import { freePort } from "./process.ts";
-import { JOB_IMAGE, SWARM_SOCKET } from "./stack.ts";
+import { JOB_IMAGE, SWARM_SOCKET, TEST_ADMIN_TOKEN, TEST_ADMIN_USER } from "./stack.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -88,6 +88,8 @@ export async function startSupervisedOrchestrator(
       CUMULUS_JOB_IMAGE: JOB_IMAGE,
       CUMULUS_GPU_PLACEMENT: "off",
       CUMULUS_STOP_GRACE_PERIOD: "2",
+      CUMULUS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      CUMULUS_ADMIN_USER: TEST_ADMIN_USER,
       ...env,
     },
     stdin: "null",

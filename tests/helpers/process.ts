@@ -3,7 +3,7 @@
  * orchestrator`), so tests can SIGKILL and SIGTERM it.
  * @module
  */
-import { JOB_IMAGE, SWARM_SOCKET } from "./stack.ts";
+import { JOB_IMAGE, SWARM_SOCKET, TEST_ADMIN_TOKEN, TEST_ADMIN_USER } from "./stack.ts";
 
 /** Returns a TCP port that was free a moment ago. */
 export function freePort(): number {
@@ -38,6 +38,9 @@ export async function spawnOrchestrator(
       CUMULUS_DATA_DIR: dataDir,
       CUMULUS_JOB_IMAGE: JOB_IMAGE,
       CUMULUS_GPU_PLACEMENT: "off",
+      // The test process's clients carry this token (CUMULUS_TOKEN).
+      CUMULUS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      CUMULUS_ADMIN_USER: TEST_ADMIN_USER,
       ...env,
     },
     stdout: "null",

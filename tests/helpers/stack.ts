@@ -6,6 +6,8 @@
  */
 import { parseConfig } from "../../src/config/mod.ts";
 import { ensureCertificates, tlsDirOf } from "../../src/tls/mod.ts";
+import { newToken } from "../../src/core/mod.ts";
+import { CumulusClient } from "../../src/sdk/mod.ts";
 import {
   isLoopbackHost,
   type OrchestratorHandle,
@@ -22,8 +24,12 @@ export interface Stack {
   port: number;
   dataDir: string;
   orch: OrchestratorHandle;
-  /** Environment for a subprocess CLI pointed at this stack. */
+  /** Environment for a subprocess CLI pointed at this stack (URL and admin token). */
   env: Record<string, string>;
+  /** The admin token (user {@link TEST_ADMIN_USER}). */
+  token: string;
+  /** Creates a token for `user` with the admin token; returns its secret. */
+  createToken(user: string, opts?: { admin?: boolean; expiresInS?: number }): Promise<string>;
   /** Stops the orchestrator, removes leftover job services and the data dir. */
   stop(): Promise<void>;
 }
@@ -59,6 +65,16 @@ export interface StackOptions {
 export const SWARM_SOCKET = Deno.env.get("SWARM_MANAGER") ?? "/run/cumulus-docker.sock";
 /** Image jobs use in tests. */
 export const JOB_IMAGE = Deno.env.get("CUMULUS_JOB_IMAGE") ?? "cumulus-job:latest";
+
+/**
+ * The admin token every test stack of this process accepts. Clients made in
+ * the test process (SDK, TestClient, CLI subprocesses that inherit the
+ * environment) find it through CUMULUS_TOKEN.
+ */
+export const TEST_ADMIN_TOKEN: string = newToken().token;
+/** The user of {@link TEST_ADMIN_TOKEN}. */
+export const TEST_ADMIN_USER = "admin";
+Deno.env.set("CUMULUS_TOKEN", TEST_ADMIN_TOKEN);
 
 function freePort(host: string): number {
   const l = Deno.listen({ hostname: host, port: 0 });
@@ -103,7 +119,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     },
   });
   const orch = await startOrchestrator(config, {
-    env: { ...Deno.env.toObject(), ...opts.env },
+    env: {
+      ...Deno.env.toObject(),
+      CUMULUS_ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+      CUMULUS_ADMIN_USER: TEST_ADMIN_USER,
+      ...opts.env,
+    },
     wrapAgentTransport: opts.wrapAgentTransport,
     log: opts.log ?? ((m) => {
       if (Deno.env.get("CUMULUS_TEST_VERBOSE")) console.error(`[orch] ${m}`);
@@ -117,8 +138,24 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     dataDir,
     orch,
     env: certs
-      ? { CUMULUS_ORCHESTRATOR_URL: url, CUMULUS_CA_FILE: certs.paths.caCert }
-      : { CUMULUS_ORCHESTRATOR_URL: url },
+      ? {
+        CUMULUS_ORCHESTRATOR_URL: url,
+        CUMULUS_CA_FILE: certs.paths.caCert,
+        CUMULUS_TOKEN: TEST_ADMIN_TOKEN,
+      }
+      : { CUMULUS_ORCHESTRATOR_URL: url, CUMULUS_TOKEN: TEST_ADMIN_TOKEN },
+    token: TEST_ADMIN_TOKEN,
+    async createToken(user, o = {}) {
+      const client = new CumulusClient(url, {
+        token: TEST_ADMIN_TOKEN,
+        caPem: certs ? await Deno.readTextFile(certs.paths.caCert) : undefined,
+      });
+      try {
+        return (await client.createToken(user, o)).secret;
+      } finally {
+        client.close();
+      }
+    },
     async stop() {
       // Only remove services of jobs this stack created; other tests run beside us.
       const ours = new Set(orch.manager.list({ limit: 100_000 }).map((j) => j.id));

@@ -30,6 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers only
         OrchestratorUnavailable,
         RemoteError,
         ResourceExhaustedError,
+        UnauthenticatedError,
     )
     from cumulus.gpu import MemoryCap, apply_memory_cap
     from cumulus.job import Job, JobInfo, LogLine
@@ -58,6 +59,7 @@ _LAZY: Dict[str, str] = {
     "OrchestratorUnavailable": "cumulus.errors",
     "RemoteError": "cumulus.errors",
     "ResourceExhaustedError": "cumulus.errors",
+    "UnauthenticatedError": "cumulus.errors",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

@@ -31,6 +31,7 @@ from cumulus.errors import (
     JobNotFoundError,
     OrchestratorUnavailable,
     ResourceExhaustedError,
+    UnauthenticatedError,
 )
 
 __all__ = ["Rpc", "translate_error", "SERVICE", "IDEMPOTENT_METHODS", "RECONNECT_OPTIONS"]
@@ -58,6 +59,7 @@ _STATUS_ERRORS: Dict[grpc.StatusCode, Type[CumulusError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.UNAVAILABLE: OrchestratorUnavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: CumulusTimeoutError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
 }
 
 # Method name -> (request serializer, response deserializer).
@@ -95,6 +97,7 @@ class Rpc:
         target: str,
         connect_timeout: float,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
+        token: str = "",
         *,
         tls: bool = False,
         ca_pem: Optional[bytes] = None,
@@ -113,6 +116,8 @@ class Rpc:
         self.backoff = Backoff(budget=retry_timeout)
         self.tls = tls
         self._channel = new_channel(Endpoint(target, target.rsplit(":", 1)[0], tls), options, ca_pem)
+        #: Sent with every Cumulus call: the user token (the health check needs none).
+        self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._connected = False
         self._lock = threading.Lock()
 
@@ -190,7 +195,7 @@ class Rpc:
 
         def attempt() -> Any:
             try:
-                return self._callable("unary_unary", method)(request, timeout=timeout)
+                return self._callable("unary_unary", method)(request, timeout=timeout, metadata=self._metadata)
             except grpc.RpcError as err:
                 raise translate_error(err, self.target) from None
 
@@ -200,14 +205,14 @@ class Rpc:
         """A client-streaming call (no deadline: uploads take as long as they take)."""
         self.ensure_connected()
         try:
-            return self._callable("stream_unary", method)(iter(requests))
+            return self._callable("stream_unary", method)(iter(requests), metadata=self._metadata)
         except grpc.RpcError as err:
             raise translate_error(err, self.target) from None
 
     def server_stream(self, method: str, request: Any, timeout: Optional[float] = None) -> "Stream":
         """Start a server-streaming call; iterate the returned :class:`Stream`."""
         self.ensure_connected()
-        call = self._callable("unary_stream", method)(request, timeout=timeout)
+        call = self._callable("unary_stream", method)(request, timeout=timeout, metadata=self._metadata)
         return Stream(call, self.target)
 
 

@@ -21,6 +21,7 @@ from cumulus._call import CallEnvelope, defining_module, pickle_call, python_ver
 from cumulus._modules import local_modules
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT
 from cumulus._proto import cumulus_pb2 as pb2
+from cumulus._credentials import resolve_token
 from cumulus._rpc import Rpc
 from cumulus._url import default_ca_pem, default_orchestrator_url, parse_orchestrator_endpoint
 from cumulus.errors import CumulusError
@@ -184,8 +185,12 @@ class CumulusClient:
     ``None`` means ``CUMULUS_ORCHESTRATOR_URL``, else ``127.0.0.1:50051``. Nothing is
     contacted until the first call, which fails within ``connect_timeout``
     seconds with :class:`~cumulus.errors.OrchestratorUnavailable` when no
-    orchestrator answers. ``user`` (default ``CUMULUS_USER``, else ``USER``)
-    is the name fair sharing counts jobs under.
+    orchestrator answers. ``token`` is the user token sent with every call
+    (default ``CUMULUS_TOKEN``, else the credentials file ``cumulus login``
+    writes); a job belongs to the token's user, and an orchestrator with
+    tokens ignores ``user`` (default ``CUMULUS_USER``, else ``USER``), which
+    older orchestrators took as the owner. A missing or refused token raises
+    :class:`~cumulus.errors.UnauthenticatedError`.
 
     Once the orchestrator has answered, reads (job state, results, listings)
     and log/event streams ride out an orchestrator restart: UNAVAILABLE is
@@ -205,6 +210,7 @@ class CumulusClient:
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         ca_file: Optional[str] = None,
+        token: Optional[str] = None,
     ) -> None:
         endpoint = parse_orchestrator_endpoint(url if url is not None else default_orchestrator_url(os.environ))
         self.url = endpoint.target
@@ -219,7 +225,15 @@ class CumulusClient:
         retry = _number("retry_timeout", retry_timeout)
         if not retry >= 0:
             raise ValueError(f"retry_timeout: must be a number >= 0, got {retry_timeout!r}")
-        self._rpc = Rpc(self.url, _number("connect_timeout", connect_timeout), retry, tls=endpoint.tls, ca_pem=ca_pem)
+        # The user token: `token`, else CUMULUS_TOKEN, else the credentials file (cumulus._credentials).
+        self._rpc = Rpc(
+            self.url,
+            _number("connect_timeout", connect_timeout),
+            retry,
+            resolve_token(token, os.environ),
+            tls=endpoint.tls,
+            ca_pem=ca_pem,
+        )
 
     def __repr__(self) -> str:
         return f"CumulusClient({self.url!r})"

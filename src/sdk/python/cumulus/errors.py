@@ -24,6 +24,7 @@ __all__ = [
     "FailedPreconditionError",
     "OrchestratorUnavailable",
     "CumulusTimeoutError",
+    "UnauthenticatedError",
     "JobFailed",
     "JobCancelled",
     "RemoteError",
@@ -88,6 +89,15 @@ class FailedPreconditionError(CumulusError):
     """The operation does not fit the job's state, e.g. cancelling a finished job."""
 
     code = "FAILED_PRECONDITION"
+
+
+class UnauthenticatedError(CumulusError, PermissionError):
+    """No valid user token (missing, wrong, expired or revoked): ``UNAUTHENTICATED``.
+
+    Run ``cumulus login``, set ``CUMULUS_TOKEN`` or pass ``CumulusClient(token=...)``.
+    """
+
+    code = "UNAUTHENTICATED"
 
 
 class OrchestratorUnavailable(CumulusError, ConnectionError):

@@ -9,7 +9,9 @@ error, never a skip: the project's test machines have both.
 
 from __future__ import annotations
 
+import base64
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -23,6 +25,13 @@ from typing import Deque, Dict, List, Mapping
 from bundle_helpers import REPO_ROOT
 
 DEFAULT_SOCKET = "/run/cumulus-docker.sock"
+
+#: The admin token of every orchestrator these tests start (user "admin"). Clients
+#: in this process and its subprocesses find it through CUMULUS_TOKEN.
+TEST_ADMIN_TOKEN = "cu_{}_{}".format(
+    secrets.token_hex(6), base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+)
+os.environ["CUMULUS_TOKEN"] = TEST_ADMIN_TOKEN
 
 
 def free_port() -> int:
@@ -93,6 +102,8 @@ class Orchestrator:
             "SWARM_MANAGER": os.environ.get("SWARM_MANAGER", DEFAULT_SOCKET),
             "CUMULUS_JOB_IMAGE": os.environ.get("CUMULUS_JOB_IMAGE", "cumulus-job:latest"),
             "CUMULUS_STOP_GRACE_PERIOD": "2",
+            "CUMULUS_ADMIN_TOKEN": TEST_ADMIN_TOKEN,
+            "CUMULUS_ADMIN_USER": "admin",
         })
         env.update(extra_env)
         self._proc = subprocess.Popen(

@@ -4,6 +4,7 @@ Swarm, functions running in the cumulus-job image (see conftest's
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import random
@@ -33,7 +34,7 @@ from cumulus import (
     RemoteError,
 )
 from cumulus.runtime import EXIT_RESULT_REFUSED
-from orchestrator_proc import free_port
+from orchestrator_proc import TEST_ADMIN_TOKEN, free_port
 
 
 def test_acceptance_command_prints_5(orchestrator: Any) -> None:
@@ -464,10 +465,12 @@ def test_listings_carry_the_function_size_not_its_bytes(client: CumulusClient, o
     channel = grpc.insecure_channel(orchestrator.url)
     try:
         def method(name: str, req: Any, res: Any, kind: str = "unary_unary") -> Any:
-            return getattr(channel, kind)(
+            call = getattr(channel, kind)(
                 f"/cumulus.v1.Cumulus/{name}", request_serializer=req.SerializeToString,
                 response_deserializer=res.FromString,
             )
+            # The session's admin token (orchestrator_proc), as the SDK sends it.
+            return functools.partial(call, metadata=(("authorization", f"Bearer {TEST_ADMIN_TOKEN}"),))
 
         submit = method("SubmitJob", pb2.SubmitJobRequest, pb2.SubmitJobResponse, "stream_unary")
         spec = pb2.JobSpec(function=payload, gpu_memory=0.5, duration=120, name="big-call")
@@ -535,3 +538,14 @@ def test_retry_options_reach_the_job_and_are_checked(client: CumulusClient) -> N
         client.submit(lambda: 3, duration=60, max_attempts=1, resume_on_expiry=True)
     with pytest.raises(TypeError, match="max_attempts must be an int"):
         client.submit(lambda: 4, duration=60, max_attempts=2.5)  # type: ignore[arg-type]
+
+
+def test_a_call_without_a_valid_token_is_unauthenticated_with_a_hint(orchestrator: Any, monkeypatch: Any) -> None:
+    from cumulus import UnauthenticatedError
+
+    monkeypatch.delenv("CUMULUS_TOKEN", raising=False)
+    monkeypatch.setenv("CUMULUS_CREDENTIALS", "/nonexistent/credentials")
+    for token in (None, "cu_000000000000_" + "A" * 43):
+        with CumulusClient(orchestrator.url, token=token) as anon:
+            with pytest.raises(UnauthenticatedError, match=r"cumulus login.*CUMULUS_TOKEN"):
+                anon.job("j-000000000000").status()

@@ -55,6 +55,24 @@ class CheckpointSettings(_message.Message):
     s3_prefix: str
     def __init__(self, s3_prefix: _Optional[str] = ...) -> None: ...
 
+class CreateTokenRequest(_message.Message):
+    __slots__ = ["admin", "expires_in_s", "user"]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_IN_S_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    admin: bool
+    expires_in_s: float
+    user: str
+    def __init__(self, user: _Optional[str] = ..., admin: bool = ..., expires_in_s: _Optional[float] = ...) -> None: ...
+
+class CreateTokenResponse(_message.Message):
+    __slots__ = ["secret", "token"]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    secret: str
+    token: Token
+    def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
 class FetchBundleRequest(_message.Message):
     __slots__ = ["job_id"]
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
@@ -230,6 +248,16 @@ class ListPartitionsResponse(_message.Message):
     partitions: _containers.RepeatedCompositeFieldContainer[Partition]
     def __init__(self, partitions: _Optional[_Iterable[_Union[Partition, _Mapping]]] = ...) -> None: ...
 
+class ListTokensRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class ListTokensResponse(_message.Message):
+    __slots__ = ["tokens"]
+    TOKENS_FIELD_NUMBER: _ClassVar[int]
+    tokens: _containers.RepeatedCompositeFieldContainer[Token]
+    def __init__(self, tokens: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+
 class ListWorkersRequest(_message.Message):
     __slots__ = []
     def __init__(self) -> None: ...
@@ -372,6 +400,18 @@ class RetryPolicy(_message.Message):
     resume_on_expiry: bool
     def __init__(self, resume: bool = ..., max_attempts: _Optional[int] = ..., resume_on_expiry: bool = ...) -> None: ...
 
+class RevokeTokenRequest(_message.Message):
+    __slots__ = ["id_or_user"]
+    ID_OR_USER_FIELD_NUMBER: _ClassVar[int]
+    id_or_user: str
+    def __init__(self, id_or_user: _Optional[str] = ...) -> None: ...
+
+class RevokeTokenResponse(_message.Message):
+    __slots__ = ["revoked"]
+    REVOKED_FIELD_NUMBER: _ClassVar[int]
+    revoked: _containers.RepeatedCompositeFieldContainer[Token]
+    def __init__(self, revoked: _Optional[_Iterable[_Union[Token, _Mapping]]] = ...) -> None: ...
+
 class S3RequestToSign(_message.Message):
     __slots__ = ["headers", "key", "method", "query"]
     class HeadersEntry(_message.Message):
@@ -414,6 +454,22 @@ class SubmitJobResponse(_message.Message):
     job_id: str
     def __init__(self, job_id: _Optional[str] = ..., job: _Optional[_Union[Job, _Mapping]] = ...) -> None: ...
 
+class Token(_message.Message):
+    __slots__ = ["admin", "created_at_ms", "expires_at_ms", "id", "revoked_at_ms", "user"]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    ID_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    admin: bool
+    created_at_ms: int
+    expires_at_ms: int
+    id: str
+    revoked_at_ms: int
+    user: str
+    def __init__(self, id: _Optional[str] = ..., user: _Optional[str] = ..., admin: bool = ..., created_at_ms: _Optional[int] = ..., expires_at_ms: _Optional[int] = ..., revoked_at_ms: _Optional[int] = ...) -> None: ...
+
 class WatchJobEvent(_message.Message):
     __slots__ = ["job", "lines"]
     JOB_FIELD_NUMBER: _ClassVar[int]
@@ -433,6 +489,20 @@ class WatchJobRequest(_message.Message):
     no_follow: bool
     no_logs: bool
     def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., no_logs: bool = ..., no_follow: bool = ...) -> None: ...
+
+class WhoAmIRequest(_message.Message):
+    __slots__ = []
+    def __init__(self) -> None: ...
+
+class WhoAmIResponse(_message.Message):
+    __slots__ = ["admin", "token_id", "user"]
+    ADMIN_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    admin: bool
+    token_id: str
+    user: str
+    def __init__(self, user: _Optional[str] = ..., admin: bool = ..., token_id: _Optional[str] = ...) -> None: ...
 
 class Worker(_message.Message):
     __slots__ = ["address", "agent", "availability", "device_access", "gpus", "hostname", "labels", "node_id", "role", "running_jobs", "state"]
