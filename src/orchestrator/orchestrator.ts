@@ -110,7 +110,7 @@ export async function startOrchestrator(
   const swarm = new SwarmClient(connectDocker(config.swarmManager));
   await swarm.ping();
   const store = JobStore.open(`${config.dataDir}/jobs.db`);
-  const logs = new LogHub(dirs.logs);
+  const logs = new LogHub(dirs.logs, { maxLogBytes: config.maxJobLogBytes });
   const metrics = new Metrics();
 
   const server = new grpc.Server({
@@ -187,6 +187,12 @@ export async function startOrchestrator(
       accessKeyId: (opts.env ?? Deno.env.toObject()).AWS_ACCESS_KEY_ID ?? "",
       secretAccessKey: (opts.env ?? Deno.env.toObject()).AWS_SECRET_ACCESS_KEY ?? "",
     },
+    isolation: {
+      user: config.jobUser,
+      readOnlyRoot: config.jobReadOnlyRoot,
+      cpuDefault: config.jobCpuDefault,
+      memoryDefault: config.jobMemoryDefault,
+    },
     volumeSweepMs: 5000,
     partitions,
     sweepIntervalMs: config.reconcileIntervalMs,
@@ -207,6 +213,13 @@ export async function startOrchestrator(
       maxDuration: config.maxDuration,
       defaultMaxAttempts: config.defaultMaxAttempts,
       resultRetention: config.resultRetention,
+      resources: {
+        cpuDefault: config.jobCpuDefault,
+        cpuMax: config.jobCpuMax,
+        memoryDefault: config.jobMemoryDefault,
+        memoryMax: config.jobMemoryMax,
+        allowImageUser: config.allowImageUser,
+      },
     },
     maxBundleBytes: config.maxBundleBytes,
     maxResultBytes: config.maxResultBytes,

@@ -535,3 +535,21 @@ def test_retry_options_reach_the_job_and_are_checked(client: CumulusClient) -> N
         client.submit(lambda: 3, duration=60, max_attempts=1, resume_on_expiry=True)
     with pytest.raises(TypeError, match="max_attempts must be an int"):
         client.submit(lambda: 4, duration=60, max_attempts=2.5)  # type: ignore[arg-type]
+
+
+def _memory_limit() -> str:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    return "?"
+
+
+def test_cpu_and_memory_limits_reach_the_container(client: CumulusClient) -> None:
+    job = client.submit(_memory_limit, duration=60, cpu=0.5, memory="256MiB")
+    assert job.result(timeout=120) == str(256 << 20)
+    info = job.info()
+    assert info.cpu == 0.5
+    assert info.memory == f"{256 << 20}B"
