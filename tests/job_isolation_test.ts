@@ -8,9 +8,9 @@
  */
 import assert from "node:assert/strict";
 import { packBundle } from "../src/sdk/mod.ts";
-import { JOB_PIDS_LIMIT } from "../src/swarm/mod.ts";
+import { connectDocker, JOB_PIDS_LIMIT } from "../src/swarm/mod.ts";
 import { spec, TestClient, type WireJob } from "./helpers/client.ts";
-import { startStack } from "./helpers/stack.ts";
+import { startStack, SWARM_SOCKET } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT_IMAGE = Deno.env.get("CUMULUS_BASE_IMAGE") ?? "cumulus-base:bookworm";
@@ -217,6 +217,79 @@ Deno.test({
       c.close();
       await stack.stop();
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+/** Tries to connect to 127.0.0.1:PORT (argv[1]), then prints the outcome. */
+const DIAL_LOOPBACK = `
+import socket, sys
+try:
+    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3).close()
+    print("host loopback: reached")
+except OSError as err:
+    print("host loopback: unreachable", type(err).__name__)
+`;
+
+Deno.test({
+  name:
+    "with job_network a job cannot reach the host's loopback, yet its runtime reaches the orchestrator",
+  ...opts,
+  fn: async () => {
+    const docker = connectDocker(SWARM_SOCKET);
+    // The orchestrator listens on the default bridge's gateway: a host address
+    // that jobs on another bridge reach, unlike 127.0.0.1.
+    const bridge = await docker.getNetwork("bridge").inspect();
+    const gateway: string = bridge.IPAM?.Config?.[0]?.Gateway ?? "";
+    assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/, "the default bridge has no gateway");
+    // A Swarm-scoped bridge (local to each node, no overlay): what an operator creates.
+    const name = `cumulus-test-jobs-${crypto.randomUUID().slice(0, 8)}`;
+    const net = await docker.createNetwork(
+      { Name: name, Driver: "bridge", Scope: "swarm" } as never,
+    );
+    // A server only the host's loopback offers (as the agent's, /metrics, or s3rver are).
+    const secret = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const accepting = (async () => {
+      for await (const conn of secret) conn.close();
+    })();
+    const stack = await startStack({ host: gateway, env: { CUMULUS_JOB_NETWORK: name } });
+    const c = new TestClient(stack.url);
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/dial.py`, DIAL_LOOPBACK);
+      // A bundle: the runtime fetches it and streams the lines over gRPC.
+      const port = String((secret.addr as Deno.NetAddr).port);
+      const id = await c.submit(spec(["python3", "dial.py", port]), (await packBundle(dir)).bytes);
+      const { lines, job } = await c.watchAll(id);
+      const out = lines.map((l) => l.text).join("\n");
+      assert.equal(job.state, "SUCCEEDED", `${job.reason}\n${out}`);
+      assert.match(out, /host loopback: unreachable/);
+      // Sanity: the same probe on the host network reaches it.
+      const hostStack = await startStack();
+      const hc = new TestClient(hostStack.url);
+      try {
+        const hid = await hc.submit(spec(["python3", "-c", DIAL_LOOPBACK, port]));
+        const host = await hc.watchAll(hid);
+        assert.match(host.lines.map((l) => l.text).join("\n"), /host loopback: reached/);
+      } finally {
+        hc.close();
+        await hostStack.stop();
+      }
+    } finally {
+      c.close();
+      await stack.stop();
+      secret.close();
+      await accepting.catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+      // The network is in use until the job's container is gone.
+      for (let i = 0; i < 40; i++) {
+        try {
+          await docker.getNetwork(net.id).remove();
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
     }
   },
 });

@@ -121,6 +121,11 @@ export interface Config {
   jobReadOnlyRoot: boolean;
   /** Bytes of log lines kept per job; later lines are dropped and counted. */
   maxJobLogBytes: number;
+  /**
+   * The Docker network job containers join: "host" (the worker's own network
+   * namespace), or the name of a Swarm-scoped network the operator created.
+   */
+  jobNetwork: string;
 }
 
 /** Defaults for every key. */
@@ -164,6 +169,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   allowImageUser: false,
   jobReadOnlyRoot: true,
   maxJobLogBytes: 100 * 1024 ** 2,
+  jobNetwork: "host",
 };
 
 interface KeySpec {
@@ -234,6 +240,19 @@ function parseOneOf(options: readonly string[]) {
 }
 
 const USER_GROUP_RE = /^\d{1,10}:\d{1,10}$/;
+
+const NETWORK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$/;
+
+function parseNetworkName(key: string, value: unknown): string {
+  const v = String(value).trim();
+  if (!NETWORK_NAME_RE.test(v)) {
+    throw new ConfigError(
+      key,
+      `expected "host" or a Docker network name, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
 
 function parseJobUser(key: string, value: unknown): string {
   const v = String(value).trim();
@@ -519,6 +538,13 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     kind: "bytes",
     min: 1024,
     doc: "log bytes kept per job; later lines are dropped and counted",
+  },
+  jobNetwork: {
+    yaml: "job_network",
+    env: "CUMULUS_JOB_NETWORK",
+    kind: "string",
+    doc: "host: jobs share the worker's network; else a Swarm-scoped network's name",
+    parse: parseNetworkName,
   },
 };
 

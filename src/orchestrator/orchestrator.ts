@@ -192,6 +192,7 @@ export async function startOrchestrator(
       readOnlyRoot: config.jobReadOnlyRoot,
       cpuDefault: config.jobCpuDefault,
       memoryDefault: config.jobMemoryDefault,
+      network: config.jobNetwork,
     },
     volumeSweepMs: 5000,
     partitions,

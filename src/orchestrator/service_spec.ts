@@ -47,6 +47,8 @@ export interface JobIsolation {
   cpuDefault: number;
   /** Memory bytes of a record stored before specs carried them. */
   memoryDefault: number;
+  /** "host" or the Swarm-scoped network jobs join. @default "host" */
+  network?: string;
 }
 
 /** The isolation of `DEFAULT_CONFIG` (src/config), for callers that set none. */
@@ -163,6 +165,7 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
     memoryBytes,
     readOnlyRoot: iso.readOnlyRoot,
     tmpfs,
+    network: iso.network ?? "host",
     volumes: [{
       name: checkpointVolume(job.id),
       target: CHECKPOINT_DIR,

@@ -54,6 +54,8 @@ export interface ServiceRequest {
    * torch.compile's load what they build in /tmp). Removed with the container.
    */
   tmpfs?: Array<{ target: string; sizeBytes: number; labels: Record<string, string> }>;
+  /** The network to join: "host" (the default) or a Swarm-scoped network's name. */
+  network?: string;
 }
 
 /** The state of a service's (single) task. */
@@ -180,6 +182,9 @@ export class SwarmClient {
           ...(req.workdir ? { Dir: req.workdir } : {}),
           ...(req.user ? { User: req.user } : {}),
           CapabilityDrop: ["ALL"],
+          // Honoured by engines whose API has it (newer than 1.41); Debian's
+          // Docker 20.10 drops the field (checked), see docs/security.md.
+          Privileges: { NoNewPrivileges: true },
           ...(req.readOnlyRoot ? { ReadOnly: true } : {}),
           Mounts: [
             ...(req.volumes ?? []).map((v) => ({
@@ -213,7 +218,7 @@ export class SwarmClient {
           },
         },
         Placement: { Constraints: req.constraints },
-        Networks: [{ Target: "host" }],
+        Networks: [{ Target: req.network || "host" }],
       },
       Mode: { Replicated: { Replicas: 1 } },
     };
