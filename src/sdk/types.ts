@@ -204,7 +204,8 @@ export interface JobRecord {
    * programs ("" when it succeeded): "EXIT_CODE", "KILLED", "TASK_FAILED",
    * "TASK_LOST", "REJECTED", "START_FAILED", "SERVICE_REMOVED",
    * "SERVICE_VANISHED", "EXPIRED", "CANCELLED", "GPU_MEMORY_EXCEEDED",
-   * "MPS_FAULT", "RESULT_REFUSED" (docs/sdk-python.md, "Reason codes").
+   * "MPS_FAULT", "RESULT_REFUSED", "MEMORY_EXCEEDED" (docs/sdk-python.md,
+   * "Reason codes").
    */
   reasonCode: string;
 }
