@@ -9,7 +9,7 @@
  * @module
  */
 import { CONFIG_KEYS, DEFAULT_CONFIG } from "../src/config/mod.ts";
-import { formatSeconds } from "../src/core/mod.ts";
+import { formatBytes, formatSeconds } from "../src/core/mod.ts";
 
 /** Where the reference is written, relative to the repository. */
 export const CONFIG_DOC_PATH = "docs/config.md";
@@ -67,6 +67,9 @@ function defaultOf(field: string): string {
   if (CONFIG_KEYS[field as keyof typeof CONFIG_KEYS].kind === "duration") {
     return `\`${formatSeconds(Number(value))}\``;
   }
+  if (CONFIG_KEYS[field as keyof typeof CONFIG_KEYS].kind === "bytes") {
+    return `\`${formatBytes(Number(value)).replace(" ", "")}\``;
+  }
   return `\`${String(value)}\``;
 }
 
@@ -74,6 +77,8 @@ function typeOf(spec: { kind: string; min?: number; max?: number }): string {
   if (spec.kind === "string") return "string";
   if (spec.kind === "bool") return "true / false";
   if (spec.kind === "duration") return "duration: seconds, or 90s, 12h, 7d";
+  if (spec.kind === "bool") return "boolean";
+  if (spec.kind === "bytes") return "size: bytes, or 512MiB, 4GiB";
   const kind = spec.kind === "int" ? "integer" : "number";
   if (spec.min !== undefined && spec.max !== undefined) return `${kind} ${spec.min}–${spec.max}`;
   if (spec.min !== undefined) return `${kind} ≥ ${spec.min}`;

@@ -31,6 +31,12 @@ Flags:
   --constraint EXPR        Swarm placement constraint, e.g. node.labels.gpu==h100
                            (repeatable)
   --workdir DIR            working directory inside the container (absolute)
+  --cpu N                  CPU cores for the job, e.g. 0.5 or 8 (default and most: the
+                           orchestrator's job_cpu_default and job_cpu_max)
+  --memory SIZE            memory limit, e.g. 512M or 8GiB; past it the job fails
+                           with MEMORY_EXCEEDED (default: job_memory_default, 4GiB)
+  --image-user             run as the image's own user, not the job uid (only where
+                           the orchestrator's allow_image_user is on)
   --no-bundle              send no files (the image must hold the code)
   --max-bundle-size SIZE   largest compressed bundle, e.g. 500K, 100M, 1G (default 100M)
   --detach                 print the job id once submitted and exit 0

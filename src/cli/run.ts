@@ -54,6 +54,9 @@ const RUN_FLAGS = [
   { name: "max-attempts", type: "string" },
   { name: "resume-on-expiry", type: "boolean" },
   { name: "result-retention", type: "string" },
+  { name: "cpu", type: "string" },
+  { name: "memory", type: "string" },
+  { name: "image-user", type: "boolean" },
 ] as const;
 
 /** `cumulus run`'s options after parsing. */
@@ -97,6 +100,8 @@ export function parseRunOptions(
   const attemptsText = stringFlag(f, "max-attempts");
   const retentionText = stringFlag(f, "result-retention");
   const resumeOnExpiry = boolFlag(f, "resume-on-expiry");
+  const cpuText = stringFlag(f, "cpu");
+  const memoryText = stringFlag(f, "memory");
   const jobEnv: Record<string, string> = {};
   for (const item of listFlag(f, "env")) {
     const eq = item.indexOf("=");
@@ -151,6 +156,11 @@ export function parseRunOptions(
       ...(retentionText === undefined
         ? {}
         : { resultRetention: parseDuration("result-retention", retentionText) }),
+      // Left out unless given: the orchestrator's job_cpu_default and
+      // job_memory_default apply, and it judges the maxima.
+      ...(cpuText === undefined ? {} : { cpu: numberFlag("cpu", cpuText) }),
+      ...(memoryText === undefined ? {} : { memory: `${parseSize("memory", memoryText)}B` }),
+      ...(boolFlag(f, "image-user") ? { imageUser: true } : {}),
     },
     bundle: !boolFlag(f, "no-bundle"),
     maxBundleBytes: sizeText === undefined

@@ -132,3 +132,19 @@ Deno.test("retry and retention flags are sent only when given, and checked for f
     /--result-retention/,
   );
 });
+
+Deno.test("--cpu, --memory and --image-user reach the spec; absent, the orchestrator decides", () => {
+  const o = parseRunOptions({ cpu: "0.5", memory: "512M", "image-user": true }, ["true"], noEnv);
+  assert.equal(o.spec.cpu, 0.5);
+  assert.equal(o.spec.memory, `${512 * 1024 ** 2}B`);
+  assert.equal(o.spec.imageUser, true);
+  const none = parseRunOptions({}, ["true"], noEnv).spec;
+  assert.equal(none.cpu, undefined);
+  assert.equal(none.memory, undefined);
+  assert.equal(none.imageUser, undefined);
+  assert.throws(
+    () => parseRunOptions({ memory: "lots" }, ["true"], noEnv),
+    /--memory: expected a size/,
+  );
+  assert.throws(() => parseRunOptions({ cpu: "two" }, ["true"], noEnv), /--cpu/);
+});

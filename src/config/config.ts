@@ -5,7 +5,7 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { parseDurationText } from "../core/mod.ts";
+import { BYTES_GRAMMAR, parseBytesText, parseDurationText } from "../core/mod.ts";
 
 /** A config key has a bad value or the file cannot be parsed. */
 export class ConfigError extends Error {
@@ -120,6 +120,27 @@ export interface Config {
    * without it such a config refuses to start.
    */
   insecure: boolean;
+  /** CPU cores a job's container gets when its spec names none. */
+  jobCpuDefault: number;
+  /** Most CPU cores a job may ask. */
+  jobCpuMax: number;
+  /** Memory limit in bytes of a job's container when its spec names none. */
+  jobMemoryDefault: number;
+  /** Most memory in bytes a job may ask. */
+  jobMemoryMax: number;
+  /** uid:gid every job's container runs as (unless it may keep its image's user). */
+  jobUser: string;
+  /** Whether a job may ask to run as its image's own user (often root) instead of {@link jobUser}. */
+  allowImageUser: boolean;
+  /** Jobs get a read-only root filesystem with writable tmpfs at /tmp and their work dir. */
+  jobReadOnlyRoot: boolean;
+  /** Bytes of log lines kept per job; later lines are dropped and counted. */
+  maxJobLogBytes: number;
+  /**
+   * The Docker network job containers join: "host" (the worker's own network
+   * namespace), or the name of a Swarm-scoped network the operator created.
+   */
+  jobNetwork: string;
 }
 
 /** Defaults for every key. */
@@ -161,6 +182,15 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   tlsKey: "",
   tlsCa: "",
   insecure: false,
+  jobCpuDefault: 4,
+  jobCpuMax: 64,
+  jobMemoryDefault: 4 * 1024 ** 3,
+  jobMemoryMax: 64 * 1024 ** 3,
+  jobUser: "1000:1000",
+  allowImageUser: false,
+  jobReadOnlyRoot: true,
+  maxJobLogBytes: 100 * 1024 ** 2,
+  jobNetwork: "host",
 };
 
 interface KeySpec {
@@ -168,8 +198,11 @@ interface KeySpec {
   yaml: string;
   /** Environment variable that overrides it. */
   env: string;
-  /** "duration": seconds as a number, or text like "7d", "1h30m", "90s"; "bool": true/false. */
-  kind: "int" | "string" | "number" | "duration" | "bool";
+  /**
+   * "duration": seconds as a number, or text like "7d", "1h30m", "90s";
+   * "bytes": a whole number of bytes, or a size like "4GiB"; "bool": true/false.
+   */
+  kind: "int" | "string" | "number" | "duration" | "bytes" | "bool";
   min?: number;
   max?: number;
   /** Human description, used by docs. */
@@ -225,6 +258,32 @@ function parseOneOf(options: readonly string[]) {
     }
     return v;
   };
+}
+
+const USER_GROUP_RE = /^\d{1,10}:\d{1,10}$/;
+
+const NETWORK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$/;
+
+function parseNetworkName(key: string, value: unknown): string {
+  const v = String(value).trim();
+  if (!NETWORK_NAME_RE.test(v)) {
+    throw new ConfigError(
+      key,
+      `expected "host" or a Docker network name, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
+}
+
+function parseJobUser(key: string, value: unknown): string {
+  const v = String(value).trim();
+  if (!USER_GROUP_RE.test(v)) {
+    throw new ConfigError(
+      key,
+      `expected a numeric "uid:gid" like "1000:1000", got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
 }
 
 /** Every key: its YAML name, its environment variable, its type and meaning. */
@@ -484,6 +543,67 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     kind: "bool",
     doc: "allow a non-loopback listen_host without TLS (warned at every start)",
   },
+  jobCpuDefault: {
+    yaml: "job_cpu_default",
+    env: "CUMULUS_JOB_CPU_DEFAULT",
+    kind: "number",
+    min: 0.01,
+    doc: "CPU cores of a job that asks none",
+  },
+  jobCpuMax: {
+    yaml: "job_cpu_max",
+    env: "CUMULUS_JOB_CPU_MAX",
+    kind: "number",
+    min: 0.01,
+    doc: "most CPU cores a job may ask",
+  },
+  jobMemoryDefault: {
+    yaml: "job_memory_default",
+    env: "CUMULUS_JOB_MEMORY_DEFAULT",
+    kind: "bytes",
+    min: 32 * 1024 * 1024,
+    doc: "memory limit of a job that asks none (e.g. 4GiB)",
+  },
+  jobMemoryMax: {
+    yaml: "job_memory_max",
+    env: "CUMULUS_JOB_MEMORY_MAX",
+    kind: "bytes",
+    min: 32 * 1024 * 1024,
+    doc: "most memory a job may ask",
+  },
+  jobUser: {
+    yaml: "job_user",
+    env: "CUMULUS_JOB_USER",
+    kind: "string",
+    doc: "uid:gid job containers run as",
+    parse: parseJobUser,
+  },
+  allowImageUser: {
+    yaml: "allow_image_user",
+    env: "CUMULUS_ALLOW_IMAGE_USER",
+    kind: "bool",
+    doc: "let a job ask to run as its image's own user (often root)",
+  },
+  jobReadOnlyRoot: {
+    yaml: "job_read_only_root",
+    env: "CUMULUS_JOB_READ_ONLY_ROOT",
+    kind: "bool",
+    doc: "read-only root filesystem for jobs, writable tmpfs /tmp and work dir",
+  },
+  maxJobLogBytes: {
+    yaml: "max_job_log_bytes",
+    env: "CUMULUS_MAX_JOB_LOG_BYTES",
+    kind: "bytes",
+    min: 1024,
+    doc: "log bytes kept per job; later lines are dropped and counted",
+  },
+  jobNetwork: {
+    yaml: "job_network",
+    env: "CUMULUS_JOB_NETWORK",
+    kind: "string",
+    doc: "host: jobs share the worker's network; else a Swarm-scoped network's name",
+    parse: parseNetworkName,
+  },
 };
 
 function coerce(key: string, spec: KeySpec, value: unknown): number | string | boolean {
@@ -506,16 +626,20 @@ function coerce(key: string, spec: KeySpec, value: unknown): number | string | b
     ? NaN
     : spec.kind === "duration"
     ? parseDurationText(value) ?? NaN
+    : spec.kind === "bytes"
+    ? parseBytesText(value) ?? NaN
     : Number(value);
   if (!Number.isFinite(n)) {
     throw new ConfigError(
       key,
       spec.kind === "duration"
         ? `expected seconds or a duration like 90s, 12h, 7d; got ${JSON.stringify(value)}`
+        : spec.kind === "bytes"
+        ? `expected bytes or a size (${BYTES_GRAMMAR}); got ${JSON.stringify(value)}`
         : `expected a number, got ${JSON.stringify(value)}`,
     );
   }
-  if (spec.kind === "int" && !Number.isInteger(n)) {
+  if ((spec.kind === "int" || spec.kind === "bytes") && !Number.isInteger(n)) {
     throw new ConfigError(key, `expected an integer, got ${n}`);
   }
   if (spec.min !== undefined && n < spec.min) {
@@ -569,7 +693,20 @@ export function parseConfig(sources: ConfigSources): Config {
       out[field] = coerce(spec.env, spec, fromEnv);
     }
   }
-  return out as unknown as Config;
+  const config = out as unknown as Config;
+  if (config.jobCpuDefault > config.jobCpuMax) {
+    throw new ConfigError(
+      "job_cpu_default",
+      `must be at most job_cpu_max (${config.jobCpuMax}), got ${config.jobCpuDefault}`,
+    );
+  }
+  if (config.jobMemoryDefault > config.jobMemoryMax) {
+    throw new ConfigError(
+      "job_memory_default",
+      `must be at most job_memory_max (${config.jobMemoryMax}), got ${config.jobMemoryDefault}`,
+    );
+  }
+  return config;
 }
 
 /**

@@ -43,6 +43,21 @@ const bad: Array<[string, string | null, Record<string, string>, string]> = [
     { CUMULUS_RESULT_SWEEP_INTERVAL_MS: "10" },
     "CUMULUS_RESULT_SWEEP_INTERVAL_MS",
   ],
+  ["memory not a size", "job_memory_default: lots", {}, "job_memory_default"],
+  [
+    "memory default above max",
+    "job_memory_default: 8GiB\njob_memory_max: 4GiB",
+    {},
+    "job_memory_default",
+  ],
+  [
+    "cpu default above max",
+    null,
+    { CUMULUS_JOB_CPU_DEFAULT: "8", CUMULUS_JOB_CPU_MAX: "2" },
+    "job_cpu_default",
+  ],
+  ["job user not numeric", "job_user: cumulus", {}, "job_user"],
+  ["bool not a bool", null, { CUMULUS_ALLOW_IMAGE_USER: "yes" }, "CUMULUS_ALLOW_IMAGE_USER"],
 ];
 for (const [name, yamlText, env, key] of bad) {
   Deno.test(`invalid config fails naming the key: ${name}`, () => {
@@ -96,4 +111,23 @@ Deno.test("result_retention takes seconds or a duration; the default is 7 days",
     parseConfig({ yamlText: null, env: { CUMULUS_RESULT_RETENTION: "0" } }).resultRetention,
     0,
   );
+});
+
+Deno.test("job isolation keys take sizes, booleans and uid:gid from YAML and the environment", () => {
+  const cfg = parseConfig({
+    yamlText: "job_memory_default: 2GiB\njob_memory_max: 16G\nallow_image_user: true\n" +
+      "job_user: '2000:3000'\nmax_job_log_bytes: 1MiB",
+    env: { CUMULUS_JOB_CPU_DEFAULT: "0.5", CUMULUS_JOB_READ_ONLY_ROOT: "false" },
+  });
+  assert.equal(cfg.jobMemoryDefault, 2 * 1024 ** 3);
+  assert.equal(cfg.jobMemoryMax, 16 * 1024 ** 3);
+  assert.equal(cfg.allowImageUser, true);
+  assert.equal(cfg.jobUser, "2000:3000");
+  assert.equal(cfg.maxJobLogBytes, 1024 ** 2);
+  assert.equal(cfg.jobCpuDefault, 0.5);
+  assert.equal(cfg.jobReadOnlyRoot, false);
+  const defaults = parseConfig({ yamlText: null, env: {} });
+  assert.equal(defaults.allowImageUser, false);
+  assert.equal(defaults.jobReadOnlyRoot, true);
+  assert.equal(defaults.jobUser, "1000:1000");
 });

@@ -6,6 +6,11 @@
 import { BYTES_GRAMMAR, parseBytesText } from "./bytes.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import type { CheckpointMark } from "./checkpoint.ts";
+import {
+  type JobResourceLimits,
+  parseJobResources,
+  type RawJobResources,
+} from "./job_resources.ts";
 
 /** Lifecycle states (DESIGN.md section 3). */
 export type JobState =
@@ -74,6 +79,8 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
  * - `GPU_MEMORY_EXCEEDED`: the job failed after running out of its GPU
  *   partition's memory (an allocation past the partition's hard limit).
  * - `MPS_FAULT`: its GPU's MPS server ended it (another job's fatal error).
+ * - `MEMORY_EXCEEDED`: the kernel's OOM killer ended a process of the job
+ *   for passing its container's memory limit (`spec.memory`).
  * - `RESULT_REFUSED`: the orchestrator refused the job's result (larger than
  *   `max_result_bytes`); set while the job still runs, it fails the job
  *   however it exits.
@@ -92,6 +99,7 @@ export const REASON_CODES = {
   GPU_MEMORY_EXCEEDED: "GPU_MEMORY_EXCEEDED",
   MPS_FAULT: "MPS_FAULT",
   RESULT_REFUSED: "RESULT_REFUSED",
+  MEMORY_EXCEEDED: "MEMORY_EXCEEDED",
 } as const;
 
 /** One of {@link REASON_CODES}, or "" for none. */
@@ -118,6 +126,7 @@ export function isInfrastructure(code: ReasonCode): boolean {
     case "CANCELLED":
     case "GPU_MEMORY_EXCEEDED":
     case "RESULT_REFUSED":
+    case "MEMORY_EXCEEDED":
     case "":
       return false;
     default: {
@@ -188,6 +197,16 @@ export interface JobSpec {
    * before it existed, which then follow the current result_retention.
    */
   resultRetention?: number;
+  /**
+   * CPU cores and memory bytes of the container, filled from the operator's
+   * defaults at submit; absent in records stored before they existed (the
+   * current defaults then apply).
+   */
+  cpu?: number;
+  /** See {@link cpu}. */
+  memoryBytes?: number;
+  /** True when the job runs as its image's own user (allowed by `allow_image_user`). */
+  imageUser?: boolean;
 }
 
 /** One stored job. */
@@ -246,7 +265,7 @@ export interface JobRecord {
 }
 
 /** Raw spec as it arrives from the wire (proto-loader object, camel-cased keys). */
-export interface RawJobSpec {
+export interface RawJobSpec extends RawJobResources {
   image?: string;
   command?: string[];
   function?: Uint8Array | null;
@@ -278,6 +297,8 @@ export interface SpecLimits {
    * Absent: 0.
    */
   resultRetention?: number;
+  /** Job container defaults and maxima; absent: the spec keeps no resources. */
+  resources?: JobResourceLimits;
 }
 
 /**
@@ -403,6 +424,7 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
   if (workdir !== "" && !workdir.startsWith("/")) {
     throw new InvalidArgumentError("spec.workdir", "must be an absolute path");
   }
+  const resources = limits.resources ? parseJobResources(raw, limits.resources) : {};
   return {
     image,
     command: [...command],
@@ -423,6 +445,7 @@ export function parseJobSpec(raw: RawJobSpec, limits: SpecLimits): JobSpec {
     name,
     workdir,
     resultRetention,
+    ...resources,
   };
 }
 

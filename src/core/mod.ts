@@ -7,5 +7,6 @@ export * from "./checkpoint.ts";
 export * from "./duration.ts";
 export * from "./errors.ts";
 export * from "./job.ts";
+export * from "./job_resources.ts";
 export * from "./pause.ts";
 export * from "./token.ts";

@@ -7,12 +7,13 @@
  * File format, one record per line:
  * `seq \t o|e \t timeMs \t origin \t text \n`, where the origin field is
  * Docker's timestamp for a line read from Docker, `rt:<attempt>:<index>` for
- * one the job's runtime streamed, and empty for an attempt marker. Only this
+ * one the job's runtime streamed, empty for an attempt marker and `!` for a
+ * notice of Cumulus's own (the log cap). Only this
  * file knows that encoding; everywhere else a line's origin is a
  * {@link LineOrigin}.
  * @module
  */
-import type { LogLine } from "../core/mod.ts";
+import { formatBytes, type LogLine } from "../core/mod.ts";
 import { encodeFileRecords, encodeRuntimeBatch, toValidUtf8 } from "./line_codec.ts";
 import { type EncodedLines, LineTail } from "./line_tail.ts";
 
@@ -20,12 +21,26 @@ import { type EncodedLines, LineTail } from "./line_tail.ts";
  * Where a line came from: Docker's log of the job's container (with Docker's
  * RFC 3339 nano timestamp, kept to align re-read frames), the job's runtime
  * (the `index`-th line `attempt` streamed), or Cumulus itself (the marker
- * written when an attempt starts).
+ * written when an attempt starts, or a notice such as the log cap's).
  */
 export type LineOrigin =
   | { kind: "docker"; ts: string }
   | { kind: "runtime"; attempt: number; index: number }
-  | { kind: "marker" };
+  | { kind: "marker" }
+  | { kind: "notice" };
+
+/** Options of {@link JobLog.open}. */
+export interface JobLogOptions {
+  /**
+   * Bytes of records kept (about: a runtime batch that starts under the cap
+   * is kept whole); later lines are dropped and counted, and the log says so.
+   * @default Infinity
+   */
+  maxBytes?: number;
+}
+
+/** Text that starts the log cap's notices. */
+export const LOG_CAP_NOTICE = "[cumulus] log cap of ";
 
 /** A line as it comes from the worker, before it has a sequence number. */
 export interface IncomingLine {
@@ -50,6 +65,8 @@ const decoder = new TextDecoder();
 
 /** Prefix of the origin field of runtime-streamed lines. */
 const RUNTIME_PREFIX = "rt:";
+/** The origin field of a notice. */
+const NOTICE_FIELD = "!";
 
 /** The origin field of a record. */
 function encodeOrigin(o: LineOrigin): string {
@@ -60,12 +77,15 @@ function encodeOrigin(o: LineOrigin): string {
       return `${RUNTIME_PREFIX}${o.attempt}:${o.index}`;
     case "marker":
       return "";
+    case "notice":
+      return NOTICE_FIELD;
   }
 }
 
 /** The origin a record's field says. */
 function decodeOrigin(field: string): LineOrigin {
   if (field === "") return { kind: "marker" };
+  if (field === NOTICE_FIELD) return { kind: "notice" };
   if (field.startsWith(RUNTIME_PREFIX)) {
     const [a, i] = field.slice(RUNTIME_PREFIX.length).split(":");
     return { kind: "runtime", attempt: Number(a), index: Number(i) };
@@ -121,6 +141,10 @@ export class JobLog {
   #complete = false;
   /** Byte offset in the file where the next appended record will start. */
   #endOffset = 0;
+  /** See {@link JobLogOptions.maxBytes}. */
+  #maxBytes = Infinity;
+  /** Lines dropped past the cap since this log was opened. */
+  #dropped = 0;
   /**
    * Sparse index, ascending: the first seq of each flushed batch (and, after a
    * restart, of the first record of every 1 MiB chunk scanned) with its byte offset.
@@ -140,8 +164,9 @@ export class JobLog {
    * Opens the log at `path`, creating it when missing. A torn last record (a
    * crash in the middle of a write) is cut off.
    */
-  static async open(path: string): Promise<JobLog> {
+  static async open(path: string, opts: JobLogOptions = {}): Promise<JobLog> {
     const log = new JobLog(path);
+    log.#maxBytes = opts.maxBytes ?? Infinity;
     await log.#recover();
     log.#tail = new LineTail(log.#lastSeq + 1);
     return log;
@@ -219,6 +244,9 @@ export class JobLog {
         if (o.attempt >= this.#runtime.attempt) {
           this.#runtime = { attempt: o.attempt, count: o.index + 1 };
         }
+        break;
+      case "notice":
+        break;
     }
   }
 
@@ -265,8 +293,51 @@ export class JobLog {
     return this.#complete;
   }
 
-  /** Appends one line, numbering it, and wakes waiting readers. */
+  /** Lines dropped past the byte cap since the log was opened (not persisted). */
+  get dropped(): number {
+    return this.#dropped;
+  }
+
+  /** True once the stored records reach the cap: lines are dropped from then on. */
+  #full(): boolean {
+    return this.#endOffset + this.#pendingBytes >= this.#maxBytes;
+  }
+
+  /** Counts `n` lines dropped past the cap; the first drop is announced in the log. */
+  #drop(n: number): void {
+    if (this.#dropped === 0) {
+      this.#notice(
+        `${LOG_CAP_NOTICE}${formatBytes(this.#maxBytes)} reached: later lines are dropped`,
+      );
+    }
+    this.#dropped += n;
+    this.#wake();
+  }
+
+  #notice(text: string): void {
+    this.#store({ stream: "stderr", origin: { kind: "notice" }, timeMs: Date.now(), text });
+  }
+
+  /**
+   * Appends one line, numbering it, and wakes waiting readers. Past the byte
+   * cap a line from the job is dropped and counted instead (attempt markers
+   * and notices are kept); a dropped Docker line still counts as the last
+   * line Docker gave, so a re-opened Docker log is aligned after it. Returns
+   * the line's seq, or the last stored seq for a dropped line.
+   */
   append(line: IncomingLine): number {
+    const o = line.origin;
+    if (o.kind !== "marker" && o.kind !== "notice" && this.#full()) {
+      if (o.kind === "docker") {
+        this.#lastDocker = { seq: this.#lastSeq, stream: line.stream, origin: o, text: line.text };
+      }
+      this.#drop(1);
+      return this.#lastSeq;
+    }
+    return this.#store(line);
+  }
+
+  #store(line: IncomingLine): number {
     const seq = ++this.#lastSeq;
     const text = line.text.includes("\n") ? line.text.replaceAll("\n", " ") : line.text;
     const rec = `${seq}\t${line.stream === "stderr" ? "e" : "o"}\t${line.timeMs}\t${
@@ -319,6 +390,16 @@ export class JobLog {
     timeMs: number,
   ): number {
     if (data.length === 0) return 0;
+    if (this.#full()) {
+      let count = 0;
+      for (let i = data.indexOf(10); i >= 0; i = data.indexOf(10, i + 1)) count++;
+      // Counted as received, so a resent batch is not taken for new lines.
+      if (attempt >= this.#runtime.attempt) {
+        this.#runtime = { attempt, count: firstIndex + count };
+      }
+      this.#drop(count);
+      return count;
+    }
     const firstSeq = this.#lastSeq + 1;
     const enc = encodeRuntimeBatch({
       data: toValidUtf8(data),
@@ -378,8 +459,16 @@ export class JobLog {
     while (off < bytes.length) off += this.#file.writeSync(bytes.subarray(off));
   }
 
-  /** Declares that no more lines will be appended; readers finish. */
+  /**
+   * Declares that no more lines will be appended; readers finish. A log that
+   * dropped lines ends with a notice saying how many.
+   */
   markComplete(): void {
+    if (this.#dropped > 0 && !this.#complete) {
+      this.#notice(
+        `${LOG_CAP_NOTICE}${formatBytes(this.#maxBytes)} reached: ${this.#dropped} lines dropped`,
+      );
+    }
     this.flushSync();
     this.#complete = true;
     this.#file?.close();

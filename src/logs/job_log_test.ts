@@ -284,3 +284,56 @@ Deno.test("encoded reads from memory and from the file give the same lines as re
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("past its byte cap a log drops and counts lines, and says so", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = await JobLog.open(`${dir}/cap.log`, { maxBytes: 2000 });
+    for (let i = 1; i <= 100; i++) log.append(line(i));
+    // A runtime batch past the cap is counted as received (a resend is no new line).
+    const enc = new TextEncoder().encode("a\nb\nc\n");
+    assert.equal(log.appendRuntimeData(1, 0, enc, new Uint8Array(3), 1), 3);
+    assert.equal(log.runtimeCount(1), 3);
+    // An attempt marker is always kept.
+    log.append({
+      stream: "stderr",
+      origin: { kind: "marker" },
+      timeMs: 1,
+      text: "[cumulus] attempt 2",
+    });
+    const kept = log.lastSeq;
+    assert.ok(kept > 30 && kept < 50, `kept ${kept} lines`);
+    const dropped = 100 + 3 - (kept - 2);
+    assert.equal(log.dropped, dropped);
+    log.markComplete();
+    const all = await log.read(0, 1000);
+    const texts = all.map((l) => l.text);
+    assert.equal(
+      texts.filter((t) => t.startsWith("[cumulus] log cap of 2.0 KiB reached")).length,
+      2,
+    );
+    assert.equal(texts.at(-1), `[cumulus] log cap of 2.0 KiB reached: ${dropped} lines dropped`);
+    assert.ok(texts.includes("[cumulus] attempt 2"));
+    // Numbering stays gap-free, and the notices survive a reopen.
+    assert.deepEqual(all.map((l) => l.seq), all.map((_, i) => i + 1));
+    const again = await JobLog.open(`${dir}/cap.log`, { maxBytes: 2000 });
+    assert.equal(again.lastSeq, all.length);
+    assert.equal(again.last?.origin.kind, "notice");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a log under its cap drops nothing and writes no notice", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = await JobLog.open(`${dir}/under.log`, { maxBytes: 1 << 20 });
+    for (let i = 1; i <= 100; i++) log.append(line(i));
+    log.markComplete();
+    assert.equal(log.dropped, 0);
+    assert.equal(log.lastSeq, 100);
+    assert.equal((await log.read(99, 1))[0].text, "line 100\twith tab");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -5,7 +5,7 @@
  * 48 MiB of encoded tail): a later reader opens the file again.
  * @module
  */
-import { JobLog } from "./job_log.ts";
+import { JobLog, type JobLogOptions } from "./job_log.ts";
 
 /** Options of {@link LogHub}. */
 export interface LogHubOptions {
@@ -16,6 +16,8 @@ export interface LogHubOptions {
    * @default 300_000
    */
   idleMs?: number;
+  /** Bytes kept per job log ({@link JobLogOptions.maxBytes}). @default Infinity */
+  maxLogBytes?: number;
 }
 
 /** How often, at most, {@link LogHub.get} looks for idle logs. */
@@ -26,6 +28,7 @@ export class LogHub {
   #dir: string;
   #now: () => number;
   #idleMs: number;
+  #logOptions: JobLogOptions;
   #logs = new Map<string, { log: Promise<JobLog>; usedAt: number; opened?: JobLog }>();
   #sweptAt: number;
 
@@ -34,6 +37,7 @@ export class LogHub {
     this.#dir = dir;
     this.#now = opts.now ?? Date.now;
     this.#idleMs = opts.idleMs ?? 300_000;
+    this.#logOptions = { maxBytes: opts.maxLogBytes };
     this.#sweptAt = this.#now();
   }
 
@@ -48,7 +52,7 @@ export class LogHub {
     if (now - this.#sweptAt >= SWEEP_EVERY_MS) this.evictIdle();
     let entry = this.#logs.get(jobId);
     if (!entry) {
-      const log = JobLog.open(`${this.#dir}/${jobId}.log`);
+      const log = JobLog.open(`${this.#dir}/${jobId}.log`, this.#logOptions);
       const made = { log, usedAt: now } as {
         log: Promise<JobLog>;
         usedAt: number;

@@ -25,7 +25,7 @@ import type { JobStore } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { AttemptFacts, FinalState, TaskOutcome } from "./attempt_end.ts";
 import type { PartitionKeeper } from "./partitions.ts";
-import type { S3Settings } from "./service_spec.ts";
+import type { JobIsolation, S3Settings } from "./service_spec.ts";
 import type { AttemptEnds } from "./metrics.ts";
 import type { TaskEventSource } from "./task_events.ts";
 
@@ -42,6 +42,8 @@ export interface RunnerDeps {
   instanceId: string;
   /** L2 checkpoint settings handed to the job. */
   s3?: S3Settings;
+  /** How the job's container is confined; absent: DEFAULT_JOB_ISOLATION. */
+  isolation?: JobIsolation;
   /** Creates the partition of a job placed through partitions. */
   partitions?: PartitionKeeper;
   stopGracePeriodS: number;

@@ -28,7 +28,13 @@ import type { TaskEventSource } from "./task_events.ts";
 import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
 import { pickJobs } from "../scheduler/mod.ts";
 import { jobServicesOf, planReconcile } from "./reconcile_plan.ts";
-import { INSTANCE_LABEL, JOB_LABEL, type S3Settings, serviceName } from "./service_spec.ts";
+import {
+  INSTANCE_LABEL,
+  JOB_LABEL,
+  type JobIsolation,
+  type S3Settings,
+  serviceName,
+} from "./service_spec.ts";
 import { jobVolumesOf, planVolumeSweep } from "./volume_sweep_plan.ts";
 
 /** Everything the manager uses, injected. */
@@ -52,6 +58,8 @@ export interface ManagerDeps {
   instanceId: string;
   /** L2 checkpoint settings handed to jobs. */
   s3?: S3Settings;
+  /** How job containers are confined; absent: DEFAULT_JOB_ISOLATION. */
+  isolation?: JobIsolation;
   /** Milliseconds between sweeps for checkpoint volumes of ended jobs (0 = no sweeps). */
   volumeSweepMs?: number;
   /** Directory of stored bundles (`<id>.tar.gz`). */
@@ -380,6 +388,7 @@ export class JobManager {
       orchestratorCaPem: this.#d.orchestratorCaPem,
       instanceId: this.#d.instanceId,
       s3: this.#d.s3,
+      isolation: this.#d.isolation,
       partitions: this.#d.partitions,
       stopGracePeriodS: this.#d.stopGracePeriodS,
       pollIntervalMs: this.#d.pollIntervalMs,

@@ -169,7 +169,7 @@ export async function startOrchestrator(
   if (boot.kind === "file") {
     log(`created the first admin token ${boot.id}: its secret is in ${boot.path} (mode 0600)`);
   }
-  const logs = new LogHub(dirs.logs);
+  const logs = new LogHub(dirs.logs, { maxLogBytes: config.maxJobLogBytes });
   const metrics = new Metrics();
 
   const server = new grpc.Server({
@@ -250,6 +250,13 @@ export async function startOrchestrator(
       endpoint: config.s3Endpoint,
       prefix: config.s3Prefix,
     },
+    isolation: {
+      user: config.jobUser,
+      readOnlyRoot: config.jobReadOnlyRoot,
+      cpuDefault: config.jobCpuDefault,
+      memoryDefault: config.jobMemoryDefault,
+      network: config.jobNetwork,
+    },
     volumeSweepMs: 5000,
     partitions,
     sweepIntervalMs: config.reconcileIntervalMs,
@@ -272,6 +279,13 @@ export async function startOrchestrator(
       maxDuration: config.maxDuration,
       defaultMaxAttempts: config.defaultMaxAttempts,
       resultRetention: config.resultRetention,
+      resources: {
+        cpuDefault: config.jobCpuDefault,
+        cpuMax: config.jobCpuMax,
+        memoryDefault: config.jobMemoryDefault,
+        memoryMax: config.jobMemoryMax,
+        allowImageUser: config.allowImageUser,
+      },
     },
     maxBundleBytes: config.maxBundleBytes,
     maxResultBytes: config.maxResultBytes,

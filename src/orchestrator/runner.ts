@@ -26,6 +26,7 @@ import type { AttemptEndSource } from "./metrics.ts";
 import { deadlineHook } from "./hooks/deadline_hook.ts";
 import { gpuHook } from "./hooks/gpu_hook.ts";
 import { logHook } from "./hooks/log_hook.ts";
+import { memoryHook } from "./hooks/memory_hook.ts";
 import { partitionHook } from "./hooks/partition_hook.ts";
 import { serviceHook } from "./hooks/service_hook.ts";
 
@@ -34,10 +35,11 @@ export { ATTEMPT_MARKER, type RunnerDeps } from "./attempt.ts";
 /**
  * The hooks of one attempt, in order: partition before service (a job waits
  * for its share before its container exists), logs once the service exists,
- * the deadline while it runs, the GPU when a failure is explained.
+ * the deadline while it runs, the memory limit and the GPU when a failure is
+ * explained.
  */
 export function attemptHooks(): AttemptHook[] {
-  return [partitionHook(), serviceHook(), logHook(), deadlineHook(), gpuHook()];
+  return [partitionHook(), serviceHook(), logHook(), deadlineHook(), memoryHook(), gpuHook()];
 }
 
 /** Maps a terminal task to the job's final state. */

@@ -35,6 +35,31 @@ export function serviceName(jobId: string): string {
   return `cumulus-${jobId}`;
 }
 
+/** The runtime's work dir when neither the spec nor the image names one. */
+export const DEFAULT_WORKDIR = "/workspace";
+
+/** How job containers are confined on their worker (config `job_*`). */
+export interface JobIsolation {
+  /** uid:gid every container runs as, unless its spec keeps the image's user. */
+  user: string;
+  /** Read-only root filesystem, with tmpfs at /tmp and the runtime's work dir. */
+  readOnlyRoot: boolean;
+  /** Cores of a record stored before specs carried them. */
+  cpuDefault: number;
+  /** Memory bytes of a record stored before specs carried them. */
+  memoryDefault: number;
+  /** "host" or the Swarm-scoped network jobs join. @default "host" */
+  network?: string;
+}
+
+/** The isolation of `DEFAULT_CONFIG` (src/config), for callers that set none. */
+export const DEFAULT_JOB_ISOLATION: Readonly<JobIsolation> = {
+  user: "1000:1000",
+  readOnlyRoot: true,
+  cpuDefault: 4,
+  memoryDefault: 4 * 1024 ** 3,
+};
+
 /** Where and how the job's container reaches the orchestrator. */
 export interface ServiceContext {
   /** Image id resolved on the manager (skips registry pulls). */
@@ -50,6 +75,8 @@ export interface ServiceContext {
   now: number;
   /** L2 checkpoint settings; bucket "" = none. */
   s3?: S3Settings;
+  /** @default {DEFAULT_JOB_ISOLATION} */
+  isolation?: JobIsolation;
 }
 
 /**
@@ -86,6 +113,23 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
   // Docker's log pipeline is an order of magnitude slower.
   if (command[0] === "python3" && command[2] === "cumulus.runtime") env.CUMULUS_LOG_STREAM = "1";
   env.CUMULUS_MAX_ATTEMPTS = String(s.maxAttempts);
+  const iso = ctx.isolation ?? DEFAULT_JOB_ISOLATION;
+  const memoryBytes = s.memoryBytes ?? iso.memoryDefault;
+  const tmpfs: NonNullable<ServiceRequest["tmpfs"]> = [];
+  const labels = { [JOB_LABEL]: job.id, [INSTANCE_LABEL]: ctx.instanceId };
+  if (iso.readOnlyRoot) {
+    // tmpfs pages count against the container's memory limit, so that limit
+    // also bounds what the job can write here.
+    tmpfs.push({ target: "/tmp", sizeBytes: memoryBytes, labels });
+    if (env.CUMULUS_LOG_STREAM === "1") {
+      // The runtime extracts the bundle and runs from its work dir: writable.
+      const workdir = s.workdir || DEFAULT_WORKDIR;
+      env.CUMULUS_WORKDIR = workdir;
+      if (workdir !== "/tmp") tmpfs.push({ target: workdir, sizeBytes: memoryBytes, labels });
+    }
+    // The image's HOME is on the read-only root (or "/" for a uid it does not know).
+    if (s.env.HOME === undefined) env.HOME = "/tmp";
+  }
   const constraints = [...s.constraints];
   // Always set, even empty: an image's own ENV must never name partitions
   // for the worker's GPU runtime wrapper to hand over.
@@ -122,10 +166,16 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
     constraints,
     stopGracePeriodS: ctx.stopGracePeriodS,
     workdir: s.workdir || undefined,
+    user: s.imageUser ? undefined : iso.user,
+    cpu: s.cpu ?? iso.cpuDefault,
+    memoryBytes,
+    readOnlyRoot: iso.readOnlyRoot,
+    tmpfs,
+    network: iso.network ?? "host",
     volumes: [{
       name: checkpointVolume(job.id),
       target: CHECKPOINT_DIR,
-      labels: { [JOB_LABEL]: job.id, [INSTANCE_LABEL]: ctx.instanceId },
+      labels,
     }],
   };
 }

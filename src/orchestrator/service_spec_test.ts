@@ -57,3 +57,36 @@ Deno.test("an L2 job gets the bucket and its prefix but no S3 keys", () => {
   assert.equal(env.CUMULUS_S3_PRESIGN, "1");
   assert.deepEqual(Object.keys(env).filter((k) => k.startsWith("AWS_")), []);
 });
+
+Deno.test("a job runs as the job uid with its limits, a read-only root and tmpfs where it writes", () => {
+  const job = mockJob({ spec: { cpu: 1.5, memoryBytes: 1024 ** 3 }, bundleBytes: 10 });
+  const req = buildServiceRequest(job, ctx);
+  assert.equal(req.user, "1000:1000");
+  assert.equal(req.cpu, 1.5);
+  assert.equal(req.memoryBytes, 1024 ** 3);
+  assert.equal(req.readOnlyRoot, true);
+  assert.deepEqual(req.tmpfs?.map((t) => [t.target, t.sizeBytes]), [
+    ["/tmp", 1024 ** 3],
+    ["/workspace", 1024 ** 3],
+  ]);
+  assert.equal(req.env.CUMULUS_WORKDIR, "/workspace");
+  assert.equal(req.env.HOME, "/tmp");
+});
+
+Deno.test("a plain command gets only /tmp; the spec's HOME and image user are kept", () => {
+  const job = mockJob({ spec: { env: { HOME: "/data" }, imageUser: true } });
+  const req = buildServiceRequest(job, ctx);
+  assert.equal(req.user, undefined);
+  assert.deepEqual(req.tmpfs?.map((t) => t.target), ["/tmp"]);
+  assert.equal(req.env.HOME, "/data");
+});
+
+Deno.test("a record stored before resources existed gets the isolation's defaults", () => {
+  const isolation = { user: "2000:2000", readOnlyRoot: false, cpuDefault: 2, memoryDefault: 1e9 };
+  const req = buildServiceRequest(mockJob(), { ...ctx, isolation });
+  assert.equal(req.user, "2000:2000");
+  assert.equal(req.cpu, 2);
+  assert.equal(req.memoryBytes, 1e9);
+  assert.equal(req.readOnlyRoot, false);
+  assert.deepEqual(req.tmpfs, []);
+});

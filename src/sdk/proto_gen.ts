@@ -86,6 +86,18 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "double",
                   "id": 15,
                 },
+                "cpu": {
+                  "type": "double",
+                  "id": 20,
+                },
+                "memory": {
+                  "type": "string",
+                  "id": 21,
+                },
+                "imageUser": {
+                  "type": "bool",
+                  "id": 22,
+                },
               },
             },
             "RetryPolicy": {

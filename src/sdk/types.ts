@@ -92,6 +92,22 @@ export interface JobSpecInput {
    * most: the orchestrator's `result_retention`).
    */
   resultRetention?: number;
+  /**
+   * CPU cores the job's container may use, e.g. 0.5 or 8 (default and most:
+   * the orchestrator's `job_cpu_default` and `job_cpu_max`).
+   */
+  cpu?: number;
+  /**
+   * Memory the job's container may use, e.g. "8GiB" (default and most: the
+   * orchestrator's `job_memory_default` and `job_memory_max`). Past it the
+   * job ends FAILED with reason code `MEMORY_EXCEEDED`.
+   */
+  memory?: string;
+  /**
+   * Run as the image's own user instead of the orchestrator's job uid
+   * (refused unless the orchestrator's `allow_image_user` is on).
+   */
+  imageUser?: boolean;
 }
 
 /** A job's spec as the orchestrator stored it (defaults filled in). */
@@ -129,6 +145,12 @@ export interface JobSpec {
   workdir: string;
   /** Seconds the result is kept after the job ends (0: forever). */
   resultRetention: number;
+  /** CPU cores of the job's container (0: set before limits existed). */
+  cpu: number;
+  /** Memory limit of the job's container, e.g. "4294967296B" ("" before limits existed). */
+  memory: string;
+  /** True when the job runs as its image's own user. */
+  imageUser: boolean;
 }
 
 /** Everything the orchestrator knows about one job. */
@@ -182,7 +204,8 @@ export interface JobRecord {
    * programs ("" when it succeeded): "EXIT_CODE", "KILLED", "TASK_FAILED",
    * "TASK_LOST", "REJECTED", "START_FAILED", "SERVICE_REMOVED",
    * "SERVICE_VANISHED", "EXPIRED", "CANCELLED", "GPU_MEMORY_EXCEEDED",
-   * "MPS_FAULT", "RESULT_REFUSED" (docs/sdk-python.md, "Reason codes").
+   * "MPS_FAULT", "RESULT_REFUSED", "MEMORY_EXCEEDED" (docs/sdk-python.md,
+   * "Reason codes").
    */
   reasonCode: string;
 }

@@ -84,6 +84,9 @@ export function specToWire(spec: JobSpecInput): WireMessage {
     name: spec.name ?? "",
     workdir: spec.workdir ?? "",
     resultRetention: spec.resultRetention ?? 0,
+    cpu: spec.cpu ?? 0,
+    memory: spec.memory ?? "",
+    imageUser: spec.imageUser ?? false,
   };
 }
 
@@ -110,6 +113,9 @@ export function specFromWire(m: WireMessage): JobSpec {
     name: str(m.name),
     workdir: str(m.workdir),
     resultRetention: num(m.resultRetention),
+    cpu: num(m.cpu),
+    memory: str(m.memory),
+    imageUser: bool(m.imageUser),
   };
 }
 

@@ -40,6 +40,22 @@ export interface ServiceRequest {
   user?: string;
   /** Named volumes (created on the node on first use) mounted into the container. */
   volumes?: Array<{ name: string; target: string; labels: Record<string, string> }>;
+  /** CPU cores (a float; Swarm's NanoCPUs): a CFS quota, not a reservation. */
+  cpu?: number;
+  /** Memory limit in bytes; past it the kernel's OOM killer ends the job's processes. */
+  memoryBytes?: number;
+  /** Mount the image's root filesystem read-only. */
+  readOnlyRoot?: boolean;
+  /**
+   * Writable in-memory mounts, each capped at `sizeBytes`, mode 1777 (any uid
+   * may write) and, unlike Swarm's own tmpfs mounts, not `noexec`: each is an
+   * anonymous volume of the local driver with tmpfs options (Swarm's
+   * `TmpfsOptions` take no mount flags before API 1.46, and compilers such as
+   * torch.compile's load what they build in /tmp). Removed with the container.
+   */
+  tmpfs?: Array<{ target: string; sizeBytes: number; labels: Record<string, string> }>;
+  /** The network to join: "host" (the default) or a Swarm-scoped network's name. */
+  network?: string;
 }
 
 /** The state of a service's (single) task. */
@@ -80,6 +96,9 @@ export interface NodeInfo {
   address: string;
 }
 
+/** How long node CPU counts are reused before they are read again. */
+const NODE_CPUS_TTL_MS = 30_000;
+
 /** Task states after which the task never runs again. */
 export const TERMINAL_TASK_STATES: ReadonlySet<string> = new Set([
   "complete",
@@ -103,6 +122,8 @@ function wrap(what: string, err: unknown): UnavailableError {
 export class SwarmClient {
   /** The underlying dockerode client (for benchmarks and tests). */
   readonly docker: Docker;
+  /** CPUs of each node, read at most every {@link NODE_CPUS_TTL_MS}. */
+  #nodeCpus: { at: number; cpus: Map<string, number> } | null = null;
 
   /** Wraps a dockerode client. */
   constructor(docker: Docker) {
@@ -145,6 +166,7 @@ export class SwarmClient {
    * name (so a retried create after a crash does not make two).
    */
   async createService(req: ServiceRequest): Promise<string> {
+    const cpu = req.cpu ? await this.#fitCpu(req.cpu, req.constraints) : 0;
     const spec = {
       Name: req.name,
       Labels: req.labels,
@@ -160,17 +182,43 @@ export class SwarmClient {
           ...(req.workdir ? { Dir: req.workdir } : {}),
           ...(req.user ? { User: req.user } : {}),
           CapabilityDrop: ["ALL"],
-          Mounts: (req.volumes ?? []).map((v) => ({
-            Type: "volume",
-            Source: v.name,
-            Target: v.target,
-            VolumeOptions: { Labels: v.labels },
-          })),
+          // Honoured by engines whose API has it (newer than 1.41); Debian's
+          // Docker 20.10 drops the field (checked), see docs/security.md.
+          Privileges: { NoNewPrivileges: true },
+          ...(req.readOnlyRoot ? { ReadOnly: true } : {}),
+          Mounts: [
+            ...(req.volumes ?? []).map((v) => ({
+              Type: "volume",
+              Source: v.name,
+              Target: v.target,
+              VolumeOptions: { Labels: v.labels },
+            })),
+            ...(req.tmpfs ?? []).map((t) => ({
+              Type: "volume",
+              Target: t.target,
+              VolumeOptions: {
+                Labels: t.labels,
+                DriverConfig: {
+                  Name: "local",
+                  Options: { type: "tmpfs", device: "tmpfs", o: `size=${t.sizeBytes},mode=1777` },
+                },
+              },
+            })),
+          ],
         },
         RestartPolicy: { Condition: "none", MaxAttempts: 0 },
-        Resources: { Limits: { Pids: JOB_PIDS_LIMIT } },
+        // Limits only, no reservations: Cumulus places jobs itself (Chronos
+        // partitions, max_concurrent_jobs), and a reservation Swarm cannot meet
+        // would leave the task pending instead of failing it.
+        Resources: {
+          Limits: {
+            Pids: JOB_PIDS_LIMIT,
+            ...(cpu ? { NanoCPUs: Math.round(cpu * 1e9) } : {}),
+            ...(req.memoryBytes ? { MemoryBytes: req.memoryBytes } : {}),
+          },
+        },
         Placement: { Constraints: req.constraints },
-        Networks: [{ Target: "host" }],
+        Networks: [{ Target: req.network || "host" }],
       },
       Mode: { Replicated: { Replicas: 1 } },
     };
@@ -185,6 +233,37 @@ export class SwarmClient {
       }
       throw wrap("service create", err);
     }
+  }
+
+  /**
+   * `cpu` capped at the CPUs of the node the constraints name, else of the
+   * smallest node: Docker refuses a task whose CPU limit passes its node's
+   * count ("Range of CPUs is from 0.01 to 2.00"), and a limit of every CPU
+   * there is no limit anyway. Uncapped when the nodes cannot be read.
+   */
+  async #fitCpu(cpu: number, constraints: string[]): Promise<number> {
+    if (!this.#nodeCpus || Date.now() - this.#nodeCpus.at > NODE_CPUS_TTL_MS) {
+      try {
+        // deno-lint-ignore no-explicit-any
+        const nodes: any[] = await this.docker.listNodes();
+        const cpus = new Map<string, number>();
+        for (const n of nodes) {
+          const nano = Number(n.Description?.Resources?.NanoCPUs ?? 0);
+          if (nano > 0) cpus.set(String(n.ID), nano / 1e9);
+        }
+        this.#nodeCpus = { at: Date.now(), cpus };
+      } catch {
+        return cpu;
+      }
+    }
+    const pinned = constraints.map((c) => /^node\.id\s*==\s*(\S+)$/.exec(c)?.[1]).find(Boolean);
+    const all = [...this.#nodeCpus.cpus.values()];
+    const most = pinned && this.#nodeCpus.cpus.has(pinned)
+      ? this.#nodeCpus.cpus.get(pinned)!
+      : all.length > 0
+      ? Math.min(...all)
+      : Infinity;
+    return Math.min(cpu, most);
   }
 
   /** The service with this name or id, or null. */
@@ -393,6 +472,21 @@ export class SwarmClient {
     } catch (err) {
       if (statusCode(err) === 404) return [];
       throw wrap("container logs", err);
+    }
+  }
+
+  /**
+   * Whether the kernel's OOM killer ended a process of a container on the
+   * manager's own engine (Docker's `State.OOMKilled`; Swarm's task status does
+   * not say). Null when the container is not on this engine or already gone.
+   */
+  async containerOomKilled(containerId: string): Promise<boolean | null> {
+    try {
+      const info = await this.docker.getContainer(containerId).inspect();
+      return info.State?.OOMKilled === true;
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw wrap("container inspect", err);
     }
   }
 

@@ -112,13 +112,15 @@ async function catchUp(a: Attempt): Promise<boolean> {
       last.stream === final.stream &&
       last.text === final.text;
   };
+  // Dropped lines (past the log cap) are progress too.
+  const progress = () => a.log.lastSeq + a.log.dropped;
   while (!isFinal() && !a.signal.aborted) {
-    const before = a.log.lastSeq;
+    const before = progress();
     const stall = new AbortController();
     const timer = setTimeout(() => stall.abort(), CATCH_UP_STALL_MS);
     await a.log.waitForMore(before, AbortSignal.any([stall.signal, a.signal]));
     clearTimeout(timer);
-    if (a.log.lastSeq === before) {
+    if (progress() === before) {
       d.log(`job ${a.jobId}: log follow stalled; draining the rest`);
       return false;
     }

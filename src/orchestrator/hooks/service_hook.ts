@@ -34,6 +34,7 @@ export function serviceHook(): AttemptHook {
             stopGracePeriodS: d.stopGracePeriodS,
             now: d.now(),
             s3: d.s3,
+            isolation: d.isolation,
           });
           if (job.attempts > 1 && !isMarker(a.log.last)) {
             a.log.append({

@@ -52,7 +52,7 @@ DEFAULT_CONNECT_TIMEOUT = 4.0
 #: your function with ``functools.partial``).
 RESERVED_KEYWORDS = (
     "gpu_memory", "duration", "image", "env", "files", "gpu_count", "constraints", "job_name", "result_retention",
-    "max_attempts", "resume_on_expiry",
+    "max_attempts", "resume_on_expiry", "cpu", "memory", "image_user",
 )
 
 _CHUNK = 64 * 1024
@@ -62,6 +62,17 @@ def _number(name: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name}: must be a number, got {type(value).__name__}")
     return float(value)
+
+
+def _memory(value: Union[str, int]) -> str:
+    """The container memory limit as the wire takes it: a size text, checked here."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(f"memory: must be a size like '8GiB' or a number of bytes, got {type(value).__name__}")
+    text = value.strip() if isinstance(value, str) else f"{value}B"
+    size = parse_bytes(text)
+    if size is None or size <= 0:
+        raise ValueError(f"memory: must be a size like '8GiB' or '512MiB', got {value!r}")
+    return text
 
 
 def _gpu_memory_size(value: str) -> str:
@@ -267,6 +278,9 @@ class CumulusClient:
         result_retention: Optional[float] = None,
         max_attempts: Optional[int] = None,
         resume_on_expiry: bool = False,
+        cpu: Optional[float] = None,
+        memory: Union[str, int, None] = None,
+        image_user: bool = False,
         **kwargs: Any,
     ) -> Job:
         """Start ``fn(*args, **kwargs)`` as a job and return its :class:`~cumulus.job.Job` at once.
@@ -289,7 +303,14 @@ class CumulusClient:
         attempts of a job whose container or worker is lost (default: the
         orchestrator's, 3; 1 turns resuming off); ``resume_on_expiry`` also
         resumes it from its last reported checkpoint when its duration runs
-        out, while attempts remain. The function, its arguments
+        out, while attempts remain. ``cpu`` (cores, e.g. ``0.5`` or ``8``)
+        and ``memory`` (a size such as ``"8GiB"``, or bytes) limit the job's
+        container (default and most: the orchestrator's ``job_cpu_default``/
+        ``job_cpu_max`` and ``job_memory_default``/``job_memory_max``); past
+        its memory the job fails with reason code ``MEMORY_EXCEEDED``.
+        ``image_user=True`` runs it as the image's own user instead of the
+        orchestrator's job uid, where the orchestrator allows it
+        (``allow_image_user``). The function, its arguments
         and the caller's local modules are pickled here: a part that cannot be
         pickled raises :class:`~cumulus.errors.NotPicklableError` before
         anything is sent.
@@ -308,6 +329,11 @@ class CumulusClient:
         )
         if result_retention is not None:
             spec.result_retention = _number("result_retention", result_retention)
+        if cpu is not None:
+            spec.cpu = _number("cpu", cpu)
+        if memory is not None:
+            spec.memory = _memory(memory)
+        spec.image_user = bool(image_user)
         if max_attempts is not None or resume_on_expiry:
             if max_attempts is not None and (isinstance(max_attempts, bool) or not isinstance(max_attempts, int)):
                 raise TypeError(f"max_attempts must be an int, got {type(max_attempts).__name__}")
@@ -357,6 +383,9 @@ class CumulusClient:
         result_retention: Optional[float] = None,
         max_attempts: Optional[int] = None,
         resume_on_expiry: bool = False,
+        cpu: Optional[float] = None,
+        memory: Union[str, int, None] = None,
+        image_user: bool = False,
         **kwargs: Any,
     ) -> Any:
         """Run ``fn(*args, **kwargs)`` remotely and return its value, like a local call.
@@ -372,7 +401,7 @@ class CumulusClient:
             fn, *args, gpu_memory=gpu_memory, duration=duration, image=image, env=env, files=files,
             gpu_count=gpu_count, constraints=constraints, job_name=job_name,
             result_retention=result_retention, max_attempts=max_attempts,
-            resume_on_expiry=resume_on_expiry, **kwargs,
+            resume_on_expiry=resume_on_expiry, cpu=cpu, memory=memory, image_user=image_user, **kwargs,
         )
         try:
             return job._run_streaming()

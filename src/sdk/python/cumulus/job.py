@@ -85,9 +85,14 @@ class JobInfo:
     #: The worker's Chronos device index of each of those GPUs, in the same order.
     gpu_devices: Tuple[int, ...] = ()
     #: Why the job ended, as a code for programs (``reason`` is for people): "",
-    #: ``"GPU_MEMORY_EXCEEDED"`` (it ran out of its GPU partition's memory) or
-    #: ``"RESULT_REFUSED"`` (its result exceeded ``max_result_bytes``).
+    #: ``"GPU_MEMORY_EXCEEDED"`` (it ran out of its GPU partition's memory),
+    #: ``"MEMORY_EXCEEDED"`` (the OOM killer ended it past its ``memory`` limit)
+    #: or ``"RESULT_REFUSED"`` (its result exceeded ``max_result_bytes``).
     reason_code: str = ""
+    #: CPU cores of the job's container (0 for a job stored before limits existed).
+    cpu: float = 0.0
+    #: Memory limit of the job's container as stored (e.g. ``"4294967296B"``), or "".
+    memory: str = ""
 
     @property
     def whole_gpus(self) -> bool:
@@ -133,6 +138,8 @@ class JobInfo:
             partition_ids=tuple(job.partition_ids) or ((job.partition_id,) if job.partition_id else ()),
             gpu_devices=tuple(job.gpu_devices) or ((job.gpu_device,) if job.partition_id else ()),
             reason_code=job.reason_code,
+            cpu=job.spec.cpu,
+            memory=job.spec.memory,
         )
 
 

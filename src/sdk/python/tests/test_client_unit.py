@@ -169,3 +169,27 @@ def test_connection_error_is_clear() -> None:
     client = CumulusClient(f"localhost:{_closed_port()}", connect_timeout=2)
     with pytest.raises(OrchestratorUnavailable, match=r"cannot connect to the orchestrator at localhost:\d+"):
         client.job("j-000000000000").status
+
+
+def test_submit_sends_cpu_memory_and_image_user(submit_server: Tuple[str, List[Any]]) -> None:
+    url, specs = submit_server
+    with CumulusClient(url) as client:
+        client.submit(lambda: 1, duration=5, cpu=0.5, memory="512MiB", image_user=True)
+        client.submit(lambda: 1, duration=5, memory=1 << 30)
+        client.submit(lambda: 1, duration=5)
+    assert [(s.cpu, s.memory, s.image_user) for s in specs] == [
+        (0.5, "512MiB", True),
+        (0.0, f"{1 << 30}B", False),
+        (0.0, "", False),
+    ]
+
+
+@pytest.mark.parametrize(
+    "kwargs, error",
+    [({"memory": "lots"}, ValueError), ({"memory": 1.5}, TypeError), ({"cpu": "2"}, TypeError)],
+    ids=["memory-text", "memory-float", "cpu-text"],
+)
+def test_bad_cpu_or_memory_fails_at_the_call(kwargs: Dict[str, Any], error: type) -> None:
+    client = CumulusClient(f"127.0.0.1:{_closed_port()}")
+    with pytest.raises(error, match=r"^(cpu|memory): "):
+        client.submit(lambda: 1, duration=5, **kwargs)

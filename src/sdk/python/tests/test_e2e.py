@@ -549,3 +549,21 @@ def test_a_call_without_a_valid_token_is_unauthenticated_with_a_hint(orchestrato
         with CumulusClient(orchestrator.url, token=token) as anon:
             with pytest.raises(UnauthenticatedError, match=r"cumulus login.*CUMULUS_TOKEN"):
                 anon.job("j-000000000000").status()
+
+
+def _memory_limit() -> str:
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(path) as f:
+                return f.read().strip()
+        except OSError:
+            continue
+    return "?"
+
+
+def test_cpu_and_memory_limits_reach_the_container(client: CumulusClient) -> None:
+    job = client.submit(_memory_limit, duration=60, cpu=0.5, memory="256MiB")
+    assert job.result(timeout=120) == str(256 << 20)
+    info = job.info()
+    assert info.cpu == 0.5
+    assert info.memory == f"{256 << 20}B"

@@ -176,7 +176,7 @@ class Job(_message.Message):
     def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[JobSpec, _Mapping]] = ..., state: _Optional[_Union[JobState, str]] = ..., has_exit_code: bool = ..., exit_code: _Optional[int] = ..., reason: _Optional[str] = ..., created_at_ms: _Optional[int] = ..., started_at_ms: _Optional[int] = ..., finished_at_ms: _Optional[int] = ..., attempts: _Optional[int] = ..., node_id: _Optional[str] = ..., service_id: _Optional[str] = ..., log_seq: _Optional[int] = ..., has_result: bool = ..., bundle_bytes: _Optional[int] = ..., partition_id: _Optional[str] = ..., gpu_device: _Optional[int] = ..., deadline_ms: _Optional[int] = ..., last_checkpoint_step: _Optional[int] = ..., last_checkpoint_tier: _Optional[str] = ..., last_checkpoint_at_ms: _Optional[int] = ..., function_bytes: _Optional[int] = ..., result_removed_at_ms: _Optional[int] = ..., partition_ids: _Optional[_Iterable[str]] = ..., gpu_devices: _Optional[_Iterable[int]] = ..., reason_code: _Optional[str] = ...) -> None: ...
 
 class JobSpec(_message.Message):
-    __slots__ = ["checkpoint", "command", "constraints", "duration", "env", "function", "gpu_count", "gpu_memory", "gpu_memory_size", "image", "name", "result_retention", "retry", "user", "workdir"]
+    __slots__ = ["checkpoint", "command", "constraints", "cpu", "duration", "env", "function", "gpu_count", "gpu_memory", "gpu_memory_size", "image", "image_user", "memory", "name", "result_retention", "retry", "user", "workdir"]
     class EnvEntry(_message.Message):
         __slots__ = ["key", "value"]
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -187,6 +187,7 @@ class JobSpec(_message.Message):
     CHECKPOINT_FIELD_NUMBER: _ClassVar[int]
     COMMAND_FIELD_NUMBER: _ClassVar[int]
     CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
+    CPU_FIELD_NUMBER: _ClassVar[int]
     DURATION_FIELD_NUMBER: _ClassVar[int]
     ENV_FIELD_NUMBER: _ClassVar[int]
     FUNCTION_FIELD_NUMBER: _ClassVar[int]
@@ -194,6 +195,8 @@ class JobSpec(_message.Message):
     GPU_MEMORY_FIELD_NUMBER: _ClassVar[int]
     GPU_MEMORY_SIZE_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_USER_FIELD_NUMBER: _ClassVar[int]
+    MEMORY_FIELD_NUMBER: _ClassVar[int]
     NAME_FIELD_NUMBER: _ClassVar[int]
     RESULT_RETENTION_FIELD_NUMBER: _ClassVar[int]
     RETRY_FIELD_NUMBER: _ClassVar[int]
@@ -202,6 +205,7 @@ class JobSpec(_message.Message):
     checkpoint: CheckpointSettings
     command: _containers.RepeatedScalarFieldContainer[str]
     constraints: _containers.RepeatedScalarFieldContainer[str]
+    cpu: float
     duration: float
     env: _containers.ScalarMap[str, str]
     function: bytes
@@ -209,12 +213,14 @@ class JobSpec(_message.Message):
     gpu_memory: float
     gpu_memory_size: str
     image: str
+    image_user: bool
+    memory: str
     name: str
     result_retention: float
     retry: RetryPolicy
     user: str
     workdir: str
-    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., function: _Optional[bytes] = ..., env: _Optional[_Mapping[str, str]] = ..., gpu_memory: _Optional[float] = ..., duration: _Optional[float] = ..., gpu_count: _Optional[int] = ..., constraints: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSettings, _Mapping]] = ..., user: _Optional[str] = ..., name: _Optional[str] = ..., workdir: _Optional[str] = ..., gpu_memory_size: _Optional[str] = ..., result_retention: _Optional[float] = ...) -> None: ...
+    def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., function: _Optional[bytes] = ..., env: _Optional[_Mapping[str, str]] = ..., gpu_memory: _Optional[float] = ..., duration: _Optional[float] = ..., gpu_count: _Optional[int] = ..., constraints: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSettings, _Mapping]] = ..., user: _Optional[str] = ..., name: _Optional[str] = ..., workdir: _Optional[str] = ..., gpu_memory_size: _Optional[str] = ..., result_retention: _Optional[float] = ..., cpu: _Optional[float] = ..., memory: _Optional[str] = ..., image_user: bool = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ["page_size", "page_token", "states", "user"]
