@@ -87,6 +87,10 @@ timeout 180 deno run -A main.ts up --no-demo --data-dir "${data}" --port "${port
 up_rc=${PIPESTATUS[0]}
 ((up_rc == 0)) || say "cumulus up failed (exit ${up_rc}); collecting logs"
 if ((up_rc == 0)); then
+  # `up` serves TLS with its own CA and made the first admin token: clients here use both.
+  export CUMULUS_ORCHESTRATOR_URL="grpcs://127.0.0.1:${port}" CUMULUS_CA_FILE="${data}/tls/ca.pem"
+  CUMULUS_TOKEN="$(cat "${data}/admin-token" 2>/dev/null)" || say "no admin token in ${data}"
+  export CUMULUS_TOKEN
   deno run -A main.ts workers --url "${CUMULUS_ORCHESTRATOR_URL}" 2>&1 | tee "${data}/workers.txt"
   deno run -A src/agent/main.ts gpus --json >"${data}/gpus.json" 2>"${data}/gpus.err"
   cat "${data}/gpus.json"
