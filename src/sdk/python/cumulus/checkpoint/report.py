@@ -28,7 +28,7 @@ from typing import Any, Deque, Mapping, Optional, Tuple
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
 from cumulus._url import default_ca_pem, is_tls_url
 
-__all__ = ["CheckpointReporter", "reporter_for", "REPORT_TIMEOUT", "TOKEN_METADATA_KEY"]
+__all__ = ["CheckpointReporter", "JobEndpoint", "reporter_for", "REPORT_TIMEOUT", "TOKEN_METADATA_KEY"]
 
 _log = logging.getLogger("cumulus.checkpoint")
 
@@ -53,16 +53,42 @@ def _target(url: str) -> str:
     return url
 
 
-def job_channel(target: str, tls: bool, ca_pem: Optional[bytes]) -> Any:
-    """A channel to the orchestrator from inside a job: TLS (verified against
-    ``ca_pem``, else the system store) for a ``grpcs://``/``https://`` address."""
-    import grpc
+class JobEndpoint:
+    """Where a job's own calls go and as which job: the orchestrator's address
+    (TLS for ``grpcs://``/``https://``, verified against ``ca_pem``, else the
+    system store) and the job's id and token."""
 
-    options = [("grpc.enable_http_proxy", 0)]
-    if tls:
-        creds = grpc.ssl_channel_credentials(root_certificates=ca_pem)
-        return grpc.secure_channel(target, creds, options=options)
-    return grpc.insecure_channel(target, options=options)
+    def __init__(self, url: str, job_id: str, token: str, ca_pem: Optional[bytes] = None) -> None:
+        self.url = url
+        self.target = _target(url)
+        self.tls = is_tls_url(url)
+        self.ca_pem = ca_pem
+        self.job_id = job_id
+        self.token = token
+        #: gRPC metadata of every call: the job token.
+        self.metadata = ((TOKEN_METADATA_KEY, token),)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], job_id: Optional[str] = None) -> Optional["JobEndpoint"]:
+        """The endpoint when ``env`` names an orchestrator, a job and its token, else ``None``;
+        with ``job_id``, ``None`` also when the environment's job is another one (the token
+        is only good for its own job)."""
+        url = env.get("CUMULUS_ORCHESTRATOR_URL", "")
+        env_job = env.get("CUMULUS_JOB_ID", "")
+        token = env.get("CUMULUS_JOB_TOKEN", "")
+        if not (url and env_job and token) or (job_id is not None and job_id != env_job):
+            return None
+        return cls(url, env_job, token, default_ca_pem(env) if is_tls_url(url) else None)
+
+    def channel(self) -> Any:
+        """A new channel to the orchestrator."""
+        import grpc
+
+        options = [("grpc.enable_http_proxy", 0)]
+        if self.tls:
+            creds = grpc.ssl_channel_credentials(root_certificates=self.ca_pem)
+            return grpc.secure_channel(self.target, creds, options=options)
+        return grpc.insecure_channel(self.target, options=options)
 
 
 class CheckpointReporter:
@@ -78,12 +104,10 @@ class CheckpointReporter:
         retry_timeout: float = DEFAULT_RETRY_TIMEOUT,
         ca_pem: Optional[bytes] = None,
     ) -> None:
-        self.target = _target(target)
-        #: ``grpcs://``/``https://``: reports go over TLS, verified against ``ca_pem`` (else the system store).
-        self.tls = is_tls_url(target)
-        self._ca_pem = ca_pem
+        self.endpoint = JobEndpoint(target, job_id, token, ca_pem)
+        self.target = self.endpoint.target
+        self.tls = self.endpoint.tls
         self.job_id = job_id
-        self._token = token
         self.timeout = timeout
         self._backoff = Backoff(budget=retry_timeout)
         self._cond = threading.Condition()
@@ -100,17 +124,10 @@ class CheckpointReporter:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], job_id: Optional[str] = None) -> Optional["CheckpointReporter"]:
-        """A reporter when ``env`` names an orchestrator, a job and its token, else ``None``.
-
-        With ``job_id``, ``None`` also when the environment's job is another one
-        (the token is only good for its own job).
-        """
-        url = env.get("CUMULUS_ORCHESTRATOR_URL", "")
-        env_job = env.get("CUMULUS_JOB_ID", "")
-        token = env.get("CUMULUS_JOB_TOKEN", "")
-        if not (url and env_job and token) or (job_id is not None and job_id != env_job):
-            return None
-        return cls(url, env_job, token, ca_pem=default_ca_pem(env) if is_tls_url(url) else None)
+        """A reporter when ``env`` names an orchestrator, a job and its token, else ``None``
+        (see :meth:`JobEndpoint.from_env`)."""
+        ep = JobEndpoint.from_env(env, job_id)
+        return None if ep is None else cls(ep.url, ep.job_id, ep.token, ca_pem=ep.ca_pem)
 
     # -- called by the training thread (or the uploader's) --------------------
     def report(self, step: int, tier: str, location: str = "") -> None:
@@ -174,7 +191,7 @@ class CheckpointReporter:
 
         # A channel per report: reports are rare, and no channel stays open
         # in a training process that may fork (data loader workers).
-        channel = job_channel(self.target, self.tls, self._ca_pem)
+        channel = self.endpoint.channel()
         try:
             call = channel.unary_unary(
                 _METHOD,
@@ -182,7 +199,7 @@ class CheckpointReporter:
                 response_deserializer=pb2.ReportCheckpointResponse.FromString,
             )
             request = pb2.ReportCheckpointRequest(job_id=self.job_id, step=step, tier=tier, location=location)
-            call(request, timeout=self.timeout, metadata=((TOKEN_METADATA_KEY, self._token),))
+            call(request, timeout=self.timeout, metadata=self.endpoint.metadata)
         finally:
             channel.close()
 

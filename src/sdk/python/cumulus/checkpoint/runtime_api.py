@@ -13,8 +13,7 @@ import os
 import threading
 from typing import Any, List, Mapping, Optional, Sequence, Tuple
 
-from cumulus._url import default_ca_pem, is_tls_url
-from cumulus.checkpoint.report import TOKEN_METADATA_KEY, _target, job_channel
+from cumulus.checkpoint.report import JobEndpoint
 
 __all__ = ["RuntimeApi", "SignRequest"]
 
@@ -43,12 +42,8 @@ class RuntimeApi:
         keep_channel: bool = False,
         ca_pem: Optional[bytes] = None,
     ):
-        self.target = _target(target)
-        #: ``grpcs://``/``https://``: calls go over TLS, verified against ``ca_pem`` (else the system store).
-        self.tls = is_tls_url(target)
-        self._ca_pem = ca_pem
+        self.endpoint = JobEndpoint(target, job_id, token, ca_pem)
         self.job_id = job_id
-        self._token = token
         self.timeout = timeout
         self._keep = keep_channel
         self._channel: Any = None
@@ -61,14 +56,8 @@ class RuntimeApi:
     ) -> Optional["RuntimeApi"]:
         """The API when ``env`` (default ``os.environ``) names an orchestrator, a job and its
         token (and, given ``job_id``, that job), else ``None``."""
-        env = os.environ if env is None else env
-        url = env.get("CUMULUS_ORCHESTRATOR_URL", "")
-        env_job = env.get("CUMULUS_JOB_ID", "")
-        token = env.get("CUMULUS_JOB_TOKEN", "")
-        if not (url and env_job and token) or (job_id is not None and job_id != env_job):
-            return None
-        kwargs.setdefault("ca_pem", default_ca_pem(env) if is_tls_url(url) else None)
-        return cls(url, env_job, token, **kwargs)
+        ep = JobEndpoint.from_env(os.environ if env is None else env, job_id)
+        return None if ep is None else cls(ep.url, ep.job_id, ep.token, ca_pem=ep.ca_pem, **kwargs)
 
     def presign(self, requests: Sequence[SignRequest]) -> List[str]:
         """One presigned URL per request; raises ``grpc.RpcError`` (PERMISSION_DENIED
@@ -103,14 +92,14 @@ class RuntimeApi:
             call = channel.unary_unary(
                 method, request_serializer=type(request).SerializeToString, response_deserializer=reply_type.FromString
             )
-            return call(request, timeout=self.timeout, metadata=((TOKEN_METADATA_KEY, self._token),))
+            return call(request, timeout=self.timeout, metadata=self.endpoint.metadata)
         finally:
             if not self._keep:
                 channel.close()
 
     def _open(self) -> Any:
         def make() -> Any:
-            return job_channel(self.target, self.tls, self._ca_pem)
+            return self.endpoint.channel()
 
         if not self._keep:
             return make()
