@@ -100,6 +100,8 @@ export interface Config {
    * Each open stream costs the orchestrator memory and event-loop time.
    */
   maxWatchStreams: number;
+  /** WatchJob streams one user may hold open at once. */
+  maxWatchStreamsPerUser: number;
   /** Runtime.StreamLogs streams open at once, over all jobs; one more answers RESOURCE_EXHAUSTED. */
   maxLogStreams: number;
   /**
@@ -175,6 +177,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   resultRetention: 7 * 86400,
   resultSweepIntervalMs: 60_000,
   maxWatchStreams: 1000,
+  maxWatchStreamsPerUser: 100,
   maxLogStreams: 1000,
   maxStreamsPerConnection: 128,
   metricsHost: "127.0.0.1",
@@ -494,6 +497,14 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     min: 1,
     max: 1_000_000,
     doc: "WatchJob streams open at once over all clients; one more answers RESOURCE_EXHAUSTED",
+  },
+  maxWatchStreamsPerUser: {
+    yaml: "max_watch_streams_per_user",
+    env: "CUMULUS_MAX_WATCH_STREAMS_PER_USER",
+    kind: "int",
+    min: 1,
+    max: 1_000_000,
+    doc: "WatchJob streams one user may hold open at once; one more answers RESOURCE_EXHAUSTED",
   },
   maxLogStreams: {
     yaml: "max_log_streams",

@@ -76,6 +76,11 @@ export function principalOf(call: object): Principal {
   return p;
 }
 
+/** The caller of `call` as {@link withAuth} recorded it, or null (not an authenticated call). */
+export function callerOf(call: object): Principal | null {
+  return principals.get(call) ?? null;
+}
+
 /**
  * Refuses non-admins.
  * @throws {PermissionDeniedError}

@@ -13,7 +13,7 @@ import { HealthState } from "./health.ts";
 import { assertSafeListen } from "./listen_safety.ts";
 import { JobStore, TokenStore } from "../store/mod.ts";
 import { requireToken } from "../core/mod.ts";
-import { bootstrapAdmin, withAuth } from "./auth.ts";
+import { bootstrapAdmin, callerOf, withAuth } from "./auth.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
 import { L2Access, loadCheckpointSecret } from "./l2_access.ts";
@@ -314,11 +314,17 @@ export async function startOrchestrator(
   const proto = loadCumulusProto();
   // Long-lived streams are counted server-wide; one past its bound is refused.
   const streams = new StreamLimiter({
-    WatchJob: { max: config.maxWatchStreams, key: "max_watch_streams" },
+    WatchJob: {
+      max: config.maxWatchStreams,
+      key: "max_watch_streams",
+      perCaller: { max: config.maxWatchStreamsPerUser, key: "max_watch_streams_per_user" },
+    },
     StreamLogs: { max: config.maxLogStreams, key: "max_log_streams" },
   }, {
     onRefused: (m) => metrics.observe(m, "RESOURCE_EXHAUSTED", 0),
     log,
+    // Inside withAuth: the token's user.
+    callerOf: (call) => callerOf(call)?.user ?? null,
   });
   server.addService(
     withPreEncodedWatch(proto.Cumulus.service),

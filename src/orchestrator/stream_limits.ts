@@ -96,6 +96,12 @@ export interface StreamBound {
   max: number;
   /** The config key that sets it, named in the error. */
   key: string;
+  /**
+   * Streams of this method one caller may hold at once (callers told apart
+   * by {@link StreamLimiterOptions.callerOf}), so that one user cannot take
+   * the whole `max`.
+   */
+  perCaller?: { max: number; key: string };
 }
 
 /** What {@link StreamLimiter} tells its owner. */
@@ -106,6 +112,8 @@ export interface StreamLimiterOptions {
   log?: (msg: string) => void;
   /** @default 10000 */
   logEveryMs?: number;
+  /** Who holds a call, for the per-caller bounds ("" or null: not counted per caller). */
+  callerOf?: (call: object) => string | null;
 }
 
 /** A grpc-js server call: any stream kind carries these events. */
@@ -122,6 +130,8 @@ type AnyCall =
 export class StreamLimiter {
   readonly #bounds: Readonly<Record<string, StreamBound>>;
   readonly #open = new Map<string, number>();
+  /** Open streams by method and caller (`method\0caller`). */
+  readonly #byCaller = new Map<string, number>();
   readonly #opts: StreamLimiterOptions;
   readonly #refusedSinceLog = new Map<string, number>();
   readonly #lastLog = new Map<string, number>();
@@ -149,25 +159,33 @@ export class StreamLimiter {
       if (!inner) continue;
       out[method] = (call: AnyCall) => {
         const n = this.open(method);
+        const caller = bound.perCaller ? this.#opts.callerOf?.(call) || "" : "";
+        const callerKey = `${method}\u0000${caller}`;
+        const mine = caller ? this.#byCaller.get(callerKey) ?? 0 : 0;
+        let refusal = "";
         if (n >= bound.max) {
+          refusal = `${method}: ${bound.max} streams are open, the most the orchestrator serves ` +
+            `at once (${bound.key}); close one or retry later`;
+        } else if (caller && bound.perCaller && mine >= bound.perCaller.max) {
+          refusal = `${method}: ${caller} holds ${mine} streams open, the most one user may ` +
+            `(${bound.perCaller.key}); close one or retry later`;
+        }
+        if (refusal) {
           this.#refuse(method, bound);
-          call.emit(
-            "error",
-            toRpcError(
-              new ResourceExhaustedError(
-                `${method}: ${bound.max} streams are open, the most the orchestrator serves ` +
-                  `at once (${bound.key}); close one or retry later`,
-              ),
-            ),
-          );
+          call.emit("error", toRpcError(new ResourceExhaustedError(refusal)));
           return;
         }
         this.#open.set(method, n + 1);
+        if (caller) this.#byCaller.set(callerKey, mine + 1);
         let released = false;
         const release = () => {
           if (released) return;
           released = true;
           this.#open.set(method, this.open(method) - 1);
+          if (!caller) return;
+          const left = (this.#byCaller.get(callerKey) ?? 1) - 1;
+          if (left > 0) this.#byCaller.set(callerKey, left);
+          else this.#byCaller.delete(callerKey);
         };
         // A stream ends one of these ways; whichever comes first frees its place.
         for (const ev of ["close", "finish", "cancelled", "error"]) call.once(ev, release);

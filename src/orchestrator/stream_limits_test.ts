@@ -11,6 +11,64 @@ import {
 
 type Watch = grpc.ClientReadableStream<unknown>;
 
+/**
+ * A Health server whose Watch streams never end on their own (as a WatchJob
+ * of a running job), wrapped by `limiter`; `open(user)` starts a Watch whose
+ * metadata names `user` and settles on its first message or its error.
+ */
+async function watchServer(limiter: StreamLimiter) {
+  const Health = loadHealthProto();
+  const server = new grpc.Server();
+  server.addService(
+    Health.service,
+    limiter.wrap({
+      Check: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: "SERVING" }),
+      Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
+        call.write({ status: "SERVING" });
+      },
+    }),
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (e, p) => e ? reject(e) : resolve(p),
+    )
+  );
+  const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as
+    & grpc.Client
+    & Record<string, CallableFunction>;
+  const calls: Watch[] = [];
+  return {
+    client,
+    open(user = ""): { call: Watch; state: Promise<"open" | grpc.ServiceError> } {
+      const md = new grpc.Metadata();
+      if (user) md.set("user", user);
+      const call = client.Watch({ service: "" }, md) as Watch;
+      calls.push(call);
+      const state = new Promise<"open" | grpc.ServiceError>((resolve) => {
+        call.once("data", () => resolve("open"));
+        call.on("error", resolve);
+      });
+      return { call, state };
+    },
+    close() {
+      for (const c of calls) c.cancel();
+      client.close();
+      server.forceShutdown();
+    },
+  };
+}
+
+/** Waits until `limiter` counts `n` open Watch streams. */
+async function untilOpen(limiter: StreamLimiter, n: number): Promise<void> {
+  const until = Date.now() + 10_000;
+  while (limiter.open("Watch") !== n) {
+    assert.ok(Date.now() < until, `${limiter.open("Watch")} streams open, not ${n}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
 Deno.test({
   name: "StreamLimiter refuses a stream past its bound naming the key, and frees a place on cancel",
   sanitizeOps: false,
@@ -22,62 +80,64 @@ Deno.test({
       { Watch: { max: 2, key: "max_test_streams" } },
       { onRefused: (m) => refused.push(m), log: (l) => logged.push(l) },
     );
-    const Health = loadHealthProto();
-    const server = new grpc.Server();
-    server.addService(
-      Health.service,
-      limiter.wrap({
-        Check: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => cb(null, { status: "SERVING" }),
-        // Never ends on its own, as a WatchJob of a running job.
-        Watch: (call: grpc.ServerWritableStream<unknown, unknown>) => {
-          call.write({ status: "SERVING" });
-        },
-      }),
-    );
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(
-        "127.0.0.1:0",
-        grpc.ServerCredentials.createInsecure(),
-        (e, p) => e ? reject(e) : resolve(p),
-      )
-    );
-    const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as
-      & grpc.Client
-      & Record<string, CallableFunction>;
-    const open = (): { call: Watch; state: Promise<"open" | grpc.ServiceError> } => {
-      const call = client.Watch({ service: "" }) as Watch;
-      const state = new Promise<"open" | grpc.ServiceError>((resolve) => {
-        call.once("data", () => resolve("open"));
-        call.on("error", resolve);
-      });
-      return { call, state };
-    };
-    const held = [open(), open()];
+    const srv = await watchServer(limiter);
     try {
+      const held = [srv.open(), srv.open()];
       for (const w of held) assert.equal(await w.state, "open");
       assert.equal(limiter.open("Watch"), 2);
-      const third = await open().state as grpc.ServiceError;
+      const third = await srv.open().state as grpc.ServiceError;
       assert.equal(third.code, grpc.status.RESOURCE_EXHAUSTED);
       assert.match(third.details, /^Watch: 2 streams are open, .*\(max_test_streams\)/);
       assert.deepEqual(refused, ["Watch"]);
       assert.equal(logged.length, 1);
       // Unbounded methods pass through.
       await new Promise<void>((resolve, reject) =>
-        client.Check({ service: "" }, (e: unknown) => e ? reject(e) : resolve())
+        srv.client.Check({ service: "" }, (e: unknown) => e ? reject(e) : resolve())
       );
-      held.shift()!.call.cancel();
-      const until = Date.now() + 10_000;
-      while (limiter.open("Watch") > 1) {
-        assert.ok(Date.now() < until, "the cancelled stream kept its place");
-        await new Promise((r) => setTimeout(r, 20));
-      }
-      const again = open();
-      assert.equal(await again.state, "open");
-      held.push(again);
+      held[0].call.cancel();
+      await untilOpen(limiter, 1);
+      assert.equal(await srv.open().state, "open");
     } finally {
-      for (const w of held) w.call.cancel();
-      client.close();
-      server.forceShutdown();
+      srv.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "StreamLimiter: one caller holds at most its own bound; others still get streams",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const limiter = new StreamLimiter(
+      {
+        Watch: {
+          max: 10,
+          key: "max_test_streams",
+          perCaller: { max: 2, key: "max_test_per_user" },
+        },
+      },
+      {
+        callerOf: (call) =>
+          String((call as { metadata: grpc.Metadata }).metadata.get("user")[0] ?? "") || null,
+      },
+    );
+    const srv = await watchServer(limiter);
+    try {
+      const ada = [srv.open("ada"), srv.open("ada")];
+      for (const w of ada) assert.equal(await w.state, "open");
+      const third = await srv.open("ada").state as grpc.ServiceError;
+      assert.equal(third.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(third.details, /^Watch: ada holds 2 streams open, .*\(max_test_per_user\)/);
+      // Another user, and calls with no caller, count only against the total.
+      assert.equal(await srv.open("bob").state, "open");
+      assert.equal(await srv.open().state, "open");
+      assert.equal(await srv.open().state, "open");
+      assert.equal(limiter.open("Watch"), 5);
+      ada[0].call.cancel();
+      await untilOpen(limiter, 4);
+      assert.equal(await srv.open("ada").state, "open", "a freed place is ada's again");
+    } finally {
+      srv.close();
     }
   },
 });
