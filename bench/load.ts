@@ -17,7 +17,7 @@
 import { connectDocker } from "../src/swarm/mod.ts";
 import { CumulusClient, type JobRecord } from "../src/sdk/mod.ts";
 import { freePort, type OrchestratorProcess, spawnOrchestrator } from "../tests/helpers/process.ts";
-import { JOB_IMAGE, SWARM_SOCKET } from "../tests/helpers/stack.ts";
+import { JOB_IMAGE, SWARM_SOCKET, TEST_ADMIN_TOKEN } from "../tests/helpers/stack.ts";
 import { parseIntFlags } from "./flags.ts";
 import { fmt, quantile } from "./stats.ts";
 
@@ -110,7 +110,9 @@ async function cumulusLoad(opts: LoadOptions): Promise<CumulusRun> {
       ORCHESTRATOR_METRICS_PORT: String(metricsPort),
     });
     const scrape = async () =>
-      await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+      await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`, {
+        headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}` },
+      })).text();
     for (let i = 0; i < opts.clients; i++) clients.push(new CumulusClient(orch.url));
     // Warm-up job (modules, image inspect, first service): not counted.
     const warm = await (await clients[0].submit({ command: ["true"] })).wait();

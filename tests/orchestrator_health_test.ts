@@ -54,7 +54,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "/metrics reports jobs by state, the queue, RPC counts and scheduling rounds",
+  name:
+    "/metrics, with a user token, reports jobs by state, the queue, RPC counts and scheduling rounds",
   ...opts,
   fn: async () => {
     const stack = await startStack();
@@ -63,7 +64,14 @@ Deno.test({
       const id = await c.submit(spec(["true"]));
       await c.watchAll(id);
       await c.getJob(id);
-      const res = await fetch(`http://127.0.0.1:${stack.orch.metricsPort}/metrics`);
+      const url = `http://127.0.0.1:${stack.orch.metricsPort}/metrics`;
+      // A user token, as for every gRPC call; none or a wrong one is 401.
+      for (const auth of [undefined, "Bearer cu_000000000000_" + "A".repeat(43)]) {
+        const refused = await fetch(url, { headers: auth ? { authorization: auth } : {} });
+        assert.equal(refused.status, 401);
+        assert.match(await refused.text(), /cumulus login/);
+      }
+      const res = await fetch(url, { headers: { authorization: `Bearer ${stack.token}` } });
       assert.equal(res.status, 200);
       const text = await res.text();
       assert.match(text, /^cumulus_jobs\{state="SUCCEEDED"\} 1$/m);

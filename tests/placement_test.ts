@@ -56,7 +56,9 @@ Deno.test({
       assert.ok(Number(running.deadlineMs) > Date.now());
       const full = await workers();
       assert.deepEqual(full.gpus.map((g) => [g.allocated, g.free, g.partitions]), [[1, 0, 2]]);
-      const metrics = await (await fetch(`http://127.0.0.1:${stack.orch.metricsPort}/metrics`))
+      const metrics = await (await fetch(`http://127.0.0.1:${stack.orch.metricsPort}/metrics`, {
+        headers: { authorization: `Bearer ${stack.token}` },
+      }))
         .text();
       assert.match(metrics, /^cumulus_gpu_share_allocated\{node="[^"]+",device="0"\} 1$/m);
       // The same through `cumulus workers --json`.

@@ -59,9 +59,22 @@ export function checkToken(
 
 /** The token text of a call's metadata, or "" when it carries none. */
 export function bearerToken(metadata: grpc.Metadata): string {
-  const v = String(metadata.get(AUTH_KEY)[0] ?? "");
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(v);
+  return bearerOf(String(metadata.get(AUTH_KEY)[0] ?? ""));
+}
+
+/** The token of an `authorization: Bearer …` value, or "". */
+export function bearerOf(value: string): string {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(value);
   return m ? m[1] : "";
+}
+
+/**
+ * The caller of an HTTP request (the /metrics endpoint) by the same user
+ * tokens as gRPC calls, in its `authorization: Bearer` header.
+ * @throws {UnauthenticatedError} As {@link checkToken}.
+ */
+export function httpCaller(req: Request, tokens: TokenStore, now: number): Principal {
+  return checkToken(bearerOf(req.headers.get(AUTH_KEY) ?? ""), (id) => tokens.get(id), now);
 }
 
 const principals = new WeakMap<object, Principal>();

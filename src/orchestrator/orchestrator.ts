@@ -13,7 +13,7 @@ import { HealthState } from "./health.ts";
 import { assertSafeListen } from "./listen_safety.ts";
 import { JobStore, TokenStore } from "../store/mod.ts";
 import { requireToken } from "../core/mod.ts";
-import { bootstrapAdmin, callerOf, withAuth } from "./auth.ts";
+import { bootstrapAdmin, callerOf, httpCaller, withAuth } from "./auth.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
 import { L2Access, loadCheckpointSecret } from "./l2_access.ts";
@@ -362,6 +362,15 @@ export async function startOrchestrator(
       (req) => {
         if (new URL(req.url).pathname !== "/metrics") {
           return new Response("not found\n", { status: 404 });
+        }
+        // The same user tokens as the gRPC API (any user's: the page holds counts only).
+        try {
+          httpCaller(req, tokens, now());
+        } catch (err) {
+          return new Response(`${(err as Error).message}\n`, {
+            status: 401,
+            headers: { "www-authenticate": "Bearer" },
+          });
         }
         return new Response(
           metrics.render(
