@@ -205,7 +205,7 @@ Deno.test({
 
 Deno.test({
   name:
-    "StreamLogs: an ended job takes its shutdown lines, but not lines sent after its stop window",
+    "StreamLogs: an ended job takes its shutdown lines, but not lines sent (nor fetches) after its stop window",
   ...opts,
   fn: () =>
     // Grace 2 s: the window is 2 s + 5 s after the job ended.
@@ -228,6 +228,16 @@ Deno.test({
       const forged = await streamBatches(rt, md, [line("[cumulus] forged", 1)]);
       assert.equal(forged.error?.code, grpc.status.FAILED_PRECONDITION);
       assert.match(forged.error?.details ?? "", /already ended \(CANCELLED\): it accepts no more/);
+      // Nor does its token fetch the job's bundle or function any more.
+      for (const method of ["FetchBundle", "FetchFunction"]) {
+        const err = await new Promise<grpc.ServiceError>((resolve) => {
+          const s = rt[method]({ jobId: id }, md) as grpc.ClientReadableStream<unknown>;
+          s.on("data", () => {});
+          s.on("error", resolve);
+        });
+        assert.equal(err.code, grpc.status.FAILED_PRECONDITION, `${method}: ${err.details}`);
+        assert.match(err.details, /it accepts no more (bundle|function) fetches/);
+      }
       const texts = (await c.watchAll(id)).lines.map((l) => l.text);
       assert.ok(texts.includes("saving before exit"));
       assert.ok(!texts.includes("[cumulus] forged"), texts.join(" | "));

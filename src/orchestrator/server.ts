@@ -623,6 +623,7 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
   return {
     FetchBundle: serverStream(d, "FetchBundle", async (req: { jobId: string }, call, signal) => {
       const job = authenticate(d, call, req.jobId);
+      d.manager.assertAcceptsLogs(job, "bundle fetches");
       // The container is evidently running: see it as such without waiting a poll.
       d.manager.nudge(job.id);
       if (job.bundleBytes === 0) throw new NotFoundError(`job ${job.id} has no bundle`);
@@ -638,6 +639,7 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       "FetchFunction",
       async (req: { jobId: string }, call, signal) => {
         const job = authenticate(d, call, req.jobId);
+        d.manager.assertAcceptsLogs(job, "function fetches");
         d.manager.nudge(job.id);
         if (job.spec.function.length === 0) {
           throw new NotFoundError(`job ${job.id} has no function`);
