@@ -7,6 +7,7 @@
  * @module
  */
 import { join } from "node:path";
+import { userConfigDir, writePrivateJson } from "../sdk/mod.ts";
 
 /** What `cumulus up` records for clients. */
 export interface UpEndpoint {
@@ -22,12 +23,8 @@ type Env = (name: string) => string | undefined;
 
 /** The file's path for this environment, or null when no directory can be named. */
 export function upEndpointPath(env: Env): string | null {
-  const explicit = env("CUMULUS_CONFIG_DIR")?.trim();
-  if (explicit) return join(explicit, "up.json");
-  const xdg = env("XDG_CONFIG_HOME")?.trim();
-  if (xdg) return join(xdg, "cumulus", "up.json");
-  const home = env("HOME")?.trim();
-  return home ? join(home, ".config", "cumulus", "up.json") : null;
+  const dir = env("CUMULUS_CONFIG_DIR")?.trim() || userConfigDir(env);
+  return dir ? join(dir, "up.json") : null;
 }
 
 /** The recorded endpoint, or null when there is none, it is unreadable, or its CA file is gone. */
@@ -48,11 +45,7 @@ export function readUpEndpoint(env: Env): UpEndpoint | null {
 /** Records `endpoint` (atomically; the directory is created 0700). */
 export async function writeUpEndpoint(env: Env, endpoint: UpEndpoint): Promise<void> {
   const path = upEndpointPath(env);
-  if (!path) return;
-  await Deno.mkdir(join(path, ".."), { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, JSON.stringify(endpoint) + "\n", { mode: 0o600 });
-  await Deno.rename(tmp, path);
+  if (path) await writePrivateJson(path, endpoint);
 }
 
 /** Removes the record when it belongs to `dataDir` (another `up`'s record stays). */

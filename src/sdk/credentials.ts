@@ -20,16 +20,26 @@ function denoEnv(name: string): string | undefined {
 }
 
 /**
+ * The user's Cumulus config directory: `$XDG_CONFIG_HOME/cumulus`, else
+ * `~/.config/cumulus`; null when no home is known. The credentials file and
+ * `cumulus up`'s record (src/cli/up_endpoint.ts) live there by default.
+ */
+export function userConfigDir(env: EnvLookup = denoEnv): string | null {
+  const xdg = env("XDG_CONFIG_HOME")?.trim();
+  if (xdg) return `${xdg}/cumulus`;
+  const home = env("HOME")?.trim();
+  return home ? `${home}/.config/cumulus` : null;
+}
+
+/**
  * The credentials file's path, or null when no home is known.
  * @param env Variable lookup; defaults to `Deno.env.get`.
  */
 export function credentialsPath(env: EnvLookup = denoEnv): string | null {
   const explicit = env("CUMULUS_CREDENTIALS");
   if (explicit) return explicit;
-  const xdg = env("XDG_CONFIG_HOME");
-  if (xdg) return `${xdg}/cumulus/credentials`;
-  const home = env("HOME");
-  return home ? `${home}/.config/cumulus/credentials` : null;
+  const dir = userConfigDir(env);
+  return dir ? `${dir}/credentials` : null;
 }
 
 /**
@@ -54,16 +64,21 @@ export function readCredentialsToken(path: string | null): string {
 }
 
 /**
- * Writes `token` to the credentials file at `path` (its directory 0700, the
- * file 0600, replaced atomically).
+ * Writes `value` as JSON to `path`, readable by its owner only: the
+ * directory made 0700, the file 0600 and replaced atomically.
  */
-export async function writeCredentials(path: string, token: string): Promise<void> {
+export async function writePrivateJson(path: string, value: unknown): Promise<void> {
   const dir = path.slice(0, path.lastIndexOf("/")) || ".";
   await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
   const tmp = `${path}.tmp-${crypto.randomUUID()}`;
-  await Deno.writeTextFile(tmp, JSON.stringify({ token }) + "\n", { mode: 0o600 });
+  await Deno.writeTextFile(tmp, JSON.stringify(value) + "\n", { mode: 0o600 });
   await Deno.chmod(tmp, 0o600);
   await Deno.rename(tmp, path);
+}
+
+/** Writes `token` to the credentials file at `path` ({@link writePrivateJson}). */
+export async function writeCredentials(path: string, token: string): Promise<void> {
+  await writePrivateJson(path, { token });
 }
 
 /**

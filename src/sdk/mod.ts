@@ -42,7 +42,9 @@ export {
   type EnvLookup,
   readCredentialsToken,
   resolveToken,
+  userConfigDir,
   writeCredentials,
+  writePrivateJson,
 } from "./credentials.ts";
 export { Job, type LogsOptions, type WatchOptions } from "./job.ts";
 export { currentJob, type JobContext } from "./context.ts";

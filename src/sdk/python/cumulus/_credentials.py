@@ -12,7 +12,18 @@ from __future__ import annotations
 import json
 from typing import Mapping, Optional
 
-__all__ = ["credentials_path", "read_credentials_token", "resolve_token"]
+__all__ = ["credentials_path", "read_credentials_token", "resolve_token", "user_config_dir"]
+
+
+def user_config_dir(environ: Mapping[str, str]) -> Optional[str]:
+    """The user's Cumulus config directory: ``$XDG_CONFIG_HOME/cumulus``, else
+    ``~/.config/cumulus``; None when no home is known. The credentials file and
+    ``cumulus up``'s record (:func:`cumulus._url.up_endpoint`) live there by default."""
+    xdg = (environ.get("XDG_CONFIG_HOME") or "").strip()
+    if xdg:
+        return f"{xdg}/cumulus"
+    home = (environ.get("HOME") or "").strip()
+    return f"{home}/.config/cumulus" if home else None
 
 
 def credentials_path(environ: Mapping[str, str]) -> Optional[str]:
@@ -20,11 +31,8 @@ def credentials_path(environ: Mapping[str, str]) -> Optional[str]:
     explicit = environ.get("CUMULUS_CREDENTIALS")
     if explicit:
         return explicit
-    xdg = environ.get("XDG_CONFIG_HOME")
-    if xdg:
-        return f"{xdg}/cumulus/credentials"
-    home = environ.get("HOME")
-    return f"{home}/.config/cumulus/credentials" if home else None
+    directory = user_config_dir(environ)
+    return f"{directory}/credentials" if directory else None
 
 
 def read_credentials_token(path: Optional[str]) -> str:

@@ -8,6 +8,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence, Tuple
 
+from cumulus._credentials import user_config_dir
 from cumulus.errors import InvalidUrlError
 
 #: Address used when neither an argument nor CUMULUS_ORCHESTRATOR_URL gives one.
@@ -121,17 +122,10 @@ def up_endpoint(env: Mapping[str, str]) -> Optional[Tuple[str, str]]:
     else ``~/.config/cumulus`` (the CLI reads the same file); one whose CA file is gone
     counts as none.
     """
-    explicit = env.get("CUMULUS_CONFIG_DIR", "").strip()
-    xdg = env.get("XDG_CONFIG_HOME", "").strip()
-    home = env.get("HOME", "").strip()
-    if explicit:
-        path = os.path.join(explicit, "up.json")
-    elif xdg:
-        path = os.path.join(xdg, "cumulus", "up.json")
-    elif home:
-        path = os.path.join(home, ".config", "cumulus", "up.json")
-    else:
+    directory = env.get("CUMULUS_CONFIG_DIR", "").strip() or user_config_dir(env)
+    if not directory:
         return None
+    path = os.path.join(directory, "up.json")
     try:
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
