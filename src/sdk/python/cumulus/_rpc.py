@@ -22,7 +22,7 @@ import grpc
 
 from cumulus._proto import cumulus_pb2 as pb2
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
-from cumulus._url import Endpoint, is_loopback, new_channel
+from cumulus._url import is_loopback, new_channel
 from cumulus.errors import (
     CumulusError,
     CumulusTimeoutError,
@@ -115,7 +115,7 @@ class Rpc:
         #: The retry policy of idempotent calls.
         self.backoff = Backoff(budget=retry_timeout)
         self.tls = tls
-        self._channel = new_channel(Endpoint(target, target.rsplit(":", 1)[0], tls), options, ca_pem)
+        self._channel = new_channel(target, tls, options, ca_pem)
         #: Sent with every Cumulus call: the user token (the health check needs none).
         self._metadata = (("authorization", f"Bearer {token}"),) if token else ()
         self._connected = False

@@ -165,15 +165,24 @@ def default_ca_pem(env: Mapping[str, str]) -> Optional[bytes]:
     return None
 
 
-def new_channel(endpoint: Endpoint, options: Sequence[Tuple[str, Any]], ca_pem: Optional[bytes] = None) -> Any:
-    """A grpc channel to ``endpoint``: TLS verified against ``ca_pem`` (``None``: the system
-    store) for ``grpcs://``/``https://``, plaintext otherwise."""
+def new_channel(target: str, tls: bool, options: Sequence[Tuple[str, Any]], ca_pem: Optional[bytes] = None) -> Any:
+    """A grpc channel to ``target`` (``host:port``): TLS verified against ``ca_pem`` (``None``:
+    the system store) when ``tls``, plaintext otherwise."""
     import grpc
 
-    if not endpoint.tls:
-        return grpc.insecure_channel(endpoint.target, options=list(options))
+    if not tls:
+        return grpc.insecure_channel(target, options=list(options))
     creds = grpc.ssl_channel_credentials(root_certificates=ca_pem)
-    return grpc.secure_channel(endpoint.target, creds, options=list(options))
+    return grpc.secure_channel(target, creds, options=list(options))
+
+
+def grpc_target(url: str) -> str:
+    """``host:port`` of an address as a job gets it (``CUMULUS_ORCHESTRATOR_URL``): the scheme
+    (``grpc://``, ``http://``, ``grpcs://``, ``https://``) and a trailing slash dropped."""
+    for scheme in ("grpc://", "http://", "grpcs://", "https://"):
+        if url.startswith(scheme):
+            return url[len(scheme):].rstrip("/")
+    return url
 
 
 def is_tls_url(url: str) -> bool:

@@ -104,7 +104,7 @@ from typing import IO, TYPE_CHECKING, Generator, Iterable, Iterator, List, Mappi
 
 from cumulus._bytes import format_bytes, parse_bytes
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
-from cumulus._url import default_ca_pem, is_tls_url
+from cumulus._url import default_ca_pem, grpc_target, is_tls_url, new_channel as _new_channel
 
 # grpc, protobuf and tarfile are imported where used: a function job's runtime
 # imports this module, then starts the function's process before it pays for
@@ -317,7 +317,7 @@ class RuntimeConfig:
         if not retry >= 0:
             raise UsageError(f"CUMULUS_RETRY_TIMEOUT must be a number >= 0, got {raw_retry!r}")
         return cls(
-            target=_grpc_target(env["CUMULUS_ORCHESTRATOR_URL"]),
+            target=grpc_target(env["CUMULUS_ORCHESTRATOR_URL"]),
             job_id=env["CUMULUS_JOB_ID"],
             token=env["CUMULUS_JOB_TOKEN"],
             workdir=os.path.abspath(env.get("CUMULUS_WORKDIR") or _DEFAULT_WORKDIR),
@@ -344,14 +344,6 @@ class BundleStats:
     files: int = 0
     dirs: int = 0
     links: int = 0
-
-
-def _grpc_target(url: str) -> str:
-    # Accept "grpc://host:port" and "http://host:port" too: people paste URLs.
-    for scheme in ("grpc://", "http://", "grpcs://", "https://"):
-        if url.startswith(scheme):
-            return url[len(scheme):].rstrip("/")
-    return url
 
 
 def status_failure(err: grpc.RpcError, method: str = "FetchBundle") -> RuntimeFailure:
@@ -384,8 +376,6 @@ def open_channel(config: RuntimeConfig) -> grpc.Channel:
 
 def new_channel(config: RuntimeConfig) -> grpc.Channel:
     """A channel to the orchestrator, not yet connected (its first call connects)."""
-    import grpc
-
     options = [
         ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
         ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
@@ -395,10 +385,7 @@ def new_channel(config: RuntimeConfig) -> grpc.Channel:
         ("grpc.initial_reconnect_backoff_ms", 200),
         ("grpc.max_reconnect_backoff_ms", 2000),
     ]
-    if config.tls:
-        creds = grpc.ssl_channel_credentials(root_certificates=config.ca_pem)
-        return grpc.secure_channel(config.target, creds, options=options)
-    return grpc.insecure_channel(config.target, options=options)
+    return _new_channel(config.target, config.tls, options, config.ca_pem)
 
 
 def _unreachable(config: RuntimeConfig) -> UnreachableError:

@@ -26,7 +26,7 @@ import time
 from typing import Any, Deque, Mapping, Optional, Tuple
 
 from cumulus._retry import DEFAULT_RETRY_TIMEOUT, Backoff, Retrier
-from cumulus._url import default_ca_pem, is_tls_url
+from cumulus._url import default_ca_pem, grpc_target, is_tls_url, new_channel
 
 __all__ = ["CheckpointReporter", "JobEndpoint", "reporter_for", "REPORT_TIMEOUT", "TOKEN_METADATA_KEY"]
 
@@ -46,13 +46,6 @@ _FINAL_CODES = ("UNIMPLEMENTED", "UNAUTHENTICATED", "PERMISSION_DENIED", "FAILED
 _RETRY_CODES = ("UNAVAILABLE",)
 
 
-def _target(url: str) -> str:
-    for scheme in ("grpc://", "http://", "grpcs://", "https://"):
-        if url.startswith(scheme):
-            return url[len(scheme):].rstrip("/")
-    return url
-
-
 class JobEndpoint:
     """Where a job's own calls go and as which job: the orchestrator's address
     (TLS for ``grpcs://``/``https://``, verified against ``ca_pem``, else the
@@ -60,7 +53,7 @@ class JobEndpoint:
 
     def __init__(self, url: str, job_id: str, token: str, ca_pem: Optional[bytes] = None) -> None:
         self.url = url
-        self.target = _target(url)
+        self.target = grpc_target(url)
         self.tls = is_tls_url(url)
         self.ca_pem = ca_pem
         self.job_id = job_id
@@ -82,13 +75,7 @@ class JobEndpoint:
 
     def channel(self) -> Any:
         """A new channel to the orchestrator."""
-        import grpc
-
-        options = [("grpc.enable_http_proxy", 0)]
-        if self.tls:
-            creds = grpc.ssl_channel_credentials(root_certificates=self.ca_pem)
-            return grpc.secure_channel(self.target, creds, options=options)
-        return grpc.insecure_channel(self.target, options=options)
+        return new_channel(self.target, self.tls, [("grpc.enable_http_proxy", 0)], self.ca_pem)
 
 
 class CheckpointReporter:
