@@ -34,6 +34,7 @@ function node(id: string, parts: AgentPartition[], agent = "ok"): NodeInventory 
       role: "worker",
       labels: {},
       address: "",
+      cpus: 2,
     },
     agent,
     access: "none",

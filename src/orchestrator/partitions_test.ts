@@ -81,6 +81,7 @@ function cachedWorld() {
           role: "manager",
           labels: {},
           address: "",
+          cpus: 2,
         },
         agent: "ok",
         access: "none",

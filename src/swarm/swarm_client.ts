@@ -94,6 +94,8 @@ export interface NodeInfo {
   role: string;
   labels: Record<string, string>;
   address: string;
+  /** CPUs the node reports (0: unknown). */
+  cpus: number;
 }
 
 /** How long node CPU counts are reused before they are read again. */
@@ -244,13 +246,8 @@ export class SwarmClient {
   async #fitCpu(cpu: number, constraints: string[]): Promise<number> {
     if (!this.#nodeCpus || Date.now() - this.#nodeCpus.at > NODE_CPUS_TTL_MS) {
       try {
-        // deno-lint-ignore no-explicit-any
-        const nodes: any[] = await this.docker.listNodes();
         const cpus = new Map<string, number>();
-        for (const n of nodes) {
-          const nano = Number(n.Description?.Resources?.NanoCPUs ?? 0);
-          if (nano > 0) cpus.set(String(n.ID), nano / 1e9);
-        }
+        for (const n of await this.listNodes()) if (n.cpus > 0) cpus.set(n.id, n.cpus);
         this.#nodeCpus = { at: Date.now(), cpus };
       } catch {
         return cpu;
@@ -564,6 +561,7 @@ export class SwarmClient {
         role: n.Spec?.Role ?? "",
         labels: n.Spec?.Labels ?? {},
         address: n.Status?.Addr ?? "",
+        cpus: Number(n.Description?.Resources?.NanoCPUs ?? 0) / 1e9,
       }));
     } catch (err) {
       throw wrap("node list", err);
