@@ -7,17 +7,9 @@
  * @module
  */
 
-/** An environment lookup. */
-export type EnvLookup = (name: string) => string | undefined;
+import { denoEnv, type EnvLookup } from "./env.ts";
 
-function denoEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    // No --allow-env: as if unset.
-    return undefined;
-  }
-}
+export type { EnvLookup };
 
 /**
  * The user's Cumulus config directory: `$XDG_CONFIG_HOME/cumulus`, else

@@ -7,6 +7,7 @@
 import * as grpc from "npm:@grpc/grpc-js@1.14.7";
 import { Buffer } from "node:buffer";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
+import { denoEnv, type EnvLookup } from "./env.ts";
 import type { OrchestratorEndpoint } from "./url.ts";
 
 /** What grpc-js needs to open a channel to one endpoint. */
@@ -57,21 +58,10 @@ export function channelSecurity(
  * also for a client that may not read files), else the file CUMULUS_CA_FILE names, else
  * undefined (the system store). Throws when the variable names a file that cannot be read.
  */
-export function defaultCaPem(
-  env: (name: string) => string | undefined = safeEnv,
-): string | undefined {
+export function defaultCaPem(env: EnvLookup = denoEnv): string | undefined {
   const pem = env("CUMULUS_CA_PEM")?.trim();
   if (pem) return pem;
   const file = env("CUMULUS_CA_FILE")?.trim();
   if (!file) return undefined;
   return Deno.readTextFileSync(file);
-}
-
-function safeEnv(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    // Without --allow-env the variable is unreadable: no CA file.
-    return undefined;
-  }
 }
