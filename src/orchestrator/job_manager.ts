@@ -429,10 +429,10 @@ export class JobManager {
    * Throws FailedPreconditionError when `job` ended longer ago than its
    * container can outlive it (the stop grace period, plus 5 s): a stopped
    * job's runtime still sends the lines printed while it shut down, but a
-   * leaked token of a finished job cannot add lines to its log, nor fetch
-   * its bundle or function (`what` names the refused request).
+   * leaked token of a finished job cannot add lines to its log, fetch its
+   * bundle or function, or get L2 access (`what` names the refused request).
    */
-  assertAcceptsLogs(job: JobRecord, what = "log lines"): void {
+  assertWithinStopWindow(job: JobRecord, what = "log lines"): void {
     if (!isTerminal(job.state)) return;
     const window = this.#d.stopGracePeriodS * 1000 + 5000;
     if (this.#d.now() - (job.finishedAt ?? 0) > window) {

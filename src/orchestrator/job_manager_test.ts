@@ -184,15 +184,15 @@ Deno.test("JobManager.assertRunning: an ended job accepts no more reports", asyn
   });
 });
 
-Deno.test("JobManager.assertAcceptsLogs: an ended job's lines are taken within its stop window only", async () => {
+Deno.test("JobManager.assertWithinStopWindow: an ended job's lines are taken within its stop window only", async () => {
   const f = await fixture(); // stop grace 2 s: the window is 7 s
   try {
-    f.manager.assertAcceptsLogs(stored(f, "RUNNING"));
+    f.manager.assertWithinStopWindow(stored(f, "RUNNING"));
     const ended = stored(f, "CANCELLED");
     f.clock.now += 6_999;
-    f.manager.assertAcceptsLogs(ended);
+    f.manager.assertWithinStopWindow(ended);
     f.clock.now += 2;
-    assert.throws(() => f.manager.assertAcceptsLogs(ended), /accepts no more log lines/);
+    assert.throws(() => f.manager.assertWithinStopWindow(ended), /accepts no more log lines/);
   } finally {
     await f.close();
   }

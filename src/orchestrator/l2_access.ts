@@ -8,13 +8,7 @@
  * per-job state is stored and a job never learns another job's key.
  * @module
  */
-import {
-  CumulusError,
-  FailedPreconditionError,
-  isTerminal,
-  type JobRecord,
-  ResourceExhaustedError,
-} from "../core/mod.ts";
+import { CumulusError, type JobRecord, ResourceExhaustedError } from "../core/mod.ts";
 import { presignUrl, type SigV4Credentials, uriEncode } from "./sigv4.ts";
 
 /** How long a presigned URL stays valid, in seconds. */
@@ -126,27 +120,11 @@ export function checkL2Request(base: string, req: L2Request): void {
 export class L2Access {
   readonly #site: L2Site;
   readonly #secret: Uint8Array<ArrayBuffer>;
-  readonly #stopWindowMs: number;
 
-  /**
-   * `secret`: the orchestrator's checkpoint secret (see {@link loadCheckpointSecret});
-   * `stopGracePeriodS`: how long a stopped job's container may still upload its final checkpoint.
-   */
-  constructor(site: L2Site, secret: Uint8Array<ArrayBuffer>, stopGracePeriodS: number) {
+  /** `secret`: the orchestrator's checkpoint secret (see {@link loadCheckpointSecret}). */
+  constructor(site: L2Site, secret: Uint8Array<ArrayBuffer>) {
     this.#site = site;
     this.#secret = secret;
-    this.#stopWindowMs = stopGracePeriodS * 1000 + 5000;
-  }
-
-  /**
-   * Throws FailedPreconditionError when `job` ended longer ago than its
-   * container can outlive it (stop grace period + 5 s): a stopping job still
-   * uploads its final checkpoint, a leaked token of a finished job gets nothing.
-   */
-  assertActive(job: JobRecord, nowMs: number): void {
-    if (isTerminal(job.state) && nowMs - (job.finishedAt ?? 0) > this.#stopWindowMs) {
-      throw new FailedPreconditionError(`job ${job.id} already ended (${job.state}): no L2 access`);
-    }
   }
 
   /** True when L2 is configured (a bucket); without it nothing is presigned. */

@@ -74,7 +74,7 @@ const SITE = {
 
 Deno.test("L2Access presigns path-style URLs for the job's prefix and refuses the rest", async () => {
   const site = SITE;
-  const l2 = new L2Access(site, new Uint8Array(32), 10);
+  const l2 = new L2Access(site, new Uint8Array(32));
   const job = mockJob({ id: "j-1" });
   const [url] = await l2.presign(job, [
     req("PUT", `${BASE}000000000001/w.npy`, { partNumber: "1", uploadId: "a b" }),
@@ -89,7 +89,7 @@ Deno.test("L2Access presigns path-style URLs for the job's prefix and refuses th
   );
   const many = Array.from({ length: 1001 }, () => req("GET", `${BASE}x`));
   await assert.rejects(l2.presign(job, many, new Date()), ResourceExhaustedError);
-  const other = new L2Access({ ...site, bucket: "" }, new Uint8Array(32), 10);
+  const other = new L2Access({ ...site, bucket: "" }, new Uint8Array(32));
   await assert.rejects(
     other.presign(job, [req("GET", `${BASE}x`)], new Date()),
     L2AccessDeniedError,
@@ -98,8 +98,8 @@ Deno.test("L2Access presigns path-style URLs for the job's prefix and refuses th
 
 Deno.test("checkpoint keys differ per job and per secret, and are stable", async () => {
   const site = SITE;
-  const a = new L2Access(site, new Uint8Array(32), 10);
-  const b = new L2Access(site, new Uint8Array(32).fill(1), 10);
+  const a = new L2Access(site, new Uint8Array(32));
+  const b = new L2Access(site, new Uint8Array(32).fill(1));
   const k1 = await a.checkpointKey("j-1");
   assert.equal(k1.length, 32);
   assert.deepEqual(await a.checkpointKey("j-1"), k1);

@@ -303,12 +303,11 @@ export async function startOrchestrator(
         endpoint: config.s3Endpoint,
         prefix: config.s3Prefix,
         credentials: {
-          accessKeyId: (opts.env ?? Deno.env.toObject()).AWS_ACCESS_KEY_ID ?? "",
-          secretAccessKey: (opts.env ?? Deno.env.toObject()).AWS_SECRET_ACCESS_KEY ?? "",
+          accessKeyId: env.AWS_ACCESS_KEY_ID ?? "",
+          secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "",
         },
       },
       await loadCheckpointSecret(`${config.dataDir}/checkpoint.key`),
-      config.stopGracePeriod,
     ),
   };
   const proto = loadCumulusProto();

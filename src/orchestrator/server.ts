@@ -623,7 +623,7 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
   return {
     FetchBundle: serverStream(d, "FetchBundle", async (req: { jobId: string }, call, signal) => {
       const job = authenticate(d, call, req.jobId);
-      d.manager.assertAcceptsLogs(job, "bundle fetches");
+      d.manager.assertWithinStopWindow(job, "bundle fetches");
       // The container is evidently running: see it as such without waiting a poll.
       d.manager.nudge(job.id);
       if (job.bundleBytes === 0) throw new NotFoundError(`job ${job.id} has no bundle`);
@@ -639,7 +639,7 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       "FetchFunction",
       async (req: { jobId: string }, call, signal) => {
         const job = authenticate(d, call, req.jobId);
-        d.manager.assertAcceptsLogs(job, "function fetches");
+        d.manager.assertWithinStopWindow(job, "function fetches");
         d.manager.nudge(job.id);
         if (job.spec.function.length === 0) {
           throw new NotFoundError(`job ${job.id} has no function`);
@@ -672,8 +672,8 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
       async (req: { jobId: string; requests: L2Request[] }, call) => {
         const job = authenticate(d, call, req.jobId);
         if (!d.l2) throw new L2AccessDeniedError("this orchestrator signs no L2 requests");
+        d.manager.assertWithinStopWindow(job, "L2 requests");
         const now = Date.now();
-        d.l2.assertActive(job, now);
         const urls = await d.l2.presign(job, req.requests, new Date(now));
         return { urls, expiresUnixMs: now + PRESIGN_EXPIRES_S * 1000 };
       },
@@ -681,7 +681,7 @@ export function runtimeHandlers(d: HandlerDeps): grpc.UntypedServiceImplementati
     CheckpointKey: unary(d, "CheckpointKey", async (req: { jobId: string }, call) => {
       const job = authenticate(d, call, req.jobId);
       if (!d.l2) throw new L2AccessDeniedError("this orchestrator hands out no checkpoint keys");
-      d.l2.assertActive(job, Date.now());
+      d.manager.assertWithinStopWindow(job, "checkpoint key requests");
       return { key: await d.l2.checkpointKey(job.id) };
     }),
   };
@@ -768,7 +768,7 @@ function streamLogsHandler(d: HandlerDeps) {
     };
     const handle = async (batch: WireLogBatch) => {
       const job = authenticate(d, call, batch.jobId);
-      d.manager.assertAcceptsLogs(job);
+      d.manager.assertWithinStopWindow(job);
       streamJobId = job.id;
       if (batch.attempt !== job.attempts) {
         throw new CumulusError(
