@@ -10,6 +10,7 @@ import { LogHub } from "../logs/mod.ts";
 import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
 import { prepareDataDir } from "./data_dir.ts";
 import { HealthState } from "./health.ts";
+import { lateHandlers } from "./late_handlers.ts";
 import { assertSafeListen } from "./listen_safety.ts";
 import { JobStore, TokenStore } from "../store/mod.ts";
 import { requireToken } from "../core/mod.ts";
@@ -186,6 +187,17 @@ export async function startOrchestrator(
     "grpc.keepalive_time_ms": 60_000,
     "grpc.keepalive_timeout_ms": 20_000,
   });
+  // Every service is registered before the port opens (calls get UNAVAILABLE, which
+  // clients retry, until its handlers are built below), never UNIMPLEMENTED.
+  const proto = loadCumulusProto();
+  const healthProto = loadHealthProto();
+  const cumulusService = withPreEncodedWatch(proto.Cumulus.service);
+  const lateCumulus = lateHandlers(cumulusService);
+  const lateRuntime = lateHandlers(proto.Runtime.service);
+  const lateHealth = lateHandlers(healthProto.service);
+  server.addService(cumulusService, lateCumulus.handlers);
+  server.addService(proto.Runtime.service, lateRuntime.handlers);
+  server.addService(healthProto.service, lateHealth.handlers);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(
       `${config.listenHost}:${config.port}`,
@@ -310,7 +322,6 @@ export async function startOrchestrator(
       await loadCheckpointSecret(`${config.dataDir}/checkpoint.key`),
     ),
   };
-  const proto = loadCumulusProto();
   // Long-lived streams are counted server-wide; one past its bound is refused.
   const streams = new StreamLimiter({
     WatchJob: {
@@ -325,8 +336,7 @@ export async function startOrchestrator(
     // Inside withAuth: the token's user.
     callerOf: (call) => callerOf(call)?.user ?? null,
   });
-  server.addService(
-    withPreEncodedWatch(proto.Cumulus.service),
+  lateCumulus.ready(
     // Every client call is authenticated here, before its stream is counted.
     withAuth(streams.wrap(cumulusHandlers(deps)), {
       tokens,
@@ -334,9 +344,9 @@ export async function startOrchestrator(
       onRefused: (m) => metrics.observe(m, "UNAUTHENTICATED", 0),
     }),
   );
-  server.addService(proto.Runtime.service, streams.wrap(runtimeHandlers(deps)));
+  lateRuntime.ready(streams.wrap(runtimeHandlers(deps)));
   const health = new HealthState();
-  server.addService(loadHealthProto().service, health.handlers());
+  lateHealth.ready(health.handlers());
   await manager.reconcile();
   // Results past their retention (also while we were down) go at once, then periodically.
   const results = new ResultSweeper({
