@@ -27,6 +27,11 @@ function trainSpec(extra: Record<string, unknown> = {}) {
   });
 }
 
+/** The training spec with `delay` seconds per step: the weights do not depend on it. */
+function slowSpec(delay: number) {
+  return trainSpec({ env: { STEPS: "400", EVERY: "50", STEP_DELAY: String(delay) } });
+}
+
 function finalOf(lines: Array<{ text: string }>): string {
   const l = lines.find((x) => x.text.startsWith("FINAL "));
   assert.ok(l, `no FINAL line in: ${lines.slice(-5).map((x) => x.text).join(" | ")}`);
@@ -68,7 +73,8 @@ Deno.test({
     try {
       const b = await bundle();
       const reference = await uninterrupted(c, b);
-      const id = await c.submit(trainSpec(), b);
+      // Slower steps (same weights) so the removal lands before the job ends.
+      const id = await c.submit(slowSpec(0.03), b);
       const seen: string[] = [];
       const watching = c.watchAll(id, { onLine: (l) => seen.push(l.text) });
       // A random step between the first and the last checkpoints.
@@ -100,10 +106,13 @@ Deno.test({
     try {
       const b = await bundle();
       const reference = await uninterrupted(c, b);
-      const id = await c.submit(trainSpec(), b);
+      // Slower steps (same weights): at least 150 steps × 0.05 s remain after the wait, so
+      // the job is still running when it is paused. At 0.01 s a step, one CI run saw the job
+      // end during the 1.5 s upload wait ("Cannot pause container ...: not running").
+      const id = await c.submit(slowSpec(0.05), b);
       const seen: string[] = [];
       const watching = c.watchAll(id, { onLine: (l) => seen.push(l.text) });
-      await waitForStep(c, id, 100 + Math.floor(Math.random() * 200), seen);
+      await waitForStep(c, id, 100 + Math.floor(Math.random() * 150), seen);
       // Freeze the job so no new checkpoint lands, wait for uploads of what
       // it has, empty L1 through the volume's host path, then kill it.
       const docker = stack.orch.swarm.docker;
@@ -155,10 +164,7 @@ Deno.test({
       // Slower steps (same weights): the 250 steps left after step 150 take ~12 s, so the
       // drain below lands before the job can finish on the drained node. At 0.01 s a step it
       // had ~2.5 s, and in one clean-clone run the job ended SUCCEEDED on the drained node.
-      const id = await c.submit(
-        trainSpec({ env: { STEPS: "400", EVERY: "50", STEP_DELAY: "0.05" } }),
-        b,
-      );
+      const id = await c.submit(slowSpec(0.05), b);
       const seen: string[] = [];
       const watching = c.watchAll(id, { onLine: (l) => seen.push(l.text) });
       await waitForStep(c, id, 150, seen);
