@@ -8,9 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { packBundle } from "../src/sdk/mod.ts";
-import { connectDocker, JOB_PIDS_LIMIT } from "../src/swarm/mod.ts";
+import { JOB_PIDS_LIMIT } from "../src/swarm/mod.ts";
 import { spec, TestClient, type WireJob } from "./helpers/client.ts";
-import { startStack, SWARM_SOCKET } from "./helpers/stack.ts";
+import { startStack } from "./helpers/stack.ts";
+import { startS3 } from "./helpers/s3.ts";
+import { DEFAULT_CONFIG } from "../src/config/mod.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT_IMAGE = Deno.env.get("CUMULUS_BASE_IMAGE") ?? "cumulus-base:bookworm";
@@ -221,56 +223,92 @@ Deno.test({
   },
 });
 
-/** Tries to connect to 127.0.0.1:PORT (argv[1]), then prints the outcome. */
-const DIAL_LOOPBACK = `
-import socket, sys
-try:
-    socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=3).close()
-    print("host loopback: reached")
-except OSError as err:
-    print("host loopback: unreachable", type(err).__name__)
+/**
+ * The probe a job runs: 127.0.0.1:PORT (argv[1]) and the S3 server's own port
+ * (argv[2]) on what the job sees as loopback, an unsigned listing through
+ * CUMULUS_S3_ENDPOINT (the gate), then a checkpoint saved to and restored from
+ * L2 through presigned URLs.
+ */
+const NETWORK_PROBE = `
+import os, socket, sys, urllib.request, urllib.error
+for name, port in (("host loopback", sys.argv[1]), ("s3 server", sys.argv[2])):
+    try:
+        socket.create_connection(("127.0.0.1", int(port)), timeout=3).close()
+        print(f"{name}: reached", flush=True)
+    except OSError as err:
+        print(f"{name}: unreachable", type(err).__name__, flush=True)
+if len(sys.argv) > 3:
+    url = os.environ["CUMULUS_S3_ENDPOINT"] + "/" + os.environ["CUMULUS_S3_BUCKET"] + "?list-type=2"
+    try:
+        urllib.request.urlopen(url, timeout=5)
+        print("unsigned listing: allowed", flush=True)
+    except urllib.error.HTTPError as err:
+        print("unsigned listing:", err.code, flush=True)
+    from pathlib import Path
+    from cumulus.checkpoint import CheckpointConfig, CheckpointManager
+    config = CheckpointConfig.from_env()
+    m = CheckpointManager(config)
+    m.save({"w": list(range(100))}, 7)
+    assert m.flush(120)
+    fresh = CheckpointManager(CheckpointConfig(directory=Path("/tmp/fresh-l1"), job_id=config.job_id, s3=config.s3), report=False)
+    got = fresh.restore()
+    print("RESTORED", got.step, got.source, flush=True)
 `;
 
 Deno.test({
-  name:
-    "with job_network a job cannot reach the host's loopback, yet its runtime reaches the orchestrator",
+  name: "by default a job has its own network: no host loopback, no S3 server; its runtime and " +
+    "presigned L2 requests (through the S3 gate) still work",
   ...opts,
   fn: async () => {
-    const docker = connectDocker(SWARM_SOCKET);
-    // The orchestrator listens on the default bridge's gateway: a host address
-    // that jobs on another bridge reach, unlike 127.0.0.1.
-    const bridge = await docker.getNetwork("bridge").inspect();
-    const gateway: string = bridge.IPAM?.Config?.[0]?.Gateway ?? "";
-    assert.match(gateway, /^\d+\.\d+\.\d+\.\d+$/, "the default bridge has no gateway");
-    // A Swarm-scoped bridge (local to each node, no overlay): what an operator creates.
-    const name = `cumulus-test-jobs-${crypto.randomUUID().slice(0, 8)}`;
-    const net = await docker.createNetwork(
-      { Name: name, Driver: "bridge", Scope: "swarm" } as never,
-    );
     // A server only the host's loopback offers (as the agent's, /metrics, or s3rver are).
     const secret = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const accepting = (async () => {
       for await (const conn of secret) conn.close();
     })();
-    const stack = await startStack({ host: gateway, env: { CUMULUS_JOB_NETWORK: name } });
+    const s3 = await startS3();
+    // The product's defaults: job_network (a Swarm-scoped bridge made when missing), the
+    // orchestrator on loopback with no advertise address, jobs' S3 through the gate.
+    const stack = await startStack({
+      env: {
+        ...s3.orchestratorEnv,
+        CUMULUS_JOB_NETWORK: DEFAULT_CONFIG.jobNetwork,
+        CUMULUS_ADVERTISE_ADDRESS: "",
+        CUMULUS_JOB_S3_GATE: "true",
+      },
+    });
     const c = new TestClient(stack.url);
     const dir = await Deno.makeTempDir();
+    const port = String((secret.addr as Deno.NetAddr).port);
+    const s3port = new URL(s3.endpoint).port;
     try {
-      await Deno.writeTextFile(`${dir}/dial.py`, DIAL_LOOPBACK);
+      assert.notEqual(DEFAULT_CONFIG.jobNetwork, "host");
+      await Deno.writeTextFile(`${dir}/net_probe.py`, NETWORK_PROBE);
       // A bundle: the runtime fetches it and streams the lines over gRPC.
-      const port = String((secret.addr as Deno.NetAddr).port);
-      const id = await c.submit(spec(["python3", "dial.py", port]), (await packBundle(dir)).bytes);
+      const id = await c.submit(
+        spec(["python3", "net_probe.py", port, s3port, "l2"]),
+        (await packBundle(dir)).bytes,
+      );
       const { lines, job } = await c.watchAll(id);
       const out = lines.map((l) => l.text).join("\n");
       assert.equal(job.state, "SUCCEEDED", `${job.reason}\n${out}`);
       assert.match(out, /host loopback: unreachable/);
-      // Sanity: the same probe on the host network reaches it.
+      assert.match(out, /s3 server: unreachable/);
+      assert.match(out, /unsigned listing: 403/);
+      assert.match(out, /RESTORED 7 l2/);
+      const net = await stack.orch.swarm.docker.getNetwork(DEFAULT_CONFIG.jobNetwork).inspect();
+      assert.equal(net.Scope, "swarm");
+      // The checkpoint is in the S3 server, under the job's own prefix.
+      const stored = [...Deno.readDirSync(`${s3.dir}/${s3.bucket}/cumulus`)].map((e) => e.name);
+      assert.ok(stored.some((n) => n.startsWith(id)), stored.join(" "));
+      // Sanity: the same probe on the host network reaches both.
       const hostStack = await startStack();
       const hc = new TestClient(hostStack.url);
       try {
-        const hid = await hc.submit(spec(["python3", "-c", DIAL_LOOPBACK, port]));
+        const hid = await hc.submit(spec(["python3", "-c", NETWORK_PROBE, port, s3port]));
         const host = await hc.watchAll(hid);
-        assert.match(host.lines.map((l) => l.text).join("\n"), /host loopback: reached/);
+        const text = host.lines.map((l) => l.text).join("\n");
+        assert.match(text, /host loopback: reached/);
+        assert.match(text, /s3 server: reached/);
       } finally {
         hc.close();
         await hostStack.stop();
@@ -278,18 +316,10 @@ Deno.test({
     } finally {
       c.close();
       await stack.stop();
+      await s3.stop();
       secret.close();
       await accepting.catch(() => {});
       await Deno.remove(dir, { recursive: true });
-      // The network is in use until the job's container is gone.
-      for (let i = 0; i < 40; i++) {
-        try {
-          await docker.getNetwork(net.id).remove();
-          break;
-        } catch {
-          await new Promise((r) => setTimeout(r, 250));
-        }
-      }
     }
   },
 });

@@ -119,6 +119,14 @@ Deno.test({
       } finally {
         client.close();
       }
+      // Jobs had a network of their own: they dialled the bridge gateway, not loopback, and
+      // their checkpoints reached the S3 server (on loopback) through the orchestrator's gate.
+      const log = await Deno.readTextFile(`${dataDir}/up/orchestrator.log`);
+      const dial = /jobs dial grpcs:\/\/([\d.]+):\d+/.exec(log);
+      assert.ok(dial, `no "jobs dial" in the orchestrator log:\n${log}`);
+      assert.ok(!dial[1].startsWith("127."), `jobs dialled ${dial[1]}`);
+      const l2 = [...Deno.readDirSync(`${dataDir}/s3/cumulus-checkpoints`)].map((e) => e.name);
+      assert.ok(l2.length > 0, "no checkpoint reached the S3 server");
 
       // Idempotent: the same processes are found and reused, no demo this time.
       const t1 = Date.now();

@@ -139,10 +139,17 @@ export interface Config {
   /** Bytes of log lines kept per job; later lines are dropped and counted. */
   maxJobLogBytes: number;
   /**
-   * The Docker network job containers join: "host" (the worker's own network
-   * namespace), or the name of a Swarm-scoped network the operator created.
+   * The Docker network job containers join: a Swarm-scoped network's name (made by
+   * the orchestrator when missing: a bridge local to each node), or "host" (the
+   * worker's own network namespace, loopback included), which the operator must choose.
    */
   jobNetwork: string;
+  /**
+   * Serve jobs' S3 requests through the orchestrator's S3 gate, which relays only
+   * requests it presigned: for an S3 server that checks no signatures (s3rver) or that
+   * jobs cannot reach. `cumulus up` turns it on.
+   */
+  jobS3Gate: boolean;
 }
 
 /** Defaults for every key. */
@@ -193,7 +200,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   allowImageUser: false,
   jobReadOnlyRoot: true,
   maxJobLogBytes: 100 * 1024 ** 2,
-  jobNetwork: "host",
+  jobNetwork: "cumulus-jobs",
+  jobS3Gate: false,
 };
 
 interface KeySpec {
@@ -612,8 +620,14 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     yaml: "job_network",
     env: "CUMULUS_JOB_NETWORK",
     kind: "string",
-    doc: "host: jobs share the worker's network; else a Swarm-scoped network's name",
+    doc: "Swarm-scoped network for jobs (made when missing); host: the worker's own network",
     parse: parseNetworkName,
+  },
+  jobS3Gate: {
+    yaml: "job_s3_gate",
+    env: "CUMULUS_JOB_S3_GATE",
+    kind: "bool",
+    doc: "jobs reach S3 through the orchestrator, which relays only what it presigned",
   },
 };
 

@@ -12,6 +12,9 @@ import { prepareDataDir } from "./data_dir.ts";
 import { HealthState } from "./health.ts";
 import { lateHandlers } from "./late_handlers.ts";
 import { assertSafeListen } from "./listen_safety.ts";
+import { planJobReach } from "./job_reach.ts";
+import { startS3Gate } from "./s3_gate.ts";
+import { certCoversHost } from "../tls/mod.ts";
 import { JobStore, TokenStore } from "../store/mod.ts";
 import { requireToken } from "../core/mod.ts";
 import { bootstrapAdmin, callerOf, httpCaller, withAuth } from "./auth.ts";
@@ -100,6 +103,8 @@ function defaultLog(msg: string): void {
 interface ServerTls {
   credentials: grpc.ServerCredentials;
   caPem: string | undefined;
+  /** The server certificate (PEM). */
+  certPem: string;
 }
 
 async function readPem(key: string, path: string): Promise<string> {
@@ -129,7 +134,18 @@ async function loadServerTls(config: Config): Promise<ServerTls | null> {
       false,
     ),
     caPem: ca,
+    certPem: cert,
   };
+}
+
+/** Refuses to start when jobs would dial `host` and the certificate does not name it. */
+function assertCertCovers(certPem: string, host: string): void {
+  if (certCoversHost(certPem, host)) return;
+  throw new ConfigError(
+    "tls_cert",
+    `jobs dial ${host}, which the certificate does not name, so their TLS handshake would ` +
+      `fail: add it (cumulus certs --host ${host}) or set advertise_address to a name it covers`,
+  );
 }
 
 /**
@@ -205,11 +221,56 @@ export async function startOrchestrator(
       (err, p) => (err ? reject(err) : resolve(p)),
     );
   });
-  const advertiseHost = config.advertiseAddress || `127.0.0.1:${port}`;
+  // Jobs run on their own network by default, where the host's loopback is not theirs.
+  if (config.jobNetwork !== "host" && await swarm.ensureJobNetwork(config.jobNetwork)) {
+    log(`created the Swarm-scoped bridge network ${config.jobNetwork} for jobs`);
+  }
+  const reach = planJobReach({
+    listenHost: config.listenHost,
+    advertiseAddress: config.advertiseAddress,
+    jobNetwork: config.jobNetwork,
+    port,
+    bridgeGateway: config.jobNetwork !== "host" && !config.advertiseAddress
+      ? await swarm.bridgeGateway()
+      : null,
+  });
+  if (tls) assertCertCovers(tls.certPem, reach.host);
+  if (reach.extraBind) {
+    // Plaintext here only when the main port is plaintext loopback: a host-local bridge
+    // address that containers of this host reach (docs/security.md).
+    await new Promise<number>((resolve, reject) => {
+      server.bindAsync(
+        reach.extraBind!,
+        tls?.credentials ?? grpc.ServerCredentials.createInsecure(),
+        (
+          err,
+          p,
+        ) => (err
+          ? reject(new Error(`listening on ${reach.extraBind} for jobs: ${err.message}`))
+          : resolve(p)),
+      );
+    });
+  }
   // Jobs dial TLS when the port serves it: the scheme tells their runtime.
-  const advertise = tls && !advertiseHost.includes("://")
-    ? `grpcs://${advertiseHost}`
-    : advertiseHost;
+  const advertise = tls && !reach.address.includes("://")
+    ? `grpcs://${reach.address}`
+    : reach.address;
+  // An S3 server that checks no signature (s3rver) stays on loopback; jobs reach their own
+  // prefix through the gate, which relays only what the orchestrator presigned.
+  const s3Keys = {
+    accessKeyId: env.AWS_ACCESS_KEY_ID ?? "",
+    secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "",
+  };
+  const gate = config.jobS3Gate && config.s3Bucket
+    ? await startS3Gate({
+      hostname: reach.host,
+      upstream: config.s3Endpoint || `https://s3.${config.s3Region}.amazonaws.com`,
+      credentials: s3Keys,
+      now,
+      log,
+    })
+    : null;
+  const jobS3Endpoint = gate?.origin ?? config.s3Endpoint;
   // Workers named in config `workers` are reached over SSH with SSH_KEY_PATH;
   // host keys are pinned (trust on first use) in the data dir.
   const sshPool = config.workers && config.sshKeyPath
@@ -259,7 +320,7 @@ export async function startOrchestrator(
     s3: {
       bucket: config.s3Bucket,
       region: config.s3Region,
-      endpoint: config.s3Endpoint,
+      endpoint: jobS3Endpoint,
       prefix: config.s3Prefix,
     },
     isolation: {
@@ -312,12 +373,9 @@ export async function startOrchestrator(
       {
         bucket: config.s3Bucket,
         region: config.s3Region,
-        endpoint: config.s3Endpoint,
+        endpoint: jobS3Endpoint,
         prefix: config.s3Prefix,
-        credentials: {
-          accessKeyId: env.AWS_ACCESS_KEY_ID ?? "",
-          secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "",
-        },
+        credentials: s3Keys,
       },
       await loadCheckpointSecret(`${config.dataDir}/checkpoint.key`),
     ),
@@ -421,6 +479,7 @@ export async function startOrchestrator(
       });
       await manager.shutdown();
       await taskEvents?.stop();
+      await gate?.close();
       await results.stop();
       await logs.closeAll();
       await metricsServer?.shutdown();

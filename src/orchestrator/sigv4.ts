@@ -108,3 +108,93 @@ export async function presignUrl(req: PresignRequest, creds: SigV4Credentials): 
   const signature = hex(await hmac(key, toSign));
   return `${url.origin}${url.pathname}?${query}&X-Amz-Signature=${signature}`;
 }
+
+/** The query parameters a presigned URL carries for its signature. */
+const SIG_PARAMS = [
+  "X-Amz-Algorithm",
+  "X-Amz-Credential",
+  "X-Amz-Date",
+  "X-Amz-Expires",
+  "X-Amz-SignedHeaders",
+  "X-Amz-Signature",
+] as const;
+
+/** What {@link verifyPresignedUrl} decided: why a request is refused, or null when it verifies. */
+export type PresignVerdict = { ok: true } | { ok: false; reason: string };
+
+function refuse(reason: string): PresignVerdict {
+  return { ok: false, reason };
+}
+
+/** Constant-time comparison of two hex strings of equal length. */
+function sameHex(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return diff === 0;
+}
+
+/**
+ * Checks a request against a URL that {@link presignUrl} made with `creds`: the
+ * signature must match the method, host, path, every other query parameter and
+ * the signed headers as received, the access key must be `creds`' and the URL must
+ * be within its validity window (signing time up to 60 s in the future is accepted
+ * for clock skew). Used by the S3 gate (s3_gate.ts) in front of an S3 server that
+ * checks no signature itself.
+ * @example
+ * const v = await verifyPresignedUrl("GET", new URL(req.url), req.headers, creds, new Date());
+ * if (!v.ok) return new Response(v.reason, { status: 403 });
+ */
+export async function verifyPresignedUrl(
+  method: string,
+  url: URL,
+  headers: Headers,
+  creds: SigV4Credentials,
+  now: Date,
+): Promise<PresignVerdict> {
+  const q = url.searchParams;
+  for (const p of SIG_PARAMS) {
+    if (q.getAll(p).length !== 1) return refuse(`not a presigned URL: ${p} missing or repeated`);
+  }
+  if (q.get("X-Amz-Algorithm") !== "AWS4-HMAC-SHA256") return refuse("unsupported algorithm");
+  const [keyId, day, region, service, term, ...extra] = q.get("X-Amz-Credential")!.split("/");
+  if (extra.length || term !== "aws4_request" || !day || !region || !service) {
+    return refuse("malformed X-Amz-Credential");
+  }
+  if (keyId !== creds.accessKeyId) return refuse("unknown access key");
+  const stamp = q.get("X-Amz-Date")!;
+  const m = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/.exec(stamp);
+  if (!m || stamp.slice(0, 8) !== day) return refuse("malformed X-Amz-Date");
+  const signedAt = new Date(Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6]));
+  const expires = Number(q.get("X-Amz-Expires"));
+  if (!Number.isInteger(expires) || expires < 1 || expires > 604800) {
+    return refuse("malformed X-Amz-Expires");
+  }
+  const age = (now.getTime() - signedAt.getTime()) / 1000;
+  if (age > expires) return refuse("the presigned URL has expired");
+  if (age < -60) return refuse("the presigned URL is dated in the future");
+  const names = q.get("X-Amz-SignedHeaders")!.split(";");
+  if (!names.includes("host")) return refuse("the host header is not signed");
+  const signed: Record<string, string> = {};
+  for (const n of names) {
+    if (n === "host") continue;
+    const v = headers.get(n);
+    if (v === null) return refuse(`signed header ${n} is missing`);
+    signed[n] = v;
+  }
+  // The same URL without its signature parameters, re-signed: equal only if nothing changed.
+  const bare = new URL(url.href);
+  for (const p of SIG_PARAMS) bare.searchParams.delete(p);
+  const host = headers.get("host") ?? url.host;
+  const again = await presignUrl({
+    method: method.toUpperCase(),
+    url: `${url.protocol}//${host}${url.pathname}${bare.search}`,
+    region,
+    service,
+    expiresS: expires,
+    now: signedAt,
+    headers: signed,
+  }, creds);
+  const want = new URL(again).searchParams.get("X-Amz-Signature") ?? "";
+  return sameHex(want, q.get("X-Amz-Signature")!) ? { ok: true } : refuse("signature mismatch");
+}

@@ -512,6 +512,65 @@ export class SwarmClient {
     }
   }
 
+  /**
+   * Docker's default bridge gateway on the manager's host (an address of the host that
+   * containers on any bridge reach, 172.17.0.1 as a rule), or null when the engine runs
+   * without one (`dockerd --bridge=none`).
+   */
+  async bridgeGateway(): Promise<string | null> {
+    try {
+      const net = await this.docker.getNetwork("bridge").inspect();
+      const gw = net?.IPAM?.Config?.find((c: { Gateway?: string }) => c.Gateway)?.Gateway;
+      return gw ? String(gw) : null;
+    } catch (err) {
+      if (statusCode(err) === 404) return null;
+      throw wrap("network inspect", err);
+    }
+  }
+
+  /**
+   * Makes sure the Swarm-scoped network `name` exists for jobs: creates a bridge local to
+   * each node (no overlay, no encryption needed: it never leaves the node) when missing.
+   * Returns whether it was created. A network of that name that is not Swarm-scoped cannot
+   * carry services: UnavailableError naming it.
+   */
+  async ensureJobNetwork(name: string): Promise<boolean> {
+    const scopeOf = async (): Promise<string | null> => {
+      try {
+        return String((await this.docker.getNetwork(name).inspect()).Scope ?? "");
+      } catch (err) {
+        if (statusCode(err) === 404) return null;
+        throw wrap("network inspect", err);
+      }
+    };
+    let scope = await scopeOf();
+    let created = false;
+    if (scope === null) {
+      try {
+        await this.docker.createNetwork({
+          Name: name,
+          Driver: "bridge",
+          Scope: "swarm",
+          CheckDuplicate: true,
+          Labels: { "cumulus.jobs": "1" },
+        } as never);
+        created = true;
+      } catch (err) {
+        // Another orchestrator made it meanwhile.
+        if (statusCode(err) !== 409) throw wrap("network create", err);
+      }
+      scope = await scopeOf();
+    }
+    if (scope !== "swarm") {
+      throw new UnavailableError(
+        `network ${name} is ${scope === null ? "missing" : `${scope}-scoped`}: jobs need a ` +
+          "Swarm-scoped one (docker network create --scope swarm --driver bridge " + name +
+          "), or config job_network: host",
+      );
+    }
+    return created;
+  }
+
   /** The Swarm node id of the engine this client talks to (the manager's own node). */
   async localNodeId(): Promise<string> {
     try {

@@ -176,6 +176,18 @@ export function certificateHosts(cert: x509.X509Certificate): string[] {
     .map((n) => n.type === "dns" ? n.value.toLowerCase() : n.value);
 }
 
+/**
+ * Whether the PEM certificate `certPem` names `host` in its subject alternative names
+ * (a `*.` DNS name covers one label), as a client verifying it would require.
+ */
+export function certCoversHost(certPem: string, host: string): boolean {
+  const names = certificateHosts(new x509.X509Certificate(certPem));
+  const h = host.replace(/^\[|\]$/g, "").toLowerCase();
+  return names.some((n) =>
+    n === h || (n.startsWith("*.") && !isIpAddress(h) && h.slice(h.indexOf(".")) === n.slice(1))
+  );
+}
+
 function freshUntil(cert: x509.X509Certificate, now: Date): boolean {
   return cert.notBefore.getTime() <= now.getTime() &&
     cert.notAfter.getTime() - now.getTime() > RENEW_BEFORE_DAYS * DAY_MS;
