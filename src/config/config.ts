@@ -104,6 +104,10 @@ export interface Config {
   maxWatchStreamsPerUser: number;
   /** Runtime.StreamLogs streams open at once, over all jobs; one more answers RESOURCE_EXHAUSTED. */
   maxLogStreams: number;
+  /** SubmitJob uploads (bundle or function) in progress at once; one more answers RESOURCE_EXHAUSTED. */
+  maxUploads: number;
+  /** SubmitJob uploads one user may have in progress at once. */
+  maxUploadsPerUser: number;
   /**
    * HTTP/2 streams (calls of any kind) one client connection may have open at once; the
    * server advertises it (SETTINGS_MAX_CONCURRENT_STREAMS) and gRPC clients queue calls past it.
@@ -186,6 +190,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxWatchStreams: 1000,
   maxWatchStreamsPerUser: 100,
   maxLogStreams: 1000,
+  maxUploads: 64,
+  maxUploadsPerUser: 8,
   maxStreamsPerConnection: 128,
   metricsHost: "127.0.0.1",
   tlsCert: "",
@@ -505,6 +511,22 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     min: 1,
     max: 1_000_000,
     doc: "WatchJob streams open at once over all clients; one more answers RESOURCE_EXHAUSTED",
+  },
+  maxUploads: {
+    yaml: "max_uploads",
+    env: "CUMULUS_MAX_UPLOADS",
+    kind: "int",
+    min: 1,
+    max: 100_000,
+    doc: "SubmitJob uploads in progress at once; one more answers RESOURCE_EXHAUSTED",
+  },
+  maxUploadsPerUser: {
+    yaml: "max_uploads_per_user",
+    env: "CUMULUS_MAX_UPLOADS_PER_USER",
+    kind: "int",
+    min: 1,
+    max: 100_000,
+    doc: "SubmitJob uploads one user may have in progress at once",
   },
   maxWatchStreamsPerUser: {
     yaml: "max_watch_streams_per_user",

@@ -388,6 +388,12 @@ export async function startOrchestrator(
       perCaller: { max: config.maxWatchStreamsPerUser, key: "max_watch_streams_per_user" },
     },
     StreamLogs: { max: config.maxLogStreams, key: "max_log_streams" },
+    // Each upload holds a temp file until it ends.
+    SubmitJob: {
+      max: config.maxUploads,
+      key: "max_uploads",
+      perCaller: { max: config.maxUploadsPerUser, key: "max_uploads_per_user" },
+    },
   }, {
     onRefused: (m) => metrics.observe(m, "RESOURCE_EXHAUSTED", 0),
     log,

@@ -119,6 +119,7 @@ export interface StreamLimiterOptions {
 /** A grpc-js server call: any stream kind carries these events. */
 type AnyCall =
   | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerReadableStream<unknown, unknown>
   | grpc.ServerDuplexStream<unknown, unknown>;
 
 /**
@@ -155,9 +156,12 @@ export class StreamLimiter {
   wrap(handlers: grpc.UntypedServiceImplementation): grpc.UntypedServiceImplementation {
     const out: grpc.UntypedServiceImplementation = { ...handlers };
     for (const [method, bound] of Object.entries(this.#bounds)) {
-      const inner = handlers[method] as ((call: AnyCall) => unknown) | undefined;
+      const inner = handlers[method] as
+        | ((call: AnyCall, cb?: grpc.sendUnaryData<unknown>) => unknown)
+        | undefined;
       if (!inner) continue;
-      out[method] = (call: AnyCall) => {
+      // A client stream (an upload) answers through `cb` and holds its place until it does.
+      out[method] = (call: AnyCall, cb?: grpc.sendUnaryData<unknown>) => {
         const n = this.open(method);
         const caller = bound.perCaller ? this.#opts.callerOf?.(call) || "" : "";
         const callerKey = `${method}\u0000${caller}`;
@@ -172,7 +176,9 @@ export class StreamLimiter {
         }
         if (refusal) {
           this.#refuse(method, bound);
-          call.emit("error", toRpcError(new ResourceExhaustedError(refusal)));
+          const err = toRpcError(new ResourceExhaustedError(refusal));
+          if (cb) cb(err);
+          else call.emit("error", err);
           return;
         }
         this.#open.set(method, n + 1);
@@ -187,6 +193,13 @@ export class StreamLimiter {
           if (left > 0) this.#byCaller.set(callerKey, left);
           else this.#byCaller.delete(callerKey);
         };
+        if (cb) {
+          call.once("cancelled", release);
+          return inner(call, (err, value, ...rest) => {
+            release();
+            cb(err, value, ...rest);
+          });
+        }
         // A stream ends one of these ways; whichever comes first frees its place.
         for (const ev of ["close", "finish", "cancelled", "error"]) call.once(ev, release);
         return inner(call);

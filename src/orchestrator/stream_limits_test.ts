@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
-import { loadHealthProto } from "../rpc/mod.ts";
+import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
 import {
   cutToBudget,
   listedJobBytes,
@@ -138,6 +138,88 @@ Deno.test({
       assert.equal(await srv.open("ada").state, "open", "a freed place is ada's again");
     } finally {
       srv.close();
+    }
+  },
+});
+
+Deno.test({
+  name: "StreamLimiter bounds uploads (client streams) per caller until each answers",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const limiter = new StreamLimiter(
+      {
+        SubmitJob: {
+          max: 10,
+          key: "max_uploads",
+          perCaller: { max: 1, key: "max_uploads_per_user" },
+        },
+      },
+      {
+        callerOf: (call) =>
+          String((call as { metadata: grpc.Metadata }).metadata.get("user")[0] ?? "") || null,
+      },
+    );
+    const proto = loadCumulusProto();
+    const server = new grpc.Server();
+    // An upload answers when its client has sent everything.
+    server.addService(
+      proto.Cumulus.service,
+      limiter.wrap({
+        SubmitJob: (
+          call: grpc.ServerReadableStream<unknown, unknown>,
+          cb: grpc.sendUnaryData<unknown>,
+        ) => {
+          call.on("data", () => {});
+          call.on("end", () => cb(null, { jobId: "j" }));
+        },
+      }),
+    );
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync(
+        "127.0.0.1:0",
+        grpc.ServerCredentials.createInsecure(),
+        (e, p) => e ? reject(e) : resolve(p),
+      )
+    );
+    const client = new proto.Cumulus(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as
+      & grpc.Client
+      & Record<string, CallableFunction>;
+    const upload = (user: string) => {
+      const md = new grpc.Metadata();
+      md.set("user", user);
+      let call!: grpc.ClientWritableStream<unknown>;
+      const answer = new Promise<unknown>((resolve) => {
+        call = client.SubmitJob(md, (err: grpc.ServiceError | null) => resolve(err ?? "ok"));
+      });
+      return { call, answer };
+    };
+    try {
+      const first = upload("ada");
+      const until = Date.now() + 10_000;
+      while (limiter.open("SubmitJob") !== 1) {
+        assert.ok(Date.now() < until, "the first upload was never admitted");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      const second = upload("ada");
+      second.call.end();
+      const refused = await second.answer as grpc.ServiceError;
+      assert.equal(refused.code, grpc.status.RESOURCE_EXHAUSTED);
+      assert.match(refused.details, /^SubmitJob: ada holds 1 streams open, .*max_uploads_per_user/);
+      // Another user uploads meanwhile.
+      const bob = upload("bob");
+      bob.call.end();
+      assert.equal(await bob.answer, "ok");
+      // Once ada's first upload has its answer, her next one is admitted.
+      first.call.end();
+      assert.equal(await first.answer, "ok");
+      assert.equal(limiter.open("SubmitJob"), 0);
+      const third = upload("ada");
+      third.call.end();
+      assert.equal(await third.answer, "ok");
+    } finally {
+      client.close();
+      server.forceShutdown();
     }
   },
 });
