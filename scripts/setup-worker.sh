@@ -281,6 +281,8 @@ cfg.setdefault("runtimes", {})["cumulus"] = {
     "runtimeArgs": ["--cumulus-grants=" + grants, "--cumulus-runc=" + downstream],
 }
 cfg["default-runtime"] = "cumulus"
+# Every container starts with no_new_privs (Swarm 20.10 has no per-service field for it).
+cfg["no-new-privileges"] = True
 json.dump(cfg, sys.stdout, indent=2, sort_keys=True)
 print()
 PY

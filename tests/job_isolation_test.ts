@@ -21,7 +21,7 @@ const ROOT_IMAGE = Deno.env.get("CUMULUS_BASE_IMAGE") ?? "cumulus-base:bookworm"
 const PROBE = String.raw`
 use Socket;
 open(my $st, "<", "/proc/self/status") or die;
-while (<$st>) { print join(" ", split) . "\n" if /^(Uid|CapEff|CapBnd):/; }
+while (<$st>) { print join(" ", split) . "\n" if /^(Uid|CapEff|CapBnd|NoNewPrivs):/; }
 print socket(my $r, PF_INET, SOCK_RAW, 1) ? "raw socket: allowed\n" : "raw socket: refused\n";
 socket(my $t, PF_INET, SOCK_STREAM, 0) or die;
 print bind($t, pack_sockaddr_in(81, inet_aton("127.0.0.1")))
@@ -59,6 +59,9 @@ Deno.test({
       assert.ok(out.includes("Uid: 1000 1000 1000 1000"), `the job uid, not root: ${all}`);
       assert.ok(out.includes("CapEff: 0000000000000000"), all);
       assert.ok(out.includes("CapBnd: 0000000000000000"), all);
+      // The engine's --no-new-privileges (scripts/lib/docker_engine.sh): setuid binaries
+      // in the image cannot raise privileges.
+      assert.ok(out.includes("NoNewPrivs: 1"), all);
       assert.ok(out.includes("raw socket: refused"), all);
       assert.ok(out.includes("bind port 81: refused"), all);
       assert.ok(out.includes(`pids.max ${JOB_PIDS_LIMIT}`), all);

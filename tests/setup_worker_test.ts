@@ -358,6 +358,7 @@ Deno.test("on a GPU host, setup-worker.sh makes cumulus-gpu-runc Docker's defaul
     const cfg = JSON.parse(await Deno.readTextFile(config));
     assert.equal(cfg["log-level"], "warn", "other settings stay");
     assert.equal(cfg["default-runtime"], "cumulus");
+    assert.equal(cfg["no-new-privileges"], true);
     assert.equal(cfg.runtimes.cumulus.path, `${dir}/opt/bin/cumulus-gpu-runc`);
     assert.ok(cfg.runtimes.cumulus.runtimeArgs.includes(`--cumulus-grants=${dir}/run/gpu-grants`));
     assert.match(cfg.runtimes.cumulus.runtimeArgs[1], /^--cumulus-runc=\/.*runc$/);

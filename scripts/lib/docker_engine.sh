@@ -66,8 +66,12 @@ start_docker_engine() {
   # the locked descriptor) would stay held for as long as the engine runs.
   (
     close_inherited_fds
+    # --no-new-privileges: every container (Swarm tasks included) starts with no_new_privs,
+    # so a setuid binary in a job's image cannot raise its privileges; Docker 20.10's Swarm
+    # service spec has no per-service field for it (docs/security.md).
     exec_as_root setsid nohup dockerd --host "${host}" --data-root "${CUMULUS_DOCKER_DATA}" \
-      --pidfile "${CUMULUS_DOCKER_PIDFILE}" >>"${CUMULUS_DOCKER_LOG}" 2>&1 </dev/null
+      --pidfile "${CUMULUS_DOCKER_PIDFILE}" --no-new-privileges \
+      >>"${CUMULUS_DOCKER_LOG}" 2>&1 </dev/null
   ) &
   local waited=0
   until docker_answers "${host}"; do
