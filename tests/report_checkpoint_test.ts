@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
 import {
+  jobToken,
   runtimeClient,
   tokenMetadata,
   waitFor,
@@ -141,5 +142,36 @@ Deno.test({
       const job = await c.getJob(id) as Checkpointed & { hasResult: boolean };
       assert.equal(job.hasResult, false);
       assert.equal(Number(job.lastCheckpointAtMs), 0);
+    }),
+});
+
+Deno.test({
+  name: "a job token is its attempt's: once the next attempt runs, the earlier one's is refused",
+  ...opts,
+  fn: () =>
+    withRunningJob(["sleep", "60"], async ({ stack, c, rt, id, token }) => {
+      const docker = stack.orch.swarm.docker;
+      assert.equal(await reportCheckpoint(rt, token, { jobId: id, step: 1, tier: "l1" }), "OK");
+      // The container goes away: the orchestrator resumes the job in a new attempt.
+      const [ctr] = await docker.listContainers({ filters: { label: [`cumulus.job=${id}`] } });
+      await docker.getContainer(ctr.Id).remove({ force: true });
+      await waitFor(
+        "attempt 2 running",
+        () => c.getJob(id),
+        (j) => j.state === "RUNNING" && Number(j.attempts) === 2,
+      );
+      const second = await waitFor(
+        "attempt 2's token",
+        () => jobToken(docker, id),
+        (t) => t !== token,
+      );
+      assert.match(
+        await reportCheckpoint(rt, token, { jobId: id, step: 2, tier: "l1" }),
+        /^UNAUTHENTICATED: job token of attempt 1 of j-[0-9a-f]+, which has ended \(attempt 2 is the current one\)/,
+      );
+      assert.equal(await reportCheckpoint(rt, second, { jobId: id, step: 3, tier: "l1" }), "OK");
+      const job = await c.getJob(id) as Checkpointed;
+      assert.equal(Number(job.lastCheckpointStep), 3);
+      await c.cancel(id);
     }),
 });

@@ -5,9 +5,9 @@
  * process down.
  * @module
  */
+import { checkAttemptToken } from "./job_token.ts";
 import type * as grpc from "@grpc/grpc-js";
 import { once } from "node:events";
-import { timingSafeEqual } from "node:crypto";
 import {
   CumulusError,
   InvalidArgumentError,
@@ -611,11 +611,17 @@ function authenticate(d: HandlerDeps, call: { metadata: grpc.Metadata }, jobId: 
   const id = requireId(jobId);
   const job = d.store.get(id);
   const given = String(call.metadata.get(TOKEN_KEY)[0] ?? "");
-  const enc = new TextEncoder();
-  const ok = job !== null && given.length === job.token.length &&
-    timingSafeEqual(enc.encode(given), enc.encode(job.token));
-  if (!ok) throw new UnauthenticatedError(`invalid job token for ${id}`);
-  return job!;
+  if (job === null) throw new UnauthenticatedError(`invalid job token for ${id}`);
+  const check = checkAttemptToken(given, job.token, job.attempts);
+  if (!check.ok) {
+    throw new UnauthenticatedError(
+      check.earlierAttempt === null
+        ? `invalid job token for ${id}`
+        : `job token of attempt ${check.earlierAttempt} of ${id}, which has ended ` +
+          `(attempt ${job.attempts} is the current one)`,
+    );
+  }
+  return job;
 }
 
 /** Handlers of `cumulus.v1.Runtime` (called from job containers). */

@@ -4,6 +4,7 @@
  */
 import { devicesOf, type JobRecord, partitionsOf } from "../core/mod.ts";
 import type { ServiceRequest } from "../swarm/mod.ts";
+import { attemptToken } from "./job_token.ts";
 
 /** Label every Cumulus job service carries; its value is the job id. */
 export const JOB_LABEL = "cumulus.job";
@@ -95,7 +96,8 @@ export function buildServiceRequest(job: JobRecord, ctx: ServiceContext): Servic
   const env: Record<string, string> = {
     ...s.env,
     CUMULUS_JOB_ID: job.id,
-    CUMULUS_JOB_TOKEN: job.token,
+    // This attempt's own token (job_token.ts): refused once another attempt starts.
+    CUMULUS_JOB_TOKEN: attemptToken(job.token, job.attempts),
     CUMULUS_ORCHESTRATOR_URL: ctx.orchestratorAddress,
     CUMULUS_GPU_MEMORY: String(s.gpuMemory),
     CUMULUS_GPU_COUNT: String(s.gpuCount),
