@@ -12,7 +12,10 @@ that machine noise hits both alike.
          does: no keys, every request to a URL presigned over a gRPC
          Runtime.PresignCheckpoint call (a local server playing the
          orchestrator, src/sdk/python/tests/runtime_server.py's Presigner);
-         BENCH_L2_PRESIGN=0 signs with the keys in-process instead.
+         BENCH_L2_PRESIGN=0 signs with the keys in-process instead;
+         BENCH_L2_GATE=<origin> presigns for an S3 gate at that origin (the
+         orchestrator's, as under `cumulus up`), which relays to the server;
+         the baseline still goes to the server directly.
   train  training-step time with a Checkpointer every N steps (L1 + L2) vs none,
          in alternating blocks of N steps (see bench_train).
 
@@ -118,8 +121,11 @@ def bench_l2(reps: int, megabytes: int) -> Dict[str, Any]:
         client = make_s3_client(config.s3)  # the baseline's own client, with the keys
         settings = config.s3
         if os.environ.get("BENCH_L2_PRESIGN", "1") == "1":
-            presigner = _start_presigner(config.s3)
-            settings = dataclasses.replace(config.s3, access_key_id=None, secret_access_key=None, presign=True)
+            gate = os.environ.get("BENCH_L2_GATE", "")
+            presigner = _start_presigner(config.s3, gate or config.s3.endpoint)
+            settings = dataclasses.replace(
+                config.s3, access_key_id=None, secret_access_key=None, presign=True, endpoint=gate or config.s3.endpoint
+            )
         config = CheckpointConfig(directory=work / "l1", job_id="bench-l2", s3=settings)
         manager = CheckpointManager(config, report=False)
         arr = np.random.RandomState(0).randint(0, 255, megabytes << 20, dtype=np.uint8)
@@ -159,14 +165,14 @@ def bench_l2(reps: int, megabytes: int) -> Dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def _start_presigner(s3: Any) -> Any:
-    """A local Runtime server presigning for job ``bench-l2``; sets the job env that
-    the upload worker inherits (and drops the keys from it)."""
+def _start_presigner(s3: Any, endpoint: str) -> Any:
+    """A local Runtime server presigning for job ``bench-l2`` (URLs for ``endpoint``);
+    sets the job env that the upload worker inherits (and drops the keys from it)."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "sdk" / "python" / "tests"))
     from runtime_server import Presigner, start_presign_server
 
     keys = (os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"])
-    state = Presigner(s3.endpoint, s3.bucket, f"{s3.prefix}/bench-l2/", keys)
+    state = Presigner(endpoint, s3.bucket, f"{s3.prefix}/bench-l2/", keys)
     server = start_presign_server(state)
     os.environ.update(CUMULUS_ORCHESTRATOR_URL=state.url, CUMULUS_JOB_ID="bench-l2", CUMULUS_JOB_TOKEN="bench")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):

@@ -18,6 +18,7 @@
  * @module
  */
 import { fmt, quantile } from "./stats.ts";
+import { startS3Gate } from "../src/orchestrator/mod.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const PYTHON = "/usr/bin/python3";
@@ -163,10 +164,22 @@ export async function runCheckpointBench(): Promise<string> {
     const every = await defaultEvery();
     const l1 = await runHelper<L1Result>(["l1"], {});
     const l2 = await runHelper<PairResult>(["l2"], env);
+    // The same through the orchestrator's S3 gate, as jobs under `cumulus up` upload.
+    const gate = await startS3Gate({
+      hostname: "127.0.0.1",
+      upstream: s3.endpoint,
+      credentials: { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" },
+    });
+    let l2Gate: PairResult;
+    try {
+      l2Gate = await runHelper<PairResult>(["l2"], { ...env, BENCH_L2_GATE: gate.origin });
+    } finally {
+      await gate.close();
+    }
     const rounds = Deno.env.get("BENCH_TRAIN_ROUNDS") ?? "4";
     const trainDefault = await runHelper<TrainResult>(["train", String(every), rounds], env);
     const trainHalf = await runHelper<TrainResult>(["train", String(every / 2), "4"], env);
-    return render(l1, l2, trainDefault, trainHalf, every);
+    return render(l1, l2, l2Gate, trainDefault, trainHalf, every);
   } finally {
     await s3.stop();
   }
@@ -175,6 +188,7 @@ export async function runCheckpointBench(): Promise<string> {
 function render(
   l1: L1Result,
   l2: PairResult,
+  l2Gate: PairResult,
   td: TrainResult,
   th: TrainResult,
   every: number,
@@ -183,6 +197,7 @@ function render(
   // the pairs' ratios is steadier than the ratio of the two medians.
   const l1Ratio = quantile(l1.pair_ratios, 0.5);
   const l2Ratio = quantile(l2.pair_ratios, 0.5);
+  const gateRatio = quantile(l2Gate.pair_ratios, 0.5);
   const slow = (t: TrainResult) => t.with_s / t.without_s - 1;
   const row = (t: TrainResult, label: string) =>
     `| ${label} | ${t.steps} | ${t.saves} | ${fmt(t.without_s, 2)} | ${fmt(t.with_s, 2)} | **${
@@ -225,6 +240,23 @@ function render(
     "",
     `Ratio Cumulus / raw throughput: **${fmt(l2Ratio, 2)}** (per pair ${
       spread(l2.pair_ratios)
+    }). Target: at least 0.8.`,
+    "",
+    "Through the orchestrator's S3 gate (src/orchestrator/s3_gate.ts, in this process), as jobs",
+    "under `cumulus up` upload: every presigned request verified and relayed to s3rver; the",
+    "baseline still goes to s3rver directly, alternating as above:",
+    "",
+    "| path | median s | MiB/s |",
+    "|---|---|---|",
+    `| raw boto3 \`upload_file\` straight to the server (baseline) | ${fmt(l2Gate.raw_s, 3)} | ${
+      mb(l2Gate.bytes / l2Gate.raw_s)
+    } |`,
+    `| Cumulus L2 upload worker through the gate | ${fmt(l2Gate.ours_s, 3)} | ${
+      mb(l2Gate.bytes / l2Gate.ours_s)
+    } |`,
+    "",
+    `Ratio gate / raw throughput: **${fmt(gateRatio, 2)}** (per pair ${
+      spread(l2Gate.pair_ratios)
     }). Target: at least 0.8.`,
     "",
     `### Training-step slowdown (checkpoint ${mb(td.ckpt_bytes)} MiB to L1 and L2)`,

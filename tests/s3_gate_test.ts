@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { startS3 } from "./helpers/s3.ts";
-import { startS3Gate } from "../src/orchestrator/s3_gate.ts";
+import { startS3Gate } from "../src/orchestrator/mod.ts";
 import { presignUrl } from "../src/orchestrator/sigv4.ts";
 
 // s3rver's built-in keys: the orchestrator signs with them, s3rver itself checks nothing.
@@ -60,6 +60,13 @@ Deno.test({
       assert.equal(listing.status, 403);
       await listing.body?.cancel();
       assert.equal(refusals.length, 4);
+      // A signed PUT streamed without a length (chunked) is refused before the server sees it.
+      const chunked = await fetch(await sign("PUT", "cumulus/job-a/y.bin"), {
+        method: "PUT",
+        body: new Blob([body]).stream(),
+      });
+      assert.equal(chunked.status, 411);
+      await chunked.body?.cancel();
       assert.ok(refusals.every((r) => !r.includes("X-Amz-Signature")), "a log carried a URL");
       // The object is still there: nothing refused reached the server.
       const again = await fetch(await sign("HEAD", "cumulus/job-a/x.bin"), { method: "HEAD" });

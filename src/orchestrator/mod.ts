@@ -9,3 +9,4 @@ export { JOB_LABEL, serviceName } from "./service_spec.ts";
 export { outcomeOf } from "./runner.ts";
 export { type CrashGuard, installCrashGuard } from "./crash_guard.ts";
 export { assertSafeListen, isLoopbackHost, type ListenSafety } from "./listen_safety.ts";
+export { type S3Gate, type S3GateOptions, startS3Gate } from "./s3_gate.ts";

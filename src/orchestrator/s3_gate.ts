@@ -11,7 +11,8 @@
  */
 import { type SigV4Credentials, verifyPresignedUrl } from "./sigv4.ts";
 
-/** Largest request body relayed (a multipart part is 16 MiB, cumulus/checkpoint/l2.py). */
+/** Largest request body relayed (a multipart part is 16 MiB, cumulus/checkpoint/l2.py): bodies
+ * are streamed through, this bounds what one request may claim. */
 export const GATE_MAX_BODY_BYTES = 64 * 1024 * 1024;
 
 /** Request headers passed on to the S3 server (the rest are the gate's business or unsigned). */
@@ -68,17 +69,21 @@ export async function gateRequest(req: Request, opts: S3GateOptions): Promise<Re
   }
   const headers = new Headers();
   for (const [k, v] of req.headers) if (FORWARD_REQUEST.test(k)) headers.set(k, v);
-  // Buffered (parts are bounded above): the S3 server gets a Content-Length, not chunks.
-  const body = req.method === "GET" || req.method === "HEAD"
-    ? undefined
-    : new Uint8Array(await req.arrayBuffer());
-  if (body && body.length > GATE_MAX_BODY_BYTES) {
-    return s3Error(413, "EntityTooLarge", `at most ${GATE_MAX_BODY_BYTES} bytes per request`);
+  // Streamed through with its declared length (S3 wants a Content-Length, not chunks).
+  const hasBody = req.method !== "GET" && req.method !== "HEAD" && req.body !== null;
+  if (hasBody && !req.headers.has("content-length")) {
+    return s3Error(411, "MissingContentLength", "a request body needs a Content-Length");
   }
+  if (hasBody) headers.set("content-length", String(declared));
   const target = `${opts.upstream.replace(/\/+$/, "")}${url.pathname}${url.search}`;
   let res: Response;
   try {
-    res = await fetch(target, { method: req.method, headers, body, redirect: "manual" });
+    res = await fetch(target, {
+      method: req.method,
+      headers,
+      body: hasBody ? req.body : undefined,
+      redirect: "manual",
+    });
   } catch (err) {
     return s3Error(
       503,
