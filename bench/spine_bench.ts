@@ -23,6 +23,11 @@ const RELAY_LINES = Number(Deno.env.get("BENCH_RELAY_LINES") ?? 1_000_000);
 const RELAY_PAIRS = Number(Deno.env.get("BENCH_RELAY_PAIRS") ?? 5);
 const LINE = "x".repeat(100);
 const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
+/**
+ * The jobs' network: the test stack's host networking unless set (e.g. `cumulus-jobs`,
+ * the product's default: then jobs dial the bridge gateway, as under `cumulus up`).
+ */
+const JOB_NETWORK = Deno.env.get("BENCH_JOB_NETWORK") ?? "";
 
 function settle(): Promise<void> {
   return new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -145,7 +150,12 @@ async function relay(
 
 /** Runs the spine benchmarks and returns a Markdown section. */
 export async function runSpineBench(): Promise<string> {
-  const stack = await startStack({ maxConcurrentJobs: 5 });
+  const stack = await startStack({
+    maxConcurrentJobs: 5,
+    env: JOB_NETWORK
+      ? { CUMULUS_JOB_NETWORK: JOB_NETWORK, CUMULUS_ADVERTISE_ADDRESS: "" }
+      : undefined,
+  });
   const c = new TestClient(stack.url);
   const docker = stack.orch.swarm.docker;
   const imageId = (await stack.orch.swarm.resolveImage(JOB_IMAGE))!;
