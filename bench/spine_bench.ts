@@ -24,7 +24,7 @@ const RELAY_PAIRS = Number(Deno.env.get("BENCH_RELAY_PAIRS") ?? 5);
 const LINE = "x".repeat(100);
 const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
 /**
- * The jobs' network: the test stack's host networking unless set (e.g. `cumulus-jobs`,
+ * The jobs' network, the raw baseline's too: the test stack's host networking unless set (e.g. `cumulus-jobs`,
  * the product's default: then jobs dial the bridge gateway, as under `cumulus up`).
  */
 const JOB_NETWORK = Deno.env.get("BENCH_JOB_NETWORK") ?? "";
@@ -56,7 +56,7 @@ async function rawFirstLog(docker: import("dockerode"), imageId: string): Promis
     TaskTemplate: {
       ContainerSpec: { Image: imageId, Command: ["sh", "-c", "echo first"] },
       RestartPolicy: { Condition: "none" },
-      Networks: [{ Target: "host" }],
+      Networks: [{ Target: JOB_NETWORK || "host" }],
     },
   } as any);
   const stream: any = await svc.logs(
@@ -229,7 +229,7 @@ export async function runSpineBench(): Promise<string> {
       TaskTemplate: {
         ContainerSpec: { Image: imageId, Command: cmd },
         RestartPolicy: { Condition: "none" },
-        Networks: [{ Target: "host" }],
+        Networks: [{ Target: JOB_NETWORK || "host" }],
       },
     } as any);
     const stream: any = await svc.logs(

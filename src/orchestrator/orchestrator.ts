@@ -138,6 +138,17 @@ async function loadServerTls(config: Config): Promise<ServerTls | null> {
   };
 }
 
+/** Binds `address` (`host:port`, port 0: any free one) and resolves with the port. */
+function bind(
+  server: grpc.Server,
+  address: string,
+  credentials: grpc.ServerCredentials,
+): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.bindAsync(address, credentials, (err, p) => (err ? reject(err) : resolve(p)))
+  );
+}
+
 /** Refuses to start when jobs would dial `host` and the certificate does not name it. */
 function assertCertCovers(certPem: string, host: string): void {
   if (certCoversHost(certPem, host)) return;
@@ -214,13 +225,8 @@ export async function startOrchestrator(
   server.addService(cumulusService, lateCumulus.handlers);
   server.addService(proto.Runtime.service, lateRuntime.handlers);
   server.addService(healthProto.service, lateHealth.handlers);
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      `${config.listenHost}:${config.port}`,
-      tls?.credentials ?? grpc.ServerCredentials.createInsecure(),
-      (err, p) => (err ? reject(err) : resolve(p)),
-    );
-  });
+  const credentials = tls?.credentials ?? grpc.ServerCredentials.createInsecure();
+  const port = await bind(server, `${config.listenHost}:${config.port}`, credentials);
   // Jobs run on their own network by default, where the host's loopback is not theirs.
   if (config.jobNetwork !== "host" && await swarm.ensureJobNetwork(config.jobNetwork)) {
     log(`created the Swarm-scoped bridge network ${config.jobNetwork} for jobs`);
@@ -238,17 +244,8 @@ export async function startOrchestrator(
   if (reach.extraBind) {
     // Plaintext here only when the main port is plaintext loopback: a host-local bridge
     // address that containers of this host reach (docs/security.md).
-    await new Promise<number>((resolve, reject) => {
-      server.bindAsync(
-        reach.extraBind!,
-        tls?.credentials ?? grpc.ServerCredentials.createInsecure(),
-        (
-          err,
-          p,
-        ) => (err
-          ? reject(new Error(`listening on ${reach.extraBind} for jobs: ${err.message}`))
-          : resolve(p)),
-      );
+    await bind(server, reach.extraBind, credentials).catch((err: Error) => {
+      throw new Error(`listening on ${reach.extraBind} for jobs: ${err.message}`);
     });
   }
   // Jobs dial TLS when the port serves it: the scheme tells their runtime.
