@@ -17,6 +17,8 @@ set -uo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib/common.sh"
 # shellcheck source=lib/test_summary.sh
 source "${CUMULUS_ROOT}/scripts/lib/test_summary.sh"
+# shellcheck source=lib/deno_groups.sh
+source "${CUMULUS_ROOT}/scripts/lib/deno_groups.sh"
 
 ALL_LAYERS=(shell chronos deno pytest)
 PYTHON=/usr/bin/python3
@@ -122,9 +124,8 @@ for layer in "${layers[@]}"; do
       fi
       ;;
     deno)
-      dirs=()
-      for d in src tests; do [[ -d ${d} ]] && dirs+=("${d}/"); done
-      run_layer deno parse_deno deno test -A --no-check=remote "${dirs[@]}"
+      run_layer deno deno_groups_total run_deno_groups "${log_dir}" \
+        "${CUMULUS_DENO_GROUP_SIZE:-8}" deno test -A --no-check=remote
       ;;
     pytest)
       run_layer pytest parse_pytest env PYTHONDONTWRITEBYTECODE=1 \

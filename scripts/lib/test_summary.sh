@@ -48,6 +48,14 @@ parse_deno() {
     }'
 }
 
+# deno_groups_total FILE: sum of the "deno-group: NAME P F S (exit N)" lines that
+# scripts/test.sh prints after each `deno test` process of the deno layer.
+deno_groups_total() {
+  strip_ansi "$1" | awk '
+    /^deno-group: [^ ]+ [0-9]+ [0-9]+ [0-9]+ \(exit [0-9]+\)$/ { p += $3; f += $4; s += $5 }
+    END { printf "%d %d %d\n", p, f, s }'
+}
+
 # parse_pytest FILE: pytest's final summary, e.g. "3 passed, 1 failed,
 # 2 skipped, 1 error in 0.52s" (with or without "=" borders). Errors count as
 # failed, xfailed as skipped, xpassed as passed.
