@@ -163,7 +163,7 @@ export class LocalChannelTransport implements Transport {
     }
     const next = this.#start();
     this.#session = next;
-    next.then((s) => void (s.readyAt = Date.now()), (err) => this.#failed((err as Error).message));
+    next.catch((err) => this.#failed((err as Error).message));
     return next;
   }
 
@@ -204,7 +204,12 @@ export class LocalChannelTransport implements Transport {
     };
     const stderrDone = this.#drainStderr(child.stderr);
     const stdoutDone = this.#readLines(child.stdout, (line) => {
-      if (line.trim() === '{"ready":true}') return ready();
+      // readyAt is set here, not when #start resolves: an agent that exits right after its
+      // ready line may be seen dead before that, and must still count as a crash loop.
+      if (line.trim() === '{"ready":true}') {
+        s.readyAt = Date.now();
+        return ready();
+      }
       this.#answer(s, line);
     });
     s.ended = Promise.all([child.status, stdoutDone, stderrDone]).then(([st]) => {
