@@ -288,7 +288,7 @@ export const realJoinHost: JoinHost = {
     }
   },
   register: registerOverGrpc,
-  say: (line) => console.log(`${line}`),
+  say: (line) => console.log(`join: ${line}`),
 };
 
 /**
@@ -307,7 +307,7 @@ export async function joinCommand(
       io.stdout(JOIN_USAGE);
       return 0;
     }
-    await join(o, { ...host, say: (line) => io.stdout(`${line}\n`) });
+    await join(o, { ...host, say: (line) => io.stdout(`join: ${line}\n`) });
     return 0;
   } catch (err) {
     if (err instanceof JoinError) {
