@@ -668,6 +668,10 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "double",
                   "id": 1,
                 },
+                "orchestratorUrl": {
+                  "type": "string",
+                  "id": 2,
+                },
               },
             },
             "CreateJoinTokenResponse": {

@@ -56,10 +56,12 @@ class CheckpointSettings(_message.Message):
     def __init__(self, s3_prefix: _Optional[str] = ...) -> None: ...
 
 class CreateJoinTokenRequest(_message.Message):
-    __slots__ = ["expires_s"]
+    __slots__ = ["expires_s", "orchestrator_url"]
     EXPIRES_S_FIELD_NUMBER: _ClassVar[int]
+    ORCHESTRATOR_URL_FIELD_NUMBER: _ClassVar[int]
     expires_s: float
-    def __init__(self, expires_s: _Optional[float] = ...) -> None: ...
+    orchestrator_url: str
+    def __init__(self, expires_s: _Optional[float] = ..., orchestrator_url: _Optional[str] = ...) -> None: ...
 
 class CreateJoinTokenResponse(_message.Message):
     __slots__ = ["ca_fingerprint", "command", "expires_at_ms", "token"]
