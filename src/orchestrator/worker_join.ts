@@ -230,6 +230,7 @@ export function workerJoinHandlers(d: HandlerDeps, w: WorkerJoinDeps) {
         const swarm = await w.swarm.joinInfo();
         const sshKey = w.sshPublicKey();
         const now = d.now();
+        const previous = w.workers.get(name);
         const decision = w.workers.join(
           parsed.id,
           name,
@@ -238,6 +239,11 @@ export function workerJoinHandlers(d: HandlerDeps, w: WorkerJoinDeps) {
         );
         if (decision.kind === "refuse") throw decision.error;
         const blob = Uint8Array.from(atob(key.base64), (c) => c.charCodeAt(0));
+        if (previous && previous.sshTarget !== request.sshTarget) {
+          // Moved: its old address keeps no pin of its key.
+          const old = parseSshTarget(previous.sshTarget);
+          w.knownHosts.unpin(old.host, old.port);
+        }
         w.knownHosts.pin(target.host, target.port, key.type, key.base64);
         d.log(
           decision.kind === "store"
