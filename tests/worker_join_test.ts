@@ -10,6 +10,10 @@ import * as grpc from "@grpc/grpc-js";
 import { CumulusClient } from "../src/sdk/mod.ts";
 import { loadCumulusProto } from "../src/rpc/mod.ts";
 import { WorkerStore } from "../src/store/mod.ts";
+import { caFingerprintOf } from "../src/tls/mod.ts";
+import { parseOrchestratorEndpoint } from "../src/sdk/url.ts";
+import { parseJoinArgs, realJoinHost } from "../src/agent/join.ts";
+import { fetchPinnedCa } from "../src/agent/join_ca.ts";
 import { startStack } from "./helpers/stack.ts";
 import { waitFor } from "./helpers/client.ts";
 import { MANAGER_ADDR, startSecondNode } from "./helpers/second_node.ts";
@@ -242,6 +246,57 @@ Deno.test({
       admin.close();
       await stack.stop();
       await node.stop();
+      await Deno.remove(keys, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "with TLS the join line pins the CA by fingerprint, and the agent registers through it",
+  ...opts,
+  fn: async () => {
+    const keys = await Deno.makeTempDir();
+    const hostKey = (await Deno.readTextFile(`${await keygen(keys, "host")}.pub`)).trim();
+    const stack = await startStack({ tls: true });
+    const caPem = await Deno.readTextFile(stack.caFile!);
+    const admin = new CumulusClient(stack.url, { token: stack.token, caPem });
+    const db = WorkerStore.open(`${stack.dataDir}/jobs.db`);
+    try {
+      const t = await admin.createJoinToken();
+      const fp = await caFingerprintOf(caPem);
+      assert.equal(t.caFingerprint, fp);
+      assert.equal(
+        t.command,
+        `cumulus-agent join --orchestrator ${stack.url} --token ${t.token} --ca-fingerprint ${fp}`,
+      );
+      const { host, target } = parseOrchestratorEndpoint(stack.url);
+      const port = Number(target.slice(target.lastIndexOf(":") + 1));
+      assert.equal((await fetchPinnedCa(host, port, fp)).trim(), caPem.trim());
+      const wrong = fp.replace(/^../, fp.startsWith("00") ? "01" : "00");
+      await assert.rejects(fetchPinnedCa(host, port, wrong), /presents no CA with fingerprint/);
+      const o = parseJoinArgs([
+        "--orchestrator",
+        stack.url,
+        "--token",
+        t.token,
+        "--ca-fingerprint",
+        fp,
+      ])!;
+      const req = {
+        joinToken: t.token,
+        name: "w-tls",
+        sshTarget: "cumulus@10.9.9.9:22",
+        sshHostKey: hostKey,
+      };
+      const res = await realJoinHost.register(o, req);
+      assert.match(res.swarmJoinToken, /^SWMTKN-/);
+      assert.equal(db.get("w-tls")!.sshTarget, "cumulus@10.9.9.9:22");
+      // A spent token through the agent's client: its own failure kind.
+      await assert.rejects(realJoinHost.register(o, { ...req, name: "w-2" }), /already used/);
+    } finally {
+      db.close();
+      admin.close();
+      await stack.stop();
       await Deno.remove(keys, { recursive: true });
     }
   },

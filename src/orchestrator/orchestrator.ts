@@ -131,7 +131,12 @@ async function loadServerTls(config: Config): Promise<ServerTls | null> {
   return {
     credentials: grpc.ServerCredentials.createSsl(
       Buffer.from(ca ?? cert),
-      [{ cert_chain: Buffer.from(cert), private_key: Buffer.from(key) }],
+      // The CA goes with the certificate, so a joining worker that pins the CA by its
+      // fingerprint (cumulus-agent join --ca-fingerprint) finds it in the chain.
+      [{
+        cert_chain: Buffer.from(ca ? `${cert.trimEnd()}\n${ca}` : cert),
+        private_key: Buffer.from(key),
+      }],
       false,
     ),
     caPem: ca,
