@@ -69,6 +69,7 @@ commands:
   serve --stdio             run commands sent as JSON lines on stdin (one SSH channel for many)
   join --orchestrator URL --token T [--ca-fingerprint FP] [--name N]
        [--ssh-target U@H[:P]] [--host-key FILE] [--advertise-addr A]
+       [--authorized-keys FILE [--agent-path PATH]]
                             register this machine as a worker and join the swarm (as root;
                             see cumulus-agent join --help and docs/workers.md)
   ssh-dispatch              run the command in SSH_ORIGINAL_COMMAND (a JSON string array);

@@ -18,16 +18,23 @@ import { JoinError } from "./join_error.ts";
 /** The host key read when no --host-key is given. */
 export const DEFAULT_HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub";
 
+/** The agent the forced command runs when no --agent-path is given (setup-worker.sh's). */
+export const DEFAULT_AGENT_PATH = "/opt/cumulus/bin/cumulus-agent";
+
 /** Usage of `cumulus-agent join`. */
 export const JOIN_USAGE =
   `usage: cumulus-agent join --orchestrator URL --token T [--ca-fingerprint FP]
          [--name N] [--ssh-target USER@HOST[:PORT]] [--host-key FILE] [--advertise-addr A]
+         [--authorized-keys FILE [--agent-path PATH]]
   registers this machine as a worker (run as root, with the line cumulus worker add prints)
   --name            worker name (default: this machine's hostname)
   --ssh-target      where the orchestrator reaches this machine's agent over SSH
                     (default: cumulus@<this machine's address towards the orchestrator>:22)
   --host-key        this machine's SSH host key (default ${DEFAULT_HOST_KEY})
   --advertise-addr  address this node advertises to the swarm (default: Docker's choice)
+  --authorized-keys write the orchestrator's SSH key there, limited to the agent's forced
+                    command (default: print the key only)
+  --agent-path      the agent that forced command runs (default ${DEFAULT_AGENT_PATH})
 `;
 
 /** A parsed join command line. */
@@ -39,6 +46,8 @@ export interface JoinOptions {
   sshTarget: string;
   hostKeyFile: string;
   advertiseAddr: string;
+  authorizedKeys: string;
+  agentPath: string;
 }
 
 const FLAGS: Record<string, keyof JoinOptions> = {
@@ -49,6 +58,8 @@ const FLAGS: Record<string, keyof JoinOptions> = {
   "--ssh-target": "sshTarget",
   "--host-key": "hostKeyFile",
   "--advertise-addr": "advertiseAddr",
+  "--authorized-keys": "authorizedKeys",
+  "--agent-path": "agentPath",
 };
 
 /**
@@ -64,6 +75,8 @@ export function parseJoinArgs(argv: readonly string[]): JoinOptions | null {
     sshTarget: "",
     hostKeyFile: DEFAULT_HOST_KEY,
     advertiseAddr: "",
+    authorizedKeys: "",
+    agentPath: DEFAULT_AGENT_PATH,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -83,7 +96,33 @@ export function parseJoinArgs(argv: readonly string[]): JoinOptions | null {
   if (o.advertiseAddr && !/^[A-Za-z0-9.:\[\]-]+$/.test(o.advertiseAddr)) {
     throw new JoinError("usage", `--advertise-addr: not an address: ${o.advertiseAddr}`);
   }
+  if (!/^\/[A-Za-z0-9._\/-]+$/.test(o.agentPath)) {
+    throw new JoinError("usage", `--agent-path: must be an absolute path, got ${o.agentPath}`);
+  }
   return o;
+}
+
+const KEY_LINE_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Za-z0-9+\/]+=*/;
+
+/**
+ * `authorized_keys` with the orchestrator's key allowed to run only `agentPath ssh-dispatch`
+ * (no shell sees its commands): an older line of the same key is replaced, other lines kept.
+ * @returns The new text, or null when it already holds that line.
+ * @throws {JoinError} "orchestrator" when the key is no OpenSSH public key line.
+ */
+export function withOrchestratorKey(
+  current: string,
+  key: string,
+  agentPath: string,
+): string | null {
+  const m = KEY_LINE_RE.exec(key.trim());
+  if (!m) throw new JoinError("orchestrator", "the orchestrator sent no OpenSSH public key");
+  const body = m[0];
+  const line = `command="${agentPath} ssh-dispatch",no-pty,no-port-forwarding,` +
+    `no-agent-forwarding,no-X11-forwarding ${body} cumulus-orchestrator`;
+  const lines = current.split("\n").filter((l) => l !== "");
+  if (lines.includes(line)) return null;
+  return [...lines.filter((l) => !l.includes(body)), line].map((l) => l + "\n").join("");
 }
 
 /** What a command printed and how it exited. */
@@ -116,6 +155,8 @@ export interface JoinHost {
   localAddressTo(host: string, port: number): Promise<string>;
   /** Calls JoinWorker. */
   register(o: JoinOptions, req: Record<string, string>): Promise<JoinAnswer>;
+  /** Writes a file owner-only (0600), creating its directory (0700). */
+  writePrivateFile(path: string, text: string): Promise<void>;
   /** Prints one progress line. */
   say(line: string): void;
 }
@@ -185,7 +226,23 @@ export async function join(o: JoinOptions, host: JoinHost): Promise<string> {
     sshHostKey: hostKey,
   });
   host.say(`orchestrator: registered as ${name} (ssh ${sshTarget}, host key pinned)`);
-  if (answer.orchestratorSshKey) host.say(`orchestrator ssh key: ${answer.orchestratorSshKey}`);
+  if (answer.orchestratorSshKey && o.authorizedKeys) {
+    const current = await host.readTextFile(o.authorizedKeys).catch(() => "");
+    const next = withOrchestratorKey(current, answer.orchestratorSshKey, o.agentPath);
+    if (next !== null) {
+      await host.writePrivateFile(o.authorizedKeys, next).catch((err) => {
+        throw new JoinError(
+          "local",
+          `cannot write ${o.authorizedKeys} (--authorized-keys): ${(err as Error).message}`,
+        );
+      });
+    }
+    host.say(
+      `ssh: orchestrator key ${next === null ? "already " : ""}authorised in ${o.authorizedKeys}`,
+    );
+  } else if (answer.orchestratorSshKey) {
+    host.say(`ssh: orchestrator key (for --authorized-keys): ${answer.orchestratorSshKey}`);
+  }
   const swarm = JSON.parse(info.stdout || "{}") as { LocalNodeState?: string; NodeID?: string };
   if (swarm.LocalNodeState === "active" || swarm.LocalNodeState === "pending") {
     host.say(`swarm: already in a swarm as node ${swarm.NodeID ?? "?"}: skipped`);
@@ -277,6 +334,14 @@ export const realJoinHost: JoinHost = {
     return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
   },
   readTextFile: (path) => Deno.readTextFile(path),
+  writePrivateFile: async (path, text) => {
+    const dir = path.slice(0, path.lastIndexOf("/"));
+    if (dir) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const tmp = `${path}.tmp`;
+    await Deno.writeTextFile(tmp, text, { mode: 0o600 });
+    await Deno.chmod(tmp, 0o600);
+    await Deno.rename(tmp, path);
+  },
   containerHint,
   hostname: () => Deno.hostname(),
   localAddressTo: async (h, port) => {

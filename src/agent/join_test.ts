@@ -1,5 +1,12 @@
 import assert from "node:assert/strict";
-import { join, joinCommand, type JoinHost, parseJoinArgs, type Ran } from "./join.ts";
+import {
+  join,
+  joinCommand,
+  type JoinHost,
+  parseJoinArgs,
+  type Ran,
+  withOrchestratorKey,
+} from "./join.ts";
 import { JoinError } from "./join_error.ts";
 
 const ARGS = ["--orchestrator", "10.0.0.1:50051", "--token", "cuj_x"];
@@ -13,6 +20,9 @@ const ANSWER = {
 function fakeHost(over: Partial<JoinHost> & { swarm?: string } = {}) {
   const ran: string[][] = [];
   const registered: Record<string, string>[] = [];
+  const files: Record<string, string> = {
+    "/etc/ssh/ssh_host_ed25519_key.pub": "ssh-ed25519 AAAA root@w\n",
+  };
   const host: JoinHost = {
     uid: () => 0,
     run: (argv): Promise<Ran> => {
@@ -27,7 +37,12 @@ function fakeHost(over: Partial<JoinHost> & { swarm?: string } = {}) {
       if (argv[1] === "info") return Promise.resolve({ code: 0, stdout: "node1\n", stderr: "" });
       return Promise.resolve({ code: 0, stdout: "", stderr: "" });
     },
-    readTextFile: () => Promise.resolve("ssh-ed25519 AAAA root@w\n"),
+    readTextFile: (path) =>
+      path in files ? Promise.resolve(files[path]) : Promise.reject(new Deno.errors.NotFound(path)),
+    writePrivateFile: (path, text) => {
+      files[path] = text;
+      return Promise.resolve();
+    },
     containerHint: () => Promise.resolve(""),
     hostname: () => "w1",
     localAddressTo: () => Promise.resolve("10.0.0.7"),
@@ -38,7 +53,7 @@ function fakeHost(over: Partial<JoinHost> & { swarm?: string } = {}) {
     say: () => {},
     ...over,
   };
-  return { host, ran, registered };
+  return { host, ran, registered, files };
 }
 
 async function failure(p: Promise<unknown>): Promise<JoinError> {
@@ -140,4 +155,24 @@ Deno.test("joinCommand() prints progress, or one error line and a non-zero code"
   assert.equal(err.at(-1), "cumulus-agent join: --orchestrator URL is required\n");
   assert.equal(await joinCommand(ARGS, io, fakeHost({ uid: () => 5 }).host), 11);
   assert.equal(await joinCommand(["--bogus"], io, fakeHost().host), 2);
+});
+
+Deno.test("join() --authorized-keys writes the orchestrator's key with the forced command, once", async () => {
+  const f = fakeHost({
+    register: () =>
+      Promise.resolve({ ...ANSWER, orchestratorSshKey: "ssh-ed25519 KEY1 cumulus-orchestrator" }),
+  });
+  f.files["/home/cumulus/.ssh/authorized_keys"] = "ssh-rsa OTHER me\nssh-ed25519 KEY1 old-line\n";
+  const o = parseJoinArgs([...ARGS, "--authorized-keys", "/home/cumulus/.ssh/authorized_keys"])!;
+  await join(o, f.host);
+  const want = "ssh-rsa OTHER me\n" +
+    'command="/opt/cumulus/bin/cumulus-agent ssh-dispatch",no-pty,no-port-forwarding,' +
+    "no-agent-forwarding,no-X11-forwarding ssh-ed25519 KEY1 cumulus-orchestrator\n";
+  assert.equal(f.files["/home/cumulus/.ssh/authorized_keys"], want);
+  assert.equal(
+    withOrchestratorKey(want, "ssh-ed25519 KEY1 x", "/opt/cumulus/bin/cumulus-agent"),
+    null,
+  );
+  assert.throws(() => withOrchestratorKey("", "rm -rf /", "/a"), JoinError);
+  assert.throws(() => parseJoinArgs([...ARGS, "--agent-path", "agent; rm"]), /absolute path/);
 });
