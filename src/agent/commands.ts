@@ -67,6 +67,11 @@ commands:
   gpus                      devices Chronos manages (OpenCL) and the GPU each one is
   serve [--grace S] [--interval MS]   the expiry daemon (see docs/workers.md)
   serve --stdio             run commands sent as JSON lines on stdin (one SSH channel for many)
+  join --orchestrator URL --token T [--ca-fingerprint FP] [--name N]
+       [--ssh-target U@H[:P]] [--host-key FILE] [--advertise-addr A]
+       [--authorized-keys FILE [--agent-path PATH]]
+                            register this machine as a worker and join the swarm (as root;
+                            see cumulus-agent join --help and docs/workers.md)
   ssh-dispatch              run the command in SSH_ORIGINAL_COMMAND (a JSON string array);
                             for the orchestrator's forced command in authorized_keys
 exit codes: 0 ok, 1 internal, 2 bad arguments, 3 not found, 4 no capacity, 5 fair share,
@@ -490,6 +495,11 @@ async function dispatch(args: ParsedArgs, io: AgentIo): Promise<number> {
 export async function runAgentCommand(argv: string[], io: AgentIo = processIo): Promise<number> {
   let args: ParsedArgs | undefined;
   try {
+    if (argv[0] === "join") {
+      // Loaded on use: the gRPC client is needed by no other command.
+      const { joinCommand } = await import("./join.ts");
+      return await joinCommand(argv.slice(1), io);
+    }
     if (argv[0] === "ssh-dispatch") {
       if (argv.length !== 1) throw new UsageError("'ssh-dispatch' takes no arguments");
       return await runAgentCommand(parseDispatchCommand(io.env("SSH_ORIGINAL_COMMAND")), io);

@@ -139,6 +139,26 @@ job could not be cancelled (unknown, or already finished).
 
 ${GLOBAL}`,
 
+  worker: `Usage: cumulus worker add [--expires D]
+       cumulus worker drain NAME [--now]
+       cumulus worker remove NAME
+
+Adds and takes out workers that join with one command (needs an admin
+token). 'add' makes a single-use join token (default life 1h; --expires
+takes seconds or a duration) and prints the line to run as root on the new
+machine: cumulus-agent join --orchestrator URL --token T [--ca-fingerprint FP].
+'drain' stops new jobs on the worker and lets running ones finish; with
+--now they stop at once and resume elsewhere from their checkpoints.
+'remove' forgets the worker and its pinned SSH host key and removes its
+Swarm node. With --json: a JSON object.
+
+Examples:
+  cumulus worker add --expires 30m
+  cumulus worker drain gpu-7 --now
+  cumulus worker remove gpu-7
+
+${GLOBAL}`,
+
   workers: `Usage: cumulus workers
 
 Lists the Swarm nodes that can run jobs.
@@ -257,6 +277,7 @@ Commands:
   token          create, list and revoke user tokens (admin)
   login          save a user token for the CLI and SDKs
   workers        list worker nodes
+  worker         add (join line), drain and remove workers (admin)
   up             start an orchestrator + local worker here and run the demo
   down           stop what 'cumulus up' started (keeps the data)
   status         what 'cumulus up' started: running since, restarts, crashes

@@ -34,6 +34,7 @@ const CLIENT_COMMANDS: Readonly<Record<string, Command>> = {
   certs: async (argv, ctx) => (await import("./certs.ts")).certsCommand(argv, ctx),
   token: async (argv, ctx) => (await import("./token.ts")).tokenCommand(argv, ctx),
   login: async (argv, ctx) => (await import("./login.ts")).loginCommand(argv, ctx),
+  worker: async (argv, ctx) => (await import("./worker.ts")).workerCommand(argv, ctx),
 };
 
 /** Server commands get their argv untouched: they parse their own flags. */

@@ -14,9 +14,9 @@ import { lateHandlers } from "./late_handlers.ts";
 import { assertSafeListen } from "./listen_safety.ts";
 import { planJobReach } from "./job_reach.ts";
 import { startS3Gate } from "./s3_gate.ts";
-import { certCoversHost } from "../tls/mod.ts";
-import { JobStore, TokenStore } from "../store/mod.ts";
-import { requireToken } from "../core/mod.ts";
+import { caFingerprintOf, certCoversHost } from "../tls/mod.ts";
+import { JobStore, TokenStore, WorkerStore } from "../store/mod.ts";
+import { parseSshTarget, requireToken } from "../core/mod.ts";
 import { bootstrapAdmin, callerOf, httpCaller, withAuth } from "./auth.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
 import { JobManager } from "./job_manager.ts";
@@ -28,10 +28,11 @@ import {
   type Transport,
   WorkerRegistry,
 } from "../workers/mod.ts";
-import { SshPool } from "../ssh/mod.ts";
+import { KnownHosts, publicKeyLine, SshPool } from "../ssh/mod.ts";
 import { Metrics } from "./metrics.ts";
 import { ResultSweeper } from "./result_retention.ts";
 import { cumulusHandlers, runtimeHandlers } from "./server.ts";
+import { workerAdminHandlers, workerJoinHandlers } from "./worker_join.ts";
 import { boundedServerOptions, StreamLimiter } from "./stream_limits.ts";
 import { INSTANCE_LABEL } from "./service_spec.ts";
 import { TaskEventHub } from "./task_events.ts";
@@ -130,7 +131,12 @@ async function loadServerTls(config: Config): Promise<ServerTls | null> {
   return {
     credentials: grpc.ServerCredentials.createSsl(
       Buffer.from(ca ?? cert),
-      [{ cert_chain: Buffer.from(cert), private_key: Buffer.from(key) }],
+      // The CA goes with the certificate, so a joining worker that pins the CA by its
+      // fingerprint (cumulus-agent join --ca-fingerprint) finds it in the chain.
+      [{
+        cert_chain: Buffer.from(ca ? `${cert.trimEnd()}\n${ca}` : cert),
+        private_key: Buffer.from(key),
+      }],
       false,
     ),
     caPem: ca,
@@ -183,6 +189,7 @@ export async function startOrchestrator(
   await swarm.ping();
   const store = JobStore.open(`${config.dataDir}/jobs.db`);
   const tokens = TokenStore.open(`${config.dataDir}/jobs.db`);
+  const joinedWorkers = WorkerStore.open(`${config.dataDir}/jobs.db`);
   const env = opts.env ?? Deno.env.toObject();
   // The first admin: CUMULUS_ADMIN_TOKEN (what `cumulus up` and tests pass), else
   // a token written to the data dir while no token exists (docs/security.md).
@@ -222,8 +229,10 @@ export async function startOrchestrator(
   const lateCumulus = lateHandlers(cumulusService);
   const lateRuntime = lateHandlers(proto.Runtime.service);
   const lateHealth = lateHandlers(healthProto.service);
+  const lateJoin = lateHandlers(proto.WorkerJoin.service);
   server.addService(cumulusService, lateCumulus.handlers);
   server.addService(proto.Runtime.service, lateRuntime.handlers);
+  server.addService(proto.WorkerJoin.service, lateJoin.handlers);
   server.addService(healthProto.service, lateHealth.handlers);
   const credentials = tls?.credentials ?? grpc.ServerCredentials.createInsecure();
   const port = await bind(server, `${config.listenHost}:${config.port}`, credentials);
@@ -268,12 +277,14 @@ export async function startOrchestrator(
     })
     : null;
   const jobS3Endpoint = gate?.origin ?? config.s3Endpoint;
-  // Workers named in config `workers` are reached over SSH with SSH_KEY_PATH;
-  // host keys are pinned (trust on first use) in the data dir.
-  const sshPool = config.workers && config.sshKeyPath
+  // Workers named in config `workers` or joined with a join token are reached over SSH with
+  // SSH_KEY_PATH; host keys are pinned in the data dir (a joined worker's when it joins,
+  // the others' on first use).
+  const knownHostsPath = `${config.dataDir}/known_hosts`;
+  const sshPool = config.sshKeyPath
     ? new SshPool({
       keyPath: config.sshKeyPath,
-      knownHostsPath: `${config.dataDir}/known_hosts`,
+      knownHostsPath,
       onHostKeyRecorded: (t, fp) => log(`worker ${t}: host key ${fp} recorded (first use)`),
     })
     : null;
@@ -287,6 +298,8 @@ export async function startOrchestrator(
     swarm,
     local: opts.wrapAgentTransport?.(localAgent) ?? localAgent,
     workers: config.workers,
+    joined: () =>
+      joinedWorkers.list().map((w) => ({ name: w.name, target: parseSshTarget(w.sshTarget) })),
     ssh: sshPool ? (target) => sshPool.runner(target) : undefined,
     log,
   });
@@ -377,6 +390,16 @@ export async function startOrchestrator(
       await loadCheckpointSecret(`${config.dataDir}/checkpoint.key`),
     ),
   };
+  const joinDeps = {
+    workers: joinedWorkers,
+    swarm,
+    knownHosts: new KnownHosts(knownHostsPath),
+    sshPublicKey: () => config.sshKeyPath ? publicKeyLine(config.sshKeyPath) : "",
+    caFingerprint: tls?.caPem ? await caFingerprintOf(tls.caPem) : "",
+    // What jobs dial; `cumulus worker add` passes the address its caller used instead.
+    orchestratorUrl: advertise,
+    onRemoved: (nodeId: string) => registry.forget(nodeId),
+  };
   // Long-lived streams are counted server-wide; one past its bound is refused.
   const streams = new StreamLimiter({
     WatchJob: {
@@ -399,13 +422,15 @@ export async function startOrchestrator(
   });
   lateCumulus.ready(
     // Every client call is authenticated here, before its stream is counted.
-    withAuth(streams.wrap(cumulusHandlers(deps)), {
+    withAuth(streams.wrap({ ...cumulusHandlers(deps), ...workerAdminHandlers(deps, joinDeps) }), {
       tokens,
       now,
       onRefused: (m) => metrics.observe(m, "UNAUTHENTICATED", 0),
     }),
   );
   lateRuntime.ready(streams.wrap(runtimeHandlers(deps)));
+  // Joining workers authenticate with their join token, not a user token.
+  lateJoin.ready(workerJoinHandlers(deps, joinDeps));
   const health = new HealthState();
   lateHealth.ready(health.handlers());
   await manager.reconcile();
@@ -490,6 +515,7 @@ export async function startOrchestrator(
       await localAgent.close();
       store.close();
       tokens.close();
+      joinedWorkers.close();
       log("stopped");
     })();
     return stopping;

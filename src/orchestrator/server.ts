@@ -86,7 +86,8 @@ function report(d: HandlerDeps, method: string, err: unknown): grpc.ServiceError
   return toRpcError(err) as unknown as grpc.ServiceError;
 }
 
-function unary<Req, Res>(d: HandlerDeps, method: string, fn: Unary<Req, Res>) {
+/** Wraps a unary handler: its answer or error (mapped through src/rpc), timed for metrics. */
+export function unary<Req, Res>(d: HandlerDeps, method: string, fn: Unary<Req, Res>) {
   return (call: grpc.ServerUnaryCall<Req, Res>, cb: grpc.sendUnaryData<Res>) => {
     const t0 = performance.now();
     // Through a promise: a handler that throws before returning one (a refused

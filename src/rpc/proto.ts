@@ -30,6 +30,8 @@ export interface CumulusProto {
   Cumulus: grpc.ServiceClientConstructor;
   /** Service called by job containers. */
   Runtime: grpc.ServiceClientConstructor;
+  /** Service called by joining workers (authenticated by their join token). */
+  WorkerJoin: grpc.ServiceClientConstructor;
 }
 
 /** Path of the standard health-checking protocol. */

@@ -39,17 +39,21 @@ Deno.test("proto loads both services with their methods", () => {
   const p = loadCumulusProto();
   assert.deepEqual(Object.keys(p.Cumulus.service).sort(), [
     "CancelJob",
+    "CreateJoinToken",
     "CreateToken",
+    "DrainWorker",
     "GetJob",
     "GetResult",
     "ListJobs",
     "ListPartitions",
     "ListTokens",
     "ListWorkers",
+    "RemoveWorker",
     "RevokeToken",
     "SubmitJob",
     "WatchJob",
     "WhoAmI",
   ]);
   assert.ok(p.Runtime.service.FetchBundle.responseStream);
+  assert.deepEqual(Object.keys(p.WorkerJoin.service), ["JoinWorker"]);
 });

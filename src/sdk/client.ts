@@ -32,6 +32,18 @@ import {
 /** Size of the bundle chunks sent after the spec (the wire convention). */
 export const BUNDLE_CHUNK_BYTES = 64 * 1024;
 
+/** A join token as {@link CumulusClient.createJoinToken} returns it. */
+export interface JoinTokenInfo {
+  /** The token text (`cuj_…`): single use, shown once. */
+  token: string;
+  /** When it expires, epoch ms. */
+  expiresAtMs: number;
+  /** The line to run as root on the new machine. */
+  command: string;
+  /** SHA-256 of the orchestrator's CA, "" without TLS. */
+  caFingerprint: string;
+}
+
 /** Timeouts of a {@link CumulusClient}. */
 export interface ClientOptions {
   /** The first connection must succeed within this many ms (default 4000). */
@@ -284,6 +296,44 @@ export class CumulusClient {
     return (Array.isArray(res.revoked) ? res.revoked : []).map((t) =>
       tokenFromWire(t as WireMessage)
     );
+  }
+
+  /**
+   * A single-use join token for a new worker and the line to run on it (admin only).
+   * @param options `expiresS` > 0 sets its life (default 1 hour); `orchestratorUrl` is the
+   * address the new machine dials (default: this client's own).
+   */
+  async createJoinToken(
+    options: { expiresS?: number; orchestratorUrl?: string } = {},
+  ): Promise<JoinTokenInfo> {
+    const res = await this.#rpc.unary("CreateJoinToken", {
+      expiresS: options.expiresS ?? 0,
+      orchestratorUrl: options.orchestratorUrl ?? (this.tls ? `grpcs://${this.url}` : this.url),
+    });
+    return {
+      token: String(res.token ?? ""),
+      expiresAtMs: Number(res.expiresAtMs ?? 0),
+      command: String(res.command ?? ""),
+      caFingerprint: String(res.caFingerprint ?? ""),
+    };
+  }
+
+  /**
+   * Drains the joined worker `name` (admin only): no new jobs; with `now`, its running
+   * jobs stop and resume elsewhere. Returns its Swarm node id ("" when it has none).
+   */
+  async drainWorker(name: string, options: { now?: boolean } = {}): Promise<string> {
+    const res = await this.#rpc.unary("DrainWorker", { name, now: !!options.now });
+    return String(res.nodeId ?? "");
+  }
+
+  /**
+   * Forgets the joined worker `name`, its pinned host key and its Swarm node (admin
+   * only). Returns the node id removed ("" when it had none).
+   */
+  async removeWorker(name: string): Promise<string> {
+    const res = await this.#rpc.unary("RemoveWorker", { name });
+    return String(res.nodeId ?? "");
   }
 
   #retry(): RetryOptions {

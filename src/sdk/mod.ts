@@ -33,6 +33,7 @@ export {
   BUNDLE_CHUNK_BYTES,
   type ClientOptions,
   CumulusClient,
+  type JoinTokenInfo,
   type SubmitOptions,
   type TokenInfo,
   type UploadProgress,

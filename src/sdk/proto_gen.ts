@@ -662,6 +662,74 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 },
               },
             },
+            "CreateJoinTokenRequest": {
+              "fields": {
+                "expiresS": {
+                  "type": "double",
+                  "id": 1,
+                },
+                "orchestratorUrl": {
+                  "type": "string",
+                  "id": 2,
+                },
+              },
+            },
+            "CreateJoinTokenResponse": {
+              "fields": {
+                "token": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "expiresAtMs": {
+                  "type": "int64",
+                  "id": 2,
+                },
+                "command": {
+                  "type": "string",
+                  "id": 3,
+                },
+                "caFingerprint": {
+                  "type": "string",
+                  "id": 4,
+                },
+              },
+            },
+            "DrainWorkerRequest": {
+              "fields": {
+                "name": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "now": {
+                  "type": "bool",
+                  "id": 2,
+                },
+              },
+            },
+            "DrainWorkerResponse": {
+              "fields": {
+                "nodeId": {
+                  "type": "string",
+                  "id": 1,
+                },
+              },
+            },
+            "RemoveWorkerRequest": {
+              "fields": {
+                "name": {
+                  "type": "string",
+                  "id": 1,
+                },
+              },
+            },
+            "RemoveWorkerResponse": {
+              "fields": {
+                "nodeId": {
+                  "type": "string",
+                  "id": 1,
+                },
+              },
+            },
             "Cumulus": {
               "methods": {
                 "SubmitJob": {
@@ -714,6 +782,18 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                 "WhoAmI": {
                   "requestType": "WhoAmIRequest",
                   "responseType": "WhoAmIResponse",
+                },
+                "CreateJoinToken": {
+                  "requestType": "CreateJoinTokenRequest",
+                  "responseType": "CreateJoinTokenResponse",
+                },
+                "DrainWorker": {
+                  "requestType": "DrainWorkerRequest",
+                  "responseType": "DrainWorkerResponse",
+                },
+                "RemoveWorker": {
+                  "requestType": "RemoveWorkerRequest",
+                  "responseType": "RemoveWorkerResponse",
                 },
               },
             },
@@ -954,6 +1034,50 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "requestType": "ReportResultRequest",
                   "requestStream": true,
                   "responseType": "ReportResultResponse",
+                },
+              },
+            },
+            "JoinWorkerRequest": {
+              "fields": {
+                "joinToken": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "name": {
+                  "type": "string",
+                  "id": 2,
+                },
+                "sshTarget": {
+                  "type": "string",
+                  "id": 3,
+                },
+                "sshHostKey": {
+                  "type": "string",
+                  "id": 4,
+                },
+              },
+            },
+            "JoinWorkerResponse": {
+              "fields": {
+                "swarmJoinToken": {
+                  "type": "string",
+                  "id": 1,
+                },
+                "managerAddress": {
+                  "type": "string",
+                  "id": 2,
+                },
+                "orchestratorSshKey": {
+                  "type": "string",
+                  "id": 3,
+                },
+              },
+            },
+            "WorkerJoin": {
+              "methods": {
+                "JoinWorker": {
+                  "requestType": "JoinWorkerRequest",
+                  "responseType": "JoinWorkerResponse",
                 },
               },
             },

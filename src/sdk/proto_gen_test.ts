@@ -11,13 +11,16 @@ Deno.test("the generated descriptor yields the Cumulus service with camelCase fi
   const Ctor = cumulusServiceClient();
   assert.deepEqual(Object.keys(Ctor.service).sort(), [
     "CancelJob",
+    "CreateJoinToken",
     "CreateToken",
+    "DrainWorker",
     "GetJob",
     "GetResult",
     "ListJobs",
     "ListPartitions",
     "ListTokens",
     "ListWorkers",
+    "RemoveWorker",
     "RevokeToken",
     "SubmitJob",
     "WatchJob",

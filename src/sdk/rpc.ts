@@ -25,17 +25,27 @@ export const PROTO_OPTIONS: protoLoader.Options = {
   objects: true,
 };
 
-let serviceCtor: grpc.ServiceClientConstructor | null = null;
+const serviceCtors = new Map<string, grpc.ServiceClientConstructor>();
+
+/** A `cumulus.v1` service a client can talk to. */
+export type ServiceName = "Cumulus" | "WorkerJoin";
+
+/** The client constructor of the `cumulus.v1` service `name`, built once from the descriptor. */
+export function serviceClient(name: ServiceName): grpc.ServiceClientConstructor {
+  const known = serviceCtors.get(name);
+  if (known) return known;
+  const def = protoLoader.fromJSON(CUMULUS_PROTO_DESCRIPTOR, PROTO_OPTIONS);
+  const pkg = grpc.loadPackageDefinition(def) as unknown as {
+    cumulus: { v1: Record<ServiceName, grpc.ServiceClientConstructor> };
+  };
+  const ctor = pkg.cumulus.v1[name];
+  serviceCtors.set(name, ctor);
+  return ctor;
+}
 
 /** The `cumulus.v1.Cumulus` client constructor, built once from the descriptor. */
 export function cumulusServiceClient(): grpc.ServiceClientConstructor {
-  if (serviceCtor) return serviceCtor;
-  const def = protoLoader.fromJSON(CUMULUS_PROTO_DESCRIPTOR, PROTO_OPTIONS);
-  const pkg = grpc.loadPackageDefinition(def) as unknown as {
-    cumulus: { v1: { Cumulus: grpc.ServiceClientConstructor } };
-  };
-  serviceCtor = pkg.cumulus.v1.Cumulus;
-  return serviceCtor;
+  return serviceClient("Cumulus");
 }
 
 /** Timeouts of one connection. */
@@ -48,6 +58,8 @@ export interface RpcOptions {
   security?: ChannelSecurity;
   /** User token sent with every call (`authorization: Bearer …`); "" sends none. */
   token?: string;
+  /** The service called. @default "Cumulus" */
+  service?: ServiceName;
 }
 
 type UnaryFn = (
@@ -85,7 +97,7 @@ export class RpcConnection {
   constructor(target: string, options: RpcOptions) {
     this.target = target;
     this.#options = options;
-    const Ctor = cumulusServiceClient();
+    const Ctor = serviceClient(options.service ?? "Cumulus");
     this.#client = new Ctor(
       target,
       options.security?.credentials ?? grpc.credentials.createInsecure(),

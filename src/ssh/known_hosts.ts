@@ -93,4 +93,53 @@ export class KnownHosts {
     Deno.writeTextFileSync(this.path, line, { append: true, mode: 0o600 });
     return { kind: "recorded", fingerprint: actual };
   }
+  #lines(): string[] {
+    try {
+      return Deno.readTextFileSync(this.path).split("\n").filter((l) => l !== "");
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return [];
+      throw err;
+    }
+  }
+
+  #rewrite(lines: string[]): void {
+    // Written aside and renamed: a reader never sees half a file.
+    const tmp = `${this.path}.tmp`;
+    Deno.writeTextFileSync(tmp, lines.map((l) => l + "\n").join(""), { mode: 0o600 });
+    Deno.renameSync(tmp, this.path);
+  }
+
+  #without(spec: string): string[] {
+    return this.#lines().filter((line) => {
+      const first = line.trim().split(/\s+/)[0] ?? "";
+      return line.trim().startsWith("#") || !first.split(",").includes(spec);
+    });
+  }
+
+  /**
+   * Pins `type base64` as the only key of `host:port` (a key the worker sent
+   * when it joined), so the first connection is checked, not trusted.
+   * @returns Whether the file changed (false: that key was the one pinned).
+   */
+  pin(host: string, port: number, type: string, base64: string): boolean {
+    const spec = hostSpec(host, port);
+    const line = `${spec} ${type} ${base64}`;
+    const current = this.#lines();
+    const mine = current.filter((l) => (l.trim().split(/\s+/)[0] ?? "").split(",").includes(spec));
+    if (mine.length === 1 && mine[0].trim().split(/\s+/).slice(0, 3).join(" ") === line) {
+      return false;
+    }
+    this.#rewrite([...this.#without(spec), line]);
+    return true;
+  }
+
+  /** Forgets every key of `host:port`; returns whether one was pinned. */
+  unpin(host: string, port: number): boolean {
+    const spec = hostSpec(host, port);
+    const before = this.#lines();
+    const after = this.#without(spec);
+    if (after.length === before.length) return false;
+    this.#rewrite(after);
+    return true;
+  }
 }

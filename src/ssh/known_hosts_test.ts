@@ -40,3 +40,27 @@ Deno.test("hostSpec and fingerprint follow OpenSSH", () => {
   assert.equal(hostSpec("h", 2200), "[h]:2200");
   assert.match(fingerprint(new Uint8Array([1, 2, 3])), /^SHA256:[A-Za-z0-9+/]{43}$/);
 });
+
+Deno.test("KnownHosts.pin() makes a joined worker's key known before first contact; unpin() forgets it", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const known = new KnownHosts(`${dir}/known_hosts`);
+    const a = blob("ssh-ed25519", 1);
+    const b = blob("ssh-ed25519", 2);
+    const b64 = (k: Uint8Array) => btoa(String.fromCharCode(...k));
+    known.check("10.0.0.9", 22, b); // another host, kept throughout
+    assert.equal(known.pin("10.0.0.5", 2222, "ssh-ed25519", b64(a)), true);
+    assert.equal(known.pin("10.0.0.5", 2222, "ssh-ed25519", b64(a)), false);
+    assert.deepEqual(known.check("10.0.0.5", 2222, a), { kind: "known" });
+    assert.equal(known.check("10.0.0.5", 2222, b).kind, "mismatch");
+    // A new pin replaces the old key.
+    assert.equal(known.pin("10.0.0.5", 2222, "ssh-ed25519", b64(b)), true);
+    assert.deepEqual(known.check("10.0.0.5", 2222, b), { kind: "known" });
+    assert.equal(known.unpin("10.0.0.5", 2222), true);
+    assert.equal(known.unpin("10.0.0.5", 2222), false);
+    assert.deepEqual(known.check("10.0.0.9", 22, b), { kind: "known" });
+    assert.equal((await Deno.stat(known.path)).mode! & 0o777, 0o600);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

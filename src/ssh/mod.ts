@@ -19,3 +19,4 @@ export {
   type SshPoolOptions,
   type SshTarget,
 } from "./pool.ts";
+export { publicKeyLine } from "./public_key.ts";

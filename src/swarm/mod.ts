@@ -13,10 +13,12 @@ export {
 export { decodeAll, type DockerFrame, FrameDecoder, parseDockerTime } from "./frames.ts";
 export {
   JOB_PIDS_LIMIT,
+  type NodeAvailability,
   type NodeInfo,
   type ServiceInfo,
   type ServiceRequest,
   SwarmClient,
+  type SwarmJoinInfo,
   type TaskInfo,
   TERMINAL_TASK_STATES,
 } from "./swarm_client.ts";

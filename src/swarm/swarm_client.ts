@@ -98,6 +98,17 @@ export interface NodeInfo {
   cpus: number;
 }
 
+/** What a worker needs to join the swarm. */
+export interface SwarmJoinInfo {
+  /** Swarm's worker join token (a secret: never logged). */
+  workerToken: string;
+  /** A manager's `host:port`. */
+  managerAddress: string;
+}
+
+/** A node's availability for new tasks. */
+export type NodeAvailability = "active" | "pause" | "drain";
+
 /** How long node CPU counts are reused before they are read again. */
 const NODE_CPUS_TTL_MS = 30_000;
 
@@ -624,6 +635,58 @@ export class SwarmClient {
       }));
     } catch (err) {
       throw wrap("node list", err);
+    }
+  }
+  /**
+   * What a new worker needs to join this swarm: the worker join token and the
+   * address of this manager (`host:2377`, as Swarm advertises it).
+   * @throws {UnavailableError} When the engine does not answer or is no manager.
+   */
+  async joinInfo(): Promise<SwarmJoinInfo> {
+    let token = "";
+    let address = "";
+    try {
+      // deno-lint-ignore no-explicit-any
+      const swarm: any = await this.docker.swarmInspect();
+      token = String(swarm.JoinTokens?.Worker ?? "");
+      // deno-lint-ignore no-explicit-any
+      const info: any = await this.docker.info();
+      const self = String(info.Swarm?.NodeID ?? "");
+      const managers: { NodeID?: string; Addr?: string }[] = info.Swarm?.RemoteManagers ?? [];
+      address = String(
+        managers.find((m) => m.NodeID === self)?.Addr ?? managers[0]?.Addr ??
+          (info.Swarm?.NodeAddr ? `${info.Swarm.NodeAddr}:2377` : ""),
+      );
+    } catch (err) {
+      throw wrap("swarm inspect", err);
+    }
+    if (token === "" || address === "") {
+      throw new UnavailableError("docker swarm inspect: no worker join token or manager address");
+    }
+    return { workerToken: token, managerAddress: address };
+  }
+
+  /** Sets a node's availability (`active`, `pause` or `drain`); nothing when it already is. */
+  async setNodeAvailability(nodeId: string, availability: NodeAvailability): Promise<void> {
+    try {
+      const node = this.docker.getNode(nodeId);
+      // deno-lint-ignore no-explicit-any
+      const info: any = await node.inspect();
+      if (info.Spec?.Availability === availability) return;
+      await node.update({ version: info.Version.Index, ...info.Spec, Availability: availability });
+    } catch (err) {
+      throw wrap("node update", err);
+    }
+  }
+
+  /** Removes a node from the swarm, even while it is up; false when there is no such node. */
+  async removeNode(nodeId: string): Promise<boolean> {
+    try {
+      await this.docker.getNode(nodeId).remove({ force: true });
+      return true;
+    } catch (err) {
+      if (statusCode(err) === 404) return false;
+      throw wrap("node rm", err);
     }
   }
 }

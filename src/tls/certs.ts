@@ -167,6 +167,11 @@ export async function fingerprint(cert: x509.X509Certificate): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
 }
 
+/** {@link fingerprint} of a PEM certificate (the orchestrator's CA, for join lines). */
+export async function caFingerprintOf(pem: string): Promise<string> {
+  return await fingerprint(new x509.X509Certificate(pem));
+}
+
 /** The DNS names and IP addresses in a certificate's subject alternative names. */
 export function certificateHosts(cert: x509.X509Certificate): string[] {
   const ext = cert.getExtension(x509.SubjectAlternativeNameExtension);

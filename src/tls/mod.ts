@@ -4,6 +4,7 @@
  */
 export {
   CA_VALIDITY_DAYS,
+  caFingerprintOf,
   certCoversHost,
   CertError,
   certHosts,

@@ -15,6 +15,7 @@ export {
   type CreatedPartition,
   type CreateGroupRequest,
 } from "./agent_client.ts";
+export { type JoinedWorker, nodeOfWorker, workerOfNode } from "./joined.ts";
 export { type LocalChannelOptions, LocalChannelTransport } from "./agent_channel.ts";
 export {
   type DeviceInfo,

@@ -8,6 +8,7 @@
 import type { NodeInfo, SwarmClient } from "../swarm/mod.ts";
 import { AgentClient, type AgentDevice, type AgentPartition } from "./agent_client.ts";
 import type { Transport } from "./transport.ts";
+import { type JoinedWorker, workerOfNode } from "./joined.ts";
 
 /** An SSH target of a worker's agent. */
 export interface SshTarget {
@@ -54,6 +55,11 @@ export interface RegistryDeps {
   local: Transport;
   /** Config `workers`: "hostname=user@host:port,…". */
   workers: string;
+  /**
+   * Workers that joined with a join token (read on every lookup, so one that
+   * joins is served without a restart). @default none
+   */
+  joined?: () => JoinedWorker[];
   /** Makes an SSH transport (src/ssh); absent until it is wired. */
   ssh?: (target: SshTarget) => Transport;
   log: (msg: string) => void;
@@ -137,10 +143,13 @@ export class WorkerRegistry {
    * The agent serving `node`, or a string saying why there is none
    * ("no agent" when none is configured).
    */
-  async agentFor(node: Pick<NodeInfo, "id" | "hostname">): Promise<AgentClient | string> {
+  async agentFor(
+    node: Pick<NodeInfo, "id" | "hostname" | "address">,
+  ): Promise<AgentClient | string> {
     const cached = this.#agents.get(node.id);
     if (cached) return cached;
-    const target = this.#targets.get(node.hostname);
+    const target = this.#targets.get(node.hostname) ??
+      (this.#d.joined ? workerOfNode(node, this.#d.joined())?.target : undefined);
     let transport: Transport;
     if (target) {
       if (!this.#d.ssh) {
@@ -216,6 +225,12 @@ export class WorkerRegistry {
   async inventory(): Promise<NodeInventory[]> {
     const nodes = await this.#d.swarm.listNodes();
     return await Promise.all(nodes.map((n) => this.nodeInventory(n)));
+  }
+
+  /** Forgets the agent of `nodeId` (a worker removed or re-joined). */
+  forget(nodeId: string): void {
+    this.#agents.delete(nodeId);
+    this.#devices.delete(nodeId);
   }
 
   /** Forgets cached device lists so the next inventory re-reads and re-labels them. */

@@ -2,7 +2,8 @@
  * Test helper: a second Swarm node on this machine. A network namespace the
  * test creates, joined to the project bridge (cumulus0, 198.18.0.1/24) by a
  * veth pair, runs its own Docker engine, which joins the local Swarm as a
- * worker at 198.18.0.2. Images reach it with `docker save | docker load` (no
+ * worker at 198.18.0.2 (unless `join: false`: then the test joins it, e.g.
+ * through `cumulus-agent join` run with {@link SecondNode.exec}). Images reach it with `docker save | docker load` (no
  * registry); its data root is kept between runs so that load happens once.
  * Everything else is torn down by `stop()`.
  * @module
@@ -21,10 +22,24 @@ const PIDFILE = "/run/cumulus-w1.pid";
 const DATA_ROOT = "/var/lib/cumulus-w1";
 const EXEC_ROOT = "/run/cumulus-w1-exec";
 
+/** Options of {@link startSecondNode}. */
+export interface SecondNodeOptions {
+  /** Join the local swarm as a worker. @default true */
+  join?: boolean;
+}
+
 /** A running second node. */
 export interface SecondNode {
-  /** Its Swarm node id. */
+  /** Its Swarm node id ("" while it has not joined: `join: false`). */
   nodeId: string;
+  /**
+   * Runs a program inside the node's network namespace, with DOCKER_HOST set
+   * to its engine; resolves with its exit code and output.
+   */
+  exec(
+    argv: string[],
+    env?: Record<string, string>,
+  ): Promise<{ code: number; stdout: string; stderr: string }>;
   /** Its Docker API socket (reachable from the host). */
   socket: string;
   /** Runs the docker CLI against the second node's engine. */
@@ -90,8 +105,37 @@ async function teardown(managerNodeId?: string): Promise<void> {
   }
 }
 
+async function execInNode(argv: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command("nsenter", {
+    args: [`--net=/var/run/netns/${NETNS}`, ...argv],
+    env: { ...nodeEnv, ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** The id of the manager's node listing entry with this address, or null. */
+async function nodeAt(addr: string): Promise<string | null> {
+  const ids = (await tryRun("docker", ["node", "ls", "-q"], managerEnv()) ?? "").split("\n");
+  for (const id of ids.filter(Boolean)) {
+    const a = await tryRun(
+      "docker",
+      ["node", "inspect", "-f", "{{.Status.Addr}}", id],
+      managerEnv(),
+    );
+    if (a === addr) return id;
+  }
+  return null;
+}
+
 /** Starts the second node and loads `images` (references on the manager) into it. */
-export async function startSecondNode(images: string[]): Promise<SecondNode> {
+export async function startSecondNode(
+  images: string[],
+  opts: SecondNodeOptions = {},
+): Promise<SecondNode> {
   await teardown();
   await run("ip", ["netns", "add", NETNS]);
   await run("ip", ["link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_NS]);
@@ -150,6 +194,16 @@ export async function startSecondNode(images: string[]): Promise<SecondNode> {
       const [s, l] = await Promise.all([save.status, load.status]);
       if (!s.success || !l.success) throw new Error(`loading ${ref} into the second node failed`);
     }
+    if (opts.join === false) {
+      return {
+        nodeId: "",
+        socket: SOCK,
+        exec: execInNode,
+        docker: (args) => run("docker", args, nodeEnv),
+        // The test may have joined it: the node it made is found by its address.
+        stop: async () => teardown(await nodeAt(NODE_ADDR) ?? undefined),
+      };
+    }
     const token = await run("docker", ["swarm", "join-token", "-q", "worker"], managerEnv());
     await run("docker", [
       "swarm",
@@ -180,6 +234,7 @@ export async function startSecondNode(images: string[]): Promise<SecondNode> {
   return {
     nodeId,
     socket: SOCK,
+    exec: execInNode,
     docker: (args) => run("docker", args, nodeEnv),
     stop: () => teardown(nodeId),
   };

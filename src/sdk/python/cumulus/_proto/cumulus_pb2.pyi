@@ -55,6 +55,26 @@ class CheckpointSettings(_message.Message):
     s3_prefix: str
     def __init__(self, s3_prefix: _Optional[str] = ...) -> None: ...
 
+class CreateJoinTokenRequest(_message.Message):
+    __slots__ = ["expires_s", "orchestrator_url"]
+    EXPIRES_S_FIELD_NUMBER: _ClassVar[int]
+    ORCHESTRATOR_URL_FIELD_NUMBER: _ClassVar[int]
+    expires_s: float
+    orchestrator_url: str
+    def __init__(self, expires_s: _Optional[float] = ..., orchestrator_url: _Optional[str] = ...) -> None: ...
+
+class CreateJoinTokenResponse(_message.Message):
+    __slots__ = ["ca_fingerprint", "command", "expires_at_ms", "token"]
+    CA_FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
+    COMMAND_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_MS_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    ca_fingerprint: str
+    command: str
+    expires_at_ms: int
+    token: str
+    def __init__(self, token: _Optional[str] = ..., expires_at_ms: _Optional[int] = ..., command: _Optional[str] = ..., ca_fingerprint: _Optional[str] = ...) -> None: ...
+
 class CreateTokenRequest(_message.Message):
     __slots__ = ["admin", "expires_in_s", "user"]
     ADMIN_FIELD_NUMBER: _ClassVar[int]
@@ -72,6 +92,20 @@ class CreateTokenResponse(_message.Message):
     secret: str
     token: Token
     def __init__(self, token: _Optional[_Union[Token, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class DrainWorkerRequest(_message.Message):
+    __slots__ = ["name", "now"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    NOW_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    now: bool
+    def __init__(self, name: _Optional[str] = ..., now: bool = ...) -> None: ...
+
+class DrainWorkerResponse(_message.Message):
+    __slots__ = ["node_id"]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
 
 class FetchBundleRequest(_message.Message):
     __slots__ = ["job_id"]
@@ -222,6 +256,28 @@ class JobSpec(_message.Message):
     workdir: str
     def __init__(self, image: _Optional[str] = ..., command: _Optional[_Iterable[str]] = ..., function: _Optional[bytes] = ..., env: _Optional[_Mapping[str, str]] = ..., gpu_memory: _Optional[float] = ..., duration: _Optional[float] = ..., gpu_count: _Optional[int] = ..., constraints: _Optional[_Iterable[str]] = ..., retry: _Optional[_Union[RetryPolicy, _Mapping]] = ..., checkpoint: _Optional[_Union[CheckpointSettings, _Mapping]] = ..., user: _Optional[str] = ..., name: _Optional[str] = ..., workdir: _Optional[str] = ..., gpu_memory_size: _Optional[str] = ..., result_retention: _Optional[float] = ..., cpu: _Optional[float] = ..., memory: _Optional[str] = ..., image_user: bool = ...) -> None: ...
 
+class JoinWorkerRequest(_message.Message):
+    __slots__ = ["join_token", "name", "ssh_host_key", "ssh_target"]
+    JOIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    SSH_HOST_KEY_FIELD_NUMBER: _ClassVar[int]
+    SSH_TARGET_FIELD_NUMBER: _ClassVar[int]
+    join_token: str
+    name: str
+    ssh_host_key: str
+    ssh_target: str
+    def __init__(self, join_token: _Optional[str] = ..., name: _Optional[str] = ..., ssh_target: _Optional[str] = ..., ssh_host_key: _Optional[str] = ...) -> None: ...
+
+class JoinWorkerResponse(_message.Message):
+    __slots__ = ["manager_address", "orchestrator_ssh_key", "swarm_join_token"]
+    MANAGER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    ORCHESTRATOR_SSH_KEY_FIELD_NUMBER: _ClassVar[int]
+    SWARM_JOIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    manager_address: str
+    orchestrator_ssh_key: str
+    swarm_join_token: str
+    def __init__(self, swarm_join_token: _Optional[str] = ..., manager_address: _Optional[str] = ..., orchestrator_ssh_key: _Optional[str] = ...) -> None: ...
+
 class ListJobsRequest(_message.Message):
     __slots__ = ["page_size", "page_token", "states", "user"]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -347,6 +403,18 @@ class PresignCheckpointResponse(_message.Message):
     expires_unix_ms: int
     urls: _containers.RepeatedScalarFieldContainer[str]
     def __init__(self, urls: _Optional[_Iterable[str]] = ..., expires_unix_ms: _Optional[int] = ...) -> None: ...
+
+class RemoveWorkerRequest(_message.Message):
+    __slots__ = ["name"]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    def __init__(self, name: _Optional[str] = ...) -> None: ...
+
+class RemoveWorkerResponse(_message.Message):
+    __slots__ = ["node_id"]
+    NODE_ID_FIELD_NUMBER: _ClassVar[int]
+    node_id: str
+    def __init__(self, node_id: _Optional[str] = ...) -> None: ...
 
 class ReportCheckpointRequest(_message.Message):
     __slots__ = ["job_id", "location", "step", "tier"]
