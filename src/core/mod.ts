@@ -10,3 +10,4 @@ export * from "./job.ts";
 export * from "./job_resources.ts";
 export * from "./pause.ts";
 export * from "./token.ts";
+export * from "./image_ref.ts";
