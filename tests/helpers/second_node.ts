@@ -2,9 +2,10 @@
  * Test helper: a second Swarm node on this machine. A network namespace the
  * test creates, joined to the project bridge (cumulus0, 198.18.0.1/24) by a
  * veth pair, runs its own Docker engine, which joins the local Swarm as a
- * worker at 198.18.0.2. Images reach it with `docker save | docker load` (no
- * registry); its data root is kept between runs so that load happens once.
- * Everything else is torn down by `stop()`.
+ * worker at 198.18.0.2. Images reach it with `docker save | docker load`, or
+ * from a registry on the manager's address (tests/registry_test.ts: start it
+ * with `noImages`); its data root is kept between runs so
+ * that a load happens once. Everything else is torn down by `stop()`.
  * @module
  */
 
@@ -90,8 +91,21 @@ async function teardown(managerNodeId?: string): Promise<void> {
   }
 }
 
+/** Options of {@link startSecondNode}. */
+export interface SecondNodeOptions {
+  /**
+   * Start with no images at all (every image and stopped container of earlier
+   * runs removed), so a job there pulls its image layer by layer, as on a
+   * fresh machine. A later run that preloads images loads them again.
+   */
+  noImages?: boolean;
+}
+
 /** Starts the second node and loads `images` (references on the manager) into it. */
-export async function startSecondNode(images: string[]): Promise<SecondNode> {
+export async function startSecondNode(
+  images: string[],
+  opts: SecondNodeOptions = {},
+): Promise<SecondNode> {
   await teardown();
   await run("ip", ["netns", "add", NETNS]);
   await run("ip", ["link", "add", VETH_HOST, "type", "veth", "peer", "name", VETH_NS]);
@@ -149,6 +163,10 @@ export async function startSecondNode(images: string[]): Promise<SecondNode> {
       await save.stdout.pipeTo(load.stdin);
       const [s, l] = await Promise.all([save.status, load.status]);
       if (!s.success || !l.success) throw new Error(`loading ${ref} into the second node failed`);
+    }
+    if (opts.noImages) {
+      await run("docker", ["container", "prune", "-f"], nodeEnv);
+      await run("docker", ["image", "prune", "-a", "-f"], nodeEnv);
     }
     const token = await run("docker", ["swarm", "join-token", "-q", "worker"], managerEnv());
     await run("docker", [
