@@ -171,8 +171,8 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
 /**
  * Makes the Docker engines of this machine trust the registry at `addr`:
  * writes its CA to `<certsDir>/<addr>/ca.crt`, which engines read at each
- * pull and push. Every worker needs the same file (scripts/setup-worker.sh
- * --registry-ca). Resolves with a function that removes it again.
+ * pull and push. Every worker needs the same file (docs/workers.md, "How job
+ * images reach workers"). Resolves with a function that removes it again.
  * @default certsDir "/etc/docker/certs.d"
  * @throws {RegistryError} when the file cannot be written (needs root)
  */
