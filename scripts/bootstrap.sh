@@ -10,7 +10,7 @@ set -euo pipefail
 # Debian packages the project needs (build, tests, engine, OpenCL, Python).
 # Add yours here; a second run installs only what is missing.
 CUMULUS_APT_PACKAGES=(
-  docker.io debootstrap makeself openssh-server iproute2 git
+  docker.io docker-registry debootstrap makeself openssh-server iproute2 git
   cmake g++ make catch2 libyaml-cpp-dev nlohmann-json3-dev sqlite3
   pocl-opencl-icd ocl-icd-opencl-dev opencl-headers clinfo
   python3-torch python3-sklearn python3-xgboost python3-numpy python3-boto3

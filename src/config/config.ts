@@ -5,7 +5,12 @@
  * @module
  */
 import { parse as parseYaml } from "yaml";
-import { BYTES_GRAMMAR, parseBytesText, parseDurationText } from "../core/mod.ts";
+import {
+  BYTES_GRAMMAR,
+  isRegistryAddress,
+  parseBytesText,
+  parseDurationText,
+} from "../core/mod.ts";
 
 /** A config key has a bad value or the file cannot be parsed. */
 export class ConfigError extends Error {
@@ -154,6 +159,14 @@ export interface Config {
    * jobs cannot reach. `cumulus up` turns it on.
    */
   jobS3Gate: boolean;
+  /**
+   * `host:port` of a registry every node can pull from ("" = none: each node must
+   * hold job images already). Job images found on the manager are pushed there
+   * once per image id and services reference `REGISTRY/cumulus-job@sha256:…`.
+   */
+  registry: string;
+  /** A Docker config.json with registry credentials (`docker login`'s file); "" = none. */
+  registryAuthFile: string;
 }
 
 /** Defaults for every key. */
@@ -208,6 +221,8 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   maxJobLogBytes: 100 * 1024 ** 2,
   jobNetwork: "cumulus-jobs",
   jobS3Gate: false,
+  registry: "",
+  registryAuthFile: "",
 };
 
 interface KeySpec {
@@ -288,6 +303,14 @@ function parseNetworkName(key: string, value: unknown): string {
       key,
       `expected "host" or a Docker network name, got ${JSON.stringify(v)}`,
     );
+  }
+  return v;
+}
+
+function parseRegistry(key: string, value: unknown): string {
+  const v = String(value).trim();
+  if (v !== "" && !isRegistryAddress(v)) {
+    throw new ConfigError(key, `expected host:port of a registry, got ${JSON.stringify(v)}`);
   }
   return v;
 }
@@ -650,6 +673,19 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     env: "CUMULUS_JOB_S3_GATE",
     kind: "bool",
     doc: "jobs reach S3 through the orchestrator, which relays only what it presigned",
+  },
+  registry: {
+    yaml: "registry",
+    env: "CUMULUS_REGISTRY",
+    kind: "string",
+    doc: "host:port of a registry nodes pull job images from (the manager pushes them)",
+    parse: parseRegistry,
+  },
+  registryAuthFile: {
+    yaml: "registry_auth_file",
+    env: "CUMULUS_REGISTRY_AUTH_FILE",
+    kind: "string",
+    doc: "Docker config.json with registry credentials (sent as the service's registry auth)",
   },
 };
 

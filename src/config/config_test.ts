@@ -131,3 +131,24 @@ Deno.test("job isolation keys take sizes, booleans and uid:gid from YAML and the
   assert.equal(defaults.jobReadOnlyRoot, true);
   assert.equal(defaults.jobUser, "1000:1000");
 });
+
+Deno.test("registry takes host:port (empty: none) and registry_auth_file a path", () => {
+  assert.equal(DEFAULT_CONFIG.registry, "");
+  const c = parseConfig({
+    yamlText: "registry: 198.18.0.1:5000\nregistry_auth_file: /etc/cumulus/docker.json",
+    env: {},
+  });
+  assert.equal(c.registry, "198.18.0.1:5000");
+  assert.equal(c.registryAuthFile, "/etc/cumulus/docker.json");
+  assert.equal(
+    parseConfig({ yamlText: null, env: { CUMULUS_REGISTRY: "registry.example.com" } }).registry,
+    "registry.example.com",
+  );
+  for (const bad of ["http://198.18.0.1:5000", "198.18.0.1:5000/x", "r:99999", "a b"]) {
+    assert.throws(
+      () => parseConfig({ yamlText: `registry: "${bad}"`, env: {} }),
+      (err: unknown) => err instanceof ConfigError && err.key === "registry",
+      bad,
+    );
+  }
+});

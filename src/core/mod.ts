@@ -11,3 +11,4 @@ export * from "./job_resources.ts";
 export * from "./pause.ts";
 export * from "./token.ts";
 export * from "./join.ts";
+export * from "./image_ref.ts";

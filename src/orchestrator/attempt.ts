@@ -25,6 +25,7 @@ import type { JobStore } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { AttemptFacts, FinalState, TaskOutcome } from "./attempt_end.ts";
 import type { PartitionKeeper } from "./partitions.ts";
+import type { ImagePublisher } from "./image_publisher.ts";
 import type { JobIsolation, S3Settings } from "./service_spec.ts";
 import type { AttemptEnds } from "./metrics.ts";
 import type { TaskEventSource } from "./task_events.ts";
@@ -46,6 +47,8 @@ export interface RunnerDeps {
   isolation?: JobIsolation;
   /** Creates the partition of a job placed through partitions. */
   partitions?: PartitionKeeper;
+  /** Publishes job images to config `registry`; absent: services use the manager's image id. */
+  images?: ImagePublisher;
   stopGracePeriodS: number;
   pollIntervalMs: number;
   /**

@@ -22,6 +22,7 @@ import type { LogHub } from "../logs/mod.ts";
 import type { JobStore, ListQuery } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
 import type { PartitionKeeper } from "./partitions.ts";
+import type { ImagePublisher } from "./image_publisher.ts";
 import { AttemptEnds, ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import type { TaskEventSource } from "./task_events.ts";
@@ -66,6 +67,8 @@ export interface ManagerDeps {
   bundleDir: string;
   /** GPU placement through Chronos partitions; absent = plain Swarm placement. */
   partitions?: PartitionKeeper;
+  /** Publishes job images to config `registry`; absent: every node must hold them. */
+  images?: ImagePublisher;
   /** Milliseconds between partition sweeps (0 = none). */
   sweepIntervalMs?: number;
   now: () => number;
@@ -179,8 +182,11 @@ export class JobManager {
    * The manager's id for image `ref`: asked of Docker at most once per
    * {@link IMAGE_ID_TTL_MS} (a tag moved meanwhile is seen on the next
    * lookup); a missing image is never cached, so loading it helps at once.
+   * With a registry, a reference naming a registry host is its own "id": the
+   * node pulls it, and the service hook checks the registry holds it.
    */
   async #resolveImage(ref: string): Promise<string | null> {
+    if (this.#d.images?.passesThrough(ref)) return ref;
     const hit = this.#imageIds.get(ref);
     if (hit && this.#d.now() - hit.atMs < IMAGE_ID_TTL_MS) return hit.id;
     const id = await this.#d.swarm.resolveImage(ref);
@@ -390,6 +396,7 @@ export class JobManager {
       s3: this.#d.s3,
       isolation: this.#d.isolation,
       partitions: this.#d.partitions,
+      images: this.#d.images,
       stopGracePeriodS: this.#d.stopGracePeriodS,
       pollIntervalMs: this.#d.pollIntervalMs,
       events: this.#d.taskEvents,

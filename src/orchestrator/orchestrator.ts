@@ -18,7 +18,14 @@ import { caFingerprintOf, certCoversHost } from "../tls/mod.ts";
 import { JobStore, TokenStore, WorkerStore } from "../store/mod.ts";
 import { parseSshTarget, requireToken } from "../core/mod.ts";
 import { bootstrapAdmin, callerOf, httpCaller, withAuth } from "./auth.ts";
-import { connectDocker, SwarmClient } from "../swarm/mod.ts";
+import {
+  connectDocker,
+  readDockerConfig,
+  type RegistryAuth,
+  RegistryAuthError,
+  SwarmClient,
+} from "../swarm/mod.ts";
+import { ImagePublisher } from "./image_publisher.ts";
 import { JobManager } from "./job_manager.ts";
 import { L2Access, loadCheckpointSecret } from "./l2_access.ts";
 import { PartitionKeeper } from "./partitions.ts";
@@ -116,6 +123,16 @@ async function readPem(key: string, path: string): Promise<string> {
   }
 }
 
+/** Registry credentials of config `registry_auth_file` ("" = none); a bad file is a config error. */
+async function loadRegistryAuths(path: string): Promise<Map<string, RegistryAuth>> {
+  if (!path) return new Map();
+  try {
+    return await readDockerConfig(path);
+  } catch (err) {
+    if (err instanceof RegistryAuthError) throw new ConfigError("registry_auth_file", err.message);
+    throw err;
+  }
+}
 /** TLS credentials from `tls_cert`/`tls_key` (and `tls_ca`), or null for plaintext. */
 async function loadServerTls(config: Config): Promise<ServerTls | null> {
   if (config.tlsCert === "") return null;
@@ -187,6 +204,15 @@ export async function startOrchestrator(
   const instanceId = await loadInstanceId(`${config.dataDir}/instance-id`);
   const swarm = new SwarmClient(connectDocker(config.swarmManager));
   await swarm.ping();
+  const images = config.registry
+    ? new ImagePublisher({
+      docker: swarm.docker,
+      registry: config.registry,
+      auths: await loadRegistryAuths(config.registryAuthFile),
+      log,
+      now,
+    })
+    : undefined;
   const store = JobStore.open(`${config.dataDir}/jobs.db`);
   const tokens = TokenStore.open(`${config.dataDir}/jobs.db`);
   const joinedWorkers = WorkerStore.open(`${config.dataDir}/jobs.db`);
@@ -321,6 +347,7 @@ export async function startOrchestrator(
     logs,
     swarm,
     taskEvents,
+    images,
     maxConcurrentJobs: config.maxConcurrentJobs,
     maxQueuedJobs: config.maxQueuedJobs,
     maxQueuedJobsPerUser: config.maxQueuedJobsPerUser,

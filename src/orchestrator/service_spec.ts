@@ -63,7 +63,10 @@ export const DEFAULT_JOB_ISOLATION: Readonly<JobIsolation> = {
 
 /** Where and how the job's container reaches the orchestrator. */
 export interface ServiceContext {
-  /** Image id resolved on the manager (skips registry pulls). */
+  /**
+   * Image id resolved on the manager (skips registry pulls), or with config
+   * `registry` the reference every node can pull (`REGISTRY/cumulus-job@sha256:…`).
+   */
   imageId: string;
   /** Owning orchestrator instance id. */
   instanceId: string;

@@ -22,3 +22,17 @@ export {
   type TaskInfo,
   TERMINAL_TASK_STATES,
 } from "./swarm_client.ts";
+
+export {
+  pushImage,
+  type PushOptions,
+  type PushProgress,
+  PushTracker,
+  registryDigest,
+} from "./image_push.ts";
+export {
+  parseDockerConfig,
+  readDockerConfig,
+  type RegistryAuth,
+  RegistryAuthError,
+} from "./registry_auth.ts";

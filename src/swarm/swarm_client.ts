@@ -7,6 +7,7 @@ import type Docker from "dockerode";
 import { InvalidArgumentError, UnavailableError } from "../core/mod.ts";
 import { type ContainerEvent, JsonLineSplitter, parseContainerEvent } from "./events.ts";
 import { decodeAll, type DockerFrame, FrameDecoder } from "./frames.ts";
+import type { RegistryAuth } from "./registry_auth.ts";
 
 /**
  * Most processes a job's container may hold at once (Swarm's
@@ -56,6 +57,8 @@ export interface ServiceRequest {
   tmpfs?: Array<{ target: string; sizeBytes: number; labels: Record<string, string> }>;
   /** The network to join: "host" (the default) or a Swarm-scoped network's name. */
   network?: string;
+  /** Credentials the nodes use to pull `image` (sent as the service's registry auth). */
+  registryAuth?: RegistryAuth;
 }
 
 /** The state of a service's (single) task. */
@@ -236,9 +239,13 @@ export class SwarmClient {
       Mode: { Replicated: { Replicas: 1 } },
     };
     try {
-      // deno-lint-ignore no-explicit-any
-      const svc = await this.docker.createService(spec as any);
-      return svc.id as string;
+      // The auth goes in X-Registry-Auth, so that Swarm hands it to the nodes that pull.
+      const svc = req.registryAuth
+        // deno-lint-ignore no-explicit-any
+        ? await this.docker.createService(req.registryAuth as any, spec as any)
+        // deno-lint-ignore no-explicit-any
+        : await this.docker.createService(spec as any);
+      return (svc as { id: string }).id;
     } catch (err) {
       if (statusCode(err) === 409) {
         const existing = await this.findService(req.name);

@@ -3,9 +3,11 @@
  * test creates, joined to the project bridge (cumulus0, 198.18.0.1/24) by a
  * veth pair, runs its own Docker engine, which joins the local Swarm as a
  * worker at 198.18.0.2 (unless `join: false`: then the test joins it, e.g.
- * through `cumulus-agent join` run with {@link SecondNode.exec}). Images reach it with `docker save | docker load` (no
- * registry); its data root is kept between runs so that load happens once.
- * Everything else is torn down by `stop()`.
+ * through `cumulus-agent join` run with {@link SecondNode.exec}). Images reach
+ * it with `docker save | docker load`, or from a registry on the manager's
+ * address (tests/registry_test.ts: start it with `noImages`); its data root is
+ * kept between runs so that a load happens once. Everything else is torn down
+ * by `stop()`.
  * @module
  */
 
@@ -26,6 +28,12 @@ const EXEC_ROOT = "/run/cumulus-w1-exec";
 export interface SecondNodeOptions {
   /** Join the local swarm as a worker. @default true */
   join?: boolean;
+  /**
+   * Start with no images at all (every image and stopped container of earlier
+   * runs removed), so a job there pulls its image layer by layer, as on a
+   * fresh machine. A later run that preloads images loads them again.
+   */
+  noImages?: boolean;
 }
 
 /** A running second node. */
@@ -193,6 +201,10 @@ export async function startSecondNode(
       await save.stdout.pipeTo(load.stdin);
       const [s, l] = await Promise.all([save.status, load.status]);
       if (!s.success || !l.success) throw new Error(`loading ${ref} into the second node failed`);
+    }
+    if (opts.noImages) {
+      await run("docker", ["container", "prune", "-f"], nodeEnv);
+      await run("docker", ["image", "prune", "-a", "-f"], nodeEnv);
     }
     if (opts.join === false) {
       return {

@@ -26,8 +26,12 @@ export function serviceHook(): AttemptHook {
         const existing = await d.swarm.findService(serviceName(job.id));
         if (existing) a.serviceId = existing.id;
         else if (a.imageId) {
+          // With a registry: the image as every node can pull it (pushed once per image id).
+          const image = d.images
+            ? await d.images.serviceImage(job.spec.image, a.imageId)
+            : a.imageId;
           const req = buildServiceRequest(job, {
-            imageId: a.imageId,
+            imageId: image,
             orchestratorAddress: d.orchestratorAddress,
             orchestratorCaPem: d.orchestratorCaPem,
             instanceId: d.instanceId,
@@ -44,7 +48,8 @@ export function serviceHook(): AttemptHook {
               text: `${ATTEMPT_MARKER}${job.attempts} of ${job.spec.maxAttempts} starts`,
             });
           }
-          a.serviceId = await d.swarm.createService(req);
+          const auth = d.images?.authFor(image);
+          a.serviceId = await d.swarm.createService(auth ? { ...req, registryAuth: auth } : req);
           a.attemptStartSeq = a.log.lastSeq;
         } else {
           throw new CumulusError("FAILED_PRECONDITION", `image ${job.spec.image} not found`);
