@@ -4,7 +4,8 @@
  * never both move a job, and illegal transitions are refused.
  * @module
  */
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { SQLInputValue, StatementSync } from "node:sqlite";
+import { SqliteDb } from "./sqlite.ts";
 import {
   type CheckpointMark,
   type CheckpointTier,
@@ -192,12 +193,12 @@ function patchValue(key: keyof JobPatch, value: unknown): SQLInputValue {
 
 /** Persistent job records and their transition history. */
 export class JobStore {
-  #db: DatabaseSync;
+  readonly #sql: SqliteDb;
   /** Every column but `function`, plus its length: what listings read. */
   #listColumns: string;
 
-  private constructor(db: DatabaseSync, columns: string[]) {
-    this.#db = db;
+  private constructor(sql: SqliteDb, columns: string[]) {
+    this.#sql = sql;
     this.#listColumns = [
       ...columns.filter((c) => c !== "function"),
       "length(function) AS function_len",
@@ -206,9 +207,12 @@ export class JobStore {
 
   /** Opens (creating when needed) the store at `path` (":memory:" for tests). */
   static open(path: string): JobStore {
-    const db = new DatabaseSync(path);
-    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
-    db.exec(SCHEMA);
+    const sql = new SqliteDb(
+      path,
+      SCHEMA,
+      "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;",
+    );
+    const db = sql.db;
     const have = new Set(
       (db.prepare("PRAGMA table_info(jobs)").all() as Row[]).map((r) => String(r.name)),
     );
@@ -218,27 +222,17 @@ export class JobStore {
     const columns = (db.prepare("PRAGMA table_info(jobs)").all() as Row[]).map((r) =>
       String(r.name)
     );
-    return new JobStore(db, columns);
+    return new JobStore(sql, columns);
   }
 
   /** Closes the database. */
   close(): void {
-    this.#stmts.clear();
-    this.#db.close();
+    this.#sql.close();
   }
 
-  /** Prepared statements by SQL text: preparing costs more than running a small query. */
-  #stmts = new Map<string, StatementSync>();
-
+  /** Filters and patches make SQL from a bounded set of parts: each is prepared once. */
   #prepare(sql: string): StatementSync {
-    let stmt = this.#stmts.get(sql);
-    if (!stmt) {
-      // Filters and patches make SQL from a bounded set of parts; the cap is a backstop.
-      if (this.#stmts.size >= 256) this.#stmts.clear();
-      stmt = this.#db.prepare(sql);
-      this.#stmts.set(sql, stmt);
-    }
-    return stmt;
+    return this.#sql.prepare(sql);
   }
 
   /** Inserts a QUEUED job; the whole record is written in one statement. */
@@ -294,8 +288,7 @@ export class JobStore {
       values.push(patchValue(key, v));
     }
     const placeholders = froms.map(() => "?").join(", ");
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
+    this.#sql.transaction(() => {
       const before = this.#prepare("SELECT state FROM jobs WHERE id = ?").get(id) as
         | Row
         | undefined;
@@ -315,11 +308,7 @@ export class JobStore {
       this.#prepare(
         "INSERT INTO job_events (job_id, at, from_state, to_state, reason) VALUES (?, ?, ?, ?, ?)",
       ).run(id, now, String(before.state), to, patch.reason ?? "");
-      this.#db.exec("COMMIT");
-    } catch (err) {
-      this.#db.exec("ROLLBACK");
-      throw err;
-    }
+    });
     return this.mustGet(id);
   }
 

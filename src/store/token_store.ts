@@ -4,7 +4,8 @@
  * it is created.
  * @module
  */
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { SQLInputValue } from "node:sqlite";
+import { SqliteDb } from "./sqlite.ts";
 
 /** A stored token, as listings show it (never its secret). */
 export interface TokenRecord {
@@ -54,11 +55,10 @@ function rowToToken(r: Row): TokenRecord {
 
 /** The user tokens of one orchestrator. */
 export class TokenStore {
-  #db: DatabaseSync;
-  #stmts = new Map<string, StatementSync>();
+  readonly #sql: SqliteDb;
 
-  private constructor(db: DatabaseSync) {
-    this.#db = db;
+  private constructor(sql: SqliteDb) {
+    this.#sql = sql;
   }
 
   /**
@@ -66,30 +66,17 @@ export class TokenStore {
    * file at `path` (the job store's file; ":memory:" for tests).
    */
   static open(path: string): TokenStore {
-    const db = new DatabaseSync(path);
-    db.exec("PRAGMA busy_timeout = 5000;");
-    db.exec(SCHEMA);
-    return new TokenStore(db);
+    return new TokenStore(new SqliteDb(path, SCHEMA));
   }
 
   /** Closes the database. */
   close(): void {
-    this.#stmts.clear();
-    this.#db.close();
-  }
-
-  #prepare(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.#db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
+    this.#sql.close();
   }
 
   /** Stores a new token; returns whether it was stored (false: the id exists). */
   insert(t: NewToken): boolean {
-    const res = this.#prepare(
+    const res = this.#sql.prepare(
       `INSERT OR IGNORE INTO tokens (id, user, admin, hash, created_at, expires_at)
        VALUES (?, ?, ?, ?, ?, ?)`,
     ).run(t.id, t.user, t.admin ? 1 : 0, t.hash, t.createdAt, t.expiresAt);
@@ -98,20 +85,20 @@ export class TokenStore {
 
   /** The token with `id`, or null. */
   get(id: string): TokenRecord | null {
-    const row = this.#prepare("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
+    const row = this.#sql.prepare("SELECT * FROM tokens WHERE id = ?").get(id) as Row | undefined;
     return row ? rowToToken(row) : null;
   }
 
   /** Every token, oldest first (revoked ones included). */
   list(): TokenRecord[] {
-    return (this.#prepare("SELECT * FROM tokens ORDER BY created_at, id").all() as Row[]).map(
+    return (this.#sql.prepare("SELECT * FROM tokens ORDER BY created_at, id").all() as Row[]).map(
       rowToToken,
     );
   }
 
   /** Number of stored tokens (revoked ones included). */
   count(): number {
-    const row = this.#prepare("SELECT COUNT(*) AS n FROM tokens").get() as Row;
+    const row = this.#sql.prepare("SELECT COUNT(*) AS n FROM tokens").get() as Row;
     return Number(row.n);
   }
 
@@ -120,21 +107,16 @@ export class TokenStore {
    * `idOrUser`, at `now`. Returns the tokens revoked now.
    */
   revoke(idOrUser: string, now: number): TokenRecord[] {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
-      let rows = this.#prepare("SELECT * FROM tokens WHERE id = ? AND revoked_at = 0")
+    return this.#sql.transaction(() => {
+      let rows = this.#sql.prepare("SELECT * FROM tokens WHERE id = ? AND revoked_at = 0")
         .all(idOrUser) as Row[];
       if (rows.length === 0 && !this.get(idOrUser)) {
-        rows = this.#prepare("SELECT * FROM tokens WHERE user = ? AND revoked_at = 0")
+        rows = this.#sql.prepare("SELECT * FROM tokens WHERE user = ? AND revoked_at = 0")
           .all(idOrUser) as Row[];
       }
-      const stmt = this.#prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?");
+      const stmt = this.#sql.prepare("UPDATE tokens SET revoked_at = ? WHERE id = ?");
       for (const r of rows) stmt.run(now, String(r.id));
-      this.#db.exec("COMMIT");
       return rows.map((r) => ({ ...rowToToken(r), revokedAt: now }));
-    } catch (err) {
-      this.#db.exec("ROLLBACK");
-      throw err;
-    }
+    });
   }
 }

@@ -5,7 +5,8 @@
  * transaction, so a token is spent exactly when a worker is stored.
  * @module
  */
-import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
+import type { SQLInputValue } from "node:sqlite";
+import { SqliteDb } from "./sqlite.ts";
 
 /** A stored join token (never its text). */
 export interface JoinTokenRecord {
@@ -90,11 +91,10 @@ function rowToWorker(r: Row): WorkerRecord {
 
 /** The joined workers and join tokens of one orchestrator. */
 export class WorkerStore {
-  #db: DatabaseSync;
-  #stmts = new Map<string, StatementSync>();
+  readonly #sql: SqliteDb;
 
-  private constructor(db: DatabaseSync) {
-    this.#db = db;
+  private constructor(sql: SqliteDb) {
+    this.#sql = sql;
   }
 
   /**
@@ -102,30 +102,17 @@ export class WorkerStore {
    * file at `path` (the job store's file; ":memory:" for tests).
    */
   static open(path: string): WorkerStore {
-    const db = new DatabaseSync(path);
-    db.exec("PRAGMA busy_timeout = 5000;");
-    db.exec(SCHEMA);
-    return new WorkerStore(db);
+    return new WorkerStore(new SqliteDb(path, SCHEMA));
   }
 
   /** Closes the database. */
   close(): void {
-    this.#stmts.clear();
-    this.#db.close();
-  }
-
-  #prepare(sql: string): StatementSync {
-    let s = this.#stmts.get(sql);
-    if (!s) {
-      s = this.#db.prepare(sql);
-      this.#stmts.set(sql, s);
-    }
-    return s;
+    this.#sql.close();
   }
 
   /** Stores a new join token; returns whether it was stored (false: the id exists). */
   insertJoinToken(t: Omit<JoinTokenRecord, "usedAt" | "usedBy">): boolean {
-    const res = this.#prepare(
+    const res = this.#sql.prepare(
       "INSERT OR IGNORE INTO join_tokens (id, hash, created_at, expires_at) VALUES (?, ?, ?, ?)",
     ).run(t.id, t.hash, t.createdAt, t.expiresAt);
     return Number(res.changes) === 1;
@@ -133,7 +120,7 @@ export class WorkerStore {
 
   /** The join token with `id`, or null. */
   joinToken(id: string): JoinTokenRecord | null {
-    const row = this.#prepare("SELECT * FROM join_tokens WHERE id = ?").get(id) as
+    const row = this.#sql.prepare("SELECT * FROM join_tokens WHERE id = ?").get(id) as
       | Row
       | undefined;
     return row ? rowToToken(row) : null;
@@ -152,33 +139,28 @@ export class WorkerStore {
     now: number,
     decide: (token: JoinTokenRecord | null, current: WorkerRecord | null) => JoinDecision,
   ): JoinDecision {
-    this.#db.exec("BEGIN IMMEDIATE");
-    try {
+    return this.#sql.transaction(() => {
       const decision = decide(this.joinToken(tokenId), this.get(name));
       if (decision.kind === "store") {
         const w = decision.worker;
-        this.#prepare(
+        this.#sql.prepare(
           `INSERT INTO workers (name, ssh_target, host_key, added_at, state) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT(name) DO UPDATE SET ssh_target = excluded.ssh_target,
              host_key = excluded.host_key, state = excluded.state`,
         ).run(w.name, w.sshTarget, w.hostKey, w.addedAt, w.state);
       }
       if (decision.kind !== "refuse") {
-        this.#prepare(
+        this.#sql.prepare(
           "UPDATE join_tokens SET used_at = ?, used_by = ? WHERE id = ? AND used_at = 0",
         ).run(now, name, tokenId);
       }
-      this.#db.exec("COMMIT");
       return decision;
-    } catch (err) {
-      this.#db.exec("ROLLBACK");
-      throw err;
-    }
+    });
   }
 
   /** The worker named `name`, or null. */
   get(name: string): WorkerRecord | null {
-    const row = this.#prepare("SELECT * FROM workers WHERE name = ?").get(name) as
+    const row = this.#sql.prepare("SELECT * FROM workers WHERE name = ?").get(name) as
       | Row
       | undefined;
     return row ? rowToWorker(row) : null;
@@ -186,18 +168,20 @@ export class WorkerStore {
 
   /** Every stored worker, by name. */
   list(): WorkerRecord[] {
-    return (this.#prepare("SELECT * FROM workers ORDER BY name").all() as Row[]).map(rowToWorker);
+    return (this.#sql.prepare("SELECT * FROM workers ORDER BY name").all() as Row[]).map(
+      rowToWorker,
+    );
   }
 
   /** Sets a worker's state; returns whether it exists. */
   setState(name: string, state: WorkerState): boolean {
-    const res = this.#prepare("UPDATE workers SET state = ? WHERE name = ?").run(state, name);
+    const res = this.#sql.prepare("UPDATE workers SET state = ? WHERE name = ?").run(state, name);
     return Number(res.changes) === 1;
   }
 
   /** Forgets a worker; returns whether it existed. */
   remove(name: string): boolean {
-    const res = this.#prepare("DELETE FROM workers WHERE name = ?").run(name);
+    const res = this.#sql.prepare("DELETE FROM workers WHERE name = ?").run(name);
     return Number(res.changes) === 1;
   }
 }
