@@ -8,11 +8,10 @@
  */
 import assert from "node:assert/strict";
 import { packBundle } from "../src/sdk/mod.ts";
-import { JOB_PIDS_LIMIT } from "../src/swarm/mod.ts";
+import { connectDocker, JOB_PIDS_LIMIT } from "../src/swarm/mod.ts";
 import { spec, TestClient, type WireJob } from "./helpers/client.ts";
-import { startStack } from "./helpers/stack.ts";
+import { startStack, SWARM_SOCKET } from "./helpers/stack.ts";
 import { startS3 } from "./helpers/s3.ts";
-import { DEFAULT_CONFIG } from "../src/config/mod.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 const ROOT_IMAGE = Deno.env.get("CUMULUS_BASE_IMAGE") ?? "cumulus-base:bookworm";
@@ -259,8 +258,8 @@ if len(sys.argv) > 3:
 `;
 
 Deno.test({
-  name: "by default a job has its own network: no host loopback, no S3 server; its runtime and " +
-    "presigned L2 requests (through the S3 gate) still work",
+  name: "with job_network a job has its own network: no host loopback, no S3 server; its " +
+    "runtime and presigned L2 requests (through the S3 gate) still work",
   ...opts,
   fn: async () => {
     // A server only the host's loopback offers (as the agent's, /metrics, or s3rver are).
@@ -269,12 +268,14 @@ Deno.test({
       for await (const conn of secret) conn.close();
     })();
     const s3 = await startS3();
-    // The product's defaults: job_network (a Swarm-scoped bridge made when missing), the
+    // A network of its own, made by the orchestrator (a Swarm-scoped bridge; a fresh name: a
+    // Docker restart in an earlier test leaves such a network unusable, moby/moby#37087), the
     // orchestrator on loopback with no advertise address, jobs' S3 through the gate.
+    const network = `cumulus-test-jobs-${crypto.randomUUID().slice(0, 8)}`;
     const stack = await startStack({
       env: {
         ...s3.orchestratorEnv,
-        CUMULUS_JOB_NETWORK: DEFAULT_CONFIG.jobNetwork,
+        CUMULUS_JOB_NETWORK: network,
         CUMULUS_ADVERTISE_ADDRESS: "",
         CUMULUS_JOB_S3_GATE: "true",
       },
@@ -284,7 +285,6 @@ Deno.test({
     const port = String((secret.addr as Deno.NetAddr).port);
     const s3port = new URL(s3.endpoint).port;
     try {
-      assert.notEqual(DEFAULT_CONFIG.jobNetwork, "host");
       await Deno.writeTextFile(`${dir}/net_probe.py`, NETWORK_PROBE);
       // A bundle: the runtime fetches it and streams the lines over gRPC.
       const id = await c.submit(
@@ -298,7 +298,7 @@ Deno.test({
       assert.match(out, /s3 server: unreachable/);
       assert.match(out, /unsigned listing: 403/);
       assert.match(out, /RESTORED 7 l2/);
-      const net = await stack.orch.swarm.docker.getNetwork(DEFAULT_CONFIG.jobNetwork).inspect();
+      const net = await stack.orch.swarm.docker.getNetwork(network).inspect();
       assert.equal(net.Scope, "swarm");
       // The checkpoint is in the S3 server, under the job's own prefix.
       const stored = [...Deno.readDirSync(`${s3.dir}/${s3.bucket}/cumulus`)].map((e) => e.name);
@@ -323,6 +323,16 @@ Deno.test({
       secret.close();
       await accepting.catch(() => {});
       await Deno.remove(dir, { recursive: true });
+      // The network is in use until the job's container is gone.
+      const docker = connectDocker(SWARM_SOCKET);
+      for (let i = 0; i < 40; i++) {
+        try {
+          await docker.getNetwork(network).remove();
+          break;
+        } catch {
+          await new Promise((r) => setTimeout(r, 250));
+        }
+      }
     }
   },
 });

@@ -138,15 +138,9 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     }) is manager and worker; job image ${image}`,
   );
 
-  // Jobs get a network of their own and reach the orchestrator (and the S3 gate) on
-  // Docker's default bridge gateway; an engine without one keeps them on the host network.
+  // The certificate also names Docker's default bridge gateway, where jobs reach the
+  // orchestrator when the operator gives them a network of their own (job_network).
   const gateway = await new SwarmClient(docker).bridgeGateway();
-  if (gateway === null) {
-    await say(
-      "WARNING: this Docker engine has no default bridge (dockerd --bridge=none): jobs " +
-        "share this machine's network, loopback included (docs/security.md)",
-    );
-  }
   const previous = await readState(paths);
   const state: EmbeddedState = { port, s3Endpoint: "", s3Bucket: "", tls: true };
   // A private CA and a certificate for 127.0.0.1/localhost and the bridge gateway (kept from
@@ -244,14 +238,14 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       CUMULUS_TLS_CERT: certs.paths.serverCert,
       CUMULUS_TLS_KEY: certs.paths.serverKey,
       CUMULUS_TLS_CA: certs.paths.caCert,
-      ...(gateway ? {} : { CUMULUS_JOB_NETWORK: "host" }),
     };
     if (state.s3Endpoint) {
       Object.assign(env, {
         CUMULUS_S3_BUCKET: state.s3Bucket,
         CUMULUS_S3_ENDPOINT: state.s3Endpoint,
         CUMULUS_S3_REGION: "us-east-1",
-        // s3rver checks no signature and stays on loopback: jobs go through the gate.
+        // s3rver checks no signature: jobs' requests go through the gate, which relays only
+        // what the orchestrator presigned (and, with job_network, is all they can reach).
         CUMULUS_JOB_S3_GATE: "true",
         AWS_ACCESS_KEY_ID: S3RVER_KEY,
         AWS_SECRET_ACCESS_KEY: S3RVER_KEY,

@@ -113,10 +113,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       // Most tests run several 0.5 jobs at once on the one PoCL device: GPU gating
       // through partitions is opted into by the tests that exercise it.
       CUMULUS_GPU_PLACEMENT: "off",
-      // Jobs share the host's network (the operator's choice, allowed): the tests' S3
-      // servers and second nodes (dockerd --bridge=none) are on addresses only the host
-      // network reaches. The default, a network of their own, is tested with
-      // CUMULUS_JOB_NETWORK set (job_isolation_test) and by every spawned orchestrator.
+      // Jobs share the host's network (the default, said here because the tests' S3
+      // servers and second nodes, dockerd --bridge=none, are on addresses only the host
+      // network reaches); a network of their own is tested in job_isolation_test.
       CUMULUS_JOB_NETWORK: "host",
       ...tlsEnv,
       CUMULUS_INSECURE: String(opts.insecure ?? (!opts.tls && !isLoopbackHost(host))),
