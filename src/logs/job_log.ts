@@ -401,15 +401,41 @@ export class JobLog {
       return count;
     }
     const firstSeq = this.#lastSeq + 1;
-    const enc = encodeRuntimeBatch({
-      data: toValidUtf8(data),
-      streams,
-      firstSeq,
-      timeMs,
-      tsPrefix: `${RUNTIME_PREFIX}${attempt}:`,
-      firstIndex,
-    });
+    const encode = (d: Uint8Array, s: Uint8Array) =>
+      encodeRuntimeBatch({
+        data: d,
+        streams: s,
+        firstSeq,
+        timeMs,
+        tsPrefix: `${RUNTIME_PREFIX}${attempt}:`,
+        firstIndex,
+      });
+    const valid = toValidUtf8(data);
+    let enc = encode(valid, streams);
     if (enc.count === 0) return 0;
+    let dropped = 0;
+    // A batch that crosses the cap keeps the lines that fit and drops the rest, so the cap
+    // holds to one line however large a batch the runtime sent (thousands of lines at once).
+    const room = this.#maxBytes - this.#endOffset - this.#pendingBytes;
+    if (enc.file.length > room) {
+      let keep = 0;
+      for (let p = enc.file.indexOf(10); p >= 0 && p < room; p = enc.file.indexOf(10, p + 1)) {
+        keep++;
+      }
+      const total = enc.count;
+      if (keep === 0) {
+        if (attempt >= this.#runtime.attempt) {
+          this.#runtime = { attempt, count: firstIndex + total };
+        }
+        this.#drop(total);
+        return total;
+      }
+      let cut = -1;
+      for (let i = 0; i < keep; i++) cut = valid.indexOf(10, cut + 1);
+      enc = encode(valid.subarray(0, cut + 1), streams.subarray(0, keep));
+      // The dropped rest still counts as received, as a batch past the cap does.
+      dropped = total - enc.count;
+    }
     if (this.#pending.length === 0) this.#pendingFirstSeq = firstSeq;
     this.#pending.push(enc.file);
     this.#pendingBytes += enc.file.length;
@@ -423,11 +449,12 @@ export class JobLog {
       text: enc.lastText,
     };
     if (attempt >= this.#runtime.attempt) {
-      this.#runtime = { attempt, count: firstIndex + enc.count };
+      this.#runtime = { attempt, count: firstIndex + enc.count + dropped };
     }
     this.#scheduleFlush();
+    if (dropped > 0) this.#drop(dropped);
     this.#wake();
-    return enc.count;
+    return enc.count + dropped;
   }
 
   /** Writes the pending records now when they are many, else within FLUSH_MS. */

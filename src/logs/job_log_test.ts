@@ -324,6 +324,36 @@ Deno.test("past its byte cap a log drops and counts lines, and says so", async (
   }
 });
 
+Deno.test("one runtime batch larger than the room left keeps only the lines that fit", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const log = await JobLog.open(`${dir}/batch.log`, { maxBytes: 4096 });
+    // 1000 lines of 41 bytes in one batch (as a runtime sends a burst): ~60 KB of records.
+    const text = Array.from(
+      { length: 1000 },
+      (_, i) => `line ${String(i).padStart(4, "0")} ${"x".repeat(30)}\n`,
+    )
+      .join("");
+    const n = log.appendRuntimeData(1, 0, new TextEncoder().encode(text), new Uint8Array(1000), 1);
+    assert.equal(n, 1000, "every line counts as received");
+    assert.equal(log.runtimeCount(1), 1000);
+    log.flushSync();
+    const size = (await Deno.stat(`${dir}/batch.log`)).size;
+    assert.ok(size <= 4096 + 200, `the file holds ${size} bytes against a 4096-byte cap`);
+    const kept = log.lastSeq - 1; // the cap notice is the last record
+    assert.ok(kept > 20 && kept < 80, `kept ${kept} lines`);
+    assert.equal(log.dropped, 1000 - kept);
+    const all = await log.read(0, 2000);
+    assert.equal(all[kept - 1].text, `line ${String(kept - 1).padStart(4, "0")} ${"x".repeat(30)}`);
+    assert.match(
+      all.at(-1)!.text,
+      /^\[cumulus\] log cap of 4\.0 KiB reached: later lines are dropped$/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("a log under its cap drops nothing and writes no notice", async () => {
   const dir = await Deno.makeTempDir();
   try {
