@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import { bindLoopback } from "./_loopback_grpc.ts";
 import { loadHealthProto } from "../rpc/mod.ts";
 import { lateHandlers } from "./late_handlers.ts";
 
@@ -13,13 +14,7 @@ Deno.test({
     const late = lateHandlers(Health.service);
     const server = new grpc.Server();
     server.addService(Health.service, late.handlers);
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(
-        "127.0.0.1:0",
-        grpc.ServerCredentials.createInsecure(),
-        (e, p) => e ? reject(e) : resolve(p),
-      )
-    );
+    const port = await bindLoopback(server);
     const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as
       & grpc.Client
       & Record<string, CallableFunction>;

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import * as grpc from "@grpc/grpc-js";
+import { bindLoopback } from "./_loopback_grpc.ts";
 import { loadCumulusProto, loadHealthProto } from "../rpc/mod.ts";
 import {
   cutToBudget,
@@ -28,13 +29,7 @@ async function watchServer(limiter: StreamLimiter) {
       },
     }),
   );
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (e, p) => e ? reject(e) : resolve(p),
-    )
-  );
+  const port = await bindLoopback(server);
   const client = new Health(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as
     & grpc.Client
     & Record<string, CallableFunction>;
@@ -175,13 +170,7 @@ Deno.test({
         },
       }),
     );
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(
-        "127.0.0.1:0",
-        grpc.ServerCredentials.createInsecure(),
-        (e, p) => e ? reject(e) : resolve(p),
-      )
-    );
+    const port = await bindLoopback(server);
     const client = new proto.Cumulus(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as
       & grpc.Client
       & Record<string, CallableFunction>;
