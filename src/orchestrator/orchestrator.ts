@@ -262,7 +262,8 @@ export async function startOrchestrator(
   server.addService(healthProto.service, lateHealth.handlers);
   const credentials = tls?.credentials ?? grpc.ServerCredentials.createInsecure();
   const port = await bind(server, `${config.listenHost}:${config.port}`, credentials);
-  // Jobs run on their own network by default, where the host's loopback is not theirs.
+  // With job_network set, jobs run on a network of their own, where the host's loopback is
+  // not theirs (the default, host, is why: docs/security.md).
   if (config.jobNetwork !== "host" && await swarm.ensureJobNetwork(config.jobNetwork)) {
     log(`created the Swarm-scoped bridge network ${config.jobNetwork} for jobs`);
   }
@@ -287,8 +288,8 @@ export async function startOrchestrator(
   const advertise = tls && !reach.address.includes("://")
     ? `grpcs://${reach.address}`
     : reach.address;
-  // An S3 server that checks no signature (s3rver) stays on loopback; jobs reach their own
-  // prefix through the gate, which relays only what the orchestrator presigned.
+  // For an S3 server that checks no signature (s3rver): jobs reach their own prefix through
+  // the gate, which relays only what the orchestrator presigned.
   const s3Keys = {
     accessKeyId: env.AWS_ACCESS_KEY_ID ?? "",
     secretAccessKey: env.AWS_SECRET_ACCESS_KEY ?? "",
