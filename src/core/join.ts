@@ -6,10 +6,8 @@
  * is stored, and it is good for one worker.
  * @module
  */
-import { hashToken, type ParsedToken } from "./token.ts";
+import { newToken, type ParsedToken, parseToken } from "./token.ts";
 import { InvalidArgumentError } from "./errors.ts";
-
-const JOIN_TOKEN_RE = /^cuj_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
 
 /** A worker name's grammar (a hostname label or a few joined by dots). */
 export const WORKER_NAME_RE: RegExp = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
@@ -26,29 +24,17 @@ export const HOST_KEY_TYPES: readonly string[] = [
   "ssh-rsa",
 ];
 
-function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-function base64url(bytes: Uint8Array): string {
-  return btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_")
-    .replace(/=+$/, "");
-}
-
 /**
  * A new random join token.
  * @returns The token text (shown once) with its id and hash.
  */
 export function newJoinToken(): ParsedToken & { token: string } {
-  const id = hex(crypto.getRandomValues(new Uint8Array(6)));
-  const token = `cuj_${id}_${base64url(crypto.getRandomValues(new Uint8Array(32)))}`;
-  return { token, id, hash: hashToken(token) };
+  return newToken("cuj");
 }
 
 /** Parses a join token's text, or returns null when it is not one. */
 export function parseJoinToken(text: string): ParsedToken | null {
-  const m = JOIN_TOKEN_RE.exec(text);
-  return m ? { id: m[1], hash: hashToken(text) } : null;
+  return parseToken(text, "cuj");
 }
 
 /** Where the orchestrator reaches a worker's agent over SSH. */

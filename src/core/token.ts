@@ -16,7 +16,14 @@ export interface ParsedToken {
   hash: string;
 }
 
-const TOKEN_RE = /^cu_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$/;
+/** The prefixes of the two kinds of token: user tokens (`cu`) and join tokens (`cuj`). */
+export type TokenPrefix = "cu" | "cuj";
+
+/** `<prefix>_<12 hex digits>_<43 base64url characters>`. */
+function tokenRe(prefix: TokenPrefix): RegExp {
+  return new RegExp(`^${prefix}_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$`);
+}
+const TOKEN_RE: Readonly<Record<TokenPrefix, RegExp>> = { cu: tokenRe("cu"), cuj: tokenRe("cuj") };
 /** A token id's grammar. */
 export const TOKEN_ID_RE: RegExp = /^[0-9a-f]{12}$/;
 /** A user name's grammar (also what job records and listings carry). */
@@ -32,12 +39,12 @@ function base64url(bytes: Uint8Array): string {
 }
 
 /**
- * A new random token.
+ * A new random token of the kind `prefix` names (a user token by default).
  * @returns The token text (shown once) with its id and hash.
  */
-export function newToken(): ParsedToken & { token: string } {
+export function newToken(prefix: TokenPrefix = "cu"): ParsedToken & { token: string } {
   const id = hex(crypto.getRandomValues(new Uint8Array(6)));
-  const token = `cu_${id}_${base64url(crypto.getRandomValues(new Uint8Array(32)))}`;
+  const token = `${prefix}_${id}_${base64url(crypto.getRandomValues(new Uint8Array(32)))}`;
   return { token, id, hash: hashToken(token) };
 }
 
@@ -47,11 +54,12 @@ export function hashToken(token: string): string {
 }
 
 /**
- * Parses a token's text, or returns null when it is not one (the caller
- * refuses it without saying why: a wrong token is a wrong token).
+ * Parses a token's text of the kind `prefix` names (a user token by default), or returns
+ * null when it is not one (the caller refuses it without saying why: a wrong token is a
+ * wrong token).
  */
-export function parseToken(text: string): ParsedToken | null {
-  const m = TOKEN_RE.exec(text);
+export function parseToken(text: string, prefix: TokenPrefix = "cu"): ParsedToken | null {
+  const m = TOKEN_RE[prefix].exec(text);
   return m ? { id: m[1], hash: hashToken(text) } : null;
 }
 
