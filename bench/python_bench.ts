@@ -26,6 +26,13 @@ const RESULT_RUNS = Number(Deno.env.get("BENCH_PY_RESULT_RUNS") ?? 5);
 const RESULT_BYTES = 50_000_000;
 const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
 const PYTHON = Deno.env.get("CUMULUS_PYTHON") ?? "/usr/bin/python3";
+/**
+ * The jobs' network, the raw baseline's too: the test stack's host networking unless set
+ * (e.g. `cumulus-jobs`, the product's default: jobs then dial the bridge gateway).
+ */
+const JOB_NETWORK = Deno.env.get("BENCH_JOB_NETWORK") ?? "";
+/** The network raw services join: the one the orchestrator's jobs join now (set at start). */
+let network = "host";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
 /** The Python half: prints one JSON object with every timing in ms. */
@@ -137,7 +144,7 @@ async function rawFirstLog(docker: import("dockerode"), imageId: string): Promis
     TaskTemplate: {
       ContainerSpec: { Image: imageId, Args: ["python3", "-c", "print(1)"] },
       RestartPolicy: { Condition: "none" },
-      Networks: [{ Target: "host" }],
+      Networks: [{ Target: network }],
     },
   } as any);
   try {
@@ -206,7 +213,13 @@ const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 /** Runs the Python SDK benchmarks and returns a Markdown section. */
 export async function runPythonBench(): Promise<string> {
   await buildJobImage();
-  const stack = await startStack({ maxConcurrentJobs: 5 });
+  const stack = await startStack({
+    maxConcurrentJobs: 5,
+    env: JOB_NETWORK
+      ? { CUMULUS_JOB_NETWORK: JOB_NETWORK, CUMULUS_ADVERTISE_ADDRESS: "" }
+      : undefined,
+  });
+  network = stack.orch.jobNetwork();
   const docker = stack.orch.swarm.docker;
   try {
     const imageId = await stack.orch.swarm.resolveImage(JOB_IMAGE);
@@ -234,7 +247,8 @@ export async function runPythonBench(): Promise<string> {
       "## Python SDK: `client.run` round trip, result transfer",
       "",
       "Command: `deno task bench` (this section alone: `deno run -A bench/python_bench.ts`).",
-      `Image: \`${JOB_IMAGE}\` referenced by id, local Swarm (1 node), host network; client: ` +
+      `Image: \`${JOB_IMAGE}\` referenced by id, local Swarm (1 node), network ${network} ` +
+      "(jobs and raw services alike); client: " +
       `\`${PYTHON}\`; machine: ${navigator.hardwareConcurrency} cores.`,
       "",
       `### Round trip of \`client.run(lambda: 1)\` (${RUNS} runs each, raw runs first)`,

@@ -28,6 +28,8 @@ const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
  * the product's default: then jobs dial the bridge gateway, as under `cumulus up`).
  */
 const JOB_NETWORK = Deno.env.get("BENCH_JOB_NETWORK") ?? "";
+/** The network raw services join: the one the orchestrator's jobs join now (set at start). */
+let network = "host";
 
 function settle(): Promise<void> {
   return new Promise((r) => setTimeout(r, SETTLE_MS));
@@ -56,7 +58,7 @@ async function rawFirstLog(docker: import("dockerode"), imageId: string): Promis
     TaskTemplate: {
       ContainerSpec: { Image: imageId, Command: ["sh", "-c", "echo first"] },
       RestartPolicy: { Condition: "none" },
-      Networks: [{ Target: JOB_NETWORK || "host" }],
+      Networks: [{ Target: network }],
     },
   } as any);
   const stream: any = await svc.logs(
@@ -156,6 +158,8 @@ export async function runSpineBench(): Promise<string> {
       ? { CUMULUS_JOB_NETWORK: JOB_NETWORK, CUMULUS_ADVERTISE_ADDRESS: "" }
       : undefined,
   });
+  // A generation made after an engine restart may have replaced the configured name.
+  network = stack.orch.jobNetwork();
   const c = new TestClient(stack.url);
   const docker = stack.orch.swarm.docker;
   const imageId = (await stack.orch.swarm.resolveImage(JOB_IMAGE))!;
@@ -229,7 +233,7 @@ export async function runSpineBench(): Promise<string> {
       TaskTemplate: {
         ContainerSpec: { Image: imageId, Command: cmd },
         RestartPolicy: { Condition: "none" },
-        Networks: [{ Target: JOB_NETWORK || "host" }],
+        Networks: [{ Target: network }],
       },
     } as any);
     const stream: any = await svc.logs(
@@ -259,7 +263,7 @@ export async function runSpineBench(): Promise<string> {
       "## Spine: submit → first log line, log relay",
       "",
       "Command: `deno task bench` (this section alone: `deno run -A bench/spine_bench.ts`).",
-      `Image: \`${JOB_IMAGE}\` referenced by id, local Swarm (1 node), host network; machine: ${navigator.hardwareConcurrency} cores.`,
+      `Image: \`${JOB_IMAGE}\` referenced by id, local Swarm (1 node), network ${network} (jobs and raw services alike); machine: ${navigator.hardwareConcurrency} cores.`,
       "",
       `### Submit → first log line (${FIRST_LOG_RUNS} jobs each, alternating)`,
       "",

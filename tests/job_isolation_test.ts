@@ -258,7 +258,7 @@ if len(sys.argv) > 3:
 `;
 
 Deno.test({
-  name: "with job_network a job has its own network: no host loopback, no S3 server; its " +
+  name: "a job has its own network: no host loopback, no S3 server; its " +
     "runtime and presigned L2 requests (through the S3 gate) still work",
   ...opts,
   fn: async () => {
@@ -268,8 +268,8 @@ Deno.test({
       for await (const conn of secret) conn.close();
     })();
     const s3 = await startS3();
-    // A network of its own, made by the orchestrator (a Swarm-scoped bridge; a fresh name: a
-    // Docker restart in an earlier test leaves such a network unusable, moby/moby#37087), the
+    // A network of its own, made by the orchestrator (a Swarm-scoped bridge, as the default
+    // job_network is; a fresh name, so that the test removes what it made), the
     // orchestrator on loopback with no advertise address, jobs' S3 through the gate.
     const network = `cumulus-test-jobs-${crypto.randomUUID().slice(0, 8)}`;
     const stack = await startStack({

@@ -119,10 +119,13 @@ Deno.test({
       } finally {
         client.close();
       }
-      // Jobs dialled the orchestrator over TLS, and their checkpoints reached the S3 server
-      // through the orchestrator's gate (job_s3_gate, which up turns on).
+      // Jobs had a network of their own: they dialled the bridge gateway over TLS, not
+      // loopback, and their checkpoints reached the S3 server (on loopback) through the
+      // orchestrator's gate (job_s3_gate, which up turns on).
       const log = await Deno.readTextFile(`${dataDir}/up/orchestrator.log`);
-      assert.match(log, /jobs dial grpcs:\/\/[\d.]+:\d+/, log);
+      const dial = /jobs dial grpcs:\/\/([\d.]+):\d+/.exec(log);
+      assert.ok(dial, `no "jobs dial" in the orchestrator log:\n${log}`);
+      assert.ok(!dial[1].startsWith("127."), `jobs dialled ${dial[1]}`);
       const l2 = [...Deno.readDirSync(`${dataDir}/s3/cumulus-checkpoints`)].map((e) => e.name);
       assert.ok(l2.length > 0, "no checkpoint reached the S3 server");
 

@@ -138,9 +138,16 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     }) is manager and worker; job image ${image}`,
   );
 
-  // The certificate also names Docker's default bridge gateway, where jobs reach the
-  // orchestrator when the operator gives them a network of their own (job_network).
+  // Jobs get a network of their own and reach the orchestrator (and the S3 gate) on
+  // Docker's default bridge gateway, which the certificate names; an engine without one
+  // keeps them on the host network, and says so.
   const gateway = await new SwarmClient(docker).bridgeGateway();
+  if (gateway === null) {
+    await say(
+      "WARNING: this Docker engine has no default bridge (dockerd --bridge=none): jobs " +
+        "share this machine's network, loopback included (docs/security.md)",
+    );
+  }
   const previous = await readState(paths);
   const state: EmbeddedState = { port, s3Endpoint: "", s3Bucket: "", tls: true };
   // A private CA and a certificate for 127.0.0.1/localhost and the bridge gateway (kept from
@@ -238,6 +245,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       CUMULUS_TLS_CERT: certs.paths.serverCert,
       CUMULUS_TLS_KEY: certs.paths.serverKey,
       CUMULUS_TLS_CA: certs.paths.caCert,
+      ...(gateway ? {} : { CUMULUS_JOB_NETWORK: "host" }),
     };
     if (state.s3Endpoint) {
       Object.assign(env, {

@@ -148,11 +148,11 @@ export interface Config {
   /** Bytes of log lines kept per job; later lines are dropped and counted. */
   maxJobLogBytes: number;
   /**
-   * The Docker network job containers join: "host" (the worker's own network namespace,
-   * loopback included), or a Swarm-scoped network's name (made by the orchestrator when
-   * missing: a bridge local to each node). Host stays the default because Docker 20.10
-   * rejects every task on a Swarm-scoped bridge after its engine restarts ("network …
-   * exists", moby/moby#37087) until the network is made again (docs/security.md).
+   * The Docker network job containers join: a Swarm-scoped network's name (made by the
+   * orchestrator when missing: a bridge local to each node, and made again under a new
+   * generation's name when a node's copy goes stale after its engine restarted,
+   * job_network.ts), or "host" (the worker's own network namespace, loopback included),
+   * which the operator must choose (docs/security.md).
    */
   jobNetwork: string;
   /**
@@ -221,7 +221,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   allowImageUser: false,
   jobReadOnlyRoot: true,
   maxJobLogBytes: 100 * 1024 ** 2,
-  jobNetwork: "host",
+  jobNetwork: "cumulus-jobs",
   jobS3Gate: false,
   registry: "",
   registryAuthFile: "",
@@ -667,7 +667,7 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     yaml: "job_network",
     env: "CUMULUS_JOB_NETWORK",
     kind: "string",
-    doc: "host: jobs share the worker's network; else a Swarm-scoped network (made when missing)",
+    doc: "Swarm-scoped network for jobs (made when missing); host: the worker's own network",
     parse: parseNetworkName,
   },
   jobS3Gate: {

@@ -70,6 +70,9 @@ export const TRANSITIONS: Readonly<Record<JobState, readonly JobState[]>> = {
  *   could not start, e.g. an OCI runtime error).
  * - `TASK_LOST`: Swarm shut the task down or lost it (node drained or lost).
  * - `REJECTED`: Swarm refused the task (bad image, mount or constraint).
+ * - `NETWORK_STALE`: Swarm refused the task because its node kept a stale copy
+ *   of the jobs' network after its Docker engine restarted (moby/moby#37087);
+ *   the orchestrator made the network again and starts the same attempt anew.
  * - `START_FAILED`: the orchestrator could not create the job's service.
  * - `SERVICE_REMOVED`: the service was removed outside Cumulus.
  * - `SERVICE_VANISHED`: the service was gone when a restarted orchestrator looked.
@@ -91,6 +94,7 @@ export const REASON_CODES = {
   TASK_FAILED: "TASK_FAILED",
   TASK_LOST: "TASK_LOST",
   REJECTED: "REJECTED",
+  NETWORK_STALE: "NETWORK_STALE",
   START_FAILED: "START_FAILED",
   SERVICE_REMOVED: "SERVICE_REMOVED",
   SERVICE_VANISHED: "SERVICE_VANISHED",
@@ -117,6 +121,7 @@ export function isInfrastructure(code: ReasonCode): boolean {
     case "TASK_LOST":
     case "SERVICE_REMOVED":
     case "MPS_FAULT":
+    case "NETWORK_STALE":
       return true;
     case "EXIT_CODE":
     case "REJECTED":

@@ -211,6 +211,7 @@ Deno.test("isInfrastructure: the codes of a job that did not end by itself, and 
   assert.deepEqual(infrastructure, [
     "KILLED",
     "MPS_FAULT",
+    "NETWORK_STALE",
     "SERVICE_REMOVED",
     "TASK_FAILED",
     "TASK_LOST",

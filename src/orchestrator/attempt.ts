@@ -27,6 +27,7 @@ import type { AttemptFacts, FinalState, TaskOutcome } from "./attempt_end.ts";
 import type { PartitionKeeper } from "./partitions.ts";
 import type { ImagePublisher } from "./image_publisher.ts";
 import type { JobIsolation, S3Settings } from "./service_spec.ts";
+import type { JobNetwork } from "./job_network.ts";
 import type { AttemptEnds } from "./metrics.ts";
 import type { TaskEventSource } from "./task_events.ts";
 
@@ -45,6 +46,11 @@ export interface RunnerDeps {
   s3?: S3Settings;
   /** How the job's container is confined; absent: DEFAULT_JOB_ISOLATION. */
   isolation?: JobIsolation;
+  /**
+   * The network jobs join when `isolation.network` is not "host": its current
+   * generation, renewed when a node's copy is stale (job_network.ts).
+   */
+  network?: JobNetwork;
   /** Creates the partition of a job placed through partitions. */
   partitions?: PartitionKeeper;
   /** Publishes job images to config `registry`; absent: services use the manager's image id. */
@@ -106,8 +112,11 @@ export interface Attempt {
     to: JobState,
     patch: Parameters<JobStore["transition"]>[3],
   ): JobRecord | null;
-  /** Records RESUMING with its reason; false when another actor moved the job first. */
-  resume(reason: string, reasonCode: ReasonCode): boolean;
+  /**
+   * Records RESUMING with its reason (`refund`: the attempt never ran its process and does
+   * not count); false when another actor moved the job first.
+   */
+  resume(reason: string, reasonCode: ReasonCode, refund?: boolean): boolean;
   /** Records the job's final state. */
   setFinal(final: FinalState): void;
   /** What is known now, for {@link decideAttemptEnd}. */

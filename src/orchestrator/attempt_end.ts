@@ -28,6 +28,8 @@ export interface TaskOutcome {
    * that may resume and has attempts left. "" for a success.
    */
   reasonCode: ReasonCode;
+  /** Swarm's own error for a rejected task, for hooks that recognise one (never shown). */
+  taskErr?: string;
 }
 
 /** What the runner knows when an attempt is over. */
@@ -58,13 +60,14 @@ export interface FinalState {
  * What to do:
  * - `detach`: nothing is recorded and the log stays open (the next orchestrator re-attaches);
  * - `resume`: record RESUMING with `reason` (the scheduler places the next attempt), close the log;
+ *   with `refund`, the attempt never ran its process and does not count against `maxAttempts`;
  * - `continue`: RESUMING is recorded already, close the log;
  * - `final`: complete the log, then record `final`;
  * - `leave`: complete the log; the state someone else recorded (CANCELLED, EXPIRED) stands.
  */
 export type AttemptEnd =
   | { kind: "detach" }
-  | { kind: "resume"; reason: string; reasonCode: ReasonCode }
+  | { kind: "resume"; reason: string; reasonCode: ReasonCode; refund?: boolean }
   | { kind: "continue" }
   | { kind: "final"; final: FinalState }
   | { kind: "leave" };
@@ -114,6 +117,15 @@ export function decideAttemptEnd(f: AttemptFacts): AttemptEnd {
   if (f.detached && !f.cancelled) return { kind: "detach" };
   const { outcome, job } = f;
   const free = !f.cancelled && !f.expiredByUs;
+  if (outcome?.reasonCode === REASON_CODES.NETWORK_STALE && !f.cancelled && job) {
+    // The task was refused before its process ran: that attempt does not count.
+    return {
+      kind: "resume",
+      reason: `attempt ${job.attempts} ${outcome.reason}; starting it again`,
+      reasonCode: outcome.reasonCode,
+      refund: true,
+    };
+  }
   if (
     outcome && isInfrastructure(outcome.reasonCode) && !f.cancelled && job && job.spec.resume &&
     job.attempts < job.spec.maxAttempts

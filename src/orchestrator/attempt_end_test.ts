@@ -39,6 +39,13 @@ const EXPIRED: TaskOutcome = {
   reasonCode: "EXPIRED",
 };
 
+const STALE: TaskOutcome = {
+  state: "FAILED",
+  exitCode: null,
+  reason: "was refused by Swarm: its node kept a stale copy of the jobs' network",
+  reasonCode: "NETWORK_STALE",
+};
+
 const resumable = mockJob({ attempts: 1, spec: { resume: true, maxAttempts: 3 } });
 const lastAttempt = mockJob({ attempts: 3, spec: { resume: true, maxAttempts: 3 } });
 const checkpointed = mockJob({
@@ -108,6 +115,29 @@ const cases: Array<[string, AttemptFacts, AttemptEnd | Record<string, unknown>]>
     final("FAILED", 137, LOST.reason, "KILLED"),
   ],
   ["cancelled: CANCELLED stands", facts({ outcome: LOST, job: resumable, cancelled: true }), {
+    kind: "leave",
+  }],
+  [
+    "a stale network refused the task: the same attempt starts again, even the last one",
+    facts({ outcome: STALE, job: lastAttempt }),
+    {
+      kind: "resume",
+      reason: `attempt 3 ${STALE.reason}; starting it again`,
+      reasonCode: "NETWORK_STALE",
+      refund: true,
+    },
+  ],
+  [
+    "a stale network refused the task of a job that may not resume: it never ran, so it starts",
+    facts({ outcome: STALE }),
+    {
+      kind: "resume",
+      reason: `attempt 1 ${STALE.reason}; starting it again`,
+      reasonCode: "NETWORK_STALE",
+      refund: true,
+    },
+  ],
+  ["a stale network, but cancelled: CANCELLED stands", facts({ outcome: STALE, cancelled: true }), {
     kind: "leave",
   }],
   ["cancelled and never seen ending", facts({ outcome: null, cancelled: true }), { kind: "leave" }],

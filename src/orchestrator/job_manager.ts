@@ -26,6 +26,7 @@ import type { ImagePublisher } from "./image_publisher.ts";
 import { AttemptEnds, ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import type { TaskEventSource } from "./task_events.ts";
+import type { JobNetwork } from "./job_network.ts";
 import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
 import { pickJobs } from "../scheduler/mod.ts";
 import { jobServicesOf, planReconcile } from "./reconcile_plan.ts";
@@ -61,6 +62,8 @@ export interface ManagerDeps {
   s3?: S3Settings;
   /** How job containers are confined; absent: DEFAULT_JOB_ISOLATION. */
   isolation?: JobIsolation;
+  /** The jobs' network, when `isolation.network` is not "host" (renewed when stale). */
+  network?: JobNetwork;
   /** Milliseconds between sweeps for checkpoint volumes of ended jobs (0 = no sweeps). */
   volumeSweepMs?: number;
   /** Directory of stored bundles (`<id>.tar.gz`). */
@@ -395,6 +398,7 @@ export class JobManager {
       instanceId: this.#d.instanceId,
       s3: this.#d.s3,
       isolation: this.#d.isolation,
+      network: this.#d.network,
       partitions: this.#d.partitions,
       images: this.#d.images,
       stopGracePeriodS: this.#d.stopGracePeriodS,
@@ -637,13 +641,14 @@ export class JobManager {
   /**
    * Starts the periodic sweep that removes L1 checkpoint volumes of ended jobs
    * on the manager's engine (a volume still held by an exiting container is
-   * retried on the next sweep).
+   * retried on the next sweep), and older generations of the jobs' network
+   * once no service uses them.
    */
   startVolumeSweeps(): void {
     const every = this.#d.volumeSweepMs ?? 0;
     if (every <= 0 || this.#closed) return;
     this.#sweepTimer = setTimeout(() => {
-      this.#sweeping = this.sweepVolumes().then(
+      this.#sweeping = Promise.all([this.sweepVolumes(), this.#d.network?.sweep()]).then(
         () => {},
         (err) => this.#d.log(`volume sweep: ${(err as Error).message}`),
       ).finally(() => {

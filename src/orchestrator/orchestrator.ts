@@ -13,6 +13,7 @@ import { HealthState } from "./health.ts";
 import { lateHandlers } from "./late_handlers.ts";
 import { assertSafeListen } from "./listen_safety.ts";
 import { planJobReach } from "./job_reach.ts";
+import { JobNetwork } from "./job_network.ts";
 import { startS3Gate } from "./s3_gate.ts";
 import { caFingerprintOf, certCoversHost } from "../tls/mod.ts";
 import { JobStore, TokenStore, WorkerStore } from "../store/mod.ts";
@@ -54,6 +55,8 @@ export interface OrchestratorHandle {
   manager: JobManager;
   /** The Swarm client in use. */
   swarm: SwarmClient;
+  /** The network jobs join now ("host" with config `job_network: host`). */
+  jobNetwork(): string;
   /** Stops accepting calls, detaches from jobs (they keep running), flushes and closes the store. */
   stop(): Promise<void>;
 }
@@ -262,10 +265,13 @@ export async function startOrchestrator(
   server.addService(healthProto.service, lateHealth.handlers);
   const credentials = tls?.credentials ?? grpc.ServerCredentials.createInsecure();
   const port = await bind(server, `${config.listenHost}:${config.port}`, credentials);
-  // With job_network set, jobs run on a network of their own, where the host's loopback is
-  // not theirs (the default, host, is why: docs/security.md).
-  if (config.jobNetwork !== "host" && await swarm.ensureJobNetwork(config.jobNetwork)) {
-    log(`created the Swarm-scoped bridge network ${config.jobNetwork} for jobs`);
+  // Jobs run on a network of their own (unless job_network is host), where the host's
+  // loopback is not theirs: docs/security.md.
+  const jobNetwork = config.jobNetwork === "host"
+    ? undefined
+    : new JobNetwork(swarm, config.jobNetwork, log);
+  if (jobNetwork && await jobNetwork.init()) {
+    log(`created the Swarm-scoped bridge network ${jobNetwork.name} for jobs`);
   }
   const reach = planJobReach({
     listenHost: config.listenHost,
@@ -368,6 +374,7 @@ export async function startOrchestrator(
       memoryDefault: config.jobMemoryDefault,
       network: config.jobNetwork,
     },
+    network: jobNetwork,
     volumeSweepMs: 5000,
     partitions,
     sweepIntervalMs: config.reconcileIntervalMs,
@@ -548,5 +555,12 @@ export async function startOrchestrator(
     })();
     return stopping;
   };
-  return { port, metricsPort, manager, swarm, stop };
+  return {
+    port,
+    metricsPort,
+    manager,
+    swarm,
+    jobNetwork: () => jobNetwork?.name ?? "host",
+    stop,
+  };
 }

@@ -27,6 +27,7 @@ import { deadlineHook } from "./hooks/deadline_hook.ts";
 import { gpuHook } from "./hooks/gpu_hook.ts";
 import { logHook } from "./hooks/log_hook.ts";
 import { memoryHook } from "./hooks/memory_hook.ts";
+import { networkHook } from "./hooks/network_hook.ts";
 import { partitionHook } from "./hooks/partition_hook.ts";
 import { serviceHook } from "./hooks/service_hook.ts";
 
@@ -39,7 +40,15 @@ export { ATTEMPT_MARKER, type RunnerDeps } from "./attempt.ts";
  * explained.
  */
 export function attemptHooks(): AttemptHook[] {
-  return [partitionHook(), serviceHook(), logHook(), deadlineHook(), memoryHook(), gpuHook()];
+  return [
+    networkHook(),
+    partitionHook(),
+    serviceHook(),
+    logHook(),
+    deadlineHook(),
+    memoryHook(),
+    gpuHook(),
+  ];
 }
 
 /** Maps a terminal task to the job's final state. */
@@ -79,6 +88,7 @@ export function outcomeOf(task: TaskInfo): TaskOutcome {
       exitCode: null,
       reason: `rejected by Swarm: ${task.err || task.message}`,
       reasonCode: REASON_CODES.REJECTED,
+      taskErr: task.err,
     };
   }
   return {
@@ -230,11 +240,12 @@ export class JobRunner {
       attemptStartSeq: -1,
       firstLineMs: null,
       transition: (from, to, patch) => this.#transition(from, to, patch),
-      resume: (reason, reasonCode) =>
+      resume: (reason, reasonCode, refund = false) =>
         this.#transition(["SCHEDULED", "RUNNING"], "RESUMING", {
           reason,
           reasonCode,
           exitCode: null,
+          ...(refund ? { attempts: Math.max(0, a.job.attempts - 1) } : {}),
         }) !== null,
       setFinal: (final) => this.#setFinal(a, final),
       facts: (outcome) => this.#facts(a, outcome),
@@ -448,7 +459,7 @@ export class JobRunner {
       case "resume":
         // Recorded before the service goes; the scheduler starts the next attempt,
         // which continues the log. A cancel that won the race completes it.
-        if (a.resume(end.reason, end.reasonCode)) a.log.close();
+        if (a.resume(end.reason, end.reasonCode, end.refund)) a.log.close();
         else a.log.markComplete();
         break;
       case "continue":

@@ -87,6 +87,7 @@ const outcomes: Array<[string, TaskInfo, ReturnType<typeof outcomeOf>]> = [
     exitCode: null,
     reason: "rejected by Swarm: no such image",
     reasonCode: "REJECTED",
+    taskErr: "no such image",
   }],
   ["orphaned is infrastructure", task({ state: "orphaned" }), {
     state: "FAILED",

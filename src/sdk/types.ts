@@ -202,7 +202,7 @@ export interface JobRecord {
   /**
    * Why the job ended (or, RESUMING, why its last attempt did), as a code for
    * programs ("" when it succeeded): "EXIT_CODE", "KILLED", "TASK_FAILED",
-   * "TASK_LOST", "REJECTED", "START_FAILED", "SERVICE_REMOVED",
+   * "TASK_LOST", "REJECTED", "NETWORK_STALE", "START_FAILED", "SERVICE_REMOVED",
    * "SERVICE_VANISHED", "EXPIRED", "CANCELLED", "GPU_MEMORY_EXCEEDED",
    * "MPS_FAULT", "RESULT_REFUSED", "MEMORY_EXCEEDED" (docs/sdk-python.md,
    * "Reason codes").

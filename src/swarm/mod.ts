@@ -12,7 +12,12 @@ export {
 } from "./events.ts";
 export { decodeAll, type DockerFrame, FrameDecoder, parseDockerTime } from "./frames.ts";
 export {
+  firstHostAddress,
+  JOB_NETWORK_GENERATION_LABEL,
+  JOB_NETWORK_LABEL,
   JOB_PIDS_LIMIT,
+  type JobNetworkInfo,
+  NetworkGoneError,
   type NodeAvailability,
   type NodeInfo,
   type ServiceInfo,

@@ -129,6 +129,46 @@ function statusCode(err: unknown): number {
   return (err as { statusCode?: number })?.statusCode ?? 0;
 }
 
+/** The first host address of an IPv4 subnet ("172.17.0.0/16" → "172.17.0.1"), or null. */
+export function firstHostAddress(subnet: string): string | null {
+  const m = /^(\d+)\.(\d+)\.(\d+)\.(\d+)\/(\d+)$/.exec(subnet);
+  if (!m) return null;
+  const bits = Number(m[5]);
+  const octets = m.slice(1, 5).map(Number);
+  if (bits > 30 || octets.some((o) => o > 255)) return null;
+  const ip = octets.reduce((a, o) => a * 256 + o, 0);
+  const size = 2 ** (32 - bits);
+  const first = ip - (ip % size) + 1;
+  return [24, 16, 8, 0].map((sh) => Math.floor(first / 2 ** sh) % 256).join(".");
+}
+
+/** Label of a network made for jobs: the config `job_network` it stands for. */
+export const JOB_NETWORK_LABEL = "cumulus.jobs.network";
+/** Label of a network made for jobs: its generation (0, then one more per renewal). */
+export const JOB_NETWORK_GENERATION_LABEL = "cumulus.jobs.generation";
+
+/** A network made for jobs, as {@link SwarmClient.listJobNetworks} sees it. */
+export interface JobNetworkInfo {
+  id: string;
+  name: string;
+  /** "swarm" for one that can carry services. */
+  scope: string;
+  /** 0 for the first (and for a network made without the label), one more per renewal. */
+  generation: number;
+}
+
+/** A service was to join a network that is gone (removed meanwhile). */
+export class NetworkGoneError extends UnavailableError {
+  /** The network's name. */
+  readonly network: string;
+  /** @param network the network's name */
+  constructor(network: string, options?: ErrorOptions) {
+    super(`network ${network} is gone`, options);
+    this.name = "NetworkGoneError";
+    this.network = network;
+  }
+}
+
 function wrap(what: string, err: unknown): UnavailableError {
   const msg = (err as Error)?.message ?? String(err);
   return new UnavailableError(`docker ${what} failed: ${msg.split("\n")[0]}`, { cause: err });
@@ -250,6 +290,11 @@ export class SwarmClient {
       if (statusCode(err) === 409) {
         const existing = await this.findService(req.name);
         if (existing) return existing.id;
+      }
+      // A Swarm manager answers 500 "network NAME not found" (404 on some versions).
+      const msg = (err as Error)?.message ?? "";
+      if (req.network && req.network !== "host" && /network \S+ not found/.test(msg)) {
+        throw new NetworkGoneError(req.network, { cause: err });
       }
       throw wrap("service create", err);
     }
@@ -538,8 +583,13 @@ export class SwarmClient {
   async bridgeGateway(): Promise<string | null> {
     try {
       const net = await this.docker.getNetwork("bridge").inspect();
-      const gw = net?.IPAM?.Config?.find((c: { Gateway?: string }) => c.Gateway)?.Gateway;
-      return gw ? String(gw) : null;
+      const configs: Array<{ Gateway?: string; Subnet?: string }> = net?.IPAM?.Config ?? [];
+      const gw = configs.find((c) => c.Gateway)?.Gateway;
+      if (gw) return String(gw);
+      // An engine started with its default pool lists only the subnet: the gateway is
+      // then the subnet's first address (docker0's, 172.17.0.1/16 as a rule).
+      const subnet = configs.find((c) => c.Subnet && !c.Subnet.includes(":"))?.Subnet;
+      return subnet ? firstHostAddress(subnet) : null;
     } catch (err) {
       if (statusCode(err) === 404) return null;
       throw wrap("network inspect", err);
@@ -547,46 +597,72 @@ export class SwarmClient {
   }
 
   /**
-   * Makes sure the Swarm-scoped network `name` exists for jobs: creates a bridge local to
-   * each node (no overlay, no encryption needed: it never leaves the node) when missing.
-   * Returns whether it was created. A network of that name that is not Swarm-scoped cannot
-   * carry services: UnavailableError naming it.
+   * The networks made for jobs under config name `base` (label
+   * {@link JOB_NETWORK_LABEL}), and a network named `base` itself (made by an
+   * older orchestrator or by the operator), with their scope and generation.
    */
-  async ensureJobNetwork(name: string): Promise<boolean> {
-    const scopeOf = async (): Promise<string | null> => {
-      try {
-        return String((await this.docker.getNetwork(name).inspect()).Scope ?? "");
-      } catch (err) {
-        if (statusCode(err) === 404) return null;
-        throw wrap("network inspect", err);
+  async listJobNetworks(base: string): Promise<JobNetworkInfo[]> {
+    let nets: Array<{ Id: string; Name: string; Scope?: string; Labels?: Record<string, string> }>;
+    try {
+      nets = await this.docker.listNetworks({
+        filters: { label: [`${JOB_NETWORK_LABEL}=${base}`] },
+      });
+      if (!nets.some((n) => n.Name === base)) {
+        // The name filter matches substrings: keep the exact name only.
+        const named = await this.docker.listNetworks({ filters: { name: [base] } });
+        nets = nets.concat(named.filter((n) => n.Name === base));
       }
-    };
-    let scope = await scopeOf();
-    let created = false;
-    if (scope === null) {
-      try {
-        await this.docker.createNetwork({
-          Name: name,
-          Driver: "bridge",
-          Scope: "swarm",
-          CheckDuplicate: true,
-          Labels: { "cumulus.jobs": "1" },
-        } as never);
-        created = true;
-      } catch (err) {
-        // Another orchestrator made it meanwhile.
-        if (statusCode(err) !== 409) throw wrap("network create", err);
-      }
-      scope = await scopeOf();
+    } catch (err) {
+      throw wrap("network ls", err);
     }
-    if (scope !== "swarm") {
-      throw new UnavailableError(
-        `network ${name} is ${scope === null ? "missing" : `${scope}-scoped`}: jobs need a ` +
-          "Swarm-scoped one (docker network create --scope swarm --driver bridge " + name +
-          "), or config job_network: host",
-      );
+    return nets.map((n) => ({
+      id: n.Id,
+      name: n.Name,
+      scope: n.Scope ?? "",
+      generation: Number(n.Labels?.[JOB_NETWORK_GENERATION_LABEL] ?? 0) || 0,
+    }));
+  }
+
+  /**
+   * Creates a Swarm-scoped bridge for jobs: local to each node (it never leaves
+   * the node, so no overlay and no encryption). Returns its id, or null when a
+   * network of that name exists. (Containers on it reach each other: a
+   * Swarm-scoped bridge ignores driver options such as `enable_icc`, checked
+   * on Docker 20.10; only per-node `--config-only` networks could carry them.)
+   */
+  async createJobNetwork(name: string, base: string, generation: number): Promise<string | null> {
+    try {
+      const net = await this.docker.createNetwork({
+        Name: name,
+        Driver: "bridge",
+        Scope: "swarm",
+        CheckDuplicate: true,
+        Labels: {
+          [JOB_NETWORK_LABEL]: base,
+          [JOB_NETWORK_GENERATION_LABEL]: String(generation),
+        },
+      } as never);
+      return String((net as { id: string }).id);
+    } catch (err) {
+      // A Swarm manager answers a taken name with 500 "name conflicts with an existing object".
+      const msg = (err as Error)?.message ?? "";
+      if (statusCode(err) === 409 || /name conflicts|already exists/.test(msg)) return null;
+      throw wrap("network create", err);
     }
-    return created;
+  }
+
+  /** Removes a network; false when it is gone already or still in use. */
+  async removeNetwork(idOrName: string): Promise<boolean> {
+    try {
+      await this.docker.getNetwork(idOrName).remove();
+      return true;
+    } catch (err) {
+      const code = statusCode(err);
+      // 403/409, or a Swarm manager's 400 "is in use by service": still used; 404: gone.
+      const inUse = code === 400 && /in use/.test((err as Error)?.message ?? "");
+      if (code === 403 || code === 404 || code === 409 || inUse) return false;
+      throw wrap("network rm", err);
+    }
   }
 
   /** The Swarm node id of the engine this client talks to (the manager's own node). */

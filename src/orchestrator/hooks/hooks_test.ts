@@ -1,8 +1,8 @@
 /**
  * The attempt sequence and the pure parts of the hooks: the runner calls the
  * hooks' steps in the documented order (a stopping prepare skips the rest,
- * clean-up runs in reverse for what was prepared, never on detach), and the
- * deadline hook's decisions. The Docker side of every hook is exercised by
+ * clean-up runs in reverse for what was prepared, never on detach), the
+ * deadline hook's decisions, and the network hook's. The Docker side of every hook is exercised by
  * the integration tests (tests/*), against the real engine.
  */
 import assert from "node:assert/strict";
@@ -12,7 +12,9 @@ import type { TaskInfo } from "../../swarm/mod.ts";
 import type { Attempt, AttemptHook, PrepareResult, RunnerDeps } from "../attempt.ts";
 import type { AttemptFacts, FinalState, TaskOutcome } from "../attempt_end.ts";
 import { runnerFixture } from "../_runner_fixture.ts";
+import type { JobNetwork } from "../job_network.ts";
 import { deadlineHook } from "./deadline_hook.ts";
+import { networkHook } from "./network_hook.ts";
 
 /** A hook that records each step it is asked to take. */
 function recorder(name: string, calls: string[], prepare: PrepareResult = "next"): AttemptHook {
@@ -192,3 +194,62 @@ Deno.test("deadlineHook.tick: nothing until deadline + grace + 1 s, then EXPIRED
     /^EXPIRED: duration of 10 s is over: stopped by the orchestrator/,
   );
 });
+
+/** An attempt for the network hook, over a jobs' network that renews as told. */
+function attemptOnNetwork(renews: boolean | Error) {
+  const asked: string[] = [];
+  const network = {
+    name: "cumulus-jobs-1",
+    renew: (id: string) => {
+      asked.push(id);
+      return renews instanceof Error ? Promise.reject(renews) : Promise.resolve(renews);
+    },
+  } as unknown as JobNetwork;
+  const a = {
+    jobId: "j-1",
+    deps: { network, log: () => {} } as unknown as RunnerDeps,
+  } as unknown as Attempt;
+  return { a, asked };
+}
+
+const REJECTED_STALE: TaskOutcome = {
+  state: "FAILED",
+  exitCode: null,
+  reason: "rejected by Swarm: network xl3n1ccbsgenfqy1d3j5ga3hp exists",
+  reasonCode: "REJECTED",
+  taskErr: "network xl3n1ccbsgenfqy1d3j5ga3hp exists",
+};
+const networkCases: Array<[string, TaskOutcome, boolean | Error, string, string[]]> = [
+  ["a stale copy of our network: renewed, NETWORK_STALE", REJECTED_STALE, true, "NETWORK_STALE", [
+    "xl3n1ccbsgenfqy1d3j5ga3hp",
+  ]],
+  ["a network that is not ours stays REJECTED", REJECTED_STALE, false, "REJECTED", [
+    "xl3n1ccbsgenfqy1d3j5ga3hp",
+  ]],
+  ["a renewal Docker refused stays REJECTED", REJECTED_STALE, new Error("down"), "REJECTED", [
+    "xl3n1ccbsgenfqy1d3j5ga3hp",
+  ]],
+  [
+    "another rejection is left alone",
+    { ...REJECTED_STALE, reason: "rejected by Swarm: no such image", taskErr: "no such image" },
+    true,
+    "REJECTED",
+    [],
+  ],
+  [
+    "the same words as a job's exit are not a rejection",
+    { ...REJECTED_STALE, reasonCode: "EXIT_CODE" },
+    true,
+    "EXIT_CODE",
+    [],
+  ],
+];
+for (const [name, outcome, renews, want, asked] of networkCases) {
+  Deno.test(`networkHook.explain: ${name}`, async () => {
+    const t = attemptOnNetwork(renews);
+    const got = await networkHook().explain!(t.a, outcome);
+    assert.equal(got.reasonCode, want);
+    assert.deepEqual(t.asked, asked);
+    if (want === "NETWORK_STALE") assert.match(got.reason, /made cumulus-jobs-1$/);
+  });
+}

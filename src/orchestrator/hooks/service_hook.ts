@@ -8,7 +8,8 @@ import { CumulusError, pause, REASON_CODES } from "../../core/mod.ts";
 import type { LastLine } from "../../logs/mod.ts";
 import { ATTEMPT_MARKER, type AttemptHook } from "../attempt.ts";
 import { finalState } from "../attempt_end.ts";
-import { buildServiceRequest, serviceName } from "../service_spec.ts";
+import { NetworkGoneError } from "../../swarm/mod.ts";
+import { buildServiceRequest, DEFAULT_JOB_ISOLATION, serviceName } from "../service_spec.ts";
 
 function isMarker(line: LastLine | null): boolean {
   return line !== null && line.origin.kind === "marker" && line.text.startsWith(ATTEMPT_MARKER);
@@ -30,16 +31,22 @@ export function serviceHook(): AttemptHook {
           const image = d.images
             ? await d.images.serviceImage(job.spec.image, a.imageId)
             : a.imageId;
-          const req = buildServiceRequest(job, {
-            imageId: image,
-            orchestratorAddress: d.orchestratorAddress,
-            orchestratorCaPem: d.orchestratorCaPem,
-            instanceId: d.instanceId,
-            stopGracePeriodS: d.stopGracePeriodS,
-            now: d.now(),
-            s3: d.s3,
-            isolation: d.isolation,
-          });
+          const request = () => {
+            const iso = d.isolation ?? DEFAULT_JOB_ISOLATION;
+            return buildServiceRequest(job, {
+              imageId: image,
+              orchestratorAddress: d.orchestratorAddress,
+              orchestratorCaPem: d.orchestratorCaPem,
+              instanceId: d.instanceId,
+              stopGracePeriodS: d.stopGracePeriodS,
+              now: d.now(),
+              s3: d.s3,
+              // The jobs' network as of now: a generation made after a node's copy went stale.
+              isolation: d.network && iso.network !== "host"
+                ? { ...iso, network: d.network.name }
+                : iso,
+            });
+          };
           if (job.attempts > 1 && !isMarker(a.log.last)) {
             a.log.append({
               stream: "stderr",
@@ -49,7 +56,19 @@ export function serviceHook(): AttemptHook {
             });
           }
           const auth = d.images?.authFor(image);
-          a.serviceId = await d.swarm.createService(auth ? { ...req, registryAuth: auth } : req);
+          const create = () => {
+            const req = request();
+            return d.swarm.createService(auth ? { ...req, registryAuth: auth } : req);
+          };
+          try {
+            a.serviceId = await create();
+          } catch (err) {
+            // Another orchestrator on this Swarm removed the generation we knew (it had
+            // made a newer one): take the newest and create once more.
+            if (!(err instanceof NetworkGoneError) || !d.network) throw err;
+            await d.network.refresh();
+            a.serviceId = await create();
+          }
           a.attemptStartSeq = a.log.lastSeq;
         } else {
           throw new CumulusError("FAILED_PRECONDITION", `image ${job.spec.image} not found`);
