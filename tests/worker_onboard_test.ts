@@ -28,6 +28,12 @@ const REGISTRY_CACHE = "/var/lib/cumulus-test-registry";
 const FIXTURE = `${ROOT}/tests/fixtures/train_ckpt/`;
 /** A node label only this test sets: the checkpointing job goes where it is. */
 const CKPT_LABEL = "cumulus-test.onboard";
+/** The worker's SSH login, created by the join and removed by the test. */
+const USER = "cumulus-t17";
+/** libchronos.so to install: the one this run's agents load. */
+const CHRONOS_LIB = `${
+  Deno.env.get("CUMULUS_CHRONOS_PATH") ?? `${ROOT}/chronos/build`
+}/libchronos.so`;
 
 function freePort(host: string): number {
   const l = Deno.listen({ hostname: host, port: 0 });
@@ -64,7 +70,9 @@ async function sshdConfig(dir: string): Promise<string> {
       "PubkeyAuthentication yes",
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
-      "UsePAM no",
+      // As Debian's own sshd: a system user made by useradd has no password ("!"), which
+      // sshd without PAM takes for a locked account.
+      "UsePAM yes",
       "StrictModes no",
       "MaxStartups 64",
       "",
@@ -85,7 +93,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
+    await sh("userdel", ["-r", USER]); // a crashed run's
     const dir = await Deno.makeTempDir({ prefix: "cumulus-onboard-" });
+    // The login reaches its agent, library and keys here.
+    await Deno.chmod(dir, 0o755);
     const prefix = `${dir}/opt`;
     const stateDir = `${dir}/chronos`;
     const orchKey = `${dir}/orch_key`;
@@ -131,7 +142,13 @@ Deno.test({
       s3 = await startS3(MANAGER_ADDR);
       stack = await startStack({
         host: MANAGER_ADDR,
-        env: { ...s3.orchestratorEnv, SSH_KEY_PATH: orchKey, CUMULUS_REGISTRY: reg.addr },
+        env: {
+          ...s3.orchestratorEnv,
+          SSH_KEY_PATH: orchKey,
+          CUMULUS_REGISTRY: reg.addr,
+          // Partitions through each node's agent: the new node's over SSH, as its login.
+          CUMULUS_GPU_PLACEMENT: "auto",
+        },
         log: (m) => {
           orchLog.push(m);
           if (Deno.env.get("CUMULUS_TEST_VERBOSE")) console.error(`[orch] ${m}`);
@@ -157,7 +174,7 @@ Deno.test({
           "--host-key",
           `${dir}/ssh_host_ed25519_key.pub`,
           "--user",
-          "root",
+          USER,
           "--prefix",
           prefix,
           "--state-dir",
@@ -167,7 +184,7 @@ Deno.test({
           "--service-mode",
           "supervisor",
           "--chronos-lib",
-          `${ROOT}/chronos/build/libchronos.so`,
+          CHRONOS_LIB,
           "--grace",
           "2",
         ]);
@@ -178,7 +195,11 @@ Deno.test({
       for (
         const step of [
           /join: docker: engine reachable/,
-          /join: orchestrator: registered as w-onboard \(ssh root@198\.18\.0\.2:22, host key pinned\)/,
+          new RegExp(
+            `join: orchestrator: registered as w-onboard \\(ssh ${USER}@198\\.18\\.0\\.2:22, ` +
+              "host key pinned\\)",
+          ),
+          new RegExp(`join: user: created the system user ${USER}`),
           /join: install: cumulus-agent installed at .*\/opt\/bin\/cumulus-agent/,
           /join: install: libchronos\.so installed at .*\/opt\/lib\/libchronos\.so/,
           /join: ssh: orchestrator key authorised in /,
@@ -194,8 +215,24 @@ Deno.test({
       );
       const pid = await supervisorPid();
       assert.ok(pid > 0);
+      // Least privilege: the login has no docker group; the daemon (Docker's client) is root.
+      assert.doesNotMatch((await sh("id", ["-nG", USER])).stdout, /\bdocker\b/);
+      assert.match(await Deno.readTextFile(`/proc/${pid}/status`), /^Uid:\s+0\s/m);
 
-      // A job placed there by a constraint, its image pulled from the manager's registry.
+      // As an operator would: `cumulus workers` shows the node with its agent answering (over
+      // SSH, as the login); then a job placed there by a constraint, its image pulled from
+      // the manager's registry.
+      const listed = await waitFor(
+        "the new node's agent to answer in cumulus workers",
+        () => admin!.listWorkers(),
+        (ws) => ws.some((w) => w.nodeId === nodeId && w.agent === "ok"),
+        30_000,
+      ).catch(async (err) => {
+        console.error(await Deno.readTextFile(`${dir}/sshd.log`).catch(() => ""));
+        throw err;
+      });
+      const listedMs = performance.now() - started;
+      assert.ok(listed.length >= 2);
       const id = await c.submit(spec(["sh", "-c", "echo onboarded"], {
         constraints: [`node.id==${nodeId}`],
       }));
@@ -210,6 +247,12 @@ Deno.test({
       assert.equal(done.job.state, "SUCCEEDED", done.job.reason);
       assert.equal(done.job.nodeId, nodeId);
       assert.ok(done.lines.some((l) => l.text === "onboarded"));
+      // The partition went through the login's forced command; the state stays the login's
+      // although the root daemon shares it.
+      const uid = Number((await sh("id", ["-u", USER])).stdout);
+      for (const f of ["state.v1", "chronos.lock"]) {
+        assert.equal((await Deno.stat(`${stateDir}/${f}`)).uid, uid, f);
+      }
       const digests = await node.docker([
         "image",
         "ls",
@@ -219,13 +262,10 @@ Deno.test({
       ]);
       assert.ok(digests.includes(`${reg.addr}/cumulus-job`), digests);
       console.log(
-        `onboard: join line ${(joinedMs / 1000).toFixed(1)} s, line -> first job RUNNING on ` +
+        `onboard: join line ${(joinedMs / 1000).toFixed(1)} s, listed with its agent ` +
+          `${(listedMs / 1000).toFixed(1)} s, line -> first job RUNNING on ` +
           `the new node ${(runningMs / 1000).toFixed(1)} s (image pulled from ${reg.addr}; ` +
           `push: ${orchLog.find((m) => m.includes("pushed in")) ?? "?"})`,
-      );
-      assert.ok(
-        (await admin.listWorkers()).some((w) => w.nodeId === nodeId),
-        "cumulus workers lists the new node",
       );
 
       // The same line again: nothing changes.
@@ -342,6 +382,7 @@ Deno.test({
         await managerDocker(["image", "rm", tag]);
       }
       await Deno.remove(dir, { recursive: true }).catch(() => {});
+      await sh("userdel", ["-r", USER]);
     }
   },
 });

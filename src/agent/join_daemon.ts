@@ -1,6 +1,6 @@
 /**
  * The last step of `cumulus-agent join`: the agent daemon (`cumulus-agent
- * serve`) kept running, under systemd when it runs on this machine, else
+ * serve`, as root: it stops expired jobs' containers through Docker) kept running, under systemd when it runs on this machine, else
  * under the bundled supervisor (a small sh script in PREFIX/bin that
  * restarts it after 1 s; its pid in PREFIX/run/agent.pid, the log in
  * PREFIX/log/agent.log). The unit or script is rewritten, and the daemon
@@ -19,7 +19,6 @@ export const SERVICE_MODES: readonly ServiceMode[] = ["auto", "systemd", "superv
 /** What the daemon step needs. */
 export interface DaemonOptions {
   prefix: string;
-  user: string;
   stateDir: string;
   serviceMode: ServiceMode;
   /** Seconds between SIGTERM and SIGKILL for an expired job. */
@@ -45,7 +44,9 @@ export function unitText(o: DaemonOptions): string {
     "Description=Cumulus agent: Chronos partition expiry and GPU housekeeping",
     "After=docker.service",
     "[Service]",
-    `User=${o.user}`,
+    // Root: it stops expired jobs' containers through the Docker socket. The SSH login owns
+    // the Chronos state directory, and Chronos keeps what root writes there the login's.
+    "User=root",
     ...daemonEnv(o).map((kv) => `Environment=${kv}`),
     `ExecStart=${agentPathIn(o.prefix)} serve --grace ${o.graceS}`,
     "Restart=always",
@@ -173,7 +174,7 @@ export async function ensureDaemon(o: DaemonOptions, host: SetupHost): Promise<v
   const changed = await writeIfChanged(host, p.script, supervisorText(o), 0o755);
   for (const dir of [`${o.prefix}/run`, `${o.prefix}/log`]) {
     if (!(await host.exists(dir))) {
-      await must(host, ["install", "-d", "-m", "0755", "-o", o.user, dir]);
+      await must(host, ["install", "-d", "-m", "0755", dir]);
     }
   }
   let pid = await supervisorPid(host, o.prefix);
@@ -186,9 +187,9 @@ export async function ensureDaemon(o: DaemonOptions, host: SetupHost): Promise<v
     const old = pid;
     await waitFor(async () => (await host.readBytes(`/proc/${old}/cmdline`)) === null, 5_000);
   }
-  // setsid -f: the supervisor leaves this process's session (and its output, first thing).
-  const asUser = o.user === "root" ? [] : ["runuser", "-u", o.user, "--"];
-  await must(host, ["setsid", "-f", ...asUser, "/bin/sh", p.script]);
+  // setsid -f: the supervisor (root, as the join) leaves this process's session, and its
+  // output, first thing.
+  await must(host, ["setsid", "-f", "/bin/sh", p.script]);
   const started = await waitFor(
     async () => (pid = await supervisorPid(host, o.prefix)) !== null,
     5_000,

@@ -203,8 +203,9 @@ export async function homeOf(host: SetupHost, user: string): Promise<string> {
 
 /**
  * Step "user": the login the orchestrator uses (created as a system user when
- * missing) and the Chronos state directory it owns. The user gets the docker
- * group only because the agent daemon runs as it (docs/workers.md: who runs what).
+ * missing, with no extra group: what the orchestrator runs through SSH never
+ * talks to Docker) and the Chronos state directory it owns. The agent daemon,
+ * which does talk to Docker, runs as root (docs/workers.md: who runs what).
  * @throws {JoinError} "local" when a command fails.
  */
 export async function ensureUser(o: SetupOptions, host: SetupHost): Promise<void> {
@@ -222,15 +223,14 @@ export async function ensureUser(o: SetupOptions, host: SetupHost): Promise<void
     await must(["useradd", "--system", "--create-home", "--shell", "/bin/sh", o.user]);
     host.say(`user: created the system user ${o.user}`);
   }
-  const root = (id.code === 0 ? id.stdout.trim() : (await must(["id", "-u", o.user])).trim()) ===
-    "0";
-  if (!root) {
+  if (o.user !== "root") {
     const groups = (await must(["id", "-nG", o.user])).trim().split(/\s+/);
     if (groups.includes("docker")) {
-      host.say(`user: ${o.user} already in the docker group (for the agent daemon)`);
-    } else {
-      await must(["usermod", "-aG", "docker", o.user]);
-      host.say(`user: added ${o.user} to the docker group (for the agent daemon)`);
+      // Left as the operator set it, but said: the docker group is root-equivalent.
+      host.say(
+        `user: note: ${o.user} is in the docker group, which it does not need ` +
+          `(gpasswd -d ${o.user} docker removes it)`,
+      );
     }
   }
   if (await host.exists(o.stateDir)) {

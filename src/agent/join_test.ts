@@ -47,7 +47,7 @@ function fakeHost(over: Partial<JoinHost> & { swarm?: string } = {}) {
       }
       if (argv[1] === "info") return Promise.resolve({ code: 0, stdout: "node1\n", stderr: "" });
       const out = (stdout: string) => Promise.resolve({ code: 0, stdout, stderr: "" });
-      if (argv[0] === "id") return out(argv[1] === "-u" ? "1001\n" : "cumulus docker\n");
+      if (argv[0] === "id") return out(argv[1] === "-u" ? "1001\n" : "cumulus\n");
       if (argv[0] === "getent") return out("cumulus:x:1001:1001::/home/cumulus:/bin/sh\n");
       return out("");
     },
