@@ -116,7 +116,10 @@ Deno.test({
       addr: `${MANAGER_ADDR}:${freePort(MANAGER_ADDR)}`,
       dataDir: REGISTRY_CACHE,
     });
+    // The manager's engine trusts the registry (it pushes); the worker gets the CA from the join.
     const untrust = await trustRegistry(reg.addr, reg.caPem);
+    const caFile = `${dir}/registry-ca.pem`;
+    await Deno.writeTextFile(caFile, reg.caPem);
     let node: Awaited<ReturnType<typeof startSecondNode>> | null = null;
     let sshd: Deno.ChildProcess | null = null;
     let s3: Awaited<ReturnType<typeof startS3>> | null = null;
@@ -146,6 +149,7 @@ Deno.test({
           ...s3.orchestratorEnv,
           SSH_KEY_PATH: orchKey,
           CUMULUS_REGISTRY: reg.addr,
+          CUMULUS_REGISTRY_CA_FILE: caFile,
           // Partitions through each node's agent: the new node's over SSH, as its login.
           CUMULUS_GPU_PLACEMENT: "auto",
         },
@@ -187,6 +191,10 @@ Deno.test({
           CHRONOS_LIB,
           "--grace",
           "2",
+          // Both engines of this machine read /etc/docker/certs.d (trusted above for the
+          // manager): the worker's copy goes to a directory of the test's to be checked.
+          "--docker-certs-dir",
+          `${dir}/certs.d`,
         ]);
       const started = performance.now();
       const first = await joinLine(line.slice(1));
@@ -203,6 +211,7 @@ Deno.test({
           /join: install: cumulus-agent installed at .*\/opt\/bin\/cumulus-agent/,
           /join: install: libchronos\.so installed at .*\/opt\/lib\/libchronos\.so/,
           /join: ssh: orchestrator key authorised in /,
+          /join: registry: 198\.18\.0\.1:\d+: CA installed for the Docker engine /,
           /join: swarm: joined 198\.18\.0\.1:2377 as node \S+/,
           /join: daemon: wrote the supervisor and started the agent daemon \(supervisor pid \d+/,
         ]
@@ -215,6 +224,10 @@ Deno.test({
       );
       const pid = await supervisorPid();
       assert.ok(pid > 0);
+      assert.equal(
+        (await Deno.readTextFile(`${dir}/certs.d/${reg.addr}/ca.crt`)).trim(),
+        reg.caPem.trim(),
+      );
       // Least privilege: the login has no docker group; the daemon (Docker's client) is root.
       assert.doesNotMatch((await sh("id", ["-nG", USER])).stdout, /\bdocker\b/);
       assert.match(await Deno.readTextFile(`/proc/${pid}/status`), /^Uid:\s+0\s/m);
@@ -277,6 +290,7 @@ Deno.test({
           /install: cumulus-agent already up to date/,
           /install: libchronos\.so already up to date/,
           /ssh: orchestrator key already authorised/,
+          /registry: \S+: CA already trusted/,
           /swarm: already in a swarm as node \S+: skipped/,
           new RegExp(`daemon: already running under the supervisor \\(pid ${pid},`),
         ]

@@ -50,6 +50,7 @@ export const JOIN_USAGE =
          [--name N] [--ssh-target USER@HOST[:PORT]] [--host-key FILE] [--advertise-addr A]
          [--install-docker] [--prefix DIR] [--agent-file F] [--chronos-lib F] [--user U]
          [--state-dir DIR] [--authorized-keys FILE] [--service-mode M] [--grace S]
+         [--docker-certs-dir DIR]
   makes this machine a worker (run as root, with the line cumulus worker add prints):
   Docker, the agent and libchronos.so, registration, the worker user and its SSH key,
   the swarm, the agent daemon; a second run changes nothing
@@ -72,6 +73,8 @@ export const JOIN_USAGE =
   --service-mode    auto (systemd when it runs, else the bundled supervisor), systemd,
                     supervisor or none (default auto)
   --grace           seconds between SIGTERM and SIGKILL when a job expires (default 10)
+  --docker-certs-dir where the engine reads registry CAs (default /etc/docker/certs.d): the
+                    registry's CA, when the orchestrator hands one out, goes to DIR/HOST:PORT/ca.crt
 `;
 
 /** A parsed join command line. */
@@ -92,6 +95,8 @@ export interface JoinOptions {
   serviceMode: ServiceMode;
   graceS: number;
   installDocker: boolean;
+  /** Where the Docker engine reads registry CAs (`<dir>/<host:port>/ca.crt`). */
+  dockerCertsDir: string;
   /** The systemd unit file (not a flag: fixed at /etc/systemd/system). */
   unitPath: string;
 }
@@ -116,6 +121,7 @@ const FLAGS: Record<string, StringKey | "graceS"> = {
   "--state-dir": "stateDir",
   "--service-mode": "serviceMode",
   "--grace": "graceS",
+  "--docker-certs-dir": "dockerCertsDir",
 };
 
 const PLAIN_PATH = /^\/[A-Za-z0-9._\/-]+$/;
@@ -142,6 +148,7 @@ export function parseJoinArgs(argv: readonly string[]): JoinOptions | null {
     serviceMode: "auto",
     graceS: 10,
     installDocker: false,
+    dockerCertsDir: "/etc/docker/certs.d",
     unitPath: "/etc/systemd/system/cumulus-agent.service",
   };
   for (let i = 0; i < argv.length; i++) {
@@ -177,7 +184,13 @@ export function parseJoinArgs(argv: readonly string[]): JoinOptions | null {
     throw new JoinError("usage", `--advertise-addr: not an address: ${o.advertiseAddr}`);
   }
   // These end up in the forced command, the unit file and the supervisor script.
-  for (const [flag, p] of [["--prefix", o.prefix], ["--state-dir", o.stateDir]]) {
+  for (
+    const [flag, p] of [
+      ["--prefix", o.prefix],
+      ["--state-dir", o.stateDir],
+      ["--docker-certs-dir", o.dockerCertsDir],
+    ]
+  ) {
     if (!PLAIN_PATH.test(p)) {
       throw new JoinError("usage", `${flag}: must be an absolute plain path, got ${p}`);
     }
@@ -227,6 +240,10 @@ export interface JoinAnswer {
   swarmJoinToken: string;
   managerAddress: string;
   orchestratorSshKey: string;
+  /** The registry job images come from ("" = none). */
+  registry?: string;
+  /** The CA (PEM) of its certificate ("" = none). */
+  registryCaPem?: string;
 }
 
 /** The machine a join runs on; injected so tests replace any part. */
@@ -266,6 +283,38 @@ function portOf(target: string): number {
 
 function firstLine(text: string): string {
   return text.trim().split("\n")[0] ?? "";
+}
+
+/**
+ * Step "registry": the registry's CA where this machine's engine reads it, so
+ * it pulls job images over TLS with nothing marked insecure (read at each pull:
+ * no engine restart).
+ */
+async function trustRegistry(o: JoinOptions, answer: JoinAnswer, host: JoinHost) {
+  const registry = answer.registry ?? "";
+  if (!registry) {
+    host.say("registry: none configured: job images must be on this machine already");
+    return;
+  }
+  if (!/^[A-Za-z0-9.-]+:[0-9]+$/.test(registry)) {
+    throw new JoinError("orchestrator", `the orchestrator sent a bad registry address`);
+  }
+  const pem = (answer.registryCaPem ?? "").trim();
+  if (!pem) {
+    host.say(`registry: ${registry} (no CA handed out: a public CA, or trusted by hand)`);
+    return;
+  }
+  const path = `${o.dockerCertsDir}/${registry}/ca.crt`;
+  const text = new TextEncoder().encode(`${pem}\n`);
+  const current = await host.readBytes(path);
+  if (current !== null && new TextDecoder().decode(current) === `${pem}\n`) {
+    host.say(`registry: ${registry}: CA already trusted (${path})`);
+    return;
+  }
+  await host.writeFileAtomic(path, text, 0o644).catch((err) => {
+    throw new JoinError("local", `cannot write ${path}: ${(err as Error).message}`);
+  });
+  host.say(`registry: ${registry}: CA installed for the Docker engine (${path})`);
 }
 
 /** Fills in the agent and library to install from what is running. */
@@ -354,6 +403,7 @@ export async function join(opts: JoinOptions, host: JoinHost): Promise<string> {
   } else {
     host.say("ssh: the orchestrator has no SSH key (ssh_key_path): nothing authorised");
   }
+  await trustRegistry(o, answer, host);
   const swarm = JSON.parse(swarmInfo || "{}") as { LocalNodeState?: string; NodeID?: string };
   let nodeId: string;
   if (swarm.LocalNodeState === "active" || swarm.LocalNodeState === "pending") {
@@ -404,6 +454,8 @@ async function registerOverGrpc(
       swarmJoinToken: String(res.swarmJoinToken ?? ""),
       managerAddress: String(res.managerAddress ?? ""),
       orchestratorSshKey: String(res.orchestratorSshKey ?? ""),
+      registry: String(res.registry ?? ""),
+      registryCaPem: String(res.registryCaPem ?? ""),
     };
   } catch (err) {
     if (err instanceof CumulusRpcError && err.code === "UNAUTHENTICATED") {

@@ -276,3 +276,33 @@ Deno.test("join() installs Docker only with --install-docker, after the token is
   assert.equal(boxed.registered.length, 0);
   assert.ok(!installed);
 });
+
+Deno.test("join() installs the registry's CA for the engine, once", async () => {
+  const pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----";
+  const lines: string[] = [];
+  const f = fakeHost({
+    say: (l) => lines.push(l),
+    register: () => Promise.resolve({ ...ANSWER, registry: "10.0.0.1:5000", registryCaPem: pem }),
+  });
+  await join(parseJoinArgs(ARGS)!, f.host);
+  const path = "/etc/docker/certs.d/10.0.0.1:5000/ca.crt";
+  assert.equal(f.files[path], `${pem}\n`);
+  assert.ok(
+    lines.includes(`registry: 10.0.0.1:5000: CA installed for the Docker engine (${path})`),
+  );
+  lines.length = 0;
+  await join(parseJoinArgs(ARGS)!, f.host);
+  assert.ok(lines.includes(`registry: 10.0.0.1:5000: CA already trusted (${path})`));
+  // No registry: said, nothing written.
+  const none = fakeHost({ say: (l) => lines.push(l) });
+  await join(parseJoinArgs(ARGS)!, none.host);
+  assert.ok(!Object.keys(none.files).some((k) => k.includes("certs.d")));
+  assert.ok(
+    lines.includes("registry: none configured: job images must be on this machine already"),
+  );
+  // A bad address from the orchestrator is refused before anything is written under it.
+  const bad = fakeHost({
+    register: () => Promise.resolve({ ...ANSWER, registry: "../../etc", registryCaPem: pem }),
+  });
+  assert.equal((await failure(join(parseJoinArgs(ARGS)!, bad.host))).failure, "orchestrator");
+});
