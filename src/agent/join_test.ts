@@ -306,3 +306,29 @@ Deno.test("join() installs the registry's CA for the engine, once", async () => 
   });
   assert.equal((await failure(join(parseJoinArgs(ARGS)!, bad.host))).failure, "orchestrator");
 });
+
+Deno.test("join() gives the login no docker group, and notes one it already has", async () => {
+  const lines: string[] = [];
+  const fresh = fakeHost({ say: (l) => lines.push(l) });
+  const run = fresh.host.run;
+  fresh.host.run = (argv) =>
+    argv[0] === "id" && argv[1] === "-u" && !fresh.ran.some((a) => a[0] === "useradd")
+      ? (fresh.ran.push(argv), Promise.resolve({ code: 1, stdout: "", stderr: "no such user" }))
+      : run(argv);
+  await join(parseJoinArgs(ARGS)!, fresh.host);
+  assert.ok(
+    fresh.ran.some((a) => a.join(" ") === "useradd --system --create-home --shell /bin/sh cumulus"),
+  );
+  assert.ok(!fresh.ran.some((a) => a.includes("docker") && ["usermod", "gpasswd"].includes(a[0])));
+  assert.ok(lines.includes("user: created the system user cumulus"));
+  lines.length = 0;
+  const grouped = fakeHost({ say: (l) => lines.push(l) });
+  const run2 = grouped.host.run;
+  grouped.host.run = (argv) =>
+    argv[0] === "id" && argv[1] === "-nG"
+      ? Promise.resolve({ code: 0, stdout: "cumulus docker\n", stderr: "" })
+      : run2(argv);
+  await join(parseJoinArgs(ARGS)!, grouped.host);
+  assert.ok(lines.some((l) => /cumulus is in the docker group, which it does not need/.test(l)));
+  assert.ok(!grouped.ran.some((a) => ["usermod", "gpasswd"].includes(a[0])));
+});
