@@ -277,6 +277,12 @@ Deno.test({
         "{{.Repository}}",
       ]);
       assert.ok(digests.includes(`${reg.addr}/cumulus-job`), digests);
+      // The issue's bound, when the registry held the image already (a cold store adds the push).
+      const push = orchLog.find((m) => m.includes("pushed in")) ?? "";
+      const warm = /: 0 B of 0 B, (\d+)\/\1 layers/.test(push);
+      if (warm) {
+        assert.ok(runningMs < 60_000, `line -> RUNNING ${runningMs} ms with a warm registry`);
+      }
       console.log(
         `onboard: join line ${(joinedMs / 1000).toFixed(1)} s, listed with its agent ` +
           `${(listedMs / 1000).toFixed(1)} s, line -> first job RUNNING on ` +
@@ -310,6 +316,24 @@ Deno.test({
       const late = await node.exec([agentFile, ...short.command.split(" ").slice(1)]);
       assert.equal(late.code, 14, late.stderr);
       assert.deepEqual(db.list().map((w) => w.name), ["w-onboard"]);
+      // The same name from a machine with another host key (reinstalled, or an impostor): refused
+      // with a fresh token too, and the pinned key stays.
+      await keygen(`${dir}/other_host_key`);
+      const pinnedBefore = await Deno.readTextFile(`${stack.dataDir}/known_hosts`);
+      const t3 = await admin.createJoinToken();
+      const other = await node.exec([
+        agentFile,
+        ...t3.command.split(" ").slice(1),
+        "--name",
+        "w-onboard",
+        "--host-key",
+        `${dir}/other_host_key.pub`,
+        "--agent-file",
+        agentFile,
+      ]);
+      assert.equal(other.code, 13, other.stderr);
+      assert.match(other.stderr, /already joined with another host key/);
+      assert.equal(await Deno.readTextFile(`${stack.dataDir}/known_hosts`), pinnedBefore);
 
       // drain --now with a running checkpointing job: it resumes on the manager from S3.
       await managerDocker(["node", "update", "--label-add", `${CKPT_LABEL}=1`, nodeId]);
