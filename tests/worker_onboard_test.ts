@@ -67,7 +67,8 @@ async function sshdConfig(dir: string): Promise<string> {
       `ListenAddress ${NODE_ADDR}`,
       `HostKey ${dir}/ssh_host_ed25519_key`,
       `PidFile ${dir}/sshd.pid`,
-      `AuthorizedKeysFile ${dir}/authorized_keys`,
+      // Debian's defaults: the login's own ~/.ssh/authorized_keys, its modes checked.
+      "AuthorizedKeysFile .ssh/authorized_keys",
       "PermitRootLogin forced-commands-only",
       "PubkeyAuthentication yes",
       "PasswordAuthentication no",
@@ -75,7 +76,7 @@ async function sshdConfig(dir: string): Promise<string> {
       // As Debian's own sshd: a system user made by useradd has no password ("!"), which
       // sshd without PAM takes for a locked account.
       "UsePAM yes",
-      "StrictModes no",
+      "StrictModes yes",
       "MaxStartups 64",
       "",
     ].join("\n"),
@@ -185,8 +186,6 @@ Deno.test({
           prefix,
           "--state-dir",
           stateDir,
-          "--authorized-keys",
-          `${dir}/authorized_keys`,
           "--service-mode",
           "supervisor",
           "--chronos-lib",
@@ -291,7 +290,10 @@ Deno.test({
       );
 
       // The same line again: nothing changes.
-      const keysBefore = await Deno.readTextFile(`${dir}/authorized_keys`);
+      const home = (await sh("getent", ["passwd", USER])).stdout.split(":")[5];
+      const keysFile = `${home}/.ssh/authorized_keys`;
+      assert.equal((await Deno.stat(`${home}/.ssh`)).uid, (await Deno.stat(keysFile)).uid);
+      const keysBefore = await Deno.readTextFile(keysFile);
       const again = await joinLine(line.slice(1));
       assert.equal(again.code, 0, again.stderr);
       for (
@@ -305,7 +307,7 @@ Deno.test({
         ]
       ) assert.match(again.stdout, step);
       assert.equal(await supervisorPid(), pid);
-      assert.equal(await Deno.readTextFile(`${dir}/authorized_keys`), keysBefore);
+      assert.equal(await Deno.readTextFile(keysFile), keysBefore);
       assert.equal(db.list().length, 1);
       // A spent token under another name, an expired one: refused, nothing changes.
       const reused = await node.exec([agentFile, ...line.slice(1), "--name", "w-other"]);

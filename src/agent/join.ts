@@ -391,9 +391,14 @@ export async function join(opts: JoinOptions, host: JoinHost): Promise<string> {
       await host.writePrivateFile(keysFile, next).catch((err) => {
         throw new JoinError("local", `cannot write ${keysFile}: ${(err as Error).message}`);
       });
-      const owned = await host.run(["chown", `${o.user}:`, keysFile]);
-      if (owned.code !== 0) {
-        throw new JoinError("local", `chown ${o.user} ${keysFile}: ${firstLine(owned.stderr)}`);
+      // sshd reads the file as the login: the login owns it, and the ~/.ssh this made (0700).
+      const owned = [keysFile];
+      if (!o.authorizedKeys) owned.unshift(keysFile.slice(0, keysFile.lastIndexOf("/")));
+      for (const path of owned) {
+        const r = await host.run(["chown", `${o.user}:`, path]);
+        if (r.code !== 0) {
+          throw new JoinError("local", `chown ${o.user} ${path}: ${firstLine(r.stderr)}`);
+        }
       }
     }
     host.say(

@@ -204,6 +204,8 @@ Deno.test("join() authorises the orchestrator's key for the user with the forced
     "no-agent-forwarding,no-X11-forwarding ssh-ed25519 KEY1 cumulus-orchestrator\n";
   assert.equal(f.files[keys], want);
   assert.ok(f.ran.some((a) => a.join(" ") === `chown cumulus: ${keys}`));
+  // The login's ~/.ssh too (made by root, read by sshd as the login).
+  assert.ok(f.ran.some((a) => a.join(" ") === "chown cumulus: /home/cumulus/.ssh"));
   assert.equal(withOrchestratorKey(want, "ssh-ed25519 KEY1 x", forced), null);
   assert.throws(() => withOrchestratorKey("", "rm -rf /", "/a"), JoinError);
   assert.throws(() => parseJoinArgs([...ARGS, "--prefix", "/opt/x; rm"]), /absolute plain path/);
