@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Onboard a Debian/Ubuntu machine as a Cumulus worker in one command: Docker, Swarm membership,
-# cumulus-agent + libchronos.so, a dedicated unprivileged user authorised for the orchestrator's
-# SSH key through a forced command, and the agent's expiry daemon. Idempotent: a second run
+# cumulus-agent + libchronos.so, a dedicated unprivileged user (no docker group) authorised for
+# the orchestrator's SSH key through a forced command, and the agent's expiry daemon (as root). Idempotent: a second run
 # changes nothing and says so. Self-contained (copy it to the worker alone). See docs/workers.md.
 set -euo pipefail
 
@@ -189,15 +189,11 @@ elif [[ ${CREATE_USER} -eq 1 ]]; then
 else
   fail 1 "user ${WORKER_USER} does not exist (and --no-create-user was given)"
 fi
-if [[ ${CREATE_USER} -eq 1 && $(id -u "${WORKER_USER}") -ne 0 ]]; then
-  # The daemon stops expired jobs' containers through the engine: docker group (docs/workers.md).
-  if id -nG "${WORKER_USER}" | tr ' ' '\n' | grep -qx docker; then
-    kept "${WORKER_USER} is in the docker group"
-  else
-    getent group docker >/dev/null || groupadd --system docker
-    usermod -aG docker "${WORKER_USER}"
-    changed "added ${WORKER_USER} to the docker group"
-  fi
+# No docker group: nothing the orchestrator runs through the forced command talks to Docker; the
+# daemon that does (step 6) runs as root (docs/workers.md: who runs what).
+if [[ $(id -u "${WORKER_USER}") -ne 0 ]] && id -nG "${WORKER_USER}" | tr ' ' '\n' | grep -qx docker; then
+  printf '  [note] %s is in the docker group, which it does not need (gpasswd -d %s docker)\n' \
+    "${WORKER_USER}" "${WORKER_USER}"
 fi
 USER_HOME="$(getent passwd "${WORKER_USER}" | cut -d: -f6)"
 USER_GROUP="$(id -gn "${WORKER_USER}")"
@@ -337,7 +333,9 @@ case "${SERVICE_MODE}" in
       echo "Description=Cumulus agent: Chronos partition expiry"
       echo "After=docker.service"
       echo "[Service]"
-      echo "User=${WORKER_USER}"
+      # Root: it stops expired jobs' containers through the Docker socket. Chronos keeps the
+      # state files it writes owned by the state directory's owner (the login).
+      echo "User=root"
       for kv in "${AGENT_ENV[@]}"; do echo "Environment=${kv}"; done
       echo "ExecStart=${SERVE[*]}"
       echo "Restart=always"
@@ -378,7 +376,7 @@ case "${SERVICE_MODE}" in
       echo "  sleep 1"
       echo "done"
     } >"${TMP}/sup"
-    install -d -m 0755 -o "${WORKER_USER}" -g "${USER_GROUP}" "${PREFIX}/run" "${PREFIX}/log"
+    install -d -m 0755 "${PREFIX}/run" "${PREFIX}/log"
     restart=0
     if [[ -f ${sup} ]] && cmp -s "${TMP}/sup" "${sup}"; then
       kept "supervisor ${sup}"
@@ -401,9 +399,8 @@ case "${SERVICE_MODE}" in
     if [[ ${alive} -eq 1 ]]; then
       kept "agent daemon running (supervisor pid ${pid})"
     else
-      run_as=()
-      [[ $(id -u) -eq $(id -u "${WORKER_USER}") ]] || run_as=(runuser -u "${WORKER_USER}" --)
-      setsid "${run_as[@]}" /bin/sh "${sup}" </dev/null >/dev/null 2>&1 &
+      # As root, like this script: the daemon is Docker's client on this machine.
+      setsid /bin/sh "${sup}" </dev/null >/dev/null 2>&1 &
       for _ in $(seq 50); do [[ -s ${pidfile} ]] && break; sleep 0.1; done
       changed "started the agent daemon (supervisor pid $(cat "${pidfile}" 2>/dev/null), log ${logfile})"
     fi

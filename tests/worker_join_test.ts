@@ -2,7 +2,7 @@
  * A worker joins with one command (issue 17): join tokens, the WorkerJoin
  * service and the worker admin calls on a real orchestrator with a real
  * Swarm manager (the join info is read from it). The full path, a second
- * Swarm node joining through `cumulus-agent join`, is the last test.
+ * Swarm node joining through the one line, is tests/worker_onboard_test.ts.
  * @module
  */
 import assert from "node:assert/strict";
@@ -15,8 +15,6 @@ import { parseOrchestratorEndpoint } from "../src/sdk/url.ts";
 import { parseJoinArgs, realJoinHost } from "../src/agent/join.ts";
 import { fetchPinnedCa } from "../src/agent/join_ca.ts";
 import { startStack } from "./helpers/stack.ts";
-import { waitFor } from "./helpers/client.ts";
-import { MANAGER_ADDR, startSecondNode } from "./helpers/second_node.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
 
@@ -136,116 +134,6 @@ Deno.test({
       admin.close();
       alice.close();
       await stack.stop();
-      await Deno.remove(keys, { recursive: true });
-    }
-  },
-});
-
-const AGENT_MAIN = new URL("../src/agent/main.ts", import.meta.url).pathname;
-
-Deno.test({
-  name:
-    "a second machine joins through `cumulus-agent join`: listed within seconds, a rerun changes nothing, remove undoes it",
-  ...opts,
-  fn: async () => {
-    const node = await startSecondNode([], { join: false });
-    const keys = await Deno.makeTempDir();
-    const hostKey = `${await keygen(keys, "host")}.pub`;
-    const stack = await startStack({ host: MANAGER_ADDR });
-    const admin = new CumulusClient(stack.url, { token: stack.token });
-    const db = WorkerStore.open(`${stack.dataDir}/jobs.db`);
-    const agentJoin = (token: string, name = "w-joined") =>
-      node.exec([
-        Deno.execPath(),
-        "run",
-        "-A",
-        AGENT_MAIN,
-        "join",
-        "--orchestrator",
-        stack.url,
-        "--token",
-        token,
-        "--name",
-        name,
-        "--host-key",
-        hostKey,
-      ]);
-    const managerDocker = async (args: string[]) => {
-      const out = await new Deno.Command("docker", { args, stdout: "piped" }).output();
-      return new TextDecoder().decode(out.stdout).trim();
-    };
-    const nodeIds = async () => (await managerDocker(["node", "ls", "-q"])).split("\n").sort();
-    try {
-      const before = await nodeIds();
-      const t = await admin.createJoinToken();
-      // The line `cumulus worker add` prints, run as argv in the node's namespace.
-      assert.equal(t.command, `cumulus-agent join --orchestrator ${stack.url} --token ${t.token}`);
-      const first = await agentJoin(t.token);
-      assert.equal(first.code, 0, first.stderr);
-      assert.match(first.stdout, /join: docker: engine reachable/);
-      assert.match(
-        first.stdout,
-        /join: orchestrator: registered as w-joined \(ssh cumulus@198\.18\.0\.2:22/,
-      );
-      const nodeId = /joined 198\.18\.0\.1:2377 as node (\S+)/.exec(first.stdout)?.[1] ?? "";
-      assert.notEqual(nodeId, "", first.stdout);
-      assert.ok(!first.stdout.includes("SWMTKN"), "the Swarm token is not printed");
-      assert.deepEqual(await nodeIds(), [...before, nodeId].sort());
-      await waitFor(
-        "the joined node in ListWorkers",
-        () => admin.listWorkers(),
-        (ws) => ws.some((w) => w.nodeId === nodeId),
-        10_000,
-      );
-      assert.equal(db.get("w-joined")!.sshTarget, "cumulus@198.18.0.2:22");
-      const pinned = (await Deno.readTextFile(hostKey)).split(" ").slice(0, 2).join(" ");
-      assert.equal(
-        await Deno.readTextFile(`${stack.dataDir}/known_hosts`),
-        `198.18.0.2 ${pinned}\n`,
-      );
-
-      // The same line again: nothing changes.
-      const again = await agentJoin(t.token);
-      assert.equal(again.code, 0, again.stderr);
-      assert.match(again.stdout, /already in a swarm as node \S+: skipped/);
-      assert.deepEqual(await nodeIds(), [...before, nodeId].sort());
-      assert.equal(db.list().length, 1);
-
-      // A used token for another name, and an expired token: refused with one line.
-      const reused = await agentJoin(t.token, "w-other");
-      assert.equal(reused.code, 14);
-      assert.match(
-        reused.stderr,
-        /^cumulus-agent join: join token \S+ was already used: create a new one with `cumulus worker add`\n$/,
-      );
-      const short = await admin.createJoinToken({ expiresS: 0.001 });
-      await new Promise((r) => setTimeout(r, 20));
-      const late = await agentJoin(short.token, "w-late");
-      assert.equal(late.code, 14);
-      assert.match(late.stderr, /expired at/);
-      assert.deepEqual(db.list().map((w) => w.name), ["w-joined"]);
-
-      // Drain: no new tasks, then --now: Swarm stops its tasks.
-      assert.equal(await admin.drainWorker("w-joined"), nodeId);
-      assert.equal(
-        await managerDocker(["node", "inspect", "-f", "{{.Spec.Availability}}", nodeId]),
-        "pause",
-      );
-      await admin.drainWorker("w-joined", { now: true });
-      assert.equal(
-        await managerDocker(["node", "inspect", "-f", "{{.Spec.Availability}}", nodeId]),
-        "drain",
-      );
-
-      assert.equal(await admin.removeWorker("w-joined"), nodeId);
-      assert.deepEqual(await nodeIds(), before);
-      assert.equal(db.get("w-joined"), null);
-      assert.equal(await Deno.readTextFile(`${stack.dataDir}/known_hosts`), "");
-    } finally {
-      db.close();
-      admin.close();
-      await stack.stop();
-      await node.stop();
       await Deno.remove(keys, { recursive: true });
     }
   },

@@ -54,11 +54,34 @@ int UniqueFd::release() {
   return fd;
 }
 
+namespace {
+
+void keep_directory_owner(int fd, const std::string &dir) {
+  // Root (the agent daemon) and an unprivileged user (the agent's SSH login) share one state
+  // directory, owned by the user: a file root creates there must stay the user's, or the
+  // user's next write fails. Best effort: a failed chown leaves the file root's.
+  if (::geteuid() != 0) return;
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0 || st.st_uid == 0) return;
+  struct stat own;
+  if (::fstat(fd, &own) == 0 && own.st_uid == st.st_uid && own.st_gid == st.st_gid) return;
+  (void)::fchown(fd, st.st_uid, st.st_gid);
+}
+
+std::string dir_of(const std::string &path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  return slash == 0 ? "/" : path.substr(0, slash);
+}
+
+}  // namespace
+
 FileLock::FileLock(const std::string &path, int64_t timeout_ms, bool nowait) {
   // A fresh open per lock gives each caller its own open file description, so threads of one
   // process exclude each other as well as other processes.
   fd_ = UniqueFd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
   if (!fd_.valid()) throw io_error("cannot open lock file", path, errno);
+  keep_directory_owner(fd_.get(), dir_of(path));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto pause = std::chrono::microseconds(20);
   for (;;) {
@@ -145,6 +168,7 @@ void StateStore::write_atomically(const State &state) {
   {
     UniqueFd fd(::open(temp_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
     if (!fd.valid()) throw io_error("cannot create", temp_path_, errno);
+    keep_directory_owner(fd.get(), opts_.dir);
     write_all(fd.get(), text, temp_path_);
     if (::fsync(fd.get()) != 0) throw io_error("cannot fsync", temp_path_, errno);
     const int raw = fd.release();

@@ -228,3 +228,33 @@ TEST_CASE("an unusable state directory gives an I/O error naming it", "[store]")
   CHECK(status_of([&] { engine->list(); }, &msg) == Status::kIo);
   CHECK_THAT(msg, Catch::Contains("plainfile"));
 }
+
+TEST_CASE("files root writes into a user's state directory stay that user's", "[store]") {
+  if (::geteuid() != 0) {
+    WARN("not root: ownership is not exercised");
+    return;
+  }
+  TempDir dir;
+  const std::string state = dir.path() + "/user";
+  REQUIRE(::mkdir(state.c_str(), 0750) == 0);
+  const uid_t uid = 65534;  // nobody: the agent's SSH login in production
+  const gid_t gid = 65534;
+  REQUIRE(::chown(state.c_str(), uid, gid) == 0);
+  ManualClock clock;
+  auto engine = chronos_test::make_engine(chronos_test::test_config(state), clock);
+  engine->create(0, 0.25, 60, "alice", "");
+  for (const char *name : {"/state.v1", "/chronos.lock"}) {
+    struct stat st;
+    REQUIRE(::stat((state + name).c_str(), &st) == 0);
+    CHECK(st.st_uid == uid);
+    CHECK(st.st_gid == gid);
+  }
+  // A root-owned directory: files stay root's.
+  const std::string rootdir = dir.path() + "/root";
+  REQUIRE(::mkdir(rootdir.c_str(), 0750) == 0);
+  auto engine2 = chronos_test::make_engine(chronos_test::test_config(rootdir), clock);
+  engine2->create(0, 0.25, 60, "alice", "");
+  struct stat st;
+  REQUIRE(::stat((rootdir + "/state.v1").c_str(), &st) == 0);
+  CHECK(st.st_uid == 0);
+}

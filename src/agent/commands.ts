@@ -67,11 +67,10 @@ commands:
   gpus                      devices Chronos manages (OpenCL) and the GPU each one is
   serve [--grace S] [--interval MS]   the expiry daemon (see docs/workers.md)
   serve --stdio             run commands sent as JSON lines on stdin (one SSH channel for many)
-  join --orchestrator URL --token T [--ca-fingerprint FP] [--name N]
-       [--ssh-target U@H[:P]] [--host-key FILE] [--advertise-addr A]
-       [--authorized-keys FILE [--agent-path PATH]]
-                            register this machine as a worker and join the swarm (as root;
-                            see cumulus-agent join --help and docs/workers.md)
+  join --orchestrator URL --token T [--ca-fingerprint FP] [--install-docker] [...]
+                            make this machine a worker in one command (as root): Docker,
+                            install, register, SSH key, swarm, daemon (cumulus-agent join
+                            --help and docs/workers.md)
   ssh-dispatch              run the command in SSH_ORIGINAL_COMMAND (a JSON string array);
                             for the orchestrator's forced command in authorized_keys
 exit codes: 0 ok, 1 internal, 2 bad arguments, 3 not found, 4 no capacity, 5 fair share,

@@ -6,7 +6,7 @@
 
 /** The failures of a join, each with its exit code. */
 export const JOIN_FAILURES = {
-  /** Bad flags. */
+  /** Bad flags, or the agent or library to install not found. */
   usage: 2,
   /** Not run as root. */
   root: 11,
@@ -18,7 +18,7 @@ export const JOIN_FAILURES = {
   token: 14,
   /** The Swarm manager cannot be reached or refused the join. */
   swarm: 15,
-  /** A local file (the SSH host key) cannot be read. */
+  /** A local file cannot be read or written, or a local command (useradd, chown…) failed. */
   local: 16,
 } as const;
 

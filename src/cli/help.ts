@@ -146,11 +146,12 @@ ${GLOBAL}`,
 Adds and takes out workers that join with one command (needs an admin
 token). 'add' makes a single-use join token (default life 1h; --expires
 takes seconds or a duration) and prints the line to run as root on the new
-machine: cumulus-agent join --orchestrator URL --token T [--ca-fingerprint FP].
-'drain' stops new jobs on the worker and lets running ones finish; with
+machine: cumulus-agent join --orchestrator URL --token T [--ca-fingerprint FP],
+which installs the agent, registers, joins the swarm and starts the daemon
+(add --install-docker on a machine without Docker). 'drain' stops new jobs on the worker and lets running ones finish; with
 --now they stop at once and resume elsewhere from their checkpoints.
-'remove' forgets the worker and its pinned SSH host key and removes its
-Swarm node. With --json: a JSON object.
+'remove' forgets the worker, its pinned SSH host key and its used join
+token, and removes its Swarm node. With --json: a JSON object.
 
 Examples:
   cumulus worker add --expires 30m

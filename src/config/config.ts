@@ -169,6 +169,11 @@ export interface Config {
   registry: string;
   /** A Docker config.json with registry credentials (`docker login`'s file); "" = none. */
   registryAuthFile: string;
+  /**
+   * PEM of the CA that signed the registry's certificate, handed to joining
+   * workers for `/etc/docker/certs.d` ("" = none: a public CA, or trusted by hand).
+   */
+  registryCaFile: string;
 }
 
 /** Defaults for every key. */
@@ -225,6 +230,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   jobS3Gate: false,
   registry: "",
   registryAuthFile: "",
+  registryCaFile: "",
 };
 
 interface KeySpec {
@@ -688,6 +694,12 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     env: "CUMULUS_REGISTRY_AUTH_FILE",
     kind: "string",
     doc: "Docker config.json with registry credentials (sent as the service's registry auth)",
+  },
+  registryCaFile: {
+    yaml: "registry_ca_file",
+    env: "CUMULUS_REGISTRY_CA_FILE",
+    kind: "string",
+    doc: "CA (PEM) of the registry's certificate; joining workers install it in certs.d",
   },
 };
 

@@ -434,6 +434,9 @@ export async function startOrchestrator(
     // What jobs dial; `cumulus worker add` passes the address its caller used instead.
     orchestratorUrl: advertise,
     onRemoved: (nodeId: string) => registry.forget(nodeId),
+    registry: config.registry,
+    registryCaPem: () =>
+      config.registryCaFile ? Deno.readTextFile(config.registryCaFile) : Promise.resolve(""),
   };
   // Long-lived streams are counted server-wide; one past its bound is refused.
   const streams = new StreamLimiter({

@@ -50,6 +50,10 @@ export interface WorkerJoinDeps {
   orchestratorUrl: string;
   /** Called with the node of a removed worker (drops cached agents). */
   onRemoved?: (nodeId: string) => void;
+  /** Config `registry` ("" = none). */
+  registry?: string;
+  /** The registry's CA (PEM), read from config `registry_ca_file` ("" = none). */
+  registryCaPem?: () => Promise<string>;
 }
 
 /** A join request, parsed at the edge. */
@@ -256,6 +260,8 @@ export function workerJoinHandlers(d: HandlerDeps, w: WorkerJoinDeps) {
           swarmJoinToken: swarm.workerToken,
           managerAddress: swarm.managerAddress,
           orchestratorSshKey: sshKey,
+          registry: w.registry ?? "",
+          registryCaPem: w.registry && w.registryCaPem ? await w.registryCaPem() : "",
         };
       },
     ),

@@ -1071,6 +1071,14 @@ export const CUMULUS_PROTO_DESCRIPTOR: Record<string, unknown> = {
                   "type": "string",
                   "id": 3,
                 },
+                "registry": {
+                  "type": "string",
+                  "id": 4,
+                },
+                "registryCaPem": {
+                  "type": "string",
+                  "id": 5,
+                },
               },
             },
             "WorkerJoin": {

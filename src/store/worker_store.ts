@@ -179,9 +179,15 @@ export class WorkerStore {
     return Number(res.changes) === 1;
   }
 
-  /** Forgets a worker; returns whether it existed. */
+  /**
+   * Forgets a worker and the join tokens it used (so its old join line no
+   * longer registers it again); returns whether it existed.
+   */
   remove(name: string): boolean {
-    const res = this.#sql.prepare("DELETE FROM workers WHERE name = ?").run(name);
-    return Number(res.changes) === 1;
+    return this.#sql.transaction(() => {
+      const res = this.#sql.prepare("DELETE FROM workers WHERE name = ?").run(name);
+      this.#sql.prepare("DELETE FROM join_tokens WHERE used_by = ? AND used_at > 0").run(name);
+      return Number(res.changes) === 1;
+    });
   }
 }

@@ -60,9 +60,14 @@ Deno.test("WorkerStore keeps state, lists by name, forgets on remove", () => {
     assert.ok(s.setState("w1", "draining"));
     assert.equal(s.get("w1")!.state, "draining");
     assert.ok(!s.setState("nope", "draining"));
+    s.insertJoinToken({ id: "unusedaaaaaa", hash: "h", createdAt: 1, expiresAt: 100 });
     assert.ok(s.remove("w1"));
     assert.ok(!s.remove("w1"));
     assert.deepEqual(s.list().map((w) => w.name), ["w2"]);
+    // The token w1 used is forgotten with it; w2's and the unused one stay.
+    assert.equal(s.joinToken("w1aaaaaaaaaa"), null);
+    assert.notEqual(s.joinToken("w2aaaaaaaaaa"), null);
+    assert.notEqual(s.joinToken("unusedaaaaaa"), null);
   } finally {
     s.close();
   }

@@ -48,6 +48,11 @@ export interface SecondNode {
     argv: string[],
     env?: Record<string, string>,
   ): Promise<{ code: number; stdout: string; stderr: string }>;
+  /**
+   * Starts a long-running program inside the node's network namespace (a
+   * daemon the test stops itself), with DOCKER_HOST set to its engine.
+   */
+  spawn(argv: string[]): Deno.ChildProcess;
   /** Its Docker API socket (reachable from the host). */
   socket: string;
   /** Runs the docker CLI against the second node's engine. */
@@ -123,6 +128,16 @@ async function execInNode(argv: string[], env: Record<string, string> = {}) {
   }).output();
   const dec = new TextDecoder();
   return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+function spawnInNode(argv: string[]): Deno.ChildProcess {
+  return new Deno.Command("nsenter", {
+    args: [`--net=/var/run/netns/${NETNS}`, ...argv],
+    env: nodeEnv,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
 }
 
 /** The id of the manager's node listing entry with this address, or null. */
@@ -211,6 +226,7 @@ export async function startSecondNode(
         nodeId: "",
         socket: SOCK,
         exec: execInNode,
+        spawn: spawnInNode,
         docker: (args) => run("docker", args, nodeEnv),
         // The test may have joined it: the node it made is found by its address.
         stop: async () => teardown(await nodeAt(NODE_ADDR) ?? undefined),
@@ -247,6 +263,7 @@ export async function startSecondNode(
     nodeId,
     socket: SOCK,
     exec: execInNode,
+    spawn: spawnInNode,
     docker: (args) => run("docker", args, nodeEnv),
     stop: () => teardown(nodeId),
   };

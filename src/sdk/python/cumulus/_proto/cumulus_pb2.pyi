@@ -269,14 +269,18 @@ class JoinWorkerRequest(_message.Message):
     def __init__(self, join_token: _Optional[str] = ..., name: _Optional[str] = ..., ssh_target: _Optional[str] = ..., ssh_host_key: _Optional[str] = ...) -> None: ...
 
 class JoinWorkerResponse(_message.Message):
-    __slots__ = ["manager_address", "orchestrator_ssh_key", "swarm_join_token"]
+    __slots__ = ["manager_address", "orchestrator_ssh_key", "registry", "registry_ca_pem", "swarm_join_token"]
     MANAGER_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     ORCHESTRATOR_SSH_KEY_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_CA_PEM_FIELD_NUMBER: _ClassVar[int]
+    REGISTRY_FIELD_NUMBER: _ClassVar[int]
     SWARM_JOIN_TOKEN_FIELD_NUMBER: _ClassVar[int]
     manager_address: str
     orchestrator_ssh_key: str
+    registry: str
+    registry_ca_pem: str
     swarm_join_token: str
-    def __init__(self, swarm_join_token: _Optional[str] = ..., manager_address: _Optional[str] = ..., orchestrator_ssh_key: _Optional[str] = ...) -> None: ...
+    def __init__(self, swarm_join_token: _Optional[str] = ..., manager_address: _Optional[str] = ..., orchestrator_ssh_key: _Optional[str] = ..., registry: _Optional[str] = ..., registry_ca_pem: _Optional[str] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
     __slots__ = ["page_size", "page_token", "states", "user"]
