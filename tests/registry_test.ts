@@ -5,13 +5,25 @@
  * with its own engine, tests/helpers/second_node.ts) that does not hold the
  * image and pulls it on first use. The registry's store is kept between runs
  * in REGISTRY_CACHE (as the second node's data root is), so a push after the
- * first run finds the layers there; the node always pulls.
+ * first run finds the layers there; the node always pulls. And the registry an
+ * orchestrator runs itself (config `registry_serve`), across a crash.
  */
 import assert from "node:assert/strict";
 import { spec, TestClient, waitFor } from "./helpers/client.ts";
 import { MANAGER_ADDR, startSecondNode } from "./helpers/second_node.ts";
 import { JOB_IMAGE, startStack } from "./helpers/stack.ts";
-import { startRegistry, trustRegistry } from "../src/registry/mod.ts";
+import {
+  registryPidFile,
+  startRegistry,
+  stopLeftRegistry,
+  trustRegistry,
+} from "../src/registry/mod.ts";
+import { CumulusClient } from "../src/sdk/mod.ts";
+import { removeLeftovers } from "./helpers/faults.ts";
+import { spawnOrchestrator } from "./helpers/process.ts";
+
+/** A small local image (what the job image is built on). */
+const SMALL_IMAGE = Deno.env.get("CUMULUS_BASE_IMAGE") ?? "cumulus-base:bookworm";
 
 /** Data dir of the test registry (its store survives runs; its CA and port do not matter). */
 const REGISTRY_CACHE = "/var/lib/cumulus-test-registry";
@@ -143,3 +155,77 @@ async function managerImageId(ref: string): Promise<string> {
   if (!id) throw new Error(`${ref} is not on the manager (scripts/bootstrap.sh builds it)`);
   return id;
 }
+
+Deno.test({
+  name: "registry_serve: the orchestrator runs the registry itself, pushes a job's image there, " +
+    "and after a SIGKILL its next run stops the registry left behind and serves again",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const dataDir = await Deno.makeTempDir({ prefix: "cumulus-own-registry-" });
+    const addr = `127.0.0.1:${freePort("127.0.0.1")}`;
+    const env = { CUMULUS_REGISTRY: addr, CUMULUS_REGISTRY_SERVE: "true" };
+    const port = freePort("127.0.0.1");
+    let proc = await spawnOrchestrator(dataDir, port, env);
+    const client = () => new CumulusClient(proc.url);
+    // A small image (the job image's base): what the orchestrator pushes is the job's image.
+    const runOne = async (text: string) => {
+      const c = client();
+      try {
+        const job = c.job(
+          (await c.submit({ command: ["sh", "-c", `echo ${text}`], image: SMALL_IMAGE })).id,
+        );
+        const lines: string[] = [];
+        for await (const l of job.logs()) lines.push(l.text);
+        const done = await job.wait();
+        assert.equal(done.state, "SUCCEEDED", done.reason);
+        assert.deepEqual(lines, [text]);
+      } finally {
+        c.close();
+      }
+    };
+    try {
+      const pidFile = registryPidFile(dataDir);
+      const firstPid = Number((await Deno.readTextFile(pidFile)).trim());
+      assert.match(proc.stderr(), new RegExp(`serving the job image registry on ${addr}`));
+      await runOne("through-own-registry");
+      assert.match(proc.stderr(), new RegExp(`pushed in [\\d.]+ s to ${addr}`), proc.stderr());
+      // The CA reached this machine's engines, and the join answer's CA file exists.
+      await Deno.stat(`/etc/docker/certs.d/${addr}/ca.crt`);
+      await Deno.stat(`${dataDir}/registry/tls/ca.pem`);
+
+      // Killed as a crash kills it: the registry child stays, holding the port.
+      proc.child.kill("SIGKILL");
+      await proc.status;
+      (await Deno.connect({ hostname: "127.0.0.1", port: Number(addr.split(":")[1]) })).close();
+      proc = await spawnOrchestrator(dataDir, port, env);
+      assert.match(proc.stderr(), new RegExp(`stopped the registry \\(pid ${firstPid}\\)`));
+      const secondPid = Number((await Deno.readTextFile(pidFile)).trim());
+      assert.notEqual(secondPid, firstPid);
+      await runOne("after-restart");
+
+      // A clean stop takes the registry down with it.
+      proc.child.kill("SIGTERM");
+      await proc.status;
+      await assert.rejects(Deno.stat(pidFile));
+      let gone = false;
+      try {
+        Deno.kill(secondPid, "SIGCONT");
+      } catch {
+        gone = true;
+      }
+      assert.ok(gone, `registry pid ${secondPid} still runs after the orchestrator stopped`);
+    } finally {
+      try {
+        proc.child.kill("SIGTERM");
+      } catch {
+        // Ended already.
+      }
+      await proc.status;
+      await stopLeftRegistry(dataDir);
+      await Deno.remove(`/etc/docker/certs.d/${addr}`, { recursive: true }).catch(() => {});
+      await removeLeftovers(dataDir);
+      await Deno.remove(dataDir, { recursive: true });
+    }
+  },
+});

@@ -174,6 +174,12 @@ export interface Config {
    * workers for `/etc/docker/certs.d` ("" = none: a public CA, or trusted by hand).
    */
   registryCaFile: string;
+  /**
+   * Run the registry at `registry` from this orchestrator (Debian's
+   * `docker-registry`, TLS with its own CA, store in the data dir), trusted by
+   * this machine's engines and handed to joining workers (src/registry/owned.ts).
+   */
+  registryServe: boolean;
 }
 
 /** Defaults for every key. */
@@ -231,6 +237,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   registry: "",
   registryAuthFile: "",
   registryCaFile: "",
+  registryServe: false,
 };
 
 interface KeySpec {
@@ -700,6 +707,12 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     env: "CUMULUS_REGISTRY_CA_FILE",
     kind: "string",
     doc: "CA (PEM) of the registry's certificate; joining workers install it in certs.d",
+  },
+  registryServe: {
+    yaml: "registry_serve",
+    env: "CUMULUS_REGISTRY_SERVE",
+    kind: "bool",
+    doc: "run the registry at `registry` from the orchestrator (its CA in the data dir)",
   },
 };
 

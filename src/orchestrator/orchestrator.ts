@@ -27,6 +27,7 @@ import {
   SwarmClient,
 } from "../swarm/mod.ts";
 import { ImagePublisher } from "./image_publisher.ts";
+import { startOwnedRegistry } from "../registry/mod.ts";
 import { JobManager } from "./job_manager.ts";
 import { L2Access, loadCheckpointSecret } from "./l2_access.ts";
 import { PartitionKeeper } from "./partitions.ts";
@@ -207,6 +208,14 @@ export async function startOrchestrator(
   const instanceId = await loadInstanceId(`${config.dataDir}/instance-id`);
   const swarm = new SwarmClient(connectDocker(config.swarmManager));
   await swarm.ping();
+  if (config.registryServe && !config.registry) {
+    throw new ConfigError("registry_serve", "needs registry (host:port to serve it on)");
+  }
+  // The registry nodes pull job images from, run by this orchestrator when asked.
+  const ownRegistry = config.registryServe
+    ? await startOwnedRegistry({ addr: config.registry, dataDir: config.dataDir, log })
+    : null;
+  const registryCaFile = config.registryCaFile || ownRegistry?.caFile || "";
   const images = config.registry
     ? new ImagePublisher({
       docker: swarm.docker,
@@ -435,8 +444,7 @@ export async function startOrchestrator(
     orchestratorUrl: advertise,
     onRemoved: (nodeId: string) => registry.forget(nodeId),
     registry: config.registry,
-    registryCaPem: () =>
-      config.registryCaFile ? Deno.readTextFile(config.registryCaFile) : Promise.resolve(""),
+    registryCaPem: () => registryCaFile ? Deno.readTextFile(registryCaFile) : Promise.resolve(""),
   };
   // Long-lived streams are counted server-wide; one past its bound is refused.
   const streams = new StreamLimiter({
@@ -551,6 +559,7 @@ export async function startOrchestrator(
       await metricsServer?.shutdown();
       await sshPool?.close();
       await localAgent.close();
+      await ownRegistry?.stop();
       store.close();
       tokens.close();
       joinedWorkers.close();

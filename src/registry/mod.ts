@@ -13,3 +13,10 @@ export {
   startRegistry,
   trustRegistry,
 } from "./registry_process.ts";
+export {
+  type OwnedRegistry,
+  type OwnedRegistryOptions,
+  registryPidFile,
+  startOwnedRegistry,
+  stopLeftRegistry,
+} from "./owned.ts";

@@ -111,25 +111,24 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
     }),
   );
   if (await portOpen(host, port)) throw new RegistryError(`${opts.addr} is in use already`);
-  const log = await Deno.open(p.log, { create: true, append: true, write: true });
-  let child: Deno.ChildProcess;
+  const binary = opts.binary ?? REGISTRY_BINARY;
   try {
-    child = new Deno.Command(opts.binary ?? REGISTRY_BINARY, {
-      args: ["serve", p.config],
-      stdin: "null",
-      stdout: "null",
-      stderr: "piped",
-    }).spawn();
+    await Deno.stat(binary);
   } catch (err) {
-    log.close();
     throw new RegistryError(
-      `cannot run ${opts.binary ?? REGISTRY_BINARY} (Debian package docker-registry): ` +
-        (err as Error).message,
+      `cannot run ${binary} (Debian package docker-registry): ${(err as Error).message}`,
       { cause: err },
     );
   }
-  // The log file is closed by pipeTo when the process ends.
-  const logging = child.stderr.pipeTo(log.writable).catch(() => {});
+  // The registry writes its log straight to the file (sh only redirects, then execs it,
+  // with every value passed as an argument): no pipe through this process, so the
+  // registry outlives an owner that is killed and is not killed later by a broken pipe.
+  const child = new Deno.Command("sh", {
+    args: ["-c", 'exec "$0" serve "$1" 2>>"$2"', binary, p.config, p.log],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;
@@ -152,7 +151,6 @@ export async function startRegistry(opts: RegistryOptions): Promise<RunningRegis
       await status;
       clearTimeout(killer);
     }
-    await logging;
   };
   const deadline = Date.now() + (opts.startTimeoutMs ?? 15_000);
   while (!(await portOpen(host, port))) {
