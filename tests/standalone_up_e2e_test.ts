@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { freePort } from "./helpers/process.ts";
+import { SWARM_SOCKET } from "./helpers/stack.ts";
 import {
   cleanupStandalone,
   defaultDataDir,
@@ -69,6 +70,38 @@ Deno.test({
           assert.deepEqual(started, []);
         },
       );
+
+      await t.step("cumulus image load FILE loads a docker save archive", async () => {
+        // A one-file image of our own, saved and removed, then loaded back by the file.
+        const tag = `cumulus-standalone-load-${crypto.randomUUID().slice(0, 8)}:test`;
+        const root = `${s.root}/tiny`;
+        await Deno.mkdir(root);
+        await Deno.writeTextFile(`${root}/hello`, "hi\n");
+        const sh = (script: string) =>
+          new Deno.Command("sh", {
+            args: ["-c", script],
+            env: { DOCKER_HOST: `unix://${SWARM_SOCKET}`, TAG: tag, ROOT: root },
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+        const made = await sh(
+          'tar -C "$ROOT" -cf - . | docker import - "$TAG" >/dev/null && ' +
+            'docker save -o "$ROOT.tar" "$TAG" && docker rmi "$TAG" >/dev/null',
+        );
+        assert.equal(made.code, 0, new TextDecoder().decode(made.stderr));
+        try {
+          const r = await runStandalone(s, ["image", "load", `${root}.tar`]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, `${tag}\n`);
+          assert.match(r.stderr, /^image: loading .*tiny\.tar into the Docker engine/m);
+          assert.equal((await sh('docker image inspect "$TAG" >/dev/null')).code, 0);
+          const missing = await runStandalone(s, ["image", "load", `${root}.nope`]);
+          assert.equal(missing.code, 1);
+          assert.match(missing.stderr, /^cumulus: image load: cannot read /m);
+        } finally {
+          await sh('docker rmi "$TAG" >/dev/null 2>&1');
+        }
+      });
 
       const port = freePort();
       let report: {
