@@ -139,7 +139,14 @@ export async function buildJobImage(o: BuildOptions): Promise<string> {
   // debootstrap lives in sbin, which a user's PATH often lacks.
   const path = (o.env.PATH ?? "/usr/bin:/bin").split(":");
   for (const d of ["/usr/local/sbin", "/usr/sbin", "/sbin"]) if (!path.includes(d)) path.push(d);
-  const env = { ...o.env, PATH: path.join(":"), DOCKER_HOST: dockerHost, CUMULUS_JOB_REPO: o.repo };
+  const env = {
+    ...o.env,
+    PATH: path.join(":"),
+    DOCKER_HOST: dockerHost,
+    CUMULUS_JOB_REPO: o.repo,
+    // The scripts then show debootstrap's phases and each Dockerfile step as they start.
+    CUMULUS_BUILD_PROGRESS: "1",
+  };
   const steps: [string, string][] = [
     [
       "base image (debootstrap from this machine's Debian mirror; minutes)",
