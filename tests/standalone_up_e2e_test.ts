@@ -182,9 +182,107 @@ Deno.test({
         assert.ok([...Deno.readDirSync(`${dataDir}/s3/cumulus-checkpoints`)].length > 0);
         await assert.rejects(Deno.stat(`${s.home}/.config/cumulus/up.json`), Deno.errors.NotFound);
       });
+
+      await t.step(
+        "up --image-from REGISTRY pulls the job image when the engine lacks it",
+        async () => {
+          await withLoopbackRegistry(s.root, async (registry, sh) => {
+            // A stand-in job image (a single file: up starts no job with --no-demo).
+            const image = `${registry}/cumulus-job:latest`;
+            const made = await sh(
+              'mkdir -p "$ROOT/img" && echo hi > "$ROOT/img/hello" && ' +
+                'tar -C "$ROOT/img" -cf - . | docker import - "$IMAGE" >/dev/null && ' +
+                'docker push "$IMAGE" >/dev/null && docker rmi "$IMAGE" >/dev/null',
+              { IMAGE: image },
+            );
+            assert.equal(made.code, 0, made.err);
+            const other = `${s.root}/image-from`;
+            try {
+              const up = await runStandalone(s, [
+                "up",
+                "--no-demo",
+                "--port",
+                String(freePort()),
+                "--data-dir",
+                other,
+                "--image-from",
+                registry,
+              ]);
+              assert.equal(up.code, 0, up.stderr);
+              assert.match(up.stderr, new RegExp(`^up: pulling ${image} …$`, "m"));
+              assert.match(up.stderr, new RegExp(`job image ${image}$`, "m"));
+              assert.equal(
+                (await sh('docker image inspect "$IMAGE" >/dev/null', { IMAGE: image })).code,
+                0,
+              );
+              const bad = await runStandalone(s, [
+                "up",
+                "--image-from",
+                "http://x",
+                "--data-dir",
+                other,
+              ]);
+              assert.equal(bad.code, 2, bad.stderr);
+              assert.match(bad.stderr, /^cumulus: --image-from: must be a registry host/m);
+            } finally {
+              await runStandalone(s, ["down", "--data-dir", other]);
+              await sh('docker rmi "$IMAGE" >/dev/null 2>&1', { IMAGE: image });
+            }
+          });
+        },
+      );
     } finally {
       await cleanupStandalone(s, [dataDir], jobIds);
       await Deno.remove(s.root, { recursive: true }).catch(() => {});
     }
   },
 });
+
+/**
+ * Runs `fn` with a plain-HTTP Docker registry (Debian's docker-registry) on a loopback port,
+ * which engines trust without TLS; stops it and removes its storage after.
+ */
+async function withLoopbackRegistry(
+  root: string,
+  fn: (
+    registry: string,
+    sh: (script: string, env?: Record<string, string>) => Promise<{ code: number; err: string }>,
+  ) => Promise<void>,
+): Promise<void> {
+  const addr = `127.0.0.1:${freePort()}`;
+  const dir = `${root}/registry`;
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(
+    `${dir}/config.yml`,
+    `version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: ${dir}/store\n` +
+      `http:\n  addr: ${addr}\n`,
+  );
+  const reg = new Deno.Command("/usr/bin/docker-registry", {
+    args: ["serve", `${dir}/config.yml`],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const sh = async (script: string, env: Record<string, string> = {}) => {
+    const o = await new Deno.Command("sh", {
+      args: ["-c", script],
+      env: { DOCKER_HOST: `unix://${SWARM_SOCKET}`, ROOT: root, ...env },
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    return { code: o.code, err: new TextDecoder().decode(o.stderr) };
+  };
+  try {
+    const until = Date.now() + 15_000;
+    while (
+      (await fetch(`http://${addr}/v2/`).then((r) => r.body?.cancel(), () => "down")) === "down"
+    ) {
+      assert.ok(Date.now() < until, "docker-registry did not start");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await fn(addr, sh);
+  } finally {
+    reg.kill("SIGTERM");
+    await reg.status;
+  }
+}

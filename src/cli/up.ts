@@ -107,7 +107,12 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     }
   }
   const imageFrom = args.flags["image-from"] as string | undefined;
-  const pulled = imageFrom === undefined ? undefined : registryImage(imageFrom);
+  let pulled: string | undefined;
+  try {
+    pulled = imageFrom === undefined ? undefined : registryImage(imageFrom);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
   const dataDirFlag = args.flags["data-dir"] as string | undefined;
   const paths = new EmbeddedPaths(dataDirFlag ?? defaultUpDataDir(ctx.io.env), ctx.io.cwd());
   requirePermissions();
