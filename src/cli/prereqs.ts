@@ -19,7 +19,7 @@ export interface MissingPrereq {
 
 /** What was found on this machine (see {@link probeMachine}). */
 export interface MachineFacts {
-  /** Executables found on PATH, by name. */
+  /** Executables found on PATH (and sbin), by name; systemctl only where systemd runs. */
   onPath: ReadonlySet<string>;
   /** The Docker engine answered at its socket or address. */
   engineAnswers: boolean;
@@ -65,7 +65,9 @@ export function missingPrereqs(facts: MachineFacts, scope: PrereqScope): Missing
         why: `installed but not answering at ${facts.engineAddress}`,
         fix: facts.onPath.has("systemctl")
           ? "systemctl start docker"
-          : "setsid dockerd >/var/log/dockerd.log 2>&1 </dev/null &",
+          : `setsid dockerd${
+            hostFlag(facts.engineAddress)
+          } >/var/log/dockerd.log 2>&1 </dev/null &`,
       });
     } else {
       out.push({
@@ -99,6 +101,14 @@ export function missingPrereqs(facts: MachineFacts, scope: PrereqScope): Missing
     }
   }
   return out;
+}
+
+/** dockerd's --host for a socket other than its default (quoted for sh when it must be). */
+function hostFlag(address: string): string {
+  const path = address.replace(/^unix:\/\//, "");
+  if (path === "/var/run/docker.sock" || path === "/run/docker.sock") return "";
+  const quoted = /^[A-Za-z0-9_./-]+$/.test(path) ? path : `'${path.replace(/'/g, `'\\''`)}'`;
+  return ` --host unix://${quoted}`;
 }
 
 /** One line per missing piece: "missing: WHAT: WHY; install: FIX". */
@@ -149,6 +159,11 @@ export async function probeMachine(
         // Not in this directory.
       }
     }
+  }
+  // systemctl counts only where systemd runs (sd_booted(3): /run/systemd/system exists);
+  // containers and hand-started engines have the binary without the service manager.
+  if (!await Deno.stat("/run/systemd/system").then((st) => st.isDirectory, () => false)) {
+    onPath.delete("systemctl");
   }
   return { onPath, engineAnswers, engineAddress, uid: Deno.uid() ?? -1 };
 }

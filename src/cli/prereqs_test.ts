@@ -33,6 +33,18 @@ Deno.test("missingPrereqs() names each missing piece with the command that fixes
       ],
     ],
     [
+      "engine stopped, own socket",
+      facts({
+        onPath: new Set(["dockerd"]),
+        engineAnswers: false,
+        engineAddress: "/run/cumulus-docker.sock",
+      }),
+      "engine",
+      [
+        "setsid dockerd --host unix:///run/cumulus-docker.sock >/var/log/dockerd.log 2>&1 </dev/null &",
+      ],
+    ],
+    [
       "remote engine down",
       facts({ engineAnswers: false, engineAddress: "tcp://10.0.0.5:2375" }),
       "engine",
