@@ -6,7 +6,9 @@
  * the fuzz of every RPC (fuzz: 10,000 hostile messages against a real
  * orchestrator process), load (100 trivial jobs from 8 clients beside a raw
  * `service create` loop; `deno task bench load --jobs 1000` for the full
- * run), time-boxing (timebox: expiry precision and resume latency), and the
+ * run), time-boxing (timebox: expiry precision and resume latency), `cumulus
+ * up`'s time to the first demo result from a checkout and from the built
+ * executable (up), and the
  * recorded runs: the real-GPU runs
  * (docs/gpu_run.md, produced on the GPU machine) and the HTTP/2 soak
  * (docs/soak_run.md, `deno task soak`, too long for the bench).
@@ -41,6 +43,11 @@ const OPTIONAL: Array<[key: string, name: string, run: () => Promise<string>]> =
     async () => (await import("./gpu_runtime_bench.ts")).runGpuRuntimeBench(),
   ],
   ["tls", "TLS (issue 16)", async () => (await import("./tls_bench.ts")).runTlsBench()],
+  [
+    "up",
+    "Time to first demo result (issue 18)",
+    async () => (await import("./up_bench.ts")).runUpBench(),
+  ],
   ["fuzz", "Fuzz", async () => (await import("./fuzz.ts")).runFuzzBench()],
   ["load", "Load", async () => {
     const mod = await import("./load.ts");

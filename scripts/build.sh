@@ -49,10 +49,36 @@ declare -A FIXED_ARGS=(
   [cumulus-orchestrator]="orchestrator"
   [cumulus-agent]=""
 )
+# CLIENT_READ is `.` plus the config dir (credentials, up.json), computed when it runs.
 declare -A PERMISSIONS=(
-  [cumulus]="--allow-net --allow-env --allow-read=."
+  [cumulus]="--allow-net --allow-env --allow-read=CLIENT_READ"
   [cumulus-orchestrator]="--allow-net --allow-env --allow-read --allow-write"
   [cumulus-agent]="--allow-ffi --allow-env --allow-read --allow-write --allow-net --allow-run"
+)
+# The commands of `cumulus` that run this machine's embedded default, and the daemons they
+# start from the same file (its first argument picks them), with their own permissions
+# (offline fallback only: a compiled program has one set). docs/build.md says why for each.
+# - up, image: Docker API (unix socket), gRPC to the orchestrator it starts, its data and
+#   config dirs, and processes: setsid + this executable for the pieces, bash + docker for
+#   an image build, apt-get with --install-prereqs.
+# - down: reads pid files, signals the supervisors (Deno needs run for kill, and cat reads
+#   /proc), removes up.json.
+# - status: reads pid files and the supervisors' records; a process's command line through
+#   cat (Deno lets only --allow-all read /proc).
+# - supervise: runs its piece, writes its records in the run dir.
+# - s3: the S3 server (s3rver) on loopback, objects in a directory.
+# - orchestrator, agent: as cumulus-orchestrator and cumulus-agent.
+CUMULUS_COMMAND_PERMISSIONS="up|image --allow-net --allow-env --allow-read --allow-write --allow-run --allow-sys=uid
+down --allow-env --allow-read --allow-write --allow-run
+status --allow-env --allow-read --allow-run=cat
+supervise --allow-env --allow-read --allow-write --allow-run
+s3 --allow-net --allow-env --allow-read --allow-write --allow-sys
+orchestrator ${PERMISSIONS[cumulus-orchestrator]}
+agent ${PERMISSIONS[cumulus-agent]}"
+declare -A COMMAND_PERMISSIONS=(
+  [cumulus]="${CUMULUS_COMMAND_PERMISSIONS}"
+  [cumulus-orchestrator]=""
+  [cumulus-agent]=""
 )
 
 usage() {
@@ -147,9 +173,12 @@ ensure_chronos() {
 }
 
 # source_files: the code that goes into the package, NUL-separated and sorted: the CLI entry,
-# src/ without tests, the .proto files read at run time, the config and lockfile.
+# src/ without tests, the .proto files read at run time, the config and lockfile, the demo
+# `cumulus up` runs, and what `cumulus image build` builds the job image from (the base-image
+# script, the job Dockerfile and the helpers they source; the Python package is in src/).
 source_files() {
-  find main.ts deno.json deno.lock proto src -type f \
+  find main.ts deno.json deno.lock proto src examples/demo containers/base containers/job \
+    scripts/lib/common.sh scripts/lib/mirror.sh -type f \
     ! -name '*_test.ts' ! -name '*.pyc' ! -path '*/__pycache__/*' -print0 | sort -z
 }
 
@@ -161,6 +190,7 @@ input_hash() {
     local p
     for p in "${PROGRAMS[@]}"; do
       printf '%s %s %s %s\n' "${p}" "${ENTRY[${p}]}" "${FIXED_ARGS[${p}]}" "${PERMISSIONS[${p}]}"
+      printf '%s\n' "${COMMAND_PERMISSIONS[${p}]}"
     done
     source_files | xargs -0 sha256sum
     sha256sum scripts/build.sh scripts/lib/build_selfextract.sh
@@ -200,7 +230,7 @@ build_compiled() {
     info "deno compile ${p} (${PERMISSIONS[${p}]})"
     # shellcheck disable=SC2086 # permissions and fixed arguments are word lists
     (cd "${work}/stage/app" && DENORT_BIN="${DENORT_BIN}" "${deno}" compile --quiet --no-check \
-      --output "${out}/${p}" --include proto/ ${PERMISSIONS[${p}]} "${ENTRY[${p}]}" \
+      --output "${out}/${p}" --include proto/ ${PERMISSIONS[${p}]//CLIENT_READ/.} "${ENTRY[${p}]}" \
       ${FIXED_ARGS[${p}]} >"${work}/compile-${p}.log" 2>&1) ||
       { cat "${work}/compile-${p}.log" >&2; die "deno compile of ${p} failed"; }
   done
@@ -223,7 +253,8 @@ build_fallback() {
   for p in "${PROGRAMS[@]}"; do
     info "writing ${p} (${PERMISSIONS[${p}]})"
     selfextract_write "${out}/${p}" "${work}/stage/payload.tgz" "${p}" "${version}" \
-      "${commit}" "${ENTRY[${p}]}" "${FIXED_ARGS[${p}]}" "${PERMISSIONS[${p}]}" ||
+      "${commit}" "${ENTRY[${p}]}" "${FIXED_ARGS[${p}]}" "${PERMISSIONS[${p}]}" \
+      "${COMMAND_PERMISSIONS[${p}]}" ||
       die "could not write ${out}/${p}"
   done
   printf '%s\n' "$(selfextract_tag "${work}/stage/payload.tgz" "${version}")" >"${out}/.cache-tag"

@@ -14,6 +14,10 @@
  * own empty temp dir, with `cumulus` on PATH (this checkout's CLI),
  * CUMULUS_ORCHESTRATOR_URL pointing at the test's orchestrator,
  * PYTHONPATH at the Python SDK and CUMULUS_SDK at the TypeScript SDK.
+ * A block after `<!-- run: downloaded -->` is run as a user who downloaded
+ * the built executable types it: the built `cumulus` alone in that empty
+ * dir, under `env -i` (PATH=/usr/bin:/bin, a fresh HOME; its own orchestrator
+ * port through ORCHESTRATOR_PORT), and whatever it started is stopped after.
  */
 import assert from "node:assert/strict";
 import { resolve } from "node:path";
@@ -23,6 +27,13 @@ import { ORCHESTRATOR_HELP } from "../src/cli/orchestrator.ts";
 import { AGENT_USAGE } from "../src/agent/mod.ts";
 import { CONFIG_DOC_PATH, formatMarkdown, renderConfigDoc } from "../scripts/gen-config-doc.ts";
 import { startStack } from "./helpers/stack.ts";
+import { freePort } from "./helpers/process.ts";
+import {
+  cleanupStandalone,
+  defaultDataDir,
+  makeStandalone,
+  standaloneEnv,
+} from "./helpers/standalone.ts";
 
 const ROOT = resolve(new URL("../", import.meta.url).pathname);
 const read = (p: string) => Deno.readTextFileSync(`${ROOT}/${p}`);
@@ -45,6 +56,8 @@ interface Block {
   code: string;
   /** The no-run reason, or null when the block is to be run. */
   noRun: string | null;
+  /** How it runs: with this checkout's CLI, or as the downloaded executable. */
+  runAs: "checkout" | "downloaded";
 }
 
 /** The fenced blocks of a markdown text. */
@@ -61,12 +74,14 @@ export function fencedBlocks(file: string, text: string): Block[] {
     let prev = start - 1;
     while (prev >= 0 && lines[prev].trim() === "") prev--;
     const marker = prev >= 0 ? /^<!--\s*no-run:\s*(.*?)\s*-->$/.exec(lines[prev].trim()) : null;
+    const downloaded = prev >= 0 && /^<!--\s*run:\s*downloaded\s*-->$/.test(lines[prev].trim());
     blocks.push({
       file,
       line: start + 1,
       lang: open[2],
       code: body.join("\n"),
       noRun: marker ? marker[1] : null,
+      runAs: downloaded ? "downloaded" : "checkout",
     });
   }
   return blocks;
@@ -89,12 +104,17 @@ Deno.test("fencedBlocks: runnable unless marked no-run with a reason", () => {
     "```bash",
     "echo c",
     "```",
+    "<!-- run: downloaded -->",
+    "```sh",
+    "./cumulus up",
+    "```",
   ].join("\n");
   const b = fencedBlocks("x.md", md);
-  assert.deepEqual(b.map((x) => [x.line, x.lang, x.code, x.noRun]), [
-    [1, "sh", "echo a", null],
-    [6, "sh", "nvidia-smi", "needs a GPU"],
-    [10, "bash", "echo c", ""],
+  assert.deepEqual(b.map((x) => [x.line, x.lang, x.code, x.noRun, x.runAs]), [
+    [1, "sh", "echo a", null, "checkout"],
+    [6, "sh", "nvidia-smi", "needs a GPU", "checkout"],
+    [10, "bash", "echo c", "", "checkout"],
+    [14, "sh", "./cumulus up", null, "downloaded"],
   ]);
 });
 
@@ -128,7 +148,10 @@ Deno.test({
         PYTHONPATH: `${ROOT}/src/sdk/python`,
         CUMULUS_SDK: `file://${ROOT}/src/sdk/mod.ts`,
       };
-      for (const b of shellBlocks.filter((x) => x.noRun === null)) {
+      for (const b of shellBlocks.filter((x) => x.noRun === null && x.runAs === "downloaded")) {
+        await t.step(`${b.file}:${b.line} (downloaded cumulus)`, () => runDownloaded(b));
+      }
+      for (const b of shellBlocks.filter((x) => x.noRun === null && x.runAs === "checkout")) {
         await t.step(`${b.file}:${b.line}`, async () => {
           const dir = await Deno.makeTempDir({ prefix: "cumulus-docs-" });
           try {
@@ -159,6 +182,44 @@ Deno.test({
     }
   },
 });
+
+/**
+ * Runs a `run: downloaded` block: the built `cumulus` alone in an empty directory, a clean
+ * environment with its own orchestrator port, and nothing it started left running.
+ */
+async function runDownloaded(b: Block): Promise<void> {
+  const s = await makeStandalone("cumulus-docs-downloaded-");
+  const dataDir = defaultDataDir(s);
+  try {
+    const out = await new Deno.Command("bash", {
+      args: ["-e", "-o", "pipefail", "-c", b.code],
+      cwd: s.dir,
+      clearEnv: true,
+      env: standaloneEnv(s, { ORCHESTRATOR_PORT: String(freePort()) }),
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(240_000),
+    }).output();
+    const dec = new TextDecoder();
+    assert.equal(
+      out.code,
+      0,
+      `${b.file}:${b.line} exited ${out.code}:\n${b.code}\n--- stdout\n${
+        dec.decode(out.stdout)
+      }\n--- stderr\n${dec.decode(out.stderr)}`,
+    );
+  } finally {
+    const jobIds = await demoJobIds(dataDir);
+    await cleanupStandalone(s, [dataDir], jobIds);
+    await Deno.remove(s.root, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Ids of the jobs in a stopped orchestrator's log (to remove their services and volumes). */
+async function demoJobIds(dataDir: string): Promise<string[]> {
+  const log = await Deno.readTextFile(`${dataDir}/up/orchestrator.log`).catch(() => "");
+  return [...new Set(log.match(/\bj-[0-9a-f]{12}\b/g) ?? [])];
+}
 
 Deno.test("docs/config.md is what scripts/gen-config-doc.ts writes", async () => {
   assert.equal(

@@ -34,8 +34,10 @@ trap cleanup EXIT
 
 started=${SECONDS}
 info "debootstrap --variant=minbase ${suite} (log: ${work}/debootstrap.log)"
-if ! as_root debootstrap --variant=minbase "${suite}" "${work}/rootfs" "${mirror}" \
-  >"${work}/debootstrap.log" 2>&1 </dev/null; then
+# With CUMULUS_BUILD_PROGRESS=1, debootstrap's phases are shown as they start.
+if ! run_logged "${work}/debootstrap.log" \
+  '^I: (Retrieving (Release|Packages)|Resolving|(Unpacking|Configuring) (required|the base)|Base system)' \
+  as_root debootstrap --variant=minbase "${suite}" "${work}/rootfs" "${mirror}"; then
   tail -n 20 "${work}/debootstrap.log" >&2 || true
   [[ -f ${work}/rootfs/debootstrap/debootstrap.log ]] &&
     tail -n 20 "${work}/rootfs/debootstrap/debootstrap.log" >&2

@@ -53,9 +53,10 @@ info "docker build ${tag} (base ${base})"
 started=${SECONDS}
 # The legacy builder: Debian's engine has no BuildKit, and a newer docker CLI
 # without buildx refuses to build unless told to use it.
-if ! DOCKER_BUILDKIT=0 docker build --build-arg "BASE_IMAGE=${base}" \
-  --label "org.cumulus.content-hash=${hash}" -t "${tag}" -t "${repo}:latest" "${ctx}" \
-  >"${ctx}.log" 2>&1 </dev/null; then
+# With CUMULUS_BUILD_PROGRESS=1, each Dockerfile step is shown as it starts.
+if ! DOCKER_BUILDKIT=0 run_logged "${ctx}.log" '^Step [0-9]+/[0-9]+ :' docker build \
+  --build-arg "BASE_IMAGE=${base}" --label "org.cumulus.content-hash=${hash}" \
+  -t "${tag}" -t "${repo}:latest" "${ctx}"; then
   tail -n 30 "${ctx}.log" >&2 || true
   die "docker build of ${tag} failed (output above)"
 fi

@@ -89,11 +89,46 @@ unpack() {
 [ -f "$dir/.complete" ] || unpack
 trap - INT TERM HUP
 exec 3<&-
+# What client commands may read besides the current directory: the config dir (the
+# credentials file, up.json and the CA copy `cumulus up` leaves there) and the files the
+# environment names. A path with a space or a comma is left out (Deno lists are comma-split).
+client_read="."
+add_read() {
+  case "$1" in "" | *" "* | *,*) ;; *) client_read="$client_read,$1" ;; esac
+}
+add_read "${CUMULUS_CONFIG_DIR:-}"
+if [ -n "${XDG_CONFIG_HOME:-}" ]; then
+  add_read "$XDG_CONFIG_HOME/cumulus"
+elif [ -n "${HOME:-}" ]; then
+  add_read "$HOME/.config/cumulus"
+fi
+add_read "${CUMULUS_CREDENTIALS:-}"
+add_read "${CUMULUS_CA_FILE:-}"
+# The command: the first argument that is not a global flag (--url takes a value).
+cmd=""
+want=""
+for a in "$@"; do
+  if [ -n "$want" ]; then want=""; continue; fi
+  case "$a" in
+    --url) want=1 ;;
+    -*) ;;
+    *) cmd="$a"; break ;;
+  esac
+done
+perms="@PERMISSIONS@"
+case "$cmd" in
+@CASES@
+esac
+# The daemons `cumulus up` starts are this same file with other first arguments.
+self="$0"
+case "$self" in /*) ;; *) self="$(pwd)/$self" ;; esac
+CUMULUS_SELF="$self"
 DENO_DIR="$dir/deno_dir"
 DENO_NO_UPDATE_CHECK=1
-export DENO_DIR DENO_NO_UPDATE_CHECK
+export CUMULUS_SELF DENO_DIR DENO_NO_UPDATE_CHECK
+# shellcheck disable=SC2086 # $perms is a word list with no spaces inside words
 exec "$dir/bin/deno" run --quiet --cached-only --no-remote --no-prompt \
-  --config "$dir/app/deno.json" @PERMISSIONS@ "$dir/app/@ENTRY@" @ARGS@ "$@"
+  --config "$dir/app/deno.json" $perms "$dir/app/@ENTRY@" @ARGS@ "$@"
 '
 
 # _selfextract_word_ok WORD: true when WORD is safe to paste into the stub unquoted (the
@@ -102,11 +137,14 @@ _selfextract_word_ok() {
   [[ $1 =~ ^[A-Za-z0-9_.,:=/+-]+$ ]]
 }
 
-# selfextract_stub NAME VERSION COMMIT TAG SHA256 SKIP ENTRY ARGS PERMISSIONS: prints the stub.
-# ARGS and PERMISSIONS are space-separated words (ARGS may be empty).
+# selfextract_stub NAME VERSION COMMIT TAG SHA256 SKIP ENTRY ARGS PERMISSIONS [CASES]: prints the
+# stub. ARGS and PERMISSIONS are space-separated words (ARGS may be empty). The permission word
+# CLIENT_READ stands for the run-time list of what client commands may read (`.` and the config
+# dir). CASES: lines "CMD1|CMD2 PERMISSION...", the permissions of those commands (the first
+# argument that is not a global flag) instead of PERMISSIONS.
 selfextract_stub() {
   local name="$1" version="$2" commit="$3" tag="$4" sha="$5" skip="$6" entry="$7"
-  local args="$8" perms="$9" w
+  local args="$8" perms="$9" cases="${10:-}" w line names rest rendered=""
   for w in "${name}" "${version}" "${commit}" "${tag}" "${sha}" "${skip}" "${entry}" ${args} \
     ${perms}; do
     _selfextract_word_ok "${w}" || {
@@ -114,6 +152,22 @@ selfextract_stub() {
       return 1
     }
   done
+  while IFS= read -r line; do
+    [[ -n ${line} ]] || continue
+    names="${line%% *}"
+    rest="${line#* }"
+    [[ ${names} =~ ^[a-z0-9-]+(\|[a-z0-9-]+)*$ ]] || {
+      printf 'error: selfextract_stub: bad command pattern %q\n' "${names}" >&2
+      return 1
+    }
+    for w in ${rest}; do
+      _selfextract_word_ok "${w}" || {
+        printf 'error: selfextract_stub: unsafe word %q\n' "${w}" >&2
+        return 1
+      }
+    done
+    rendered+="  ${names}) perms=\"${rest//CLIENT_READ/\$\{client_read\}}\" ;;"$'\n'
+  done <<<"${cases}"
   local s="${_SELFEXTRACT_STUB}"
   s="${s//@NAME@/${name}}"
   s="${s//@VERSION@/${version}}"
@@ -126,14 +180,16 @@ selfextract_stub() {
   s="${s//@SKIP@/$(printf '%-12s' "${skip}")}"
   s="${s//@ENTRY@/${entry}}"
   s="${s//@ARGS@/${args}}"
-  s="${s//@PERMISSIONS@/${perms}}"
+  s="${s//@PERMISSIONS@/${perms//CLIENT_READ/\$\{client_read\}}}"
+  s="${s//@CASES@/${rendered%$'\n'}}"
   printf '%s' "${s}"
 }
 
-# selfextract_write OUT PAYLOAD NAME VERSION COMMIT ENTRY ARGS PERMISSIONS: writes OUT as the
-# stub followed by PAYLOAD (a .tar.gz of the directory to unpack) and makes it executable.
+# selfextract_write OUT PAYLOAD NAME VERSION COMMIT ENTRY ARGS PERMISSIONS [CASES]: writes OUT as
+# the stub followed by PAYLOAD (a .tar.gz of the directory to unpack) and makes it executable.
 selfextract_write() {
   local out="$1" payload="$2" name="$3" version="$4" commit="$5" entry="$6" args="$7" perms="$8"
+  local cases="${9:-}"
   # ${#stub} must count bytes, not characters.
   local LC_ALL=C sha tag stub skip
   sha="$(sha256sum "${payload}")"
@@ -141,10 +197,10 @@ selfextract_write() {
   tag="${version}-${sha:0:16}"
   # Render once to measure, then again with the real offset (the same length: see @SKIP@).
   stub="$(selfextract_stub "${name}" "${version}" "${commit}" "${tag}" "${sha}" 1 \
-    "${entry}" "${args}" "${perms}")" || return 1
+    "${entry}" "${args}" "${perms}" "${cases}")" || return 1
   skip=$((${#stub} + 2))
   stub="$(selfextract_stub "${name}" "${version}" "${commit}" "${tag}" "${sha}" "${skip}" \
-    "${entry}" "${args}" "${perms}")" || return 1
+    "${entry}" "${args}" "${perms}" "${cases}")" || return 1
   ((${#stub} + 2 == skip)) || { printf 'error: selfextract_write: stub length changed\n' >&2; return 1; }
   { printf '%s\n' "${stub}" && cat "${payload}"; } >"${out}" || return 1
   chmod 0755 "${out}"

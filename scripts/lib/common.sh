@@ -50,3 +50,23 @@ npm_registry() {
   reg="$(npm config get registry 2>/dev/null | tail -n 1)"
   printf '%s\n' "${reg:-https://registry.npmjs.org/}"
 }
+
+# run_logged LOG PATTERN CMD ARGS...: run CMD with stdout and stderr in LOG (stdin from
+# /dev/null) and return its status. With CUMULUS_BUILD_PROGRESS=1 (set by `cumulus image
+# build`), the lines of LOG that match the extended regex PATTERN are printed as they come,
+# indented, so a long build shows where it is.
+run_logged() {
+  local log="$1" pattern="$2" pid rc=0
+  shift 2
+  if [[ ${CUMULUS_BUILD_PROGRESS:-} != 1 ]]; then
+    "$@" >"${log}" 2>&1 </dev/null || rc=$?
+    return "${rc}"
+  fi
+  : >"${log}"
+  "$@" >"${log}" 2>&1 </dev/null &
+  pid=$!
+  { tail -n +1 -f --pid="${pid}" "${log}" | grep --line-buffered -E "${pattern}" |
+    cut -c1-120 | sed -u 's/^/    /'; } || true
+  wait "${pid}" || rc=$?
+  return "${rc}"
+}

@@ -7,7 +7,7 @@
 import { UsageError } from "./args.ts";
 import { removeUpEndpoint } from "./up_endpoint.ts";
 import { type CommandContext, parseCommandArgs } from "./context.ts";
-import { DEFAULT_UP_DATA_DIR, EMBEDDED_PIECES, EmbeddedPaths, stopPiece } from "./embedded.ts";
+import { defaultUpDataDir, EMBEDDED_PIECES, EmbeddedPaths, stopPiece } from "./embedded.ts";
 
 const FLAGS = [{ name: "data-dir", type: "string" as const }];
 
@@ -17,7 +17,7 @@ export async function downCommand(argv: string[], ctx: CommandContext): Promise<
   if (args.help) return 0;
   if (args.positionals.length > 0) throw new UsageError("'cumulus down' takes no arguments");
   const paths = new EmbeddedPaths(
-    (args.flags["data-dir"] as string | undefined) ?? DEFAULT_UP_DATA_DIR,
+    (args.flags["data-dir"] as string | undefined) ?? defaultUpDataDir(ctx.io.env),
     ctx.io.cwd(),
   );
   const stopped: Record<string, number | null> = {};

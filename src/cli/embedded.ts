@@ -7,8 +7,51 @@
 import { resolve } from "node:path";
 import { pause } from "../core/pause.ts";
 
-/** Default data dir of `up` and `down` (the orchestrator's default too). */
+/** Default data dir of `up` and `down` run from a checkout (the orchestrator's default too). */
 export const DEFAULT_UP_DATA_DIR = "./cumulus-data";
+
+/**
+ * The data dir `up`, `down` and `status` use without --data-dir. From a
+ * checkout (`deno run main.ts`), `./cumulus-data`, as the quickstart says. A
+ * built executable runs in any directory, so it never writes there by
+ * surprise: `$XDG_DATA_HOME/cumulus`, else `~/.local/share/cumulus`.
+ * @param env Variable lookup.
+ * @returns The directory (relative to the working directory for the checkout's default).
+ * @throws {Error} for a built executable with neither XDG_DATA_HOME nor HOME.
+ */
+export function defaultUpDataDir(env: (name: string) => string | undefined): string {
+  if (!builtExecutable(env)) return DEFAULT_UP_DATA_DIR;
+  const xdg = env("XDG_DATA_HOME")?.trim();
+  if (xdg) return `${xdg}/cumulus`;
+  const home = env("HOME")?.trim();
+  if (home) return `${home}/.local/share/cumulus`;
+  throw new Error("no data dir: set HOME or XDG_DATA_HOME, or give --data-dir");
+}
+
+/**
+ * True when this is a built executable (dist/cumulus), not `deno run` from a
+ * checkout: the offline build's stub names itself in CUMULUS_SELF, and a
+ * compiled program's executable is not `deno`.
+ */
+export function builtExecutable(
+  env: (name: string) => string | undefined = (n) => Deno.env.get(n),
+): boolean {
+  return selfExecutable(env) !== null || !/(^|\/)deno$/.test(Deno.execPath());
+}
+
+/**
+ * The built executable's own file, from CUMULUS_SELF (set by the offline
+ * build's stub, whose Deno.execPath() is the unpacked `deno`), or null.
+ */
+function selfExecutable(env: (name: string) => string | undefined): string | null {
+  const self = env("CUMULUS_SELF")?.trim();
+  if (!self || !self.startsWith("/")) return null;
+  try {
+    return Deno.statSync(self).isFile ? self : null;
+  } catch {
+    return null;
+  }
+}
 
 /** The pieces `cumulus up` starts, in the order `cumulus down` stops them. */
 export const EMBEDDED_PIECES = ["agent", "orchestrator", "s3rver"] as const;
@@ -105,13 +148,23 @@ export async function runningPid(
 
 /** The command line of a live process (NUL-separated argv joined by spaces), or null. */
 async function commandLine(pid: number): Promise<string | null> {
+  let raw: string;
   try {
-    const raw = await Deno.readTextFile(`/proc/${pid}/cmdline`);
-    // A zombie has an empty command line: it is gone for our purposes.
-    return raw === "" ? null : raw.split("\0").join(" ");
-  } catch {
-    return null;
+    raw = await Deno.readTextFile(`/proc/${pid}/cmdline`);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotCapable)) return null;
+    // Deno lets only --allow-all read /proc; the built executable's narrowed commands
+    // ask cat instead (--allow-run=cat), which reads the same bytes.
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/cmdline`],
+      stdout: "piped",
+      stderr: "null",
+    }).output().catch(() => null);
+    if (!out?.success) return null;
+    raw = new TextDecoder().decode(out.stdout);
   }
+  // A zombie has an empty command line: it is gone for our purposes.
+  return raw === "" ? null : raw.split("\0").join(" ");
 }
 
 /** A process started by {@link spawnDetached}. */
@@ -210,10 +263,13 @@ function signal(pid: number, sig: Deno.Signal): void {
 }
 
 /**
- * The argv that runs this same CLI again with `args`: the compiled
- * executable itself, or `deno run -A <main module>` when run from source.
+ * The argv that runs this same CLI again with `args`: the built executable
+ * itself (whose stub gives each command its own permissions), or
+ * `deno run -A <main module>` when run from source.
  */
 export function selfArgv(args: readonly string[]): string[] {
+  const self = selfExecutable((n) => Deno.env.get(n));
+  if (self !== null) return [self, ...args];
   const exe = Deno.execPath();
   const isDeno = /(^|\/)deno$/.test(exe);
   if (!isDeno) return [exe, ...args];

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { pause } from "../core/pause.ts";
 import {
+  builtExecutable,
+  defaultUpDataDir,
   EmbeddedPaths,
   readState,
   runningPid,
@@ -67,5 +69,27 @@ Deno.test("state.json round-trips; a missing one reads as null", async () => {
     assert.deepEqual(await readState(paths), state);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("defaultUpDataDir() is ./cumulus-data from a checkout, the XDG data dir when built", async () => {
+  const exe = await Deno.makeTempFile({ prefix: "cumulus-self-" });
+  try {
+    const env = (vars: Record<string, string>) => (name: string) => vars[name];
+    // Run by `deno test`: a checkout, unless the stub named the built file.
+    assert.equal(defaultUpDataDir(env({ HOME: "/h" })), "./cumulus-data");
+    assert.equal(builtExecutable(env({})), false);
+    const built = { CUMULUS_SELF: exe };
+    assert.equal(builtExecutable(env(built)), true);
+    assert.equal(defaultUpDataDir(env({ ...built, HOME: "/h" })), "/h/.local/share/cumulus");
+    assert.equal(
+      defaultUpDataDir(env({ ...built, HOME: "/h", XDG_DATA_HOME: "/x" })),
+      "/x/cumulus",
+    );
+    assert.throws(() => defaultUpDataDir(env(built)), /set HOME or XDG_DATA_HOME/);
+    // A CUMULUS_SELF that names no file is ignored (a stale variable from elsewhere).
+    assert.equal(builtExecutable(env({ CUMULUS_SELF: `${exe}.gone` })), false);
+  } finally {
+    await Deno.remove(exe);
   }
 });

@@ -175,13 +175,14 @@ Prints the CLI version (with --json: {"version", "deno", "v8", "typescript"}).
 
 ${GLOBAL}`,
 
-  up: `Usage: cumulus up [--port N] [--data-dir DIR] [--no-demo] [--json]
+  up: `Usage: cumulus up [--port N] [--data-dir DIR] [--no-demo] [--image-from REGISTRY]
+                  [--install-prereqs] [--json]
 
 Starts the embedded default on this machine and leaves it running: this
 machine's Docker engine as Swarm manager and only worker (a single-node Swarm
-is initialised if needed), an S3 server (s3rver) for L2 checkpoints with its
-objects in DIR/s3 (without s3rver, checkpoints stay in a local directory per
-job), the orchestrator (SQLite store in DIR) and the agent daemon when this
+is initialised if needed), an S3 server (s3rver, run by this same program)
+for L2 checkpoints with its objects in DIR/s3, the orchestrator (SQLite store
+in DIR) and the agent daemon when this
 build has 'cumulus agent serve' (Chronos state in DIR/chronos unless
 CHRONOS_STATE_DIR is set). Pid files and logs go to DIR/up/. Pieces
 that are already running are reused, so a second 'up' is quick.
@@ -190,17 +191,30 @@ Then, unless --no-demo, runs the demo: a PyTorch training job
 removed midway; the job resumes from its checkpoint by itself. Prints the
 job's result and a summary (job, state, worker, partition, attempts, time).
 
+What the machine must bring is checked first, one line each with the command
+that installs it: a Docker engine, and to build the job image the docker
+client, debootstrap and root. The job image is CUMULUS_JOB_IMAGE or
+cumulus-job:latest when the engine has it; else pulled from --image-from;
+else built from what this copy carries (as 'cumulus image build': minutes).
+
 Flags:
-  --port N          orchestrator gRPC port on 127.0.0.1 (default 50051)
-  --data-dir DIR    data directory (default ./cumulus-data)
+  --port N          orchestrator gRPC port on 127.0.0.1 (default
+                    $ORCHESTRATOR_PORT, else 50051)
+  --data-dir DIR    data directory (default from a checkout ./cumulus-data; a
+                    built executable $XDG_DATA_HOME/cumulus or
+                    ~/.local/share/cumulus)
   --no-demo         start the pieces only
+  --image-from REGISTRY
+                    without a job image, pull REGISTRY/cumulus-job:latest
+  --install-prereqs as root, run the commands that install what is missing
   --json            progress on stderr, one JSON report on stdout
   -h, --help        show this help
   (--url ADDR does not apply: up serves its own orchestrator on --port)
 
 Environment: SWARM_MANAGER (Docker engine, default /run/cumulus-docker.sock
-if present, else /var/run/docker.sock), CUMULUS_JOB_IMAGE, CUMULUS_S3RVER
-(s3rver's bin/s3rver.js), ORCHESTRATOR_METRICS_PORT (default: any free port).
+if present, else /var/run/docker.sock), CUMULUS_JOB_IMAGE, CUMULUS_JOB_REPO
+(repository of a built job image, default cumulus-job),
+ORCHESTRATOR_METRICS_PORT (default: any free port).
 
 Exit status: 0 when everything started and the demo SUCCEEDED, 1 otherwise,
 2 on a usage error. Stop everything with 'cumulus down'.
@@ -217,7 +231,7 @@ data: job records, logs, results and checkpoints stay in DIR. Stopping what
 is not running is not an error.
 
 Flags:
-  --data-dir DIR    data directory given to 'cumulus up' (default ./cumulus-data)
+  --data-dir DIR    data directory given to 'cumulus up' (default: as up's)
   --json            print {"dataDir", "stopped": {piece: pid or null}}
   -h, --help        show this help
   (--url ADDR does not apply: down finds the processes by their pid files)`,
@@ -230,7 +244,7 @@ supervisor restarted it after a crash, and the last crash (when, how it ended,
 its last log line). Every crash is also in the piece's log under DIR/up/.
 
 Flags:
-  --data-dir DIR    data directory given to 'cumulus up' (default ./cumulus-data)
+  --data-dir DIR    data directory given to 'cumulus up' (default: as up's)
   --json            print {"dataDir", "pieces": [...]}
   -h, --help        show this help
   (--url ADDR does not apply: status reads the pid and crash files in DIR/up)`,
@@ -253,6 +267,33 @@ Flags:
 
 Examples:
   cumulus certs --dir /etc/cumulus/tls --host orch.example --host 10.0.0.5`,
+
+  image: `Usage: cumulus image build [--repo REPO] [--force] [--install-prereqs] [--json]
+       cumulus image load FILE [--json]
+
+Makes the job image on this machine's Docker engine (what 'cumulus up' does
+by itself when it finds none).
+
+build: the base image (debootstrap --variant=minbase bookworm from this
+machine's Debian mirror, read from /etc/apt/sources; CUMULUS_DEBIAN_MIRROR
+overrides it; skipped when cumulus-base:bookworm exists), then the job image
+from the Dockerfile and the cumulus Python package this copy carries, tagged
+REPO:<content hash> and REPO:latest. Progress lines on stderr; prints the
+image name. Needs the docker client, debootstrap and root (checked first).
+load: 'docker load' of FILE (a 'docker save' archive); prints the names.
+
+Flags:
+  --repo REPO          repository of the built image (default
+                       $CUMULUS_JOB_REPO, else cumulus-job)
+  --force              rebuild the job image even when cached
+  --install-prereqs    as root, install what is missing first
+  --json               print {"image"} or {"images"}
+  -h, --help           show this help
+  (--url ADDR does not apply: image talks to this machine's Docker engine)
+
+Examples:
+  cumulus image build
+  cumulus image load cumulus-job.tar`,
 
   orchestrator: `Usage: cumulus orchestrator [flags]
 
@@ -282,6 +323,7 @@ Commands:
   up             start an orchestrator + local worker here and run the demo
   down           stop what 'cumulus up' started (keeps the data)
   status         what 'cumulus up' started: running since, restarts, crashes
+  image          build the job image, or load it from a file
   certs          make a private CA and the orchestrator's TLS certificate
   version        print the version
   orchestrator   run the orchestrator server

@@ -31,6 +31,7 @@ const CLIENT_COMMANDS: Readonly<Record<string, Command>> = {
   up: async (argv, ctx) => (await import("./up.ts")).upCommand(argv, ctx),
   down: async (argv, ctx) => (await import("./down.ts")).downCommand(argv, ctx),
   status: async (argv, ctx) => (await import("./status.ts")).statusCommand(argv, ctx),
+  image: async (argv, ctx) => (await import("./image.ts")).imageCommand(argv, ctx),
   certs: async (argv, ctx) => (await import("./certs.ts")).certsCommand(argv, ctx),
   token: async (argv, ctx) => (await import("./token.ts")).tokenCommand(argv, ctx),
   login: async (argv, ctx) => (await import("./login.ts")).loginCommand(argv, ctx),
@@ -43,6 +44,8 @@ const SERVER_COMMANDS: Readonly<Record<string, (argv: string[]) => Promise<numbe
   agent: agentCommand,
   // Not for people: `cumulus up` runs its pieces under it (docs/operations.md).
   supervise: async (argv) => (await import("./supervise.ts")).superviseCommand(argv),
+  // Not for people either: the S3 server `cumulus up` runs (s3rver, in this same program).
+  s3: async (argv) => (await import("./s3.ts")).s3Command(argv),
 };
 
 /**

@@ -6,7 +6,7 @@
  */
 import { UsageError } from "./args.ts";
 import { type CommandContext, parseCommandArgs } from "./context.ts";
-import { DEFAULT_UP_DATA_DIR, EMBEDDED_PIECES, EmbeddedPaths, runningPid } from "./embedded.ts";
+import { defaultUpDataDir, EMBEDDED_PIECES, EmbeddedPaths, runningPid } from "./embedded.ts";
 import { formatTable } from "./format.ts";
 import { type CrashRecord, readCrashes, readSupervisorState } from "./supervise.ts";
 
@@ -62,7 +62,7 @@ export async function statusCommand(argv: string[], ctx: CommandContext): Promis
   if (args.help) return 0;
   if (args.positionals.length > 0) throw new UsageError("'cumulus status' takes no arguments");
   const paths = new EmbeddedPaths(
-    (args.flags["data-dir"] as string | undefined) ?? DEFAULT_UP_DATA_DIR,
+    (args.flags["data-dir"] as string | undefined) ?? defaultUpDataDir(ctx.io.env),
     ctx.io.cwd(),
   );
   const pieces = await piecesStatus(paths);

@@ -5,12 +5,14 @@
  * the demo (examples/demo/train.py) through an infrastructure failure.
  * @module
  */
+import type Docker from "dockerode";
 import { pause } from "../core/pause.ts";
 import { UsageError } from "./args.ts";
 import { type CommandContext, parseCommandArgs } from "./context.ts";
 import { runDemo } from "./demo.ts";
 import {
-  DEFAULT_UP_DATA_DIR,
+  builtExecutable,
+  defaultUpDataDir,
   EmbeddedPaths,
   type EmbeddedState,
   freePort,
@@ -34,6 +36,17 @@ import {
 import { ensureCertificates, tlsDirOf } from "../tls/mod.ts";
 import { writeUpEndpoint } from "./up_endpoint.ts";
 import { connectDocker, SwarmClient } from "../swarm/mod.ts";
+import {
+  buildJobImage,
+  DEFAULT_JOB_IMAGE,
+  DEFAULT_JOB_REPO,
+  dockerEngineAddress,
+  imageExists,
+  pullImage,
+  registryImage,
+} from "./job_image.ts";
+import { PREREQ_SCOPE } from "./prereqs.ts";
+import { checkPrereqs } from "./up_prereqs.ts";
 
 /** Default gRPC port of the orchestrator `up` starts. */
 export const DEFAULT_UP_PORT = 50051;
@@ -46,6 +59,8 @@ const FLAGS = [
   { name: "port", type: "string" as const },
   { name: "data-dir", type: "string" as const },
   { name: "no-demo", type: "boolean" as const },
+  { name: "image-from", type: "string" as const },
+  { name: "install-prereqs", type: "boolean" as const },
 ];
 
 /** What `up` reports with --json. */
@@ -81,7 +96,9 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   if (args.url !== undefined || ctx.url !== undefined) {
     throw new UsageError("'cumulus up' starts its own orchestrator: --url does not apply");
   }
-  const portFlag = args.flags.port as string | undefined;
+  // ORCHESTRATOR_PORT, the orchestrator's own variable, is the default too.
+  const portFlag = (args.flags.port as string | undefined) ??
+    nonEmpty(ctx.io.env("ORCHESTRATOR_PORT"));
   let port = DEFAULT_UP_PORT;
   if (portFlag !== undefined) {
     port = Number(portFlag);
@@ -89,10 +106,15 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
       throw new UsageError(`--port: must be a port number 1-65535, got ${portFlag}`);
     }
   }
-  const paths = new EmbeddedPaths(
-    (args.flags["data-dir"] as string | undefined) ?? DEFAULT_UP_DATA_DIR,
-    ctx.io.cwd(),
-  );
+  const imageFrom = args.flags["image-from"] as string | undefined;
+  let pulled: string | undefined;
+  try {
+    pulled = imageFrom === undefined ? undefined : registryImage(imageFrom);
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const dataDirFlag = args.flags["data-dir"] as string | undefined;
+  const paths = new EmbeddedPaths(dataDirFlag ?? defaultUpDataDir(ctx.io.env), ctx.io.cwd());
   requirePermissions();
   const t0 = ctx.io.now();
   const say = (line: string) => ctx.io.stderr.write(`up: ${line}\n`);
@@ -106,32 +128,25 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   };
   await Deno.mkdir(paths.runDir, { recursive: true });
 
-  // 1. Docker engine: Swarm manager and the only worker.
-  const manager = swarmManager(ctx);
+  // 1. Docker engine: Swarm manager and the only worker. What the machine lacks (the
+  // engine, and the tools to build the job image) is checked first and said line by line.
+  const manager = dockerEngineAddress(ctx.io.env);
   let t = ctx.io.now();
   await say(`checking the Docker engine at ${manager} …`);
   const docker = connectDocker(manager);
+  const install = Boolean(args.flags["install-prereqs"]);
   // deno-lint-ignore no-explicit-any
-  let info: any;
-  try {
-    info = await withTimeout(docker.info(), 10_000);
-  } catch (err) {
-    throw new Error(
-      `the Docker engine at ${manager} does not answer (${(err as Error).message}): ` +
-        "run 'bash scripts/bootstrap.sh' or set SWARM_MANAGER",
-    );
-  }
+  let info: any = await checkPrereqs(docker, manager, PREREQ_SCOPE.engine, {
+    install,
+    env: ctx.io.env,
+    say,
+  });
   if (info.Swarm?.LocalNodeState !== "active") {
     await say("this engine is not in Swarm mode: initialising a single-node Swarm …");
     await docker.swarmInit({ ListenAddr: "127.0.0.1:2377", AdvertiseAddr: "127.0.0.1" });
     info = await docker.info();
   }
-  const image = nonEmpty(ctx.io.env("CUMULUS_JOB_IMAGE")) ?? "cumulus-job:latest";
-  try {
-    await docker.getImage(image).inspect();
-  } catch {
-    throw new Error(`the job image ${image} is missing: run 'bash scripts/bootstrap.sh'`);
-  }
+  const image = await ensureJobImage(docker, manager, pulled, install, ctx, say);
   await say(
     `Swarm ready in ${since(t)}: node ${info.Name} (${
       String(info.Swarm?.NodeID ?? "").slice(0, 12)
@@ -163,18 +178,11 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   // 2. S3 server for L2 checkpoints (reused while it runs).
   t = ctx.io.now();
   const s3pid = await runningPid(paths, "s3rver");
-  const s3bin = s3rverBin(ctx);
   if (s3pid !== null && previous?.s3Endpoint && await portOpen(portOf(previous.s3Endpoint))) {
     state.s3Endpoint = previous.s3Endpoint;
     state.s3Bucket = previous.s3Bucket;
     report.pieces.s3rver = { status: "reused", pid: s3pid };
     await say(`S3 server already running at ${state.s3Endpoint} (pid ${s3pid}): reusing it`);
-  } else if (s3bin === null) {
-    report.pieces.s3rver = { status: "skipped", note: "s3rver is not installed" };
-    await say(
-      "s3rver is not installed (scripts/bootstrap.sh installs it): checkpoints stay in the " +
-        "LOCAL DIRECTORY of each job on this machine (L1 only, no S3 copy)",
-    );
   } else {
     const prevPort = previous?.s3Endpoint ? portOf(previous.s3Endpoint) : 0;
     const s3port = prevPort && !await portOpen(prevPort) ? prevPort : freePort();
@@ -182,19 +190,23 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     await say(
       `starting the S3 server (s3rver) on 127.0.0.1:${s3port}, objects in ${paths.s3Dir} …`,
     );
-    const proc = await spawnDetached(paths, "s3rver", [
-      "node",
-      s3bin,
-      "--directory",
-      paths.s3Dir,
-      "--port",
-      String(s3port),
-      "--address",
-      "127.0.0.1",
-      "--configure-bucket",
-      UP_BUCKET,
-      "--silent",
-    ], Deno.env.toObject());
+    // s3rver (npm) runs inside this same program (`cumulus s3`): no Node.js needed.
+    const proc = await spawnDetached(
+      paths,
+      "s3rver",
+      selfArgv([
+        "s3",
+        "--directory",
+        paths.s3Dir,
+        "--port",
+        String(s3port),
+        "--address",
+        "127.0.0.1",
+        "--bucket",
+        UP_BUCKET,
+      ]),
+      Deno.env.toObject(),
+    );
     await waitUntil("the S3 server", paths.logFile("s3rver"), 20_000, async () => {
       if (proc.exited()) return "exited";
       return await portOpen(s3port) ? "ready" : "wait";
@@ -213,7 +225,14 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
   t = ctx.io.now();
   const chronosStateDir = nonEmpty(ctx.io.env("CHRONOS_STATE_DIR")) ?? `${paths.dataDir}/chronos`;
   await Deno.mkdir(chronosStateDir, { recursive: true });
-  const pieceEnv = { ...Deno.env.toObject(), CHRONOS_STATE_DIR: chronosStateDir };
+  const pieceEnv = {
+    ...Deno.env.toObject(),
+    CHRONOS_STATE_DIR: chronosStateDir,
+    CUMULUS_JOB_IMAGE: image,
+    // The agent daemon stops expired jobs' containers through the same engine.
+    DOCKER_HOST: nonEmpty(ctx.io.env("DOCKER_HOST")) ??
+      (manager.startsWith("/") ? `unix://${manager}` : manager),
+  };
   const agentStarting = startAgent(paths, pieceEnv, say);
   const orchPid = await runningPid(paths, "orchestrator");
   if (orchPid !== null && previous && await portOpen(previous.port)) {
@@ -338,7 +357,7 @@ export async function upCommand(argv: string[], ctx: CommandContext): Promise<nu
     await ctx.io.stdout.write(
       `\nCumulus is running (orchestrator ${report.url}, data in ${paths.dataDir}).\n` +
         `Try: cumulus jobs    Stop: cumulus down${
-          paths.dataDir.endsWith("/cumulus-data") ? "" : ` --data-dir ${paths.dataDir}`
+          dataDirFlag === undefined ? "" : ` --data-dir ${paths.dataDir}`
         }\n`,
     );
   }
@@ -409,18 +428,57 @@ async function saveCredentials(
 }
 
 /**
- * `up` starts processes and writes its data dir: a build with narrowed
- * permissions (dist/cumulus is a client) cannot run it, so say how to.
+ * `up` starts processes and writes its data dir. The offline build gives it
+ * those permissions (scripts/build.sh); a program built otherwise with client
+ * permissions cannot run it, so say how to.
  */
 function requirePermissions(): void {
   for (const name of ["run", "write", "read", "net", "env"] as const) {
     if (Deno.permissions.querySync({ name }).state !== "granted") {
       throw new Error(
         `'cumulus up' needs --allow-${name} (it starts processes and writes its data dir): ` +
-          "run it from the checkout as 'deno run -A main.ts up'",
+          (builtExecutable()
+            ? "this executable was built with client permissions only (docs/build.md)"
+            : "run it as 'deno run -A main.ts up'"),
       );
     }
   }
+}
+
+/**
+ * The job image `up` gives the orchestrator: CUMULUS_JOB_IMAGE or
+ * cumulus-job:latest when the engine has it; else pulled from --image-from;
+ * else built from this copy's containers/ (prerequisites checked first).
+ */
+async function ensureJobImage(
+  docker: Docker,
+  engine: string,
+  pulled: string | undefined,
+  install: boolean,
+  ctx: CommandContext,
+  say: (line: string) => Promise<unknown>,
+): Promise<string> {
+  const named = nonEmpty(ctx.io.env("CUMULUS_JOB_IMAGE"));
+  if (pulled !== undefined) {
+    if (await imageExists(docker, pulled)) return pulled;
+    await pullImage(docker, pulled, say);
+    return pulled;
+  }
+  const wanted = named ?? DEFAULT_JOB_IMAGE;
+  if (await imageExists(docker, wanted)) return wanted;
+  const repo = nonEmpty(ctx.io.env("CUMULUS_JOB_REPO")) ?? DEFAULT_JOB_REPO;
+  if (named !== undefined && named !== `${repo}:latest`) {
+    throw new Error(
+      `CUMULUS_JOB_IMAGE=${named}: the engine has no such image ('docker pull' it, ` +
+        "'cumulus image load FILE', or unset CUMULUS_JOB_IMAGE to build one)",
+    );
+  }
+  await say(
+    `no job image ${wanted} on this engine: building it from this copy of Cumulus ` +
+      "(or stop and use --image-from REGISTRY, or 'cumulus image load FILE')",
+  );
+  await checkPrereqs(docker, engine, PREREQ_SCOPE.imageBuild, { install, env: ctx.io.env, say });
+  return await buildJobImage({ repo, engine, env: Deno.env.toObject(), say });
 }
 
 /** Starts the agent daemon when `cumulus agent serve --help` works; else reports it skipped. */
@@ -481,50 +539,10 @@ async function waitUntil(
   throw new Error(`${what} was not ready within ${timeoutMs / 1000} s; see ${log}`);
 }
 
-function swarmManager(ctx: CommandContext): string {
-  const env = nonEmpty(ctx.io.env("SWARM_MANAGER"));
-  if (env) return env;
-  for (const sock of ["/run/cumulus-docker.sock", "/var/run/docker.sock"]) {
-    try {
-      Deno.statSync(sock);
-      return sock;
-    } catch {
-      // Try the next one.
-    }
-  }
-  return "/var/run/docker.sock";
-}
-
-function s3rverBin(ctx: CommandContext): string | null {
-  const candidates = [
-    nonEmpty(ctx.io.env("CUMULUS_S3RVER")),
-    new URL("../../.tools/s3rver/node_modules/s3rver/bin/s3rver.js", import.meta.url),
-  ];
-  for (const c of candidates) {
-    if (c === undefined || (c instanceof URL && c.protocol !== "file:")) continue;
-    const path = c instanceof URL ? c.pathname : c;
-    try {
-      Deno.statSync(path);
-      return path;
-    } catch {
-      // Not there.
-    }
-  }
-  return null;
-}
-
 function portOf(endpoint: string): number {
   return Number(new URL(endpoint).port);
 }
 
 function nonEmpty(v: string | undefined): string | undefined {
   return v && v.trim() !== "" ? v : undefined;
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms / 1000} s`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -6,7 +6,7 @@
  * ~/.config/cumulus.
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { userConfigDir, writePrivateJson } from "../sdk/mod.ts";
 
 /** What `cumulus up` records for clients. */
@@ -42,11 +42,24 @@ export function readUpEndpoint(env: Env): UpEndpoint | null {
   }
 }
 
-/** Records `endpoint` (atomically; the directory is created 0700). */
+/**
+ * Records `endpoint` (atomically; the directory is created 0700), with a copy
+ * of its CA certificate beside it (`up-ca.pem`), which the record names: a
+ * client allowed to read only the config dir (the built `cumulus`) finds both.
+ */
 export async function writeUpEndpoint(env: Env, endpoint: UpEndpoint): Promise<void> {
   const path = upEndpointPath(env);
-  if (path) await writePrivateJson(path, endpoint);
+  if (!path) return;
+  const caCopy = join(dirname(path), UP_CA_FILE);
+  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${caCopy}.tmp-${Deno.pid}`;
+  await Deno.copyFile(endpoint.caFile, tmp);
+  await Deno.rename(tmp, caCopy);
+  await writePrivateJson(path, { ...endpoint, caFile: caCopy });
 }
+
+/** The CA copy's name beside up.json. */
+const UP_CA_FILE = "up-ca.pem";
 
 /** Removes the record when it belongs to `dataDir` (another `up`'s record stays). */
 export async function removeUpEndpoint(env: Env, dataDir: string): Promise<void> {
@@ -54,7 +67,10 @@ export async function removeUpEndpoint(env: Env, dataDir: string): Promise<void>
   if (!path) return;
   try {
     const v = JSON.parse(await Deno.readTextFile(path)) as Partial<UpEndpoint>;
-    if (v.dataDir === dataDir) await Deno.remove(path);
+    if (v.dataDir === dataDir) {
+      await Deno.remove(path);
+      await Deno.remove(join(dirname(path), UP_CA_FILE)).catch(() => {});
+    }
   } catch {
     // Nothing recorded, or unreadable: nothing of ours to remove.
   }
