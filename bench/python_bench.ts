@@ -16,9 +16,10 @@
  * Run alone: `deno run -A bench/python_bench.ts` (prints the Markdown section).
  * @module
  */
+import { startBenchStack } from "./bench_stack.ts";
 import { fileURLToPath } from "node:url";
 import { FrameDecoder } from "../src/swarm/mod.ts";
-import { JOB_IMAGE, startStack } from "../tests/helpers/stack.ts";
+import { JOB_IMAGE } from "../tests/helpers/stack.ts";
 import { fmt, quantile } from "./stats.ts";
 
 const RUNS = Number(Deno.env.get("BENCH_PY_RUNS") ?? 20);
@@ -26,11 +27,6 @@ const RESULT_RUNS = Number(Deno.env.get("BENCH_PY_RESULT_RUNS") ?? 5);
 const RESULT_BYTES = 50_000_000;
 const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
 const PYTHON = Deno.env.get("CUMULUS_PYTHON") ?? "/usr/bin/python3";
-/**
- * The jobs' network, the raw baseline's too: the test stack's host networking unless set
- * (e.g. `cumulus-jobs`, the product's default: jobs then dial the bridge gateway).
- */
-const JOB_NETWORK = Deno.env.get("BENCH_JOB_NETWORK") ?? "";
 /** The network raw services join: the one the orchestrator's jobs join now (set at start). */
 let network = "host";
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -213,13 +209,9 @@ const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
 /** Runs the Python SDK benchmarks and returns a Markdown section. */
 export async function runPythonBench(): Promise<string> {
   await buildJobImage();
-  const stack = await startStack({
-    maxConcurrentJobs: 5,
-    env: JOB_NETWORK
-      ? { CUMULUS_JOB_NETWORK: JOB_NETWORK, CUMULUS_ADVERTISE_ADDRESS: "" }
-      : undefined,
-  });
-  network = stack.orch.jobNetwork();
+  const started = await startBenchStack();
+  const stack = started.stack;
+  network = started.network;
   const docker = stack.orch.swarm.docker;
   try {
     const imageId = await stack.orch.swarm.resolveImage(JOB_IMAGE);

@@ -10,12 +10,13 @@
  * Run alone: `deno run -A bench/spine_bench.ts` (prints the Markdown section).
  * @module
  */
+import { startBenchStack } from "./bench_stack.ts";
 import * as grpc from "@grpc/grpc-js";
 import { loadCumulusProto } from "../src/rpc/mod.ts";
 import { FrameDecoder } from "../src/swarm/mod.ts";
 import { packBundle } from "../src/sdk/mod.ts";
 import { spec, TestClient } from "../tests/helpers/client.ts";
-import { JOB_IMAGE, startStack } from "../tests/helpers/stack.ts";
+import { JOB_IMAGE } from "../tests/helpers/stack.ts";
 import { fmt, quantile } from "./stats.ts";
 
 const FIRST_LOG_RUNS = Number(Deno.env.get("BENCH_FIRST_LOG_RUNS") ?? 20);
@@ -23,11 +24,6 @@ const RELAY_LINES = Number(Deno.env.get("BENCH_RELAY_LINES") ?? 1_000_000);
 const RELAY_PAIRS = Number(Deno.env.get("BENCH_RELAY_PAIRS") ?? 5);
 const LINE = "x".repeat(100);
 const SETTLE_MS = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 500);
-/**
- * The jobs' network, the raw baseline's too: the test stack's host networking unless set (e.g. `cumulus-jobs`,
- * the product's default: then jobs dial the bridge gateway, as under `cumulus up`).
- */
-const JOB_NETWORK = Deno.env.get("BENCH_JOB_NETWORK") ?? "";
 /** The network raw services join: the one the orchestrator's jobs join now (set at start). */
 let network = "host";
 
@@ -152,14 +148,9 @@ async function relay(
 
 /** Runs the spine benchmarks and returns a Markdown section. */
 export async function runSpineBench(): Promise<string> {
-  const stack = await startStack({
-    maxConcurrentJobs: 5,
-    env: JOB_NETWORK
-      ? { CUMULUS_JOB_NETWORK: JOB_NETWORK, CUMULUS_ADVERTISE_ADDRESS: "" }
-      : undefined,
-  });
-  // A generation made after an engine restart may have replaced the configured name.
-  network = stack.orch.jobNetwork();
+  const started = await startBenchStack();
+  const stack = started.stack;
+  network = started.network;
   const c = new TestClient(stack.url);
   const docker = stack.orch.swarm.docker;
   const imageId = (await stack.orch.swarm.resolveImage(JOB_IMAGE))!;

@@ -163,14 +163,7 @@ Deno.test({
               stderr: "piped",
               signal: AbortSignal.timeout(90_000),
             }).output();
-            const dec = new TextDecoder();
-            assert.equal(
-              out.code,
-              0,
-              `${b.file}:${b.line} exited ${out.code}:\n${b.code}\n--- stdout\n${
-                dec.decode(out.stdout)
-              }\n--- stderr\n${dec.decode(out.stderr)}`,
-            );
+            assertRan(b, out);
           } finally {
             await Deno.remove(dir, { recursive: true });
           }
@@ -182,6 +175,18 @@ Deno.test({
     }
   },
 });
+
+/** Asserts that block `b` exited 0, showing its code and output when it did not. */
+function assertRan(b: Block, out: Deno.CommandOutput): void {
+  const dec = new TextDecoder();
+  assert.equal(
+    out.code,
+    0,
+    `${b.file}:${b.line} exited ${out.code}:\n${b.code}\n--- stdout\n${
+      dec.decode(out.stdout)
+    }\n--- stderr\n${dec.decode(out.stderr)}`,
+  );
+}
 
 /**
  * Runs a `run: downloaded` block: the built `cumulus` alone in an empty directory, a clean
@@ -200,14 +205,7 @@ async function runDownloaded(b: Block): Promise<void> {
       stderr: "piped",
       signal: AbortSignal.timeout(240_000),
     }).output();
-    const dec = new TextDecoder();
-    assert.equal(
-      out.code,
-      0,
-      `${b.file}:${b.line} exited ${out.code}:\n${b.code}\n--- stdout\n${
-        dec.decode(out.stdout)
-      }\n--- stderr\n${dec.decode(out.stderr)}`,
-    );
+    assertRan(b, out);
   } finally {
     const jobIds = await demoJobIds(dataDir);
     await cleanupStandalone(s, [dataDir], jobIds);

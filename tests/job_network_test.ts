@@ -7,19 +7,10 @@
 import assert from "node:assert/strict";
 import { JobNetwork } from "../src/orchestrator/job_network.ts";
 import { connectDocker, NetworkGoneError, SwarmClient } from "../src/swarm/mod.ts";
+import { until } from "./helpers/faults.ts";
 import { JOB_IMAGE, SWARM_SOCKET } from "./helpers/stack.ts";
 
 const opts = { sanitizeOps: false, sanitizeResources: false };
-
-async function until<T>(what: string, fn: () => Promise<T | null>, ms = 60_000): Promise<T> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const v = await fn();
-    if (v !== null) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 Deno.test({
   name: "JobNetwork: init makes generation 0, a second orchestrator adopts it, renew makes the " +
@@ -73,7 +64,7 @@ Deno.test({
       const removed = await until("generation 0 to be swept", async () => {
         const n = await a.sweep();
         return n > 0 ? n : null;
-      });
+      }, 60_000);
       assert.equal(removed, 1);
       assert.deepEqual((await swarm.listJobNetworks(base)).map((n) => n.name), [`${base}-1`]);
 

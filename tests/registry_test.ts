@@ -18,8 +18,9 @@ import {
   stopLeftRegistry,
   trustRegistry,
 } from "../src/registry/mod.ts";
+import { processAlive } from "../src/core/mod.ts";
 import { CumulusClient } from "../src/sdk/mod.ts";
-import { removeLeftovers } from "./helpers/faults.ts";
+import { removeLeftovers, removePushedTags } from "./helpers/faults.ts";
 import { spawnOrchestrator } from "./helpers/process.ts";
 
 /** A small local image (what the job image is built on). */
@@ -129,16 +130,7 @@ Deno.test({
       await untrust();
       await reg.stop();
       // The tag the push made (the port changes every run).
-      const tags = await managerDocker([
-        "image",
-        "ls",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        `${reg.addr}/cumulus-job`,
-      ]);
-      for (const t of (tags ?? "").split("\n").filter(Boolean)) {
-        await managerDocker(["image", "rm", t]);
-      }
+      await removePushedTags(reg.addr);
     }
   },
 });
@@ -208,13 +200,10 @@ Deno.test({
       proc.child.kill("SIGTERM");
       await proc.status;
       await assert.rejects(Deno.stat(pidFile));
-      let gone = false;
-      try {
-        Deno.kill(secondPid, "SIGCONT");
-      } catch {
-        gone = true;
-      }
-      assert.ok(gone, `registry pid ${secondPid} still runs after the orchestrator stopped`);
+      assert.ok(
+        !processAlive(secondPid),
+        `registry pid ${secondPid} still runs after the orchestrator stopped`,
+      );
     } finally {
       try {
         proc.child.kill("SIGTERM");
@@ -224,6 +213,7 @@ Deno.test({
       await proc.status;
       await stopLeftRegistry(dataDir);
       await Deno.remove(`/etc/docker/certs.d/${addr}`, { recursive: true }).catch(() => {});
+      await removePushedTags(addr);
       await removeLeftovers(dataDir);
       await Deno.remove(dataDir, { recursive: true });
     }

@@ -5,6 +5,7 @@
  * sshd), and its errors for a wrong token and an unreachable manager.
  */
 import assert from "node:assert/strict";
+import { processAlive } from "../src/core/mod.ts";
 import { SshPool } from "../src/ssh/mod.ts";
 import { freePort, startSshd } from "./helpers/sshd.ts";
 
@@ -43,15 +44,6 @@ async function swarm(): Promise<{ manager: string; token: string }> {
   ]);
   const token = await docker(["swarm", "join-token", "-q", "worker"]);
   return { manager, token };
-}
-
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 Deno.test("setup-worker.sh --help documents its options and exit codes", async () => {
@@ -128,7 +120,7 @@ Deno.test("setup-worker.sh run twice is idempotent; its daemon runs and its forc
     assert.match(first.stdout, /\[done\] authorised the orchestrator key/);
     assert.match(first.stdout, /\[done\] started the agent daemon \(supervisor pid \d+/);
     supervisor = Number(await Deno.readTextFile(`${prefix}/run/agent.pid`));
-    assert.ok(alive(supervisor));
+    assert.ok(processAlive(supervisor));
     const keys = await Deno.readTextFile(`${sshd.dir}/authorized_keys`);
     assert.equal(keys.trim().split("\n").length, 1, keys);
     assert.match(
@@ -167,16 +159,16 @@ Deno.test("setup-worker.sh run twice is idempotent; its daemon runs and its forc
     assert.equal(state.done, false, "the partition went to the state dir the script set");
   } finally {
     await pool.close();
-    if (supervisor > 0 && alive(supervisor)) {
+    if (supervisor > 0 && processAlive(supervisor)) {
       Deno.kill(supervisor, "SIGTERM");
-      for (let i = 0; i < 50 && alive(supervisor); i++) {
+      for (let i = 0; i < 50 && processAlive(supervisor); i++) {
         await new Promise((r) => setTimeout(r, 100));
       }
     }
     await sshd.dispose();
     await Deno.remove(dir, { recursive: true });
   }
-  assert.equal(alive(supervisor), false, "the supervisor stops on SIGTERM");
+  assert.equal(processAlive(supervisor), false, "the supervisor stops on SIGTERM");
 });
 
 // A fresh engine in a network namespace this test creates (its own names, not second_node.ts's,
@@ -199,7 +191,7 @@ async function nsTeardown(): Promise<void> {
   try {
     const pid = Number((await Deno.readTextFile(NS_PIDFILE)).trim());
     Deno.kill(pid, "SIGTERM");
-    for (let i = 0; i < 100 && alive(pid); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && processAlive(pid); i++) await new Promise((r) => setTimeout(r, 100));
   } catch { /* not running */ }
   await quiet("ip", ["netns", "del", NS]);
   await quiet("ip", ["link", "del", "cswt-host"]);

@@ -20,6 +20,7 @@ import { CumulusClient, packBundle } from "../src/sdk/mod.ts";
 import { WorkerStore } from "../src/store/mod.ts";
 import { startRegistry, trustRegistry } from "../src/registry/mod.ts";
 import { spec, TestClient, waitFor } from "./helpers/client.ts";
+import { removePushedTags } from "./helpers/faults.ts";
 import { startS3 } from "./helpers/s3.ts";
 import { MANAGER_ADDR, NODE_ADDR, startSecondNode } from "./helpers/second_node.ts";
 import { startStack } from "./helpers/stack.ts";
@@ -414,16 +415,7 @@ Deno.test({
       await node?.stop();
       await untrust();
       await reg.stop();
-      const tags = await managerDocker([
-        "image",
-        "ls",
-        "--format",
-        "{{.Repository}}:{{.Tag}}",
-        `${reg.addr}/cumulus-job`,
-      ]);
-      for (const tag of tags.stdout.split("\n").filter(Boolean)) {
-        await managerDocker(["image", "rm", tag]);
-      }
+      await removePushedTags(reg.addr);
       await Deno.remove(dir, { recursive: true }).catch(() => {});
       await sh("userdel", ["-r", USER]);
     }

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { processAlive } from "../core/mod.ts";
 import { readCrashes, readSupervisorState, restartDelay } from "./supervise.ts";
 
 const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -50,15 +51,6 @@ async function until<T>(what: string, probe: () => Promise<T | null>, ms = 20_00
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 // Runs 1 and 2 crash with exit 3 after printing "boom"; run 3 and later stay up.
 const CRASH_TWICE = `n=$(cat "$1/count" 2>/dev/null || echo 0); n=$((n+1)); echo $n > "$1/count"
 echo "run $n"; if [ $n -lt 3 ]; then echo "boom $n" >&2; exit 3; fi; exec sleep 60`;
@@ -69,7 +61,7 @@ Deno.test("cumulus supervise restarts a crashed piece, records each crash, and s
   try {
     const state = await until("run 3", async () => {
       const s = await readSupervisorState(dir, "demo");
-      return s && s.restarts === 2 && alive(s.childPid) ? s : null;
+      return s && s.restarts === 2 && processAlive(s.childPid) ? s : null;
     });
     assert.equal(state.supervisorPid, sup.pid);
     let crashes = await readCrashes(dir, "demo");
@@ -79,7 +71,7 @@ Deno.test("cumulus supervise restarts a crashed piece, records each crash, and s
     Deno.kill(state.childPid, "SIGKILL");
     const after = await until("run 4", async () => {
       const s = await readSupervisorState(dir, "demo");
-      return s && s.restarts === 3 && alive(s.childPid) ? s : null;
+      return s && s.restarts === 3 && processAlive(s.childPid) ? s : null;
     }, 8000);
     crashes = await readCrashes(dir, "demo");
     assert.deepEqual([crashes[2].exitCode, crashes[2].signal], [null, "SIGKILL"]);
@@ -91,7 +83,7 @@ Deno.test("cumulus supervise restarts a crashed piece, records each crash, and s
     // SIGTERM: the piece stops, then the supervisor, which exits 0 and leaves no state.
     Deno.kill(sup.pid, "SIGTERM");
     assert.equal((await sup.status).code, 0);
-    assert.ok(!alive(after.childPid), "the piece stopped with its supervisor");
+    assert.ok(!processAlive(after.childPid), "the piece stopped with its supervisor");
     assert.equal(await readSupervisorState(dir, "demo"), null);
   } finally {
     try {

@@ -12,3 +12,4 @@ export * from "./pause.ts";
 export * from "./token.ts";
 export * from "./join.ts";
 export * from "./image_ref.ts";
+export * from "./process_alive.ts";

@@ -14,7 +14,7 @@ import {
   startRegistry,
   trustRegistry,
 } from "./registry_process.ts";
-import { pause } from "../core/mod.ts";
+import { pause, processAlive } from "../core/mod.ts";
 
 /** Options of {@link startOwnedRegistry}. */
 export interface OwnedRegistryOptions {
@@ -45,15 +45,6 @@ export function registryPidFile(dataDir: string): string {
   return `${registryPaths(dataDir).root}/registry.pid`;
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Stops the registry an earlier run of this data dir left running: only a
  * live process whose command line is `docker-registry serve <this config>`.
@@ -67,7 +58,7 @@ export async function stopLeftRegistry(dataDir: string): Promise<number | null> 
   } catch {
     return null;
   }
-  if (!Number.isInteger(pid) || pid <= 1 || !alive(pid)) return null;
+  if (!Number.isInteger(pid) || pid <= 1 || !processAlive(pid)) return null;
   let cmdline = "";
   try {
     cmdline = (await Deno.readTextFile(`/proc/${pid}/cmdline`)).split("\0").join(" ");
@@ -76,9 +67,9 @@ export async function stopLeftRegistry(dataDir: string): Promise<number | null> 
   }
   if (!cmdline.includes(`serve ${registryPaths(dataDir).config}`)) return null;
   Deno.kill(pid, "SIGTERM");
-  for (let i = 0; i < 100 && alive(pid); i++) await pause(50);
-  if (alive(pid)) Deno.kill(pid, "SIGKILL");
-  for (let i = 0; i < 40 && alive(pid); i++) await pause(50);
+  for (let i = 0; i < 100 && processAlive(pid); i++) await pause(50);
+  if (processAlive(pid)) Deno.kill(pid, "SIGKILL");
+  for (let i = 0; i < 40 && processAlive(pid); i++) await pause(50);
   return pid;
 }
 

@@ -208,6 +208,18 @@ export async function dockerCli(args: string[]): Promise<string | null> {
   return out.success ? new TextDecoder().decode(out.stdout).trim() : null;
 }
 
+/** Removes the tags a push to registry `addr` left on the manager (`addr/cumulus-job:<id>`). */
+export async function removePushedTags(addr: string): Promise<void> {
+  const tags = await dockerCli([
+    "image",
+    "ls",
+    "--format",
+    "{{.Repository}}:{{.Tag}}",
+    `${addr}/cumulus-job`,
+  ]);
+  for (const t of (tags ?? "").split("\n").filter(Boolean)) await dockerCli(["image", "rm", t]);
+}
+
 /**
  * Stops the Docker engine the bootstrap started (SIGTERM to the pid in its
  * pid file, as an operator's `systemctl stop docker` would; SIGKILL after
