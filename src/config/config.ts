@@ -61,6 +61,13 @@ export interface Config {
   /** Milliseconds between task-state polls of a running job. */
   pollIntervalMs: number;
   /**
+   * Seconds a job's node may stay `down` in Swarm (no heartbeats: machine off,
+   * engine killed, network cut) before the job's attempt ends as lost
+   * (TASK_LOST) and resumes on another node when it may; 0 = never (the job
+   * waits for its deadline).
+   */
+  nodeDownGrace: number;
+  /**
    * "on": follow the manager engine's container events, so a job on the
    * manager's node is seen starting and ending within milliseconds (its task
    * is then polled only every 2 s as a backstop); "off": poll every job.
@@ -200,6 +207,7 @@ export const DEFAULT_CONFIG: Readonly<Config> = {
   advertiseAddress: "",
   stopGracePeriod: 10,
   pollIntervalMs: 200,
+  nodeDownGrace: 60,
   containerEvents: "on",
   defaultMaxAttempts: 3,
   s3Bucket: "",
@@ -453,6 +461,15 @@ export const CONFIG_KEYS: Readonly<Record<keyof Config, KeySpec>> = {
     min: 10,
     max: 60_000,
     doc: "task-state poll interval",
+  },
+  nodeDownGrace: {
+    yaml: "node_down_grace",
+    env: "CUMULUS_NODE_DOWN_GRACE",
+    kind: "duration",
+    min: 0,
+    max: 86_400,
+    doc:
+      "a job whose node Swarm marks down for longer ends as lost and resumes elsewhere (0: never)",
   },
   containerEvents: {
     yaml: "container_events",

@@ -10,7 +10,7 @@ import type { JobRecord } from "../core/mod.ts";
 import { LogHub } from "../logs/mod.ts";
 import { JobStore } from "../store/mod.ts";
 import type { SwarmClient } from "../swarm/mod.ts";
-import type { AttemptHook } from "./attempt.ts";
+import type { AttemptHook, RunnerDeps } from "./attempt.ts";
 import { AttemptEnds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import type { TaskEventSource } from "./task_events.ts";
@@ -26,11 +26,15 @@ export interface RunnerFixture {
   finish(): Promise<JobRecord>;
 }
 
-/** Builds a {@link RunnerFixture} around `swarm` (only the calls the test needs). */
+/**
+ * Builds a {@link RunnerFixture} around `swarm` (only the calls the test
+ * needs); `extra` replaces runner deps (a node watch).
+ */
 export async function runnerFixture(
   swarm: Partial<SwarmClient>,
   hooks: AttemptHook[],
   events?: TaskEventSource,
+  extra: Partial<RunnerDeps> = {},
 ): Promise<RunnerFixture> {
   const dir = await Deno.makeTempDir({ prefix: "cumulus-runner-" });
   const store = JobStore.open(`${dir}/jobs.db`);
@@ -53,6 +57,7 @@ export async function runnerFixture(
     now: Date.now,
     onChange: () => {},
     log: () => {},
+    ...extra,
   }, hooks);
   return {
     runner,

@@ -6,7 +6,7 @@
  * 1. `prepare`, in hook order: take the partition, create (or find) the service;
  * 2. `started`: follow the log;
  * 3. the runner watches the task (container events, task polls), calling
- *    every `tick` on each turn (the deadline backstop);
+ *    every `tick` on each turn (the deadline backstop, the node gone down);
  * 4. the task ended: every `judge` refines the outcome at once (a failure at
  *    the deadline is an expiry), every `ended` finishes reading what the
  *    attempt left (the log), every `explain` refines the outcome from it
@@ -30,6 +30,7 @@ import type { JobIsolation, S3Settings } from "./service_spec.ts";
 import type { JobNetwork } from "./job_network.ts";
 import type { AttemptEnds } from "./metrics.ts";
 import type { TaskEventSource } from "./task_events.ts";
+import type { NodeWatch } from "./node_watch.ts";
 
 /** What a runner needs from the orchestrator. */
 export interface RunnerDeps {
@@ -62,6 +63,11 @@ export interface RunnerDeps {
    * container runs where they are delivered is polled only as a backstop.
    */
   events?: TaskEventSource;
+  /**
+   * Which nodes Swarm has marked down, and for how long: an attempt on a node
+   * down past config `node_down_grace` ends as lost (absent: never).
+   */
+  nodes?: NodeWatch;
   /** Counts what told the runner that its attempt ended (metrics). */
   ends?: AttemptEnds;
   now: () => number;
@@ -97,6 +103,11 @@ export interface Attempt {
   expiryResumed: boolean;
   /** The task's container, once known. */
   containerId: string;
+  /**
+   * The Swarm node this attempt's task was seen on ("" until seen; the job
+   * record's `nodeId` is the previous attempt's until then).
+   */
+  nodeId: string;
   /**
    * The container, when the end was seen on the local engine (its die event, or
    * its runtime announcing the end): its own log holds every line already.
@@ -136,7 +147,11 @@ export interface AttemptHook {
   readonly name: string;
   prepare?(a: Attempt): Promise<PrepareResult>;
   started?(a: Attempt): void;
-  /** An outcome ends the attempt now (the hook recorded it; the log is not caught up). */
+  /**
+   * An outcome ends the attempt now, as a task's end would (the log is not
+   * caught up); a hook that records the end itself says so in the facts
+   * (the deadline's `expiredByUs`).
+   */
   tick?(a: Attempt): TaskOutcome | null;
   judge?(a: Attempt, outcome: TaskOutcome): TaskOutcome;
   ended?(a: Attempt, outcome: TaskOutcome | null): Promise<void>;

@@ -27,6 +27,7 @@ import { AttemptEnds, ScheduleRounds } from "./metrics.ts";
 import { JobRunner } from "./runner.ts";
 import type { TaskEventSource } from "./task_events.ts";
 import type { JobNetwork } from "./job_network.ts";
+import { NodeWatch } from "./node_watch.ts";
 import { imagesToResolve, planSchedule } from "./schedule_plan.ts";
 import { pickJobs } from "../scheduler/mod.ts";
 import { jobServicesOf, planReconcile } from "./reconcile_plan.ts";
@@ -74,6 +75,11 @@ export interface ManagerDeps {
   images?: ImagePublisher;
   /** Milliseconds between partition sweeps (0 = none). */
   sweepIntervalMs?: number;
+  /**
+   * How long a job's node may stay down (Swarm) before its attempt ends as lost
+   * and resumes elsewhere (ms; 0 or absent: attempts wait for their deadline).
+   */
+  nodeDownGraceMs?: number;
   now: () => number;
   log: (msg: string) => void;
 }
@@ -133,9 +139,21 @@ export class JobManager {
   /** What told the runners that attempts ended (exported on /metrics). */
   readonly attemptEnds = new AttemptEnds();
 
+  /** Nodes Swarm marks down, read while attempts ask (null: config node_down_grace is 0). */
+  #nodes: NodeWatch | null;
+
   /** Creates the manager; call {@link reconcile} before serving. */
   constructor(deps: ManagerDeps) {
     this.#d = deps;
+    const graceMs = deps.nodeDownGraceMs ?? 0;
+    this.#nodes = graceMs > 0
+      ? new NodeWatch({
+        listNodes: () => deps.swarm.listNodes(),
+        graceMs,
+        now: deps.now,
+        log: deps.log,
+      })
+      : null;
   }
 
   /** Jobs currently holding a slot (their service may still be shutting down). */
@@ -404,6 +422,7 @@ export class JobManager {
       stopGracePeriodS: this.#d.stopGracePeriodS,
       pollIntervalMs: this.#d.pollIntervalMs,
       events: this.#d.taskEvents,
+      nodes: this.#nodes ?? undefined,
       ends: this.attemptEnds,
       now: this.#d.now,
       onChange: (jobId) => this.#notify(jobId),

@@ -52,8 +52,8 @@ export class ScheduleRounds {
 /**
  * What told the runners that attempts ended: the job's runtime announcing its
  * end (`runtime`), the container's die event (`event`), a Swarm task read
- * (`poll`), or a hook (`hook`: the orchestrator's expiry backstop, a
- * removed service).
+ * (`poll`), or a hook (`hook`: the orchestrator's expiry backstop, a node
+ * Swarm marks down past config `node_down_grace`, a removed service).
  */
 export class AttemptEnds {
   /** Count by source. */

@@ -387,6 +387,7 @@ export async function startOrchestrator(
     volumeSweepMs: 5000,
     partitions,
     sweepIntervalMs: config.reconcileIntervalMs,
+    nodeDownGraceMs: config.nodeDownGrace * 1000,
     stopGracePeriodS: config.stopGracePeriod,
     pollIntervalMs: config.pollIntervalMs,
     bundleDir: dirs.bundles,

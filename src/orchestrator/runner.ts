@@ -28,6 +28,7 @@ import { gpuHook } from "./hooks/gpu_hook.ts";
 import { logHook } from "./hooks/log_hook.ts";
 import { memoryHook } from "./hooks/memory_hook.ts";
 import { networkHook } from "./hooks/network_hook.ts";
+import { nodeDownHook } from "./hooks/node_down_hook.ts";
 import { partitionHook } from "./hooks/partition_hook.ts";
 import { serviceHook } from "./hooks/service_hook.ts";
 
@@ -36,8 +37,8 @@ export { ATTEMPT_MARKER, type RunnerDeps } from "./attempt.ts";
 /**
  * The hooks of one attempt, in order: partition before service (a job waits
  * for its share before its container exists), logs once the service exists,
- * the deadline while it runs, the memory limit and the GPU when a failure is
- * explained.
+ * the deadline and the node gone down while it runs, the memory limit and
+ * the GPU when a failure is explained.
  */
 export function attemptHooks(): AttemptHook[] {
   return [
@@ -46,6 +47,7 @@ export function attemptHooks(): AttemptHook[] {
     serviceHook(),
     logHook(),
     deadlineHook(),
+    nodeDownHook(),
     memoryHook(),
     gpuHook(),
   ];
@@ -236,6 +238,7 @@ export class JobRunner {
       expiredByUs: false,
       expiryResumed: false,
       containerId: "",
+      nodeId: "",
       endedLocally: "",
       attemptStartSeq: -1,
       firstLineMs: null,
@@ -355,6 +358,8 @@ export class JobRunner {
           }) ?? a.job;
         }
         if (task?.containerId) a.containerId = task.containerId;
+        const seenOn = started?.labels[NODE_ID_LABEL] || task?.nodeId;
+        if (seenOn) a.nodeId = seenOn;
         if (task && task.nodeId && task.nodeId !== a.job.nodeId && !isTerminal(a.job.state)) {
           a.job = d.store.update(a.jobId, { nodeId: task.nodeId });
         }

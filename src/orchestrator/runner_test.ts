@@ -3,7 +3,8 @@ import type { JobRecord } from "../core/mod.ts";
 import type { ContainerEvent, TaskInfo } from "../swarm/mod.ts";
 import { logHook } from "./hooks/log_hook.ts";
 import { runnerFixture } from "./_runner_fixture.ts";
-import { isOwnExit, outcomeOf, taskFromEvent } from "./runner.ts";
+import { NodeWatch } from "./node_watch.ts";
+import { attemptHooks, isOwnExit, outcomeOf, taskFromEvent } from "./runner.ts";
 import type { TaskEventSource, TaskListener } from "./task_events.ts";
 
 function ev(action: "start" | "die", exitCode: number | null): ContainerEvent {
@@ -218,3 +219,45 @@ for (
     assert.equal(job.exitCode, 137);
   });
 }
+
+Deno.test("runner: a task still 'running' on a node Swarm marks down ends as lost after the grace period", async () => {
+  const nodes = new NodeWatch({
+    listNodes: () =>
+      Promise.resolve([{
+        id: "n2",
+        hostname: "w1",
+        state: "down",
+        availability: "active",
+        role: "worker",
+        labels: {},
+        address: "",
+        cpus: 1,
+      }]),
+    graceMs: 100,
+    intervalMs: 20,
+    now: Date.now,
+    log: () => {},
+  });
+  // Swarm keeps the last state the node reported.
+  const f = await runnerFixture(
+    {
+      serviceTask: () => Promise.resolve(task({ nodeId: "n2" })),
+      findService: () => Promise.resolve({ id: "s1", name: "", labels: {} }),
+    },
+    attemptHooks().filter((h) => h.name === "node-down"),
+    undefined,
+    { nodes },
+  );
+  const started = Date.now();
+  f.runner.start("sha256:x");
+  // Without the hook nothing would end it: stopped after 5 s, it fails the asserts below.
+  const bound = setTimeout(() => f.runner.cancel(), 5000);
+  const job = await f.finish();
+  clearTimeout(bound);
+  assert.equal(job.state, "FAILED", "a job that may not resume fails");
+  assert.equal(job.reasonCode, "TASK_LOST");
+  assert.match(job.reason, /^node w1 unreachable for \d+ s \(Swarm marks it down\)$/);
+  assert.equal(job.nodeId, "n2");
+  assert.equal(f.ends.bySource.hook, 1);
+  assert.ok(Date.now() - started >= 100, "not before the grace period");
+});

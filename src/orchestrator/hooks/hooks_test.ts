@@ -2,19 +2,28 @@
  * The attempt sequence and the pure parts of the hooks: the runner calls the
  * hooks' steps in the documented order (a stopping prepare skips the rest,
  * clean-up runs in reverse for what was prepared, never on detach), the
- * deadline hook's decisions, and the network hook's. The Docker side of every hook is exercised by
+ * deadline hook's decisions, the network hook's, and the node-down hook's. The Docker side of every hook is exercised by
  * the integration tests (tests/*), against the real engine.
  */
 import assert from "node:assert/strict";
 import { mockJob } from "../../core/_mock.ts";
 import type { JobRecord } from "../../core/mod.ts";
-import type { TaskInfo } from "../../swarm/mod.ts";
+import type { NodeInfo, TaskInfo } from "../../swarm/mod.ts";
 import type { Attempt, AttemptHook, PrepareResult, RunnerDeps } from "../attempt.ts";
-import type { AttemptFacts, FinalState, TaskOutcome } from "../attempt_end.ts";
+import {
+  type AttemptFacts,
+  decideAttemptEnd,
+  type FinalState,
+  type TaskOutcome,
+} from "../attempt_end.ts";
 import { runnerFixture } from "../_runner_fixture.ts";
 import type { JobNetwork } from "../job_network.ts";
 import { deadlineHook } from "./deadline_hook.ts";
 import { networkHook } from "./network_hook.ts";
+import { NodeWatch } from "../node_watch.ts";
+import { nodeDownHook } from "./node_down_hook.ts";
+import { partitionHook } from "./partition_hook.ts";
+import { logHook } from "./log_hook.ts";
 
 /** A hook that records each step it is asked to take. */
 function recorder(name: string, calls: string[], prepare: PrepareResult = "next"): AttemptHook {
@@ -253,3 +262,141 @@ for (const [name, outcome, renews, want, asked] of networkCases) {
     if (want === "NETWORK_STALE") assert.match(got.reason, /made cumulus-jobs-1$/);
   });
 }
+
+/** An attempt on node `nodeId`, with a node watch whose list the test gives. */
+async function attemptOnNode(
+  nodeId: string,
+  nodes: NodeInfo[],
+  downForMs: number,
+  recordNodeId = nodeId,
+) {
+  let now = 1_000;
+  const watch = new NodeWatch({
+    listNodes: () => Promise.resolve(nodes),
+    graceMs: 3000,
+    now: () => now,
+    log: () => {},
+  });
+  await watch.refresh();
+  now += downForMs;
+  await watch.refresh();
+  const logged: string[] = [];
+  const a = {
+    jobId: "j-1",
+    nodeId,
+    job: mockJob({ nodeId: recordNodeId, attempts: 1 }),
+    deps: { nodes: watch, log: (m: string) => logged.push(m) } as unknown as RunnerDeps,
+  } as unknown as Attempt;
+  return { a, logged };
+}
+
+const worker = (state: string): NodeInfo => ({
+  id: "n2",
+  hostname: "w1",
+  state,
+  availability: "active",
+  role: "worker",
+  labels: {},
+  address: "198.18.0.2",
+  cpus: 2,
+});
+const nodeDownCases: Array<[string, string, NodeInfo[], number, string | null, string?]> = [
+  ["a node down past the grace period: lost", "n2", [worker("down")], 3500, "TASK_LOST"],
+  ["a node down within the grace period: nothing yet", "n2", [worker("down")], 3000, null],
+  ["a node that is ready: nothing", "n2", [worker("ready")], 60_000, null],
+  ["a job not placed yet: nothing", "", [worker("down")], 60_000, null],
+  // A resumed job's record names the node of its previous attempt until its task is seen.
+  ["an attempt not seen on a node yet: nothing", "", [worker("down")], 60_000, null, "n2"],
+  ["another node down: nothing", "n1", [worker("down")], 60_000, null],
+];
+for (const [name, nodeId, nodes, downMs, want, recordNodeId] of nodeDownCases) {
+  Deno.test(`nodeDownHook.tick: ${name}`, async () => {
+    const { a, logged } = await attemptOnNode(nodeId, nodes, downMs, recordNodeId ?? nodeId);
+    const got = nodeDownHook().tick!(a);
+    assert.equal(got?.reasonCode ?? null, want);
+    if (want) {
+      assert.equal(got?.reason, "node w1 unreachable for 4 s (Swarm marks it down)");
+      assert.equal(got?.state, "FAILED");
+      assert.match(logged.join("\n"), /attempt 1 ends: node w1 unreachable/);
+      // An infrastructure failure: a job that may resume does.
+      const job = mockJob({ attempts: 1, spec: { resume: true, maxAttempts: 3 } });
+      const end = decideAttemptEnd({
+        outcome: got,
+        cancelled: false,
+        detached: false,
+        expiredByUs: false,
+        expiryResumed: false,
+        job,
+      });
+      assert.deepEqual(end, {
+        kind: "resume",
+        reason: "attempt 1 node w1 unreachable for 4 s (Swarm marks it down); resuming",
+        reasonCode: "TASK_LOST",
+      });
+    } else {
+      assert.deepEqual(logged, []);
+    }
+  });
+}
+
+Deno.test("nodeDownHook.tick: no node watch (node_down_grace 0): nothing", () => {
+  const a = {
+    jobId: "j-1",
+    nodeId: "n2",
+    job: mockJob({ nodeId: "n2" }),
+    deps: { log: () => {} } as unknown as RunnerDeps,
+  } as unknown as Attempt;
+  assert.equal(nodeDownHook().tick!(a), null);
+});
+
+for (
+  const [name, down, want] of [
+    ["a partition on a node that is up is released", false, ["j-1"]],
+    ["a partition on a node down past the grace period is left to the sweep", true, []],
+  ] as Array<[string, boolean, string[]]>
+) {
+  Deno.test(`partitionHook.cleanup: ${name}`, async () => {
+    const { a } = await attemptOnNode("n2", [worker(down ? "down" : "ready")], 3500);
+    const released: string[] = [];
+    const job = mockJob({ id: "j-1", nodeId: "n2", state: "RESUMING", partitionId: "p1" });
+    Object.assign(a.deps, {
+      store: { get: () => job },
+      partitions: { release: (j: JobRecord) => Promise.resolve(void released.push(j.id)) },
+    });
+    await partitionHook().cleanup!(a);
+    assert.deepEqual(released, want);
+  });
+}
+
+Deno.test("logHook.ended: a node that is down is not asked for its last lines (Docker would wait)", async () => {
+  const { a, logged } = await attemptOnNode("n2", [worker("down")], 3500);
+  const asked: string[] = [];
+  // Asked, the reads fail (a real one would wait without end), so the test fails, not hangs.
+  const refuse = () => Promise.reject(new Error("no answer"));
+  Object.assign(a, {
+    serviceId: "s1",
+    expiredByUs: false,
+    signal: new AbortController().signal,
+    log: { lastDocker: null, lastMarkerSeq: 0, lastSeq: 0, read: () => Promise.resolve([]) },
+  });
+  Object.assign(a.deps, {
+    swarm: {
+      async *followLogs(_id: string, o: { signal: AbortSignal }) {
+        await new Promise((r) => o.signal.addEventListener("abort", r, { once: true }));
+        yield* [];
+      },
+      readLogs: () => (asked.push("readLogs"), refuse()),
+      readContainerLogs: () => (asked.push("readContainerLogs"), refuse()),
+    },
+  });
+  const hook = logHook();
+  hook.started!(a);
+  await hook.ended!(a, {
+    state: "FAILED",
+    exitCode: null,
+    reason: "lost",
+    reasonCode: "TASK_LOST",
+  });
+  assert.deepEqual(asked, []);
+  assert.match(logged.join("\n"), /node w1 is down; its last lines are not read/);
+});

@@ -2,7 +2,8 @@
  * Attempt hook: the job's Docker log. Follows the service's log into the job
  * log from the start; when the task ended, keeps following until Docker's
  * final line is stored (the log pipeline may lag a job that printed fast),
- * and drains what the follow did not deliver. Lines the job's runtime
+ * and drains what the follow did not deliver (not from a node Swarm marks
+ * down: Docker would wait for it without end). Lines the job's runtime
  * streams over gRPC arrive through `Runtime.StreamLogs` instead.
  * @module
  */
@@ -27,9 +28,16 @@ export function logHook(): AttemptHook {
       follow = followLog(a, followAbort.signal);
     },
     async ended(a, outcome) {
-      if (outcome && !a.expiredByUs && !a.signal.aborted) caughtUp = await catchUp(a);
+      // A node Swarm marks down cannot send its log: Docker's service log read
+      // waits for it without end. What the follow stored is all there is.
+      const lost = a.nodeId ? a.deps.nodes?.lost(a.nodeId) : null;
+      if (outcome && !a.expiredByUs && !a.signal.aborted && !lost) caughtUp = await catchUp(a);
       followAbort.abort();
       await follow;
+      if (lost) {
+        a.deps.log(`job ${a.jobId}: node ${lost.hostname} is down; its last lines are not read`);
+        return;
+      }
       if (a.detached || !a.serviceId || caughtUp) return;
       await drain(a, a.cancelled || outcome?.state === "EXPIRED" ? 500 : 60_000);
     },

@@ -1,7 +1,8 @@
 /**
  * Attempt hook: the job's Chronos partition. Taken before the service is
  * created (a job placed on a node waits there for its share); released once
- * the attempt is over and the job ended or resumes elsewhere.
+ * the attempt is over and the job ended or resumes elsewhere (except on a
+ * node that is down: the partition sweep releases it when the node is back).
  * @module
  */
 import { isTerminal, pause } from "../../core/mod.ts";
@@ -41,6 +42,16 @@ export function partitionHook(): AttemptHook {
       // partition goes before the next job is placed; a requeued job has none.
       const job = a.deps.store.get(a.jobId);
       if (job && a.deps.partitions && (isTerminal(job.state) || job.state === "RESUMING")) {
+        // A node Swarm marks down past the grace period cannot answer: asking would hold
+        // the next attempt for the SSH timeout. The partition sweep releases it once the
+        // node's agent answers again (Chronos also expires it at its deadline).
+        const lost = job.nodeId ? a.deps.nodes?.lost(job.nodeId) : null;
+        if (lost) {
+          a.deps.log(
+            `job ${a.jobId}: node ${lost.hostname} is down; its partition is left to the sweep`,
+          );
+          return;
+        }
         await a.deps.partitions.release(job);
       }
     },
