@@ -4,10 +4,12 @@
 #
 # Two ways, chosen here and printed:
 #   deno compile                      when DENORT_BIN names an executable denort (Deno's runtime
-#                                     for compiled programs); libchronos.so goes beside the agent.
+#                                     for compiled programs); libchronos.so and cumulus-gpu-runc
+#                                     (the GPU runtime wrapper the join installs) go beside the agent.
 #   offline self-extracting fallback  otherwise (Deno's download site is unreachable here): one
 #                                     file per program carrying the Deno runtime, the code,
-#                                     node_modules and libchronos.so; the first run unpacks it once
+#                                     node_modules, libchronos.so and cumulus-gpu-runc; the first run
+#                                     unpacks it once
 #                                     into ~/.cache/cumulus/<version>-<hash>/.
 # Nothing is rebuilt when the inputs (code, lockfile, deno, libchronos.so, commit, mode) hash the
 # same as the last build's. Builds take a lock, so concurrent runs wait and reuse.
@@ -37,7 +39,8 @@ source "${CUMULUS_ROOT}/scripts/lib/build_selfextract.sh"
 #   no ffi, no sys.
 # - cumulus-agent: Chronos through FFI (which is full native access anyway), its variables,
 #   read to find libchronos.so beside the executable, and net + write for `serve`, which stops
-#   expired jobs' containers through the Docker socket (DOCKER_HOST, a run-time path).
+#   expired jobs' containers through the Docker socket (DOCKER_HOST, a run-time path); sys=uid,
+#   hostname for `join` (it must run as root; the worker's default name is the hostname).
 PROGRAMS=(cumulus cumulus-orchestrator cumulus-agent)
 declare -A ENTRY=(
   [cumulus]=main.ts
@@ -53,7 +56,7 @@ declare -A FIXED_ARGS=(
 declare -A PERMISSIONS=(
   [cumulus]="--allow-net --allow-env --allow-read=CLIENT_READ"
   [cumulus-orchestrator]="--allow-net --allow-env --allow-read --allow-write"
-  [cumulus-agent]="--allow-ffi --allow-env --allow-read --allow-write --allow-net --allow-run"
+  [cumulus-agent]="--allow-ffi --allow-env --allow-read --allow-write --allow-net --allow-run --allow-sys=uid,hostname"
 )
 # The commands of `cumulus` that run this machine's embedded default, and the daemons they
 # start from the same file (its first argument picks them), with their own permissions
@@ -159,6 +162,11 @@ build_commit() {
   printf '%s\n' "${c}"
 }
 
+# The GPU runtime wrapper chronos/build.sh builds beside libchronos.so (only where nlohmann_json
+# is installed): carried beside the library when there, so `cumulus-agent join` installs it on a
+# GPU worker (docs/gpus.md).
+GPU_RUNC="chronos/build/cumulus-gpu-runc"
+
 # ensure_chronos: libchronos.so, built when missing or older than its sources. The check keeps
 # a build from running CMake in chronos/build while someone else's build runs there.
 ensure_chronos() {
@@ -170,6 +178,8 @@ ensure_chronos() {
       { cat "${work}/chronos.log" >&2; die "chronos build failed"; }
   fi
   [[ -f ${lib} ]] || die "${lib} missing after the chronos build"
+  [[ -f ${GPU_RUNC} ]] ||
+    info "note: no ${GPU_RUNC} (nlohmann_json missing?): the build carries no GPU runtime wrapper"
 }
 
 # source_files: the code that goes into the package, NUL-separated and sorted: the CLI entry,
@@ -196,6 +206,7 @@ input_hash() {
     sha256sum scripts/build.sh scripts/lib/build_selfextract.sh
     sha256sum <"$4"
     sha256sum <"$5"
+    if [[ -f ${GPU_RUNC} ]]; then sha256sum <"${GPU_RUNC}"; fi
     if [[ $1 == compile ]]; then sha256sum <"${DENORT_BIN}"; fi
   } | sha256sum | cut -c1-64
 }
@@ -223,7 +234,8 @@ OUT
   [[ -d ${app}/node_modules ]] || die "deno install made no node_modules in ${app}"
 }
 
-# build_compiled DENO OUT: `deno compile` each program into OUT; libchronos.so beside the agent.
+# build_compiled DENO OUT: `deno compile` each program into OUT; libchronos.so (and the GPU
+# runtime wrapper) beside the agent.
 build_compiled() {
   local deno="$1" out="$2" p
   for p in "${PROGRAMS[@]}"; do
@@ -235,6 +247,7 @@ build_compiled() {
       { cat "${work}/compile-${p}.log" >&2; die "deno compile of ${p} failed"; }
   done
   cp chronos/build/libchronos.so "${out}/libchronos.so"
+  if [[ -f ${GPU_RUNC} ]]; then cp "${GPU_RUNC}" "${out}/cumulus-gpu-runc"; fi
 }
 
 # build_fallback DENO VERSION COMMIT OUT: one self-extracting file per program in OUT. They
@@ -245,8 +258,10 @@ build_fallback() {
   cp -L "${deno}" "${pkg}/bin/deno"
   # Beside bin/deno: the agent runs as `deno run`, so Deno.execPath() is bin/deno.
   cp -L chronos/build/libchronos.so "${pkg}/bin/libchronos.so"
+  # The join looks for the wrapper beside the libchronos.so it installs.
+  if [[ -f ${GPU_RUNC} ]]; then cp -L "${GPU_RUNC}" "${pkg}/bin/cumulus-gpu-runc"; fi
   mv "${work}/stage/app" "${pkg}/app"
-  info "packing the payload (deno, code, node_modules, proto, libchronos.so)"
+  info "packing the payload (deno, code, node_modules, proto, libchronos.so, cumulus-gpu-runc)"
   # GNU format: node_modules holds symlinks longer than the ustar limit.
   tar --format=gnu --sort=name --owner=0 --group=0 --numeric-owner -C "${pkg}" -cf - . |
     gzip -n -6 >"${work}/stage/payload.tgz"
@@ -265,7 +280,7 @@ copy_out() {
   [[ -n ${copy_to} ]] || return 0
   mkdir -p "${copy_to}"
   local f
-  for f in "${PROGRAMS[@]}" libchronos.so .cache-tag; do
+  for f in "${PROGRAMS[@]}" libchronos.so cumulus-gpu-runc .cache-tag; do
     if [[ -e ${dist}/${f} ]]; then cp -p "${dist}/${f}" "${copy_to}/${f}"; fi
   done
   info "copied to ${copy_to}"
@@ -313,7 +328,7 @@ fi
 
 # Rename each file into dist/: a program already running from the old file keeps its inode.
 rm -f "${stamp}"
-for f in "${PROGRAMS[@]}" libchronos.so .cache-tag; do
+for f in "${PROGRAMS[@]}" libchronos.so cumulus-gpu-runc .cache-tag; do
   if [[ -e ${out}/${f} ]]; then
     mv -f "${out}/${f}" "${dist}/${f}"
   else
@@ -324,7 +339,7 @@ printf '%s %s\n' "${mode}" "${hash}" >"${stamp}"
 rm -rf "${work}/stage" "${out}"
 
 step "build: done (${mode}, $((SECONDS - started)) s)"
-for f in "${PROGRAMS[@]}" libchronos.so; do
+for f in "${PROGRAMS[@]}" libchronos.so cumulus-gpu-runc; do
   if [[ -e ${dist}/${f} ]]; then info "$(du -h "${dist}/${f}" | cut -f1)	${dist}/${f}"; fi
 done
 if [[ ${mode} == fallback ]]; then

@@ -9,9 +9,11 @@
  * and SSH host key), creates the worker user and authorises the
  * orchestrator's SSH key for it (forced command), runs `docker swarm join`
  * (argv, never a shell) and starts the agent daemon (systemd, else the
- * bundled supervisor). Running it again changes nothing: every step finds its
- * work done, the same registration is accepted again and a machine already in
- * a swarm skips the Swarm join.
+ * bundled supervisor). On a machine with GPUs it also installs the OCI runtime
+ * wrapper cumulus-gpu-runc as Docker's default runtime (src/agent/join_gpu.ts),
+ * restarting the engine before the Swarm join. Running it again changes
+ * nothing: every step finds its work done, the same registration is accepted
+ * again and a machine already in a swarm skips the Swarm join.
  * @module
  */
 import { RpcConnection } from "../sdk/rpc.ts";
@@ -23,6 +25,14 @@ import { fetchPinnedCa } from "./join_ca.ts";
 import { ensureDaemon, SERVICE_MODES, type ServiceMode } from "./join_daemon.ts";
 import { JoinError } from "./join_error.ts";
 import {
+  checkGpuRuntime,
+  DEFAULT_DOCKER_CONFIG,
+  DEFAULT_GPU_STATE_DIR,
+  ensureGpuRuntime,
+  type GpuHost,
+} from "./join_gpu.ts";
+import { lookPath } from "./gpu_inventory.ts";
+import {
   agentPathIn,
   checkDocker,
   ensureUser,
@@ -30,7 +40,6 @@ import {
   installDocker,
   installFiles,
   libDirIn,
-  type SetupHost,
 } from "./join_setup.ts";
 
 export type { Ran } from "./join_setup.ts";
@@ -50,10 +59,12 @@ export const JOIN_USAGE =
          [--name N] [--ssh-target USER@HOST[:PORT]] [--host-key FILE] [--advertise-addr A]
          [--install-docker] [--prefix DIR] [--agent-file F] [--chronos-lib F] [--user U]
          [--state-dir DIR] [--authorized-keys FILE] [--service-mode M] [--grace S]
-         [--docker-certs-dir DIR]
+         [--docker-certs-dir DIR] [--gpu-runtime F] [--no-gpu-runtime]
+         [--docker-config FILE] [--gpu-state-dir DIR]
   makes this machine a worker (run as root, with the line cumulus worker add prints):
   Docker, the agent and libchronos.so, registration, the worker user and its SSH key,
-  the swarm, the agent daemon; a second run changes nothing
+  the GPU runtime wrapper (where GPUs are found), the swarm, the agent daemon; a second
+  run changes nothing
   --name            worker name (default: this machine's hostname)
   --ssh-target      where the orchestrator reaches this machine's agent over SSH
                     (default: USER@<this machine's address towards the orchestrator>:22)
@@ -75,6 +86,14 @@ export const JOIN_USAGE =
   --grace           seconds between SIGTERM and SIGKILL when a job expires (default 10)
   --docker-certs-dir where the engine reads registry CAs (default /etc/docker/certs.d): the
                     registry's CA, when the orchestrator hands one out, goes to DIR/HOST:PORT/ca.crt
+  --gpu-runtime     the cumulus-gpu-runc to install where GPUs are found (default: the one
+                    beside the libchronos.so installed); it becomes Docker's default runtime
+                    and the engine is restarted (systemd) before the swarm join (docs/gpus.md).
+                    On a GPU machine the login must be root (--user root)
+  --no-gpu-runtime  never install the GPU runtime wrapper (jobs then get no GPU)
+  --docker-config   the Docker daemon config the wrapper is merged into (default
+                    ${DEFAULT_DOCKER_CONFIG}; the engine is restarted only for that one)
+  --gpu-state-dir   the GPU grants' and MPS directories' parent (default ${DEFAULT_GPU_STATE_DIR})
 `;
 
 /** A parsed join command line. */
@@ -99,6 +118,14 @@ export interface JoinOptions {
   dockerCertsDir: string;
   /** The systemd unit file (not a flag: fixed at /etc/systemd/system). */
   unitPath: string;
+  /** The cumulus-gpu-runc to install where GPUs are found ("" = beside chronosLib). */
+  gpuRuntime: string;
+  /** `--no-gpu-runtime`: never install the wrapper. */
+  noGpuRuntime: boolean;
+  /** The Docker daemon config the wrapper is merged into. */
+  dockerConfig: string;
+  /** Parent of the GPU grants and MPS directories. */
+  gpuStateDir: string;
 }
 
 type StringKey = {
@@ -122,6 +149,9 @@ const FLAGS: Record<string, StringKey | "graceS"> = {
   "--service-mode": "serviceMode",
   "--grace": "graceS",
   "--docker-certs-dir": "dockerCertsDir",
+  "--gpu-runtime": "gpuRuntime",
+  "--docker-config": "dockerConfig",
+  "--gpu-state-dir": "gpuStateDir",
 };
 
 const PLAIN_PATH = /^\/[A-Za-z0-9._\/-]+$/;
@@ -150,12 +180,20 @@ export function parseJoinArgs(argv: readonly string[]): JoinOptions | null {
     installDocker: false,
     dockerCertsDir: "/etc/docker/certs.d",
     unitPath: "/etc/systemd/system/cumulus-agent.service",
+    gpuRuntime: "",
+    noGpuRuntime: false,
+    dockerConfig: DEFAULT_DOCKER_CONFIG,
+    gpuStateDir: DEFAULT_GPU_STATE_DIR,
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "--help" || a === "-h") return null;
     if (a === "--install-docker") {
       o.installDocker = true;
+      continue;
+    }
+    if (a === "--no-gpu-runtime") {
+      o.noGpuRuntime = true;
       continue;
     }
     const eq = a.indexOf("=");
@@ -189,6 +227,8 @@ export function parseJoinArgs(argv: readonly string[]): JoinOptions | null {
       ["--prefix", o.prefix],
       ["--state-dir", o.stateDir],
       ["--docker-certs-dir", o.dockerCertsDir],
+      ["--docker-config", o.dockerConfig],
+      ["--gpu-state-dir", o.gpuStateDir],
     ]
   ) {
     if (!PLAIN_PATH.test(p)) {
@@ -208,9 +248,12 @@ const KEY_LINE_RE = /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(?:256|384|521)) [A-Z
  * `ssh-dispatch`, with the library and state directory it uses (the same as
  * the daemon's). Only plain paths reach it (parseJoinArgs checks them).
  */
-export function forcedCommand(o: Pick<JoinOptions, "prefix" | "stateDir">): string {
+export function forcedCommand(
+  o: Pick<JoinOptions, "prefix" | "stateDir"> & { gpuEnv?: readonly string[] },
+): string {
+  const gpu = (o.gpuEnv ?? []).map((kv) => `${kv} `).join("");
   return `env CUMULUS_CHRONOS_PATH=${libDirIn(o.prefix)} CHRONOS_STATE_DIR=${o.stateDir} ` +
-    `${agentPathIn(o.prefix)} ssh-dispatch`;
+    `${gpu}${agentPathIn(o.prefix)} ssh-dispatch`;
 }
 
 /**
@@ -247,7 +290,7 @@ export interface JoinAnswer {
 }
 
 /** The machine a join runs on; injected so tests replace any part. */
-export interface JoinHost extends SetupHost {
+export interface JoinHost extends GpuHost {
   /** The effective user id. */
   uid(): number;
   /** Reads a text file. */
@@ -353,6 +396,8 @@ export async function join(opts: JoinOptions, host: JoinHost): Promise<string> {
   // Nothing on this machine changes before the join token is accepted.
   const checked = await checkDocker(opts, host);
   const o = await sources(opts, host);
+  // GPUs found with a login that is not root, or no wrapper to install: refused here.
+  const gpuPlan = await checkGpuRuntime(o, host);
   let hostKey: string;
   try {
     hostKey = firstLine(await host.readTextFile(o.hostKeyFile));
@@ -383,10 +428,16 @@ export async function join(opts: JoinOptions, host: JoinHost): Promise<string> {
   const swarmInfo = checked ?? await installDocker(host);
   await installFiles(o, host);
   await ensureUser(o, host);
+  // Before the Swarm join: the engine may restart to load the runtime.
+  const gpuEnv = await ensureGpuRuntime(o, gpuPlan, host);
   if (answer.orchestratorSshKey) {
     const keysFile = o.authorizedKeys || `${await homeOf(host, o.user)}/.ssh/authorized_keys`;
     const current = await host.readTextFile(keysFile).catch(() => "");
-    const next = withOrchestratorKey(current, answer.orchestratorSshKey, forcedCommand(o));
+    const next = withOrchestratorKey(
+      current,
+      answer.orchestratorSshKey,
+      forcedCommand({ ...o, gpuEnv }),
+    );
     if (next !== null) {
       await host.writePrivateFile(keysFile, next).catch((err) => {
         throw new JoinError("local", `cannot write ${keysFile}: ${(err as Error).message}`);
@@ -429,7 +480,7 @@ export async function join(opts: JoinOptions, host: JoinHost): Promise<string> {
     nodeId = id.stdout.trim();
     host.say(`swarm: joined ${answer.managerAddress} as node ${nodeId}`);
   }
-  await ensureDaemon({ ...o, dockerHost: host.dockerHost() }, host);
+  await ensureDaemon({ ...o, dockerHost: host.dockerHost(), gpuEnv }, host);
   host.say(`done: ${name} is a worker (node ${nodeId || "?"})`);
   return nodeId;
 }
@@ -583,6 +634,8 @@ export const realJoinHost: JoinHost = {
   selfExecutable,
   selfLibrary,
   dockerHost: () => Deno.env.get("DOCKER_HOST") ?? "",
+  gpuRoot: () => Deno.env.get("CUMULUS_GPU_ROOT") || "/",
+  findCommand: async (name) => (await lookPath(name, Deno.env.get("PATH") ?? "")) ?? "",
 };
 
 /**

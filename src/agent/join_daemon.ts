@@ -27,12 +27,17 @@ export interface DaemonOptions {
   dockerHost: string;
   /** The systemd unit file to write. */
   unitPath: string;
+  /** Extra `KEY=value`s on a GPU worker (the grants and MPS directories); none when absent. */
+  gpuEnv?: readonly string[];
 }
 
 /** The daemon's environment: where libchronos.so and the Chronos state are. */
-export function daemonEnv(o: Pick<DaemonOptions, "prefix" | "stateDir" | "dockerHost">): string[] {
+export function daemonEnv(
+  o: Pick<DaemonOptions, "prefix" | "stateDir" | "dockerHost" | "gpuEnv">,
+): string[] {
   const env = [`CUMULUS_CHRONOS_PATH=${libDirIn(o.prefix)}`, `CHRONOS_STATE_DIR=${o.stateDir}`];
   if (o.dockerHost) env.push(`DOCKER_HOST=${o.dockerHost}`);
+  env.push(...o.gpuEnv ?? []);
   return env;
 }
 

@@ -155,12 +155,18 @@ export function libDirIn(prefix: string): string {
   return `${prefix}/lib`;
 }
 
-async function installOne(
+/**
+ * Copies `src` to `dest` (mode `mode`) unless `dest` holds the same bytes,
+ * saying which, prefixed by `step`.
+ * @throws {JoinError} "local" when `src` is missing or `dest` cannot be written.
+ */
+export async function installFile(
   host: SetupHost,
   what: string,
   src: string,
   dest: string,
   mode: number,
+  step = "install",
 ): Promise<void> {
   const bytes = await host.readBytes(src);
   if (bytes === null) {
@@ -168,13 +174,13 @@ async function installOne(
   }
   const current = src === dest ? bytes : await host.readBytes(dest);
   if (current !== null && sameBytes(current, bytes)) {
-    host.say(`install: ${what} already up to date at ${dest}`);
+    host.say(`${step}: ${what} already up to date at ${dest}`);
     return;
   }
   await host.writeFileAtomic(dest, bytes, mode).catch((err) => {
     throw new JoinError("local", `cannot write ${dest}: ${(err as Error).message}`);
   });
-  host.say(`install: ${what} ${current === null ? "installed" : "updated"} at ${dest}`);
+  host.say(`${step}: ${what} ${current === null ? "installed" : "updated"} at ${dest}`);
 }
 
 /**
@@ -183,8 +189,8 @@ async function installOne(
  * @throws {JoinError} "local" when a source is missing or a file cannot be written.
  */
 export async function installFiles(o: SetupOptions, host: SetupHost): Promise<void> {
-  await installOne(host, "cumulus-agent", o.agentFile, agentPathIn(o.prefix), 0o755);
-  await installOne(
+  await installFile(host, "cumulus-agent", o.agentFile, agentPathIn(o.prefix), 0o755);
+  await installFile(
     host,
     "libchronos.so",
     o.chronosLib,

@@ -8,6 +8,7 @@ import {
   withOrchestratorKey,
 } from "./join.ts";
 import { JoinError } from "./join_error.ts";
+import { writeNvidia } from "./_gpu_fixtures.ts";
 
 const ARGS = [
   "--orchestrator",
@@ -68,6 +69,8 @@ function fakeHost(over: Partial<JoinHost> & { swarm?: string } = {}) {
     selfExecutable: () => Promise.resolve(""),
     selfLibrary: () => "/lib/libchronos.so",
     dockerHost: () => "",
+    gpuRoot: () => "/nonexistent-gpu-root",
+    findCommand: (name) => Promise.resolve(name === "runc" ? "/usr/bin/runc" : ""),
     containerHint: () => Promise.resolve(""),
     hostname: () => "w1",
     localAddressTo: () => Promise.resolve("10.0.0.7"),
@@ -333,4 +336,155 @@ Deno.test("join() gives the login no docker group, and notes one it already has"
   await join(parseJoinArgs(ARGS)!, grouped.host);
   assert.ok(lines.some((l) => /cumulus is in the docker group, which it does not need/.test(l)));
   assert.ok(!grouped.ran.some((a) => ["usermod", "gpasswd"].includes(a[0])));
+});
+
+/** A fake host over a fixture root with two NVIDIA GPUs, `docker info`'s default runtime
+ * answering `runtime()`, systemd when `systemd`; the wrapper beside the library. */
+function gpuHost(
+  root: string,
+  opts: { systemd?: boolean; runtime?: () => string; say?: (l: string) => void } = {},
+) {
+  const f = fakeHost({ gpuRoot: () => root, say: opts.say ?? (() => {}) });
+  f.files["/lib/cumulus-gpu-runc"] = "WRAPPER";
+  const dirs = new Set<string>();
+  const run = f.host.run;
+  f.host.run = (argv) => {
+    if (argv[0] === "install" && argv[1] === "-d") dirs.add(argv.at(-1)!);
+    return argv[1] === "info" && argv[3] === "{{.DefaultRuntime}}"
+      ? (f.ran.push(argv),
+        Promise.resolve({ code: 0, stdout: `${(opts.runtime ?? (() => "runc"))()}\n`, stderr: "" }))
+      : run(argv);
+  };
+  const exists = f.host.exists;
+  f.host.exists = (p) =>
+    p === "/run/systemd/system"
+      ? Promise.resolve(opts.systemd ?? false)
+      : dirs.has(p)
+      ? Promise.resolve(true)
+      : exists(p);
+  return f;
+}
+
+async function withGpuRoot(fn: (root: string) => Promise<void>) {
+  const root = await Deno.makeTempDir({ prefix: "join-gpu-root-" });
+  try {
+    await writeNvidia(root, [{ bus: "0000:17:00.0", minor: 0, k: 1 }, {
+      bus: "0000:65:00.0",
+      minor: 1,
+      k: 2,
+    }]);
+    await fn(root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+const GPU_ARGS = [...ARGS, "--user", "root", "--docker-config", "/tmp/w/daemon.json"];
+
+Deno.test("join() on a GPU machine with a login that is not root refuses before registering", async () => {
+  await withGpuRoot(async (root) => {
+    const f = gpuHost(root);
+    const e = await failure(join(parseJoinArgs(ARGS)!, f.host));
+    assert.equal(e.failure, "usage");
+    assert.match(e.message, /nvidia GPUs found: the agent must run as root.*--user root/);
+    assert.equal(f.registered.length, 0);
+    assert.deepEqual(Object.keys(f.files).filter((k) => k.startsWith("/opt")), []);
+    // No wrapper to install: refused too, naming --gpu-runtime.
+    const g = gpuHost(root);
+    delete g.files["/lib/cumulus-gpu-runc"];
+    const w = await failure(join(parseJoinArgs(GPU_ARGS)!, g.host));
+    assert.match(w.message, /no cumulus-gpu-runc at \/lib\/cumulus-gpu-runc.*--gpu-runtime/);
+    assert.equal(g.registered.length, 0);
+    // --no-gpu-runtime: joins as on a CPU machine, daemon.json untouched.
+    const lines: string[] = [];
+    const n = gpuHost(root, { say: (l) => lines.push(l) });
+    await join(parseJoinArgs([...ARGS, "--no-gpu-runtime"])!, n.host);
+    assert.ok(lines.includes("gpu: runtime wrapper not installed (--no-gpu-runtime)"));
+    assert.ok(!Object.keys(n.files).some((k) => k.includes("daemon.json")));
+  });
+});
+
+Deno.test("join() on a GPU machine installs cumulus-gpu-runc as Docker's default runtime, once", async () => {
+  await withGpuRoot(async (root) => {
+    const lines: string[] = [];
+    const f = gpuHost(root, { say: (l) => lines.push(l) });
+    f.files["/tmp/w/daemon.json"] = '{"log-driver": "journald"}\n';
+    const key = "ssh-ed25519 KEY1 cumulus-orchestrator";
+    f.host.register = () => Promise.resolve({ ...ANSWER, orchestratorSshKey: key });
+    await join(parseJoinArgs([...GPU_ARGS, "--service-mode", "systemd"])!, f.host);
+    assert.equal(f.files["/opt/cumulus/bin/cumulus-gpu-runc"], "WRAPPER");
+    const cfg = JSON.parse(f.files["/tmp/w/daemon.json"]);
+    assert.equal(cfg["log-driver"], "journald");
+    assert.equal(cfg["default-runtime"], "cumulus");
+    assert.equal(cfg["no-new-privileges"], true);
+    assert.deepEqual(cfg.runtimes.cumulus, {
+      path: "/opt/cumulus/bin/cumulus-gpu-runc",
+      runtimeArgs: ["--cumulus-grants=/run/cumulus/gpu-grants", "--cumulus-runc=/usr/bin/runc"],
+    });
+    for (const d of ["/run/cumulus", "/run/cumulus/gpu-grants", "/run/cumulus/mps"]) {
+      assert.ok(f.ran.some((a) => a.join(" ") === `install -d -m 0700 -o root ${d}`), d);
+    }
+    assert.ok(lines.includes(
+      "gpu: cumulus-gpu-runc (2 nvidia GPU(s) found) installed at /opt/cumulus/bin/cumulus-gpu-runc",
+    ));
+    // Not the engine's own config: said, no restart.
+    assert.ok(lines.some((l) => l.startsWith("gpu: note: restart dockerd")));
+    assert.ok(!f.ran.some((a) => a[0] === "systemctl" && a.includes("docker")));
+    // The agent (forced command and daemon) uses the grants and MPS directories.
+    const gpuEnv =
+      "CUMULUS_GPU_GRANTS_DIR=/run/cumulus/gpu-grants CUMULUS_MPS_DIR=/run/cumulus/mps";
+    assert.ok(f.files["/home/cumulus/.ssh/authorized_keys"].includes(`${gpuEnv} /opt/cumulus/bin`));
+    assert.ok(f.files["/etc/systemd/system/cumulus-agent.service"].includes(
+      "Environment=CUMULUS_GPU_GRANTS_DIR=/run/cumulus/gpu-grants\nEnvironment=CUMULUS_MPS_DIR=",
+    ));
+
+    // A second run: the same files, nothing created.
+    const before = { ...f.files };
+    lines.length = 0;
+    f.ran.length = 0;
+    await join(parseJoinArgs([...GPU_ARGS, "--service-mode", "none"])!, f.host);
+    assert.deepEqual(f.files, before);
+    assert.ok(!f.ran.some((a) => a[0] === "install"));
+    assert.ok(
+      lines.some((l) => l.startsWith("gpu: cumulus-gpu-runc (2 nvidia GPU(s) found) already")),
+    );
+    assert.ok(lines.includes(
+      "gpu: cumulus-gpu-runc already Docker's default runtime in /tmp/w/daemon.json",
+    ));
+  });
+});
+
+Deno.test("join() restarts the engine (systemd) for the wrapper before the Swarm join, once", async () => {
+  await withGpuRoot(async (root) => {
+    let runtime = "runc";
+    const f = gpuHost(root, { systemd: true, runtime: () => runtime });
+    const run = f.host.run;
+    f.host.run = (argv) => {
+      if (argv.join(" ") === "systemctl restart docker") runtime = "cumulus";
+      return run(argv);
+    };
+    const args = [...ARGS, "--user", "root"];
+    await join(parseJoinArgs(args)!, f.host);
+    assert.ok("/etc/docker/daemon.json" in f.files);
+    const restart = f.ran.findIndex((a) => a.join(" ") === "systemctl restart docker");
+    const swarm = f.ran.findIndex((a) => a[1] === "swarm");
+    assert.ok(restart >= 0 && restart < swarm, "restarted before the Swarm join");
+    f.ran.length = 0;
+    await join(parseJoinArgs(args)!, f.host);
+    assert.ok(!f.ran.some((a) => a[0] === "systemctl" && a[2] === "docker"), "no second restart");
+    // An engine that comes back without the runtime: one clear error.
+    const g = gpuHost(root, { systemd: true });
+    const e = await failure(join(parseJoinArgs(args)!, g.host));
+    assert.equal(e.failure, "docker");
+    assert.match(e.message, /came back with default runtime runc, not cumulus/);
+  });
+});
+
+Deno.test("join() on a machine without GPUs writes no daemon.json", async () => {
+  const lines: string[] = [];
+  const f = fakeHost({ say: (l) => lines.push(l) });
+  await join(parseJoinArgs(ARGS)!, f.host);
+  assert.ok(!Object.keys(f.files).some((k) => k.includes("daemon.json") || k.includes("gpu-runc")));
+  assert.ok(lines.some((l) => l.startsWith("gpu: no GPU found")));
+  assert.ok(!f.ran.some((a) => a[0] === "systemctl"));
 });
