@@ -197,6 +197,10 @@ Deno.test({
           // manager): the worker's copy goes to a directory of the test's to be checked.
           "--docker-certs-dir",
           `${dir}/certs.d`,
+          // No GPU on this machine: the join must leave the engine's config alone (a test
+          // path, so that a wrong write never reaches this machine's /etc/docker).
+          "--docker-config",
+          `${dir}/daemon.json`,
         ]);
       const started = performance.now();
       const first = await joinLine(line.slice(1));
@@ -212,6 +216,7 @@ Deno.test({
           new RegExp(`join: user: created the system user ${USER}`),
           /join: install: cumulus-agent installed at .*\/opt\/bin\/cumulus-agent/,
           /join: install: libchronos\.so installed at .*\/opt\/lib\/libchronos\.so/,
+          /join: gpu: no GPU found: jobs run without device access/,
           /join: ssh: orchestrator key authorised in /,
           /join: registry: 198\.18\.0\.1:\d+: CA installed for the Docker engine /,
           /join: swarm: joined 198\.18\.0\.1:2377 as node \S+/,
@@ -219,6 +224,16 @@ Deno.test({
         ]
       ) assert.match(first.stdout, step);
       assert.ok(!first.stdout.includes("SWMTKN"), "the Swarm token is not printed");
+      // The CPU path: no runtime wrapper, no daemon.json, no engine restart.
+      assert.ok(
+        !(await Deno.lstat(`${dir}/daemon.json`).then(() => true, () => false)),
+        "no daemon.json without a GPU",
+      );
+      assert.ok(
+        !(await Deno.lstat(`${prefix}/bin/cumulus-gpu-runc`).then(() => true, () => false)),
+        "no wrapper without a GPU",
+      );
+      assert.doesNotMatch(first.stdout, /restarting the Docker engine/);
       const nodeId = /as node (\S+)\n/.exec(first.stdout)![1];
       assert.deepEqual(
         (await managerDocker(["node", "ls", "-q"])).stdout.split("\n").sort(),
