@@ -368,10 +368,14 @@ export class PartitionKeeper {
 
   /** Refuses (UNAVAILABLE) a job that no known node could ever hold. */
   async checkFits(spec: JobSpec): Promise<void> {
-    const caps = await this.capacities();
+    const demand = demandOf(spec);
+    let caps = await this.capacities();
     // No agent answers right now: nothing is known to refuse on; the job waits.
     if (!caps || caps.length === 0) return;
-    const demand = demandOf(spec);
+    // A refusal is final, so it is decided on a fresh read, not on the cached one (up to
+    // INVENTORY_TTL_MS old: a node or label added a moment ago is not in it).
+    if (!canEverFit(demand, caps)) caps = await this.capacities(-1);
+    if (!caps || caps.length === 0) return;
     if (!canEverFit(demand, caps)) {
       const what = demand.count > 1
         ? `${demand.count} whole GPUs on one worker`

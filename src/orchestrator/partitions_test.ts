@@ -70,6 +70,7 @@ function cachedWorld() {
   let refuse = false;
   const reads: Array<() => void> = [];
   let gate = false;
+  let labels: Record<string, string> = {};
   const nodeInv = (): NodeInventory =>
     withPartitions(
       {
@@ -79,7 +80,7 @@ function cachedWorld() {
           state: "ready",
           availability: "active",
           role: "manager",
-          labels: {},
+          labels: { ...labels },
           address: "",
           cpus: 2,
         },
@@ -136,6 +137,7 @@ function cachedWorld() {
     reads,
     gate: (on: boolean) => void (gate = on),
     refuse: (on: boolean) => void (refuse = on),
+    label: (l: Record<string, string>) => void (labels = l),
   };
 }
 
@@ -205,5 +207,27 @@ Deno.test("a refused create drops the cached read: the next round asks the agent
   );
   await keeper.capacities();
   assert.deepEqual(w.calls, ["list", "create", "list"]);
+  store.close();
+});
+
+Deno.test("checkFits() refuses only on a fresh read: a label added after the cached one counts", async () => {
+  const w = cachedWorld();
+  const store = JobStore.open(":memory:");
+  const keeper = keeperOver(w, store, () => 0);
+  await keeper.capacities(); // the cached read, before the label
+  w.label({ pool: "a" });
+  const spec = mockJob({ spec: { constraints: ["node.labels.pool==a"] } }).spec;
+  await keeper.checkFits(spec);
+  assert.equal(w.calls.filter((c) => c === "list").length, 2, "the cache said no: one fresh read");
+  // A constraint no node meets is refused, after its own fresh read.
+  const never = mockJob({ spec: { constraints: ["node.labels.pool==b"] } }).spec;
+  await assert.rejects(
+    keeper.checkFits(never),
+    (e: Error) => /no worker can ever fit this job/.test(e.message),
+  );
+  assert.equal(w.calls.filter((c) => c === "list").length, 3);
+  // One that fits on the cached read reads nothing more.
+  await keeper.checkFits(mockJob().spec);
+  assert.equal(w.calls.filter((c) => c === "list").length, 3);
   store.close();
 });
